@@ -1,0 +1,547 @@
+// THE run configuration: every knob of a run, with its default, range or allowed values and a one-line
+// description, so the UI can render the form generically and the CLI can validate `--set key=value`.
+// Presets (spec 4.10 and section 7) are overrides of the defaults, which are the `browser` preset.
+// Nothing else in the project hard-codes a run knob.
+
+export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
+export const LORA_TARGETS: readonly LoraTarget[] = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+];
+export type EvalSetName = 'arith_eval_200' | 'arith_expr_eval_100';
+export const EVAL_SET_NAMES: readonly EvalSetName[] = ['arith_eval_200', 'arith_expr_eval_100'];
+
+export interface RunConfig {
+  // run
+  mode: 'azr' | 'grpo';
+  seed: number;
+  totalSteps: number;
+  // self-play (spec 4.2–4.10)
+  batchPerGroup: number;
+  nEst: number;
+  refs: number;
+  inductionInputs: number;
+  seedFactor: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxProposerTokens: number;
+  maxSolverTokens: number;
+  extremeReward: number;
+  advNorm: 'sequence' | 'token';
+  baselines: 6 | 2 | 1;
+  deductionView: 'expression' | 'program';
+  solverSampling: 'max_new' | 'uniform';
+  solverWindow: number;
+  solverOrder: 'previous_step' | 'same_step';
+  maxBuffer: number;
+  bufferEviction: 'fifo_non_seed' | 'keep_oldest';
+  dedupBuffer: boolean;
+  distinctInductionInputs: boolean;
+  hintLeakCheck: boolean;
+  nonconstantProgram: boolean;
+  exampleCopyCheck: boolean;
+  seedFallback: 'none' | 'templates';
+  maxSeedRounds: number;
+  verifierTimeoutMs: number;
+  // AZ-Arith limits (spec 4.1)
+  maxArity: 2 | 3;
+  maxSourceChars: number;
+  maxBinaryOps: number;
+  maxParenDepth: number;
+  maxMagnitude: number;
+  inputBound: number;
+  outputBound: number;
+  answerBound: number;
+  maxMessageChars: number;
+  // training (engine)
+  lr: number;
+  warmupSteps: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEps: number;
+  weightDecay: number;
+  gradClip: number;
+  fineTune: 'lora' | 'full';
+  loraRank: number;
+  loraAlpha: number;
+  loraTargets: LoraTarget[];
+  microBatch: number;
+  entropyCoef: number;
+  clipEps: number;
+  klBeta: number;
+  dtype: 'auto' | 'f32' | 'f16' | 'bf16';
+  // GRPO baseline mode (spec 4.11, section 7)
+  grpoGroupSize: number;
+  grpoPromptsPerStep: number;
+  grpoScaleRewards: 'group' | 'batch' | 'none';
+  grpoLossType: 'dapo' | 'grpo';
+  grpoPromptFormat: 'chat' | 'raw';
+  grpoReward: 'azr' | 'binary' | 'raw' | 'shaped';
+  grpoTrainSize: number;
+  grpoTrainSeed: number;
+  // evaluation (section 5)
+  evalEvery: number;
+  evalSets: EvalSetName[];
+  evalLimit: number;
+  evalMode: 'raw' | 'chat' | 'both';
+  evalMaxNewRaw: number;
+  evalMaxNewChat: number;
+  // checkpoints
+  checkpointEverySeconds: number;
+  checkpointEverySteps: number;
+  keepLastCheckpoints: number;
+}
+
+export type KnobGroup = 'run' | 'selfplay' | 'arith' | 'train' | 'grpo' | 'eval' | 'checkpoint';
+
+interface KnobBase {
+  group: KnobGroup;
+  description: string;
+  /** Marks a spec DEVIATION from AZR (shown as such in the UI). */
+  deviation?: boolean;
+}
+export interface IntKnob extends KnobBase {
+  kind: 'int';
+  default: number;
+  min: number;
+  max: number;
+}
+export interface FloatKnob extends KnobBase {
+  kind: 'float';
+  default: number;
+  min: number;
+  max: number;
+}
+export interface BoolKnob extends KnobBase {
+  kind: 'bool';
+  default: boolean;
+}
+export interface EnumKnob<T extends string | number = string | number> extends KnobBase {
+  kind: 'enum';
+  default: T;
+  values: readonly T[];
+}
+export interface ListKnob<T extends string = string> extends KnobBase {
+  kind: 'list';
+  default: T[];
+  values: readonly T[];
+  minItems: number;
+}
+export type Knob = IntKnob | FloatKnob | BoolKnob | EnumKnob | ListKnob;
+
+type KnobFor<T> = T extends boolean
+  ? BoolKnob
+  : T extends string[]
+    ? ListKnob
+    : T extends number
+      ? number extends T
+        ? IntKnob | FloatKnob
+        : EnumKnob<T>
+      : T extends string
+        ? EnumKnob<T>
+        : never;
+
+export type ConfigSchema = { [K in keyof RunConfig]: KnobFor<RunConfig[K]> };
+
+const int = (group: KnobGroup, d: number, min: number, max: number, description: string): IntKnob => ({
+  kind: 'int',
+  group,
+  default: d,
+  min,
+  max,
+  description,
+});
+const float = (group: KnobGroup, d: number, min: number, max: number, description: string): FloatKnob => ({
+  kind: 'float',
+  group,
+  default: d,
+  min,
+  max,
+  description,
+});
+const bool = (group: KnobGroup, d: boolean, description: string, deviation = false): BoolKnob => ({
+  kind: 'bool',
+  group,
+  default: d,
+  description,
+  deviation,
+});
+function oneOf<T extends string | number>(
+  group: KnobGroup,
+  d: T,
+  values: readonly T[],
+  description: string,
+): EnumKnob<T> {
+  return { kind: 'enum', group, default: d, values, description };
+}
+
+export const CONFIG_SCHEMA: ConfigSchema = {
+  mode: oneOf('run', 'azr', ['azr', 'grpo'], 'Training algorithm: Absolute Zero self-play or the GRPO baseline.'),
+  seed: int('run', 1, 0, 4294967295, 'Seed of every random draw; same seed, config and model give the same run.'),
+  totalSteps: int('run', 200, 1, 1_000_000, 'Training steps to run.'),
+
+  batchPerGroup: int('selfplay', 8, 1, 512, 'B: sequences per task-role group (6B trained per step).'),
+  nEst: int('selfplay', 4, 2, 64, 'Learnability rollouts per valid proposal (n ≥ 2, spec 4.6).'),
+  refs: int('selfplay', 3, 1, 16, 'K: reference examples in a deduction/abduction proposer prompt.'),
+  inductionInputs: int('selfplay', 6, 2, 20, 'N: inputs per induction task (even; half given, half hidden).'),
+  seedFactor: int('selfplay', 4, 1, 64, 'S: the seed buffers hold B·S tasks.'),
+  temperature: float('selfplay', 1.0, 0, 2, 'Sampling temperature for proposals, estimation and solving.'),
+  topP: float('selfplay', 1.0, 0.01, 1, 'Nucleus sampling threshold (1 = off).'),
+  topK: int('selfplay', 0, 0, 1000, 'Top-k sampling (0 = off).'),
+  maxProposerTokens: int('selfplay', 320, 8, 8192, 'Most new tokens in a proposer response.'),
+  maxSolverTokens: int('selfplay', 256, 8, 8192, 'Most new tokens in a solver response (also estimation, GRPO).'),
+  extremeReward: float('selfplay', -0.5, -1, 0, 'Proposer reward when a valid task is always or never solved.'),
+  advNorm: oneOf('selfplay', 'sequence', ['sequence', 'token'], 'TRR++ statistics per sequence or token-weighted.'),
+  baselines: oneOf('selfplay', 6, [6, 2, 1], 'Advantage baselines: 6 = task×role, 2 = role, 1 = global.'),
+  deductionView: oneOf(
+    'selfplay',
+    'expression',
+    ['expression', 'program'],
+    'Deduction solver sees the closed expression or program + call.',
+  ),
+  solverSampling: oneOf('selfplay', 'max_new', ['max_new', 'uniform'], 'Solver tasks: recent first, or uniform.'),
+  solverWindow: int('selfplay', 1, 1, 1000, 'W: entries from the last W steps count as recent.'),
+  solverOrder: oneOf(
+    'selfplay',
+    'previous_step',
+    ['previous_step', 'same_step'],
+    "Solver batch drawn before this step's proposals (AZR) or after (paper Alg. 1).",
+  ),
+  maxBuffer: int('selfplay', 4096, 16, 1_000_000, 'Most tasks per buffer.'),
+  bufferEviction: {
+    ...oneOf(
+      'selfplay',
+      'fifo_non_seed',
+      ['fifo_non_seed', 'keep_oldest'],
+      'Full buffer: evict the oldest non-seed task or drop new ones (AZR).',
+    ),
+    deviation: true,
+  },
+  dedupBuffer: bool('selfplay', true, 'Skip inserting a task whose canonical form is already buffered.', true),
+  distinctInductionInputs: bool('selfplay', true, 'Induction inputs must be pairwise distinct.', true),
+  hintLeakCheck: bool('selfplay', true, "Induction message must not contain the program's expression.", true),
+  nonconstantProgram: bool('selfplay', true, 'A task program must use at least one variable.', true),
+  exampleCopyCheck: bool('selfplay', true, "A copy of the prompt's format example is invalid.", true),
+  seedFallback: {
+    ...oneOf(
+      'selfplay',
+      'none',
+      ['none', 'templates'],
+      'Fill a seeding shortfall from template programs (run becomes not zero-data).',
+    ),
+    deviation: true,
+  },
+  maxSeedRounds: int('selfplay', 50, 1, 10_000, 'Proposer rounds per seeding loop before giving up.'),
+  verifierTimeoutMs: int('selfplay', 1000, 10, 60_000, 'Wall-clock limit per verifier request.'),
+
+  maxArity: oneOf('arith', 2, [2, 3], 'Variables a program may declare: 2 = x, y; 3 adds z.'),
+  maxSourceChars: int('arith', 120, 8, 4096, 'Longest program source in characters.'),
+  maxBinaryOps: int('arith', 10, 1, 100, 'Most binary operators in one program.'),
+  maxParenDepth: int('arith', 6, 1, 64, 'Deepest parenthesis nesting.'),
+  maxMagnitude: int('arith', 1_000_000_000, 1000, 1e15, 'Largest |intermediate value| before overflow.'),
+  inputBound: int('arith', 1000, 1, 1_000_000, 'Task inputs lie in [−bound, bound].'),
+  outputBound: int('arith', 1_000_000, 1, 1e12, 'Task outputs need |o| ≤ bound.'),
+  answerBound: int('arith', 1_000_000, 1, 1e12, 'Abduction answers need |i| ≤ bound.'),
+  maxMessageChars: int('arith', 300, 10, 10_000, 'Induction messages are cut to this length.'),
+
+  lr: float('train', 2e-5, 0, 1e-2, 'Learning rate (constant after warm-up).'),
+  warmupSteps: int('train', 0, 0, 100_000, 'Linear warm-up steps.'),
+  adamBeta1: float('train', 0.9, 0, 0.99999, 'AdamW β1.'),
+  adamBeta2: float('train', 0.999, 0, 0.99999999, 'AdamW β2.'),
+  adamEps: float('train', 1e-8, 1e-12, 1e-3, 'AdamW ε.'),
+  weightDecay: float('train', 0, 0, 1, 'AdamW decoupled weight decay.'),
+  gradClip: float('train', 1.0, 0, 100, 'Global gradient-norm clip (0 = off).'),
+  fineTune: oneOf('train', 'lora', ['lora', 'full'], 'LoRA adapters on a frozen base, or full fine-tuning.'),
+  loraRank: int('train', 16, 1, 256, 'LoRA rank r.'),
+  loraAlpha: float('train', 32, 0.01, 4096, 'LoRA α (scale α/r).'),
+  loraTargets: {
+    kind: 'list',
+    group: 'train',
+    default: [...LORA_TARGETS],
+    values: LORA_TARGETS,
+    minItems: 1,
+    description: 'Linear projections that get LoRA adapters.',
+  },
+  microBatch: int('train', 8, 1, 512, 'Sequences per forward/backward micro-batch (gradient accumulation).'),
+  entropyCoef: float('train', 0.001, 0, 1, 'Entropy bonus c_ent (0 skips the entropy computation).'),
+  clipEps: float('train', 0.2, 0, 1, 'PPO clip ε (inactive with one update per batch).'),
+  klBeta: float('train', 0, 0, 10, 'k3 KL coefficient β against the frozen base (0 = off).'),
+  dtype: oneOf('train', 'auto', ['auto', 'f32', 'f16', 'bf16'], 'Compute dtype override (auto = by adapter).'),
+
+  grpoGroupSize: int('grpo', 8, 2, 64, 'G: completions per prompt.'),
+  grpoPromptsPerStep: int('grpo', 8, 1, 512, 'Prompts per GRPO step (G·prompts sequences).'),
+  grpoScaleRewards: oneOf('grpo', 'group', ['group', 'batch', 'none'], 'Advantage std: per group, batch or none.'),
+  grpoLossType: oneOf(
+    'grpo',
+    'dapo',
+    ['dapo', 'grpo'],
+    'dapo: global token mean; grpo: mean of per-sequence means.',
+  ),
+  grpoPromptFormat: oneOf('grpo', 'chat', ['chat', 'raw'], 'DED_SOLVE chat prompt or raw "Calculate: a op b = ".'),
+  grpoReward: oneOf(
+    'grpo',
+    'azr',
+    ['azr', 'binary', 'raw', 'shaped'],
+    'azr 1/−0.5/−1, binary, raw first-integer match, or shaped distance.',
+  ),
+  grpoTrainSize: int('grpo', 2000, 1, 100_000, 'Items in the synthetic GRPO training set.'),
+  grpoTrainSeed: int('grpo', 1, 0, 4294967295, 'Seed of the GRPO training-set generator (eval uses another).'),
+
+  evalEvery: int('eval', 20, 0, 100_000, 'Evaluate every N steps (0 = never).'),
+  evalSets: {
+    kind: 'list',
+    group: 'eval',
+    default: ['arith_eval_200'],
+    values: EVAL_SET_NAMES,
+    minItems: 0,
+    description: 'Held-out sets to evaluate.',
+  },
+  evalLimit: int('eval', 0, 0, 100_000, 'Evaluate only the first N items (0 = all).'),
+  evalMode: oneOf('eval', 'chat', ['raw', 'chat', 'both'], 'Scoring: raw (morgan parity), chat, or both.'),
+  evalMaxNewRaw: int('eval', 16, 1, 4096, 'New tokens in raw scoring.'),
+  evalMaxNewChat: int('eval', 256, 1, 8192, 'New tokens in chat scoring.'),
+
+  checkpointEverySeconds: int('checkpoint', 60, 0, 86_400, 'Checkpoint after this much training time (0 = off).'),
+  checkpointEverySteps: int('checkpoint', 0, 0, 1_000_000, 'Also checkpoint every N steps (0 = off).'),
+  keepLastCheckpoints: int('checkpoint', 3, 1, 1000, 'Checkpoints kept per run.'),
+};
+
+/** Defaults of the AZ-Arith limits, for callers that have no RunConfig at hand (src/arith). */
+export const ARITH_LIMIT_DEFAULTS = {
+  maxSourceChars: CONFIG_SCHEMA.maxSourceChars.default,
+  maxBinaryOps: CONFIG_SCHEMA.maxBinaryOps.default,
+  maxParenDepth: CONFIG_SCHEMA.maxParenDepth.default,
+  maxMagnitude: CONFIG_SCHEMA.maxMagnitude.default,
+  maxArity: CONFIG_SCHEMA.maxArity.default,
+} as const;
+
+export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop';
+
+export interface Preset {
+  description: string;
+  overrides: Partial<RunConfig>;
+}
+
+export const PRESETS: Record<PresetName, Preset> = {
+  browser: { description: 'Default: LoRA on Qwen2-0.5B-Instruct in a browser tab (spec 4.10).', overrides: {} },
+  smoke: {
+    description: 'Every code path on an untrained tiny model in seconds (spec 4.10); not zero-data.',
+    overrides: {
+      totalSteps: 2,
+      batchPerGroup: 2,
+      nEst: 2,
+      refs: 2,
+      inductionInputs: 4,
+      seedFactor: 2,
+      maxProposerTokens: 24,
+      maxSolverTokens: 24,
+      seedFallback: 'templates',
+      maxSeedRounds: 1,
+      entropyCoef: 0,
+      microBatch: 4,
+      evalEvery: 1,
+      evalSets: ['arith_eval_200'],
+      evalLimit: 20,
+      evalMode: 'raw',
+      evalMaxNewRaw: 8,
+    },
+  },
+  'azr-parity': {
+    description: 'AZR released-code settings: B 64, n 8, K 6, full fine-tuning, no deviations (spec 4.10).',
+    overrides: {
+      totalSteps: 500,
+      batchPerGroup: 64,
+      nEst: 8,
+      refs: 6,
+      inductionInputs: 10,
+      seedFactor: 4,
+      fineTune: 'full',
+      lr: 1e-6,
+      weightDecay: 0,
+      entropyCoef: 0.001,
+      advNorm: 'token',
+      deductionView: 'program',
+      maxBuffer: 16384,
+      bufferEviction: 'keep_oldest',
+      dedupBuffer: false,
+      distinctInductionInputs: false,
+      hintLeakCheck: false,
+      nonconstantProgram: false,
+      exampleCopyCheck: false,
+      microBatch: 16,
+    },
+  },
+  'journal-grpo': {
+    description: "The seed journal's GRPO: G 16, T 0.7, β 0.1, lr 5e-6, raw prompts, 16 tokens (section 7).",
+    overrides: {
+      mode: 'grpo',
+      grpoGroupSize: 16,
+      grpoPromptsPerStep: 4,
+      temperature: 0.7,
+      klBeta: 0.1,
+      lr: 5e-6,
+      grpoPromptFormat: 'raw',
+      grpoReward: 'raw',
+      maxSolverTokens: 16,
+      evalMode: 'raw',
+      totalSteps: 200,
+    },
+  },
+  workshop: {
+    description: 'Small batches and short generations: a first chart point within minutes on a laptop GPU.',
+    overrides: {
+      totalSteps: 50,
+      batchPerGroup: 4,
+      nEst: 2,
+      refs: 2,
+      inductionInputs: 4,
+      seedFactor: 2,
+      maxProposerTokens: 160,
+      maxSolverTokens: 128,
+      maxSeedRounds: 20,
+      entropyCoef: 0,
+      microBatch: 4,
+      evalEvery: 10,
+      evalLimit: 40,
+      evalMode: 'raw',
+      checkpointEverySeconds: 120,
+    },
+  },
+};
+
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function describeAllowed(knob: Knob): string {
+  switch (knob.kind) {
+    case 'int':
+      return `an integer in [${knob.min}, ${knob.max}]`;
+    case 'float':
+      return `a number in [${knob.min}, ${knob.max}]`;
+    case 'bool':
+      return 'true or false';
+    case 'enum':
+      return `one of ${knob.values.join(', ')}`;
+    case 'list':
+      return `a list of ${knob.values.join(', ')} (at least ${knob.minItems})`;
+  }
+}
+
+function checkValue(key: string, knob: Knob, value: unknown): void {
+  const bad = () =>
+    new ConfigError(`config '${key}': ${JSON.stringify(value)} is not allowed; expected ${describeAllowed(knob)}`);
+  switch (knob.kind) {
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < knob.min || value > knob.max) throw bad();
+      return;
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < knob.min || value > knob.max) throw bad();
+      return;
+    case 'bool':
+      if (typeof value !== 'boolean') throw bad();
+      return;
+    case 'enum':
+      if (!(knob.values as readonly unknown[]).includes(value)) throw bad();
+      return;
+    case 'list':
+      if (
+        !Array.isArray(value) ||
+        value.length < knob.minItems ||
+        value.some((v) => !(knob.values as readonly unknown[]).includes(v)) ||
+        new Set(value).size !== value.length
+      )
+        throw bad();
+      return;
+  }
+}
+
+/** Checks that involve several knobs. */
+function checkCrossField(c: RunConfig): void {
+  if (c.inductionInputs % 2 !== 0) {
+    throw new ConfigError(`config 'inductionInputs': ${c.inductionInputs} must be even (half given, half hidden)`);
+  }
+  if (c.batchPerGroup * c.seedFactor > c.maxBuffer) {
+    throw new ConfigError(
+      `config 'maxBuffer': ${c.maxBuffer} is smaller than the seed set B·S = ${c.batchPerGroup * c.seedFactor}`,
+    );
+  }
+  if (c.mode === 'grpo' && c.grpoLossType === 'grpo' && c.klBeta > 0) {
+    // 'grpo' aggregation is realised by rescaling advantages, which cannot rescale the KL term.
+    throw new ConfigError(`config 'grpoLossType': 'grpo' needs klBeta = 0 (got ${c.klBeta}); use 'dapo' with KL`);
+  }
+}
+
+export function defaultConfig(): RunConfig {
+  const out: Record<string, unknown> = {};
+  for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [string, Knob][]) {
+    out[key] = Array.isArray(knob.default) ? [...knob.default] : knob.default;
+  }
+  return out as unknown as RunConfig;
+}
+
+/** Defaults ← preset ← overrides, validated. Errors name the key, the bad value and what is allowed. */
+export function resolveConfig(preset: PresetName | string = 'browser', overrides: Partial<RunConfig> = {}): RunConfig {
+  if (!(preset in PRESETS)) {
+    throw new ConfigError(`unknown preset '${preset}'; expected one of ${PRESET_NAMES.join(', ')}`);
+  }
+  const config = defaultConfig() as unknown as Record<string, unknown>;
+  for (const layer of [PRESETS[preset as PresetName].overrides, overrides]) {
+    for (const [key, value] of Object.entries(layer)) {
+      const knob = (CONFIG_SCHEMA as unknown as Record<string, Knob>)[key];
+      if (!knob) throw new ConfigError(`unknown config key '${key}'`);
+      checkValue(key, knob, value);
+      config[key] = Array.isArray(value) ? [...value] : value;
+    }
+  }
+  const resolved = config as unknown as RunConfig;
+  checkCrossField(resolved);
+  return resolved;
+}
+
+/** Parse one CLI `--set key=value`. Lists are comma-separated; the value is range-checked. */
+export function parseSetFlag(flag: string): Partial<RunConfig> {
+  const eq = flag.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${flag}'`);
+  const key = flag.slice(0, eq).trim();
+  const raw = flag.slice(eq + 1).trim();
+  const knob = (CONFIG_SCHEMA as unknown as Record<string, Knob>)[key];
+  if (!knob) throw new ConfigError(`unknown config key '${key}'`);
+  let value: unknown;
+  switch (knob.kind) {
+    case 'int':
+    case 'float':
+      value = raw === '' ? NaN : Number(raw);
+      break;
+    case 'bool':
+      value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+      break;
+    case 'enum':
+      value = typeof knob.default === 'number' ? Number(raw) : raw;
+      break;
+    case 'list':
+      value = raw === '' ? [] : raw.split(',').map((s) => s.trim());
+      break;
+  }
+  checkValue(key, knob, value);
+  return { [key]: value } as Partial<RunConfig>;
+}
+
+/** The spec DEVIATIONs that a config turns on, for labels in the UI and run records. */
+export function activeDeviations(c: RunConfig): string[] {
+  const out: string[] = [];
+  for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [keyof RunConfig, Knob][]) {
+    if (!knob.deviation) continue;
+    const v = c[key];
+    if (knob.kind === 'bool' ? v === true : v !== (key === 'bufferEviction' ? 'keep_oldest' : 'none')) out.push(key);
+  }
+  return out;
+}
