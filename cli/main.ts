@@ -1,0 +1,39 @@
+// tabzero: the headless twin of the app. Each subcommand lives in cli/commands/<name>.ts and exports
+// `register(program)`; add it to the list below.
+import { Command, CommanderError } from 'commander';
+import { register as gpu } from './commands/gpu.ts';
+import { register as serveModel } from './commands/serve-model.ts';
+import { register as tinyModel } from './commands/tiny-model.ts';
+import { register as tokenize } from './commands/tokenize.ts';
+
+const commands: ((program: Command) => void)[] = [gpu, tinyModel, tokenize, serveModel];
+
+export function buildProgram(): Command {
+  const program = new Command('tabzero')
+    .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const add of commands) add(program);
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Bad arguments give a one-line reason and a non-zero code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`tabzero: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] && /cli[/\\](main\.ts|bin\.js)$/.test(process.argv[1]);
+if (isEntry) {
+  const code = await main(process.argv.slice(2));
+  // Dawn keeps the event loop alive; exit explicitly once the command is done.
+  process.exit(code);
+}

@@ -1,0 +1,101 @@
+// Device acquisition shared by the browser (navigator.gpu) and Node (npm `webgpu`, Dawn).
+// Requests the adapter's own limits, treats shader-f16 / subgroups / timestamp-query as optional,
+// supports compatibility mode, and reports what it got (the app's GPU panel and `tabzero gpu`).
+
+/** Features we use when present; none is required. */
+export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
+
+/** Limits worth raising to the adapter's maximum (the defaults are far below what we need). */
+export const REQUESTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+export type RequestedLimit = (typeof REQUESTED_LIMITS)[number];
+
+export interface DeviceOptions {
+  /** Ask for a compatibility-mode adapter (WebGPU compat: GL/D3D11 backends, lower limits). */
+  compatibility?: boolean;
+  powerPreference?: GPUPowerPreference;
+  /** Features to leave off even when offered (tests use this to cover the no-f16 path). */
+  disableFeatures?: OptionalFeature[];
+}
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  featureLevel: 'core' | 'compatibility';
+  /** Optional features granted on the device. */
+  features: Record<OptionalFeature, boolean>;
+  limits: Record<RequestedLimit, number>;
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  report: AdapterReport;
+}
+
+export class WebGPUUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGPUUnavailableError';
+  }
+}
+
+/** What to tell a person whose browser has no WebGPU. */
+export const NO_WEBGPU_HELP =
+  'WebGPU is not available. Use a current Chrome or Edge (version 113 or newer) on a machine with a GPU, ' +
+  'over https or http://localhost. On Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan. ' +
+  'Check chrome://gpu: "WebGPU: Hardware accelerated" must be listed.';
+
+/** Picks the features to request: the optional ones the adapter offers, minus any the caller disabled. */
+export function chooseFeatures(offered: ReadonlySet<string>, disabled: readonly string[] = []): GPUFeatureName[] {
+  return OPTIONAL_FEATURES.filter((f) => offered.has(f) && !disabled.includes(f)) as GPUFeatureName[];
+}
+
+/** The adapter's own maxima for the limits we care about (never below the defaults). */
+export function chooseLimits(adapterLimits: GPUSupportedLimits): Record<RequestedLimit, number> {
+  const out = {} as Record<RequestedLimit, number>;
+  for (const name of REQUESTED_LIMITS) out[name] = adapterLimits[name];
+  return out;
+}
+
+export async function acquireDevice(gpu: GPU | undefined, opts: DeviceOptions = {}): Promise<GpuContext> {
+  if (!gpu) throw new WebGPUUnavailableError(NO_WEBGPU_HELP);
+  const featureLevel = opts.compatibility ? 'compatibility' : 'core';
+  const adapter = await gpu.requestAdapter({
+    powerPreference: opts.powerPreference ?? 'high-performance',
+    ...(opts.compatibility ? { featureLevel: 'compatibility' } : {}),
+  } as GPURequestAdapterOptions);
+  if (!adapter) {
+    throw new WebGPUUnavailableError(`No WebGPU adapter was found (${featureLevel} mode). ${NO_WEBGPU_HELP}`);
+  }
+  const requiredFeatures = chooseFeatures(adapter.features as ReadonlySet<string>, opts.disableFeatures);
+  const requiredLimits = chooseLimits(adapter.limits);
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = adapter.info;
+  const report: AdapterReport = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    featureLevel: device.features.has('core-features-and-limits') ? 'core' : featureLevel,
+    features: Object.fromEntries(OPTIONAL_FEATURES.map((f) => [f, device.features.has(f)])) as Record<
+      OptionalFeature,
+      boolean
+    >,
+    limits: chooseLimits(device.limits),
+  };
+  return { device, adapter, report };
+}
