@@ -7,6 +7,8 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes [offset, offset + length). Rejects when the range is outside the source. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases an underlying handle (Node files); absent where there is nothing to release. */
+  close?(): Promise<void>;
 }
 
 function checkRange(size: number, offset: number, length: number, what: string): void {
@@ -40,7 +42,10 @@ export function bytesSource(bytes: Uint8Array, what = 'bytes'): ByteSource {
 }
 
 /** A fetch Response, fully received first (as a Blob, which browsers keep on disk when large). */
-export async function responseSource(response: Response, what = response.url || 'response'): Promise<ByteSource> {
+export async function responseSource(
+  response: Response,
+  what = response.url || 'response',
+): Promise<ByteSource> {
   if (!response.ok) throw new Error(`${what}: HTTP ${response.status} ${response.statusText}`);
   return blobSource(await response.blob(), what);
 }

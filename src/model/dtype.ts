@@ -31,7 +31,8 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
 export function f32ToBf16Bits(x: number): number {
   scratchF32[0] = x;
   const bits = scratchU32[0];
-  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0) return ((bits >>> 16) | 0x0040) & 0xffff;
+  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0)
+    return ((bits >>> 16) | 0x0040) & 0xffff;
   const roundingBias = 0x7fff + ((bits >>> 16) & 1);
   return ((bits + roundingBias) >>> 16) & 0xffff;
 }

@@ -4,7 +4,12 @@
 
 import { readChunks, readText } from './byte-source.ts';
 import type { ModelSource } from './model-source.ts';
-import { checkVocabAgainstTokenizer, checkWeightsAgainstConfig, parseQwen2Config, type Qwen2Config } from './qwen2-config.ts';
+import {
+  checkVocabAgainstTokenizer,
+  checkWeightsAgainstConfig,
+  parseQwen2Config,
+  type Qwen2Config,
+} from './qwen2-config.ts';
 import { openSafetensors, type SafetensorsFile } from './safetensors-read.ts';
 import { Sha256 } from './sha256.ts';
 import { ModelTokenizer } from './tokenizer.ts';
@@ -40,7 +45,10 @@ async function readJson(source: ModelSource, file: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${source.description}: ${file} is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new Error(
+      `${source.description}: ${file} is not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
   }
 }
 
@@ -50,16 +58,21 @@ export async function loadModelFolder(source: ModelSource, opts: LoadOptions = {
     if (!files.has(need)) throw new Error(`${source.description}: not a model folder (no ${need})`);
   }
   if (!files.has(WEIGHTS_FILE)) {
-    if (files.has(SHARD_INDEX_FILE)) throw new Error(`${source.description}: sharded checkpoints (${SHARD_INDEX_FILE}) are not supported`);
+    if (files.has(SHARD_INDEX_FILE))
+      throw new Error(`${source.description}: sharded checkpoints (${SHARD_INDEX_FILE}) are not supported`);
     throw new Error(`${source.description}: no ${WEIGHTS_FILE}`);
   }
   const config = parseQwen2Config(await readJson(source, 'config.json'), 'config.json');
   const generationConfig = files.has('generation_config.json')
-    ? (await readJson(source, 'generation_config.json')) as Record<string, unknown>
+    ? ((await readJson(source, 'generation_config.json')) as Record<string, unknown>)
     : null;
   const genEos = generationConfig?.eos_token_id;
   const eosIds = Array.isArray(genEos) ? (genEos as number[]) : typeof genEos === 'number' ? [genEos] : [];
-  const tokenizer = new ModelTokenizer(await readJson(source, 'tokenizer.json'), await readJson(source, 'tokenizer_config.json'), eosIds);
+  const tokenizer = new ModelTokenizer(
+    await readJson(source, 'tokenizer.json'),
+    await readJson(source, 'tokenizer_config.json'),
+    eosIds,
+  );
   checkVocabAgainstTokenizer(config, tokenizer.vocabSize);
 
   const weightSource = await source.open(WEIGHTS_FILE);

@@ -22,7 +22,9 @@ export async function nodeFileSource(path: string): Promise<NodeFileSource> {
     size,
     async read(offset, length) {
       if (offset < 0 || length < 0 || offset + length > size) {
-        throw new RangeError(`${path}: byte range ${offset}..${offset + length} is outside the file (${size} bytes)`);
+        throw new RangeError(
+          `${path}: byte range ${offset}..${offset + length} is outside the file (${size} bytes)`,
+        );
       }
       const out = new Uint8Array(length);
       let got = 0;
@@ -50,10 +52,14 @@ export function nodeFolderSource(dir: string): ModelSource & { close(): Promise<
       const entries = await readdir(root, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
         throw new Error(`${description}: cannot list (${err.code ?? err.message})`);
       });
-      return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+      return entries
+        .filter((e) => e.isFile())
+        .map((e) => e.name)
+        .sort();
     },
     open: async (file) => {
-      if (file.includes('/') || file.includes('\\') || file.startsWith('.')) throw new MissingFileError(`${description}: bad file name "${file}"`);
+      if (file.includes('/') || file.includes('\\') || file.startsWith('.'))
+        throw new MissingFileError(`${description}: bad file name "${file}"`);
       const path = join(root, file);
       const info = await stat(path).catch(() => null);
       if (!info?.isFile()) throw new MissingFileError(`${description}: no file "${file}"`);

@@ -54,10 +54,13 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
     try {
       raw = JSON.parse(input);
     } catch (err) {
-      throw new ConfigError(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+      throw new ConfigError(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`, {
+        cause: err,
+      });
     }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: not a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${file}: not a JSON object`);
   const r = raw as Record<string, unknown>;
   if (r.model_type !== 'qwen2') {
     const arch = Array.isArray(r.architectures) ? ` (${r.architectures.join(', ')})` : '';
@@ -67,35 +70,47 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
   }
   const hiddenSize = positiveInt(r, 'hidden_size', file);
   const numAttentionHeads = positiveInt(r, 'num_attention_heads', file);
-  const numKeyValueHeads = r.num_key_value_heads === undefined ? numAttentionHeads : positiveInt(r, 'num_key_value_heads', file);
+  const numKeyValueHeads =
+    r.num_key_value_heads === undefined ? numAttentionHeads : positiveInt(r, 'num_key_value_heads', file);
   if (hiddenSize % numAttentionHeads !== 0) {
-    throw new ConfigError(`${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
+    throw new ConfigError(
+      `${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`,
+    );
   }
   if (numAttentionHeads % numKeyValueHeads !== 0) {
-    throw new ConfigError(`${file}: num_key_value_heads ${numKeyValueHeads} does not divide num_attention_heads ${numAttentionHeads}`);
+    throw new ConfigError(
+      `${file}: num_key_value_heads ${numKeyValueHeads} does not divide num_attention_heads ${numAttentionHeads}`,
+    );
   }
   const headDim = hiddenSize / numAttentionHeads;
-  if (headDim % 2 !== 0) throw new ConfigError(`${file}: head dimension ${headDim} must be even for rotary embeddings`);
+  if (headDim % 2 !== 0)
+    throw new ConfigError(`${file}: head dimension ${headDim} must be even for rotary embeddings`);
   if (r.head_dim !== undefined && r.head_dim !== headDim) {
-    throw new ConfigError(`${file}: head_dim ${JSON.stringify(r.head_dim)} differs from hidden_size / num_attention_heads = ${headDim}`);
+    throw new ConfigError(
+      `${file}: head_dim ${JSON.stringify(r.head_dim)} differs from hidden_size / num_attention_heads = ${headDim}`,
+    );
   }
   const hiddenAct = r.hidden_act ?? 'silu';
-  if (hiddenAct !== 'silu') throw new ConfigError(`${file}: hidden_act ${JSON.stringify(hiddenAct)} is not supported (only "silu")`);
+  if (hiddenAct !== 'silu')
+    throw new ConfigError(`${file}: hidden_act ${JSON.stringify(hiddenAct)} is not supported (only "silu")`);
   if (r.rope_scaling !== undefined && r.rope_scaling !== null) {
     throw new ConfigError(`${file}: rope_scaling ${JSON.stringify(r.rope_scaling)} is not supported`);
   }
-  if (r.use_sliding_window === true) throw new ConfigError(`${file}: use_sliding_window=true is not supported`);
+  if (r.use_sliding_window === true)
+    throw new ConfigError(`${file}: use_sliding_window=true is not supported`);
   const tie = r.tie_word_embeddings ?? false;
   if (typeof tie !== 'boolean') throw new ConfigError(`${file}: tie_word_embeddings must be true or false`);
   const tokenId = (key: string): number | null => {
     const v = r[key];
     if (v === undefined || v === null) return null;
-    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ConfigError(`${file}: "${key}" must be a token id`);
+    if (!Number.isSafeInteger(v) || (v as number) < 0)
+      throw new ConfigError(`${file}: "${key}" must be a token id`);
     return v as number;
   };
   let eos: number | number[] | null;
   if (Array.isArray(r.eos_token_id)) {
-    if (!r.eos_token_id.every((v) => Number.isSafeInteger(v) && v >= 0)) throw new ConfigError(`${file}: "eos_token_id" must be token ids`);
+    if (!r.eos_token_id.every((v) => Number.isSafeInteger(v) && v >= 0))
+      throw new ConfigError(`${file}: "eos_token_id" must be token ids`);
     eos = r.eos_token_id as number[];
   } else {
     eos = tokenId('eos_token_id');
@@ -112,7 +127,8 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
     ropeTheta: positiveNumber(r, 'rope_theta', file, 10000),
     rmsNormEps: positiveNumber(r, 'rms_norm_eps', file, 1e-6),
     tieWordEmbeddings: tie,
-    maxPositionEmbeddings: r.max_position_embeddings === undefined ? 32768 : positiveInt(r, 'max_position_embeddings', file),
+    maxPositionEmbeddings:
+      r.max_position_embeddings === undefined ? 32768 : positiveInt(r, 'max_position_embeddings', file),
     hiddenAct: 'silu',
     bosTokenId: tokenId('bos_token_id'),
     eosTokenId: eos,
@@ -122,7 +138,11 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
 }
 
 /** The tokenizer's ids must fit the embedding (Qwen2 pads its 151,646 tokens to 151,936 rows). */
-export function checkVocabAgainstTokenizer(config: Qwen2Config, tokenizerVocabSize: number, file = 'config.json'): void {
+export function checkVocabAgainstTokenizer(
+  config: Qwen2Config,
+  tokenizerVocabSize: number,
+  file = 'config.json',
+): void {
   if (tokenizerVocabSize > config.vocabSize) {
     throw new ConfigError(
       `${file}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizerVocabSize} tokens (tokenizer from another model?)`,
@@ -189,13 +209,20 @@ export function memoryEstimate(c: Qwen2Config, dtype: FloatDType): MemoryEstimat
 export function checkWeightsAgainstConfig(file: SafetensorsFile, c: Qwen2Config): string[] {
   const expected = qwen2TensorShapes(c);
   for (const { name, shape } of expected) {
-    if (!file.has(name)) throw new ConfigError(`${file.fileName}: missing tensor "${name}" (expected shape [${shape.join(', ')}])`);
+    if (!file.has(name))
+      throw new ConfigError(
+        `${file.fileName}: missing tensor "${name}" (expected shape [${shape.join(', ')}])`,
+      );
     const t = file.tensor(name);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new ConfigError(`${file.fileName}: tensor "${name}" has shape [${t.shape.join(', ')}], config implies [${shape.join(', ')}]`);
+      throw new ConfigError(
+        `${file.fileName}: tensor "${name}" has shape [${t.shape.join(', ')}], config implies [${shape.join(', ')}]`,
+      );
     }
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
-      throw new ConfigError(`${file.fileName}: tensor "${name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`);
+      throw new ConfigError(
+        `${file.fileName}: tensor "${name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`,
+      );
     }
   }
   const known = new Set(expected.map((t) => t.name));

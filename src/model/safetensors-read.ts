@@ -47,11 +47,22 @@ function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function parseEntry(fileName: string, name: string, raw: unknown, dataStart: number, dataSize: number): TensorInfo {
+function parseEntry(
+  fileName: string,
+  name: string,
+  raw: unknown,
+  dataStart: number,
+  dataSize: number,
+): TensorInfo {
   const where = `tensor "${name}"`;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(fileName, `${where}: entry is not an object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail(fileName, `${where}: entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (!isDType(dtype)) fail(fileName, `${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+  if (!isDType(dtype))
+    fail(
+      fileName,
+      `${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+    );
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     fail(fileName, `${where}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
   }
@@ -61,13 +72,23 @@ function parseEntry(fileName: string, name: string, raw: unknown, dataStart: num
     !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
     offsets[0] > offsets[1]
   ) {
-    fail(fileName, `${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`);
+    fail(
+      fileName,
+      `${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`,
+    );
   }
   const [begin, end] = offsets as number[];
-  if (end > dataSize) fail(fileName, `${where}: data_offsets [${begin}, ${end}] run past the data section (${dataSize} bytes; file truncated?)`);
+  if (end > dataSize)
+    fail(
+      fileName,
+      `${where}: data_offsets [${begin}, ${end}] run past the data section (${dataSize} bytes; file truncated?)`,
+    );
   const expected = elementCount(shape as number[]) * DTYPE_BYTES[dtype];
   if (end - begin !== expected) {
-    fail(fileName, `${where}: ${end - begin} bytes of data but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+    fail(
+      fileName,
+      `${where}: ${end - begin} bytes of data but ${dtype}${JSON.stringify(shape)} needs ${expected}`,
+    );
   }
   return { name, dtype, shape: shape as number[], offset: dataStart + begin, byteLength: end - begin };
 }
@@ -78,8 +99,16 @@ export async function openSafetensors(source: ByteSource, fileName: string): Pro
   const lenBytes = await source.read(0, 8);
   const lenView = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8);
   const headerLen = lenView.getUint32(0, true) + lenView.getUint32(4, true) * 2 ** 32;
-  if (headerLen > MAX_HEADER_BYTES) fail(fileName, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`);
-  if (8 + headerLen > source.size) fail(fileName, `header length ${headerLen} is past the end of the file (${source.size} bytes; truncated?)`);
+  if (headerLen > MAX_HEADER_BYTES)
+    fail(
+      fileName,
+      `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte cap (not a safetensors file?)`,
+    );
+  if (8 + headerLen > source.size)
+    fail(
+      fileName,
+      `header length ${headerLen} is past the end of the file (${source.size} bytes; truncated?)`,
+    );
   const headerBytes = await source.read(8, headerLen);
   let header: unknown;
   try {
@@ -87,7 +116,8 @@ export async function openSafetensors(source: ByteSource, fileName: string): Pro
   } catch (err) {
     fail(fileName, `header is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(fileName, 'header JSON is not an object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail(fileName, 'header JSON is not an object');
 
   const dataStart = 8 + headerLen;
   const dataSize = source.size - dataStart;
@@ -95,7 +125,12 @@ export async function openSafetensors(source: ByteSource, fileName: string): Pro
   const tensors: TensorInfo[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+      if (
+        typeof raw !== 'object' ||
+        raw === null ||
+        Array.isArray(raw) ||
+        !Object.values(raw).every((v) => typeof v === 'string')
+      ) {
         fail(fileName, '__metadata__ must map strings to strings');
       }
       metadata = raw as Record<string, string>;

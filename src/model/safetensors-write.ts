@@ -27,16 +27,24 @@ export function tensorByteLength(spec: TensorSpec): number {
   return spec.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[spec.dtype];
 }
 
-export function planSafetensors(specs: readonly TensorSpec[], metadata: Record<string, string> = {}): SafetensorsPlan {
+export function planSafetensors(
+  specs: readonly TensorSpec[],
+  metadata: Record<string, string> = {},
+): SafetensorsPlan {
   const seen = new Set<string>();
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
   let offset = 0;
   const tensors = specs.map((spec) => {
     if (seen.has(spec.name)) throw new Error(`safetensors writer: tensor "${spec.name}" listed twice`);
-    if (spec.name === '__metadata__') throw new Error('safetensors writer: "__metadata__" is not a tensor name');
+    if (spec.name === '__metadata__')
+      throw new Error('safetensors writer: "__metadata__" is not a tensor name');
     seen.add(spec.name);
     const byteLength = tensorByteLength(spec);
-    header[spec.name] = { dtype: spec.dtype, shape: [...spec.shape], data_offsets: [offset, offset + byteLength] };
+    header[spec.name] = {
+      dtype: spec.dtype,
+      shape: [...spec.shape],
+      data_offsets: [offset, offset + byteLength],
+    };
     offset += byteLength;
     return { spec, byteLength };
   });
@@ -70,10 +78,12 @@ export async function writeSafetensors(
     let written = 0;
     for await (const chunk of produce(spec)) {
       written += chunk.byteLength;
-      if (written > byteLength) throw new Error(`safetensors writer: tensor "${spec.name}" got more than ${byteLength} bytes`);
+      if (written > byteLength)
+        throw new Error(`safetensors writer: tensor "${spec.name}" got more than ${byteLength} bytes`);
       await sink.write(chunk);
     }
-    if (written !== byteLength) throw new Error(`safetensors writer: tensor "${spec.name}" got ${written} of ${byteLength} bytes`);
+    if (written !== byteLength)
+      throw new Error(`safetensors writer: tensor "${spec.name}" got ${written} of ${byteLength} bytes`);
   }
   await sink.close();
   return plan;

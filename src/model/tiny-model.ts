@@ -5,7 +5,13 @@
 
 import { encodeFloats, type FloatDType } from './dtype.ts';
 import type { FolderSink } from './model-source.ts';
-import { parseQwen2Config, qwen2_0_5bConfigJson, qwen2TensorShapes, type Qwen2Config, type TensorShape } from './qwen2-config.ts';
+import {
+  parseQwen2Config,
+  qwen2_0_5bConfigJson,
+  qwen2TensorShapes,
+  type Qwen2Config,
+  type TensorShape,
+} from './qwen2-config.ts';
 import { hashSeed, Sfc32 } from './rng.ts';
 import { writeSafetensors } from './safetensors-write.ts';
 import { BYTE_TOKENIZER_SIZE, type TokenizerFiles } from './tokenizer-files.ts';
@@ -73,7 +79,14 @@ export function tinyModelConfigJson(opts: TinyModelOptions): Record<string, unkn
           num_key_value_heads: opts.kvHeads ?? TINY_DEFAULTS.kvHeads,
           intermediate_size: opts.intermediate ?? TINY_DEFAULTS.intermediate,
         };
-  return { ...base, ...sized, vocab_size: vocab, bos_token_id: bos, eos_token_id: eos, torch_dtype: TORCH_DTYPE[opts.dtype] };
+  return {
+    ...base,
+    ...sized,
+    vocab_size: vocab,
+    bos_token_id: bos,
+    eos_token_id: eos,
+    torch_dtype: TORCH_DTYPE[opts.dtype],
+  };
 }
 
 export function generationConfigJson(files: TokenizerFiles): Record<string, unknown> {
@@ -93,16 +106,25 @@ export function generationConfigJson(files: TokenizerFiles): Record<string, unkn
 }
 
 /** How a tensor is initialised: uniform around `center` with half-width `spread`. */
-function initFor(t: TensorShape, config: Qwen2Config): { center: number; spread: number } {
+function initFor(
+  t: { name: string; shape: readonly number[] },
+  config: Qwen2Config,
+): { center: number; spread: number } {
   if (t.name.endsWith('norm.weight')) return { center: 1, spread: NORM_SPREAD };
   if (t.name.endsWith('.bias')) return { center: 0, spread: BIAS_SPREAD };
   // Uniform(-a, a) has std a/sqrt(3): a = sqrt(3)/sqrt(fan) gives std 1/sqrt(fan).
-  const fan = t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight' ? config.hiddenSize : t.shape[1];
+  const fan =
+    t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight' ? config.hiddenSize : t.shape[1];
   return { center: 0, spread: Math.sqrt(3 / fan) };
 }
 
 /** A tensor's values in `dtype`, chunk by chunk; deterministic for (seed, name). */
-export function* tensorChunks(seed: number, t: TensorShape, config: Qwen2Config, dtype: FloatDType): Generator<Uint8Array> {
+export function* tensorChunks(
+  seed: number,
+  t: { name: string; shape: readonly number[] },
+  config: Qwen2Config,
+  dtype: FloatDType,
+): Generator<Uint8Array> {
   const rng = new Sfc32(hashSeed(seed, t.name));
   const { center, spread } = initFor(t, config);
   const total = t.shape.reduce((a, b) => a * b, 1);
@@ -124,7 +146,8 @@ export interface TinyModelResult {
 
 /** Writes config.json, generation_config.json, tokenizer files and model.safetensors to `out`. */
 export async function generateTinyModel(out: FolderSink, opts: TinyModelOptions): Promise<TinyModelResult> {
-  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new Error(`seed must be a non-negative integer, got ${opts.seed}`);
+  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0)
+    throw new Error(`seed must be a non-negative integer, got ${opts.seed}`);
   const configJson = tinyModelConfigJson(opts);
   const config = parseQwen2Config(configJson, 'tiny-model config');
   const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';

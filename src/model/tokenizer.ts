@@ -26,7 +26,8 @@ export class ModelTokenizer implements Tokenizer {
   private readonly bosToken: string | null;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown, generationEosIds: readonly number[] = []) {
-    if (typeof tokenizerJson !== 'object' || tokenizerJson === null) throw new TokenizerError('tokenizer.json: not a JSON object');
+    if (typeof tokenizerJson !== 'object' || tokenizerJson === null)
+      throw new TokenizerError('tokenizer.json: not a JSON object');
     if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null) {
       throw new TokenizerError('tokenizer_config.json: not a JSON object');
     }
@@ -34,19 +35,31 @@ export class ModelTokenizer implements Tokenizer {
     try {
       this.hf = new HfTokenizer(tokenizerJson, cfg);
     } catch (err) {
-      throw new TokenizerError(`tokenizer.json: cannot build the tokenizer (${err instanceof Error ? err.message : String(err)})`);
+      throw new TokenizerError(
+        `tokenizer.json: cannot build the tokenizer (${err instanceof Error ? err.message : String(err)})`,
+        { cause: err },
+      );
     }
     if (typeof cfg.chat_template !== 'string') {
-      throw new TokenizerError('tokenizer_config.json: no chat_template string (TabZero needs the model\'s own template)');
+      throw new TokenizerError(
+        "tokenizer_config.json: no chat_template string (TabZero needs the model's own template)",
+      );
     }
     this.chatTemplate = cfg.chat_template;
     try {
       this.template = new Template(cfg.chat_template);
     } catch (err) {
-      throw new TokenizerError(`tokenizer_config.json: chat_template does not parse (${err instanceof Error ? err.message : String(err)})`);
+      throw new TokenizerError(
+        `tokenizer_config.json: chat_template does not parse (${err instanceof Error ? err.message : String(err)})`,
+        { cause: err },
+      );
     }
     const tokenText = (v: unknown): string | null =>
-      typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : null;
+      typeof v === 'string'
+        ? v
+        : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string'
+          ? (v as { content: string }).content
+          : null;
     this.eosToken = tokenText(cfg.eos_token);
     this.bosToken = tokenText(cfg.bos_token);
     const special = new Map<string, number>();
@@ -57,7 +70,8 @@ export class ModelTokenizer implements Tokenizer {
       const id = name === null ? undefined : special.get(name);
       if (id !== undefined) eos.add(id);
     }
-    if (eos.size === 0) throw new TokenizerError('tokenizer_config.json: no eos_token that the tokenizer knows');
+    if (eos.size === 0)
+      throw new TokenizerError('tokenizer_config.json: no eos_token that the tokenizer knows');
     this.eosTokenIds = [...eos].sort((a, b) => a - b);
     const pad = tokenText(cfg.pad_token);
     this.padTokenId = pad === null ? null : (special.get(pad) ?? null);
@@ -72,7 +86,10 @@ export class ModelTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
     if (ids.length === 0) return ''; // the library rejects an empty list
-    return this.hf.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
+    return this.hf.decode([...ids], {
+      skip_special_tokens: opts.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: false,
+    });
   }
 
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean }): string {

@@ -45,7 +45,8 @@ describe('bf16', () => {
     for (let i = 0; i < xs.length; i++) expect(half[i]).toBe(f32ToBf16Bits(xs[i]));
     const back = bf16ToF32(half);
     expect(f32ToBf16(back)).toEqual(half);
-    for (let i = 0; i < xs.length; i++) expect(Math.abs(back[i] - xs[i])).toBeLessThanOrEqual(Math.abs(xs[i]) * 2 ** -8);
+    for (let i = 0; i < xs.length; i++)
+      expect(Math.abs(back[i] - xs[i])).toBeLessThanOrEqual(Math.abs(xs[i]) * 2 ** -8);
   });
 });
 

