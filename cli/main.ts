@@ -12,7 +12,6 @@ export function buildProgram(): Command {
   const program = new Command('tabzero')
     .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const add of commands) add(program);
   return program;
