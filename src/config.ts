@@ -135,15 +135,16 @@ export interface ListKnob<T extends string = string> extends KnobBase {
 }
 export type Knob = IntKnob | FloatKnob | BoolKnob | EnumKnob | ListKnob;
 
-type KnobFor<T> = T extends boolean
+// Non-distributive ([T]) so a union of strings maps to one EnumKnob of that union.
+type KnobFor<T> = [T] extends [boolean]
   ? BoolKnob
-  : T extends string[]
+  : [T] extends [string[]]
     ? ListKnob
-    : T extends number
+    : [T] extends [number]
       ? number extends T
         ? IntKnob | FloatKnob
         : EnumKnob<T>
-      : T extends string
+      : [T] extends [string]
         ? EnumKnob<T>
         : never;
 
@@ -473,6 +474,9 @@ function checkCrossField(c: RunConfig): void {
     throw new ConfigError(
       `config 'maxBuffer': ${c.maxBuffer} is smaller than the seed set B·S = ${c.batchPerGroup * c.seedFactor}`,
     );
+  }
+  if (c.grpoPromptFormat === 'raw' && c.grpoReward === 'azr') {
+    throw new ConfigError(`config 'grpoReward': 'azr' needs the <think> format, which raw prompts lack; use raw, binary or shaped`);
   }
   if (c.mode === 'grpo' && c.grpoLossType === 'grpo' && c.klBeta > 0) {
     // 'grpo' aggregation is realised by rescaling advantages, which cannot rescale the KL term.

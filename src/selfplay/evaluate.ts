@@ -1,0 +1,105 @@
+// Scoring on the held-out sets (spec 5.2): mode `raw` (morgan parity: no template, greedy, first integer)
+// and mode `chat` (DED_SOLVE through the chat template, greedy, `</answer>` stop, the 4.5 answer rule).
+// Reports overall, per-tier and per-op accuracy and the format-failure rate.
+import type { Policy, Tokenizer } from '../policy.ts';
+import type { EvalItem } from './evalsets.ts';
+import { ANSWER_STOP, extractBody, formatOk } from './format.ts';
+import { encodePrompts, generateGrouped } from './generation.ts';
+import { rawPrediction } from './grpo.ts';
+import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
+import { parseDeductionAnswer } from './solver.ts';
+
+export type EvalMode = 'raw' | 'chat';
+
+export interface Accuracy {
+  n: number;
+  correct: number;
+  accuracy: number;
+}
+
+export interface EvalItemResult {
+  id: string;
+  completion: string;
+  prediction: string | null;
+  correct: boolean;
+  formatOk: boolean;
+}
+
+export interface EvalReport extends Accuracy {
+  mode: EvalMode;
+  formatFailureRate: number;
+  perTier: Record<string, Accuracy>;
+  perOp: Record<string, Accuracy>;
+  items: EvalItemResult[];
+}
+
+export interface EvaluateOptions {
+  /** Evaluate only the first `limit` items (0 or undefined = all). */
+  limit?: number;
+  /** New tokens (defaults: 16 raw, 256 chat — the config's evalMaxNewRaw/evalMaxNewChat). */
+  maxNew: number;
+  /** Seed passed to generate (greedy decoding does not use it). */
+  seed?: number;
+}
+
+function tally(into: Record<string, Accuracy>, key: string, correct: boolean): void {
+  const a = (into[key] ??= { n: 0, correct: 0, accuracy: 0 });
+  a.n++;
+  if (correct) a.correct++;
+  a.accuracy = a.correct / a.n;
+}
+
+export function scoreCompletion(item: EvalItem, mode: EvalMode, text: string): EvalItemResult {
+  if (mode === 'raw') {
+    const prediction = rawPrediction(text);
+    return { id: item.id, completion: text, prediction, correct: prediction === item.answer, formatOk: prediction !== null };
+  }
+  const fmt = formatOk(text);
+  const ans = parseDeductionAnswer(extractBody(text));
+  const prediction = ans === null ? null : ans.toString();
+  return { id: item.id, completion: text, prediction, correct: fmt && prediction === item.answer, formatOk: fmt };
+}
+
+export function evalPromptText(tokenizer: Tokenizer, item: EvalItem, mode: EvalMode): string {
+  if (mode === 'raw') return item.prompt;
+  return renderPrompt(tokenizer, deductionSolverPrompt('expression', { program: '', input: [], closed: item.expression }));
+}
+
+export async function evaluate(
+  policy: Policy,
+  tokenizer: Tokenizer,
+  set: readonly EvalItem[],
+  mode: EvalMode,
+  opts: EvaluateOptions,
+): Promise<EvalReport> {
+  const items = opts.limit ? set.slice(0, opts.limit) : set.slice();
+  const prompts = encodePrompts(
+    tokenizer,
+    items.map((it) => evalPromptText(tokenizer, it, mode)),
+  );
+  const out = await generateGrouped(policy, prompts, {
+    n: 1,
+    maxNew: opts.maxNew,
+    temperature: 0,
+    seed: opts.seed ?? 0,
+    ...(mode === 'chat' ? { stopStrings: [ANSWER_STOP] } : {}),
+  });
+  const results = items.map((it, k) => scoreCompletion(it, mode, out[k][0].text));
+  const perTier: Record<string, Accuracy> = {};
+  const perOp: Record<string, Accuracy> = {};
+  results.forEach((r, k) => {
+    tally(perTier, items[k].tier, r.correct);
+    tally(perOp, items[k].op, r.correct);
+  });
+  const correct = results.filter((r) => r.correct).length;
+  return {
+    mode,
+    n: results.length,
+    correct,
+    accuracy: results.length ? correct / results.length : 0,
+    formatFailureRate: results.length ? results.filter((r) => !r.formatOk).length / results.length : 0,
+    perTier,
+    perOp,
+    items: results,
+  };
+}

@@ -1,0 +1,232 @@
+// GRPO baseline mode (spec 4.11, section 7): a deterministic synthetic training set of closed expressions
+// that excludes every eval prompt, G completions per prompt, group-relative advantages (TRL), optional
+// k3 KL against a frozen reference, one policy.step per step.
+import type { RunConfig } from '../config.ts';
+import type { TrainSequence } from '../policy.ts';
+import { ARITH_TIERS, calculatePrompt, drawTierItem, generateArithEval200, type EvalItem } from './evalsets.ts';
+import { extractBody, formatOk } from './format.ts';
+import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
+import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
+import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
+import { grpoAdvantages, solverReward } from './rewards.ts';
+import { Rng } from './rng.ts';
+import type { Runner } from './runner.ts';
+import { parseDeductionAnswer } from './solver.ts';
+
+function tierCandidates(tier: (typeof ARITH_TIERS)[number]): Map<string, { a: number; b: number; op: string }> {
+  const out = new Map<string, { a: number; b: number; op: string }>();
+  for (const op of tier.ops) {
+    for (let a = tier.lo; a <= tier.hi; a++) {
+      if (op === '/') {
+        for (let d = 2; d <= Math.floor(a / 2); d++) if (a % d === 0) out.set(calculatePrompt(`${a} / ${d}`), { a, b: d, op });
+      } else {
+        for (let b = tier.lo; b <= tier.hi; b++) out.set(calculatePrompt(`${a} ${op} ${b}`), { a, b, op });
+      }
+    }
+  }
+  return out;
+}
+
+function toItem(id: string, tier: string, d: { a: number; b: number; op: string }): EvalItem {
+  const { a, b, op } = d;
+  const result = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b;
+  return {
+    id,
+    prompt: calculatePrompt(`${a} ${op} ${b}`),
+    answer: String(result),
+    tier,
+    op,
+    expression: `${a} ${op === '/' ? '//' : op} ${b}`,
+  };
+}
+
+/**
+ * The GRPO training set: tier quotas proportional to the eval tiers; a tier whose distinct prompts run out
+ * gives what it has and passes the rest of its quota to the next tiers. Never loops forever: a tier is
+ * drawn by the spec 5.2 procedure only while more candidates remain than are still needed.
+ */
+export function generateGrpoTrainSet(size: number, seed: number): EvalItem[] {
+  const rng = new Rng(seed);
+  const exclude = new Set(generateArithEval200().map((r) => r.prompt));
+  const total = ARITH_TIERS.reduce((a, t) => a + t.n, 0);
+  const quotas = ARITH_TIERS.map((t) => Math.floor((size * t.n) / total));
+  for (let k = 0; quotas.reduce((a, b) => a + b, 0) < size; k++) quotas[k % quotas.length]++;
+  const picked: { tier: string; d: { a: number; b: number; op: string } }[] = [];
+  let carry = 0;
+  ARITH_TIERS.forEach((tier, ti) => {
+    const want = quotas[ti] + carry;
+    const cands = tierCandidates(tier);
+    for (const p of exclude) cands.delete(p);
+    if (want >= cands.size) {
+      for (const d of rng.shuffle([...cands.values()])) picked.push({ tier: tier.name, d });
+      carry = want - cands.size;
+      return;
+    }
+    const used = new Set<string>();
+    while (used.size < want) {
+      const d = drawTierItem(() => rng.next(), tier);
+      if (!d) continue;
+      const prompt = calculatePrompt(`${d.a} ${d.op} ${d.b}`);
+      if (!cands.has(prompt) || used.has(prompt)) continue;
+      used.add(prompt);
+      picked.push({ tier: tier.name, d });
+    }
+    carry = 0;
+  });
+  rng.shuffle(picked);
+  return picked.map((p, k) => toItem(`grpo-${String(k).padStart(5, '0')}`, p.tier, p.d));
+}
+
+const RAW_PREDICTION = /^\s*(-?\d+)/;
+
+/** First integer of a raw completion (spec 5.2 mode A), or null. */
+export function rawPrediction(text: string): string | null {
+  const m = RAW_PREDICTION.exec(text);
+  return m ? m[1] : null;
+}
+
+/** Reward of one GRPO completion; also returns whether it was well formatted and correct. */
+export function grpoReward(
+  c: Pick<RunConfig, 'grpoPromptFormat' | 'grpoReward'>,
+  item: EvalItem,
+  text: string,
+): { reward: number; fmt: boolean; correct: boolean } {
+  let prediction: bigint | null;
+  let fmt: boolean;
+  if (c.grpoPromptFormat === 'raw') {
+    const p = rawPrediction(text);
+    prediction = p === null ? null : BigInt(p);
+    fmt = p !== null;
+  } else {
+    fmt = formatOk(text);
+    prediction = parseDeductionAnswer(extractBody(text));
+  }
+  const answer = BigInt(item.answer);
+  const exact = prediction !== null && prediction === answer;
+  const correct = exact && (c.grpoPromptFormat === 'raw' || fmt);
+  switch (c.grpoReward) {
+    case 'azr':
+      return { reward: solverReward(fmt, exact), fmt, correct };
+    case 'binary':
+    case 'raw':
+      return { reward: correct ? 1 : 0, fmt, correct };
+    case 'shaped': {
+      // Distance shaping: 1 when exact, else up to 0.5 falling linearly with the relative error.
+      if (exact) return { reward: 1, fmt, correct };
+      if (prediction === null) return { reward: 0, fmt, correct };
+      const err = Math.abs(Number(prediction - answer)) / Math.max(1, Math.abs(Number(answer)));
+      return { reward: 0.5 * Math.max(0, 1 - err), fmt, correct };
+    }
+  }
+}
+
+export function grpoPromptText(runner: Runner, item: EvalItem): string {
+  if (runner.config.grpoPromptFormat === 'raw') return item.prompt;
+  return renderPrompt(
+    runner.deps.tokenizer,
+    deductionSolverPrompt('expression', { program: '', input: [], closed: item.expression }),
+  );
+}
+
+const trainSetCache = new WeakMap<Runner, EvalItem[]>();
+
+export async function runGrpoStep(runner: Runner): Promise<StepResult> {
+  const c = runner.config;
+  const { policy, tokenizer } = runner.deps;
+  const t = runner.step + 1;
+  const started = Date.now();
+  if (!trainSetCache.has(runner)) trainSetCache.set(runner, generateGrpoTrainSet(c.grpoTrainSize, c.grpoTrainSeed));
+  const data = trainSetCache.get(runner)!;
+
+  runner.progress('solving');
+  const items = runner.rng.sample(data, c.grpoPromptsPerStep);
+  const prompts = encodePrompts(
+    tokenizer,
+    items.map((it) => grpoPromptText(runner, it)),
+  );
+  const stops = c.grpoPromptFormat === 'chat' ? undefined : [];
+  const out = await generateGrouped(
+    policy,
+    prompts,
+    samplingOptions(c, c.maxSolverTokens, runner.rng.uint32(), c.grpoGroupSize, stops),
+  );
+  const generatedAt = Date.now();
+  const flat = out.flatMap((comps, i) => comps.map((comp) => ({ item: items[i], prompt: prompts[i], comp })));
+  const scored = flat.map((f) => grpoReward(c, f.item, f.comp.text));
+  const rewards = scored.map((s) => s.reward);
+  let advantages = grpoAdvantages(rewards, c.grpoGroupSize, c.grpoScaleRewards);
+  if (c.grpoLossType === 'grpo') {
+    // Mean of per-sequence token means, expressed through the engine's global token mean: scale A_i by
+    // (Σ L) / (n · L_i). Exact because ρ ≡ 1 and KL is off (config enforces klBeta = 0 here).
+    const lengths = flat.map((f) => Math.max(1, f.comp.ids.length));
+    const total = lengths.reduce((a, b) => a + b, 0);
+    advantages = advantages.map((a, k) => (a * total) / (flat.length * lengths[k]));
+  }
+
+  runner.progress('updating');
+  const sequences: TrainSequence[] = flat.map((f, k) => ({
+    promptIds: f.prompt.ids,
+    completionIds: f.comp.ids,
+    advantage: advantages[k],
+    role: 'solve',
+  }));
+  const batch = { sequences, clipEps: c.clipEps, entropyCoef: c.entropyCoef, klBeta: c.klBeta };
+  if (c.klBeta > 0 && runner.deps.referencePolicy) {
+    const ref = await runner.deps.referencePolicy.logprobs(batch);
+    sequences.forEach((s, k) => (s.refLogprobs = ref[k]));
+  }
+  const stats = await policy.step(batch);
+
+  const generations: GenerationRecord[] = flat.map((f, k) => ({
+    step: t,
+    kind: 'grpo',
+    type: 'ded',
+    role: 'solve',
+    prompt: f.prompt.text,
+    response: f.comp.text,
+    tokens: f.comp.ids.length,
+    stopReason: f.comp.stopReason,
+    fmt: scored[k].fmt,
+    taskId: f.item.id,
+    correct: scored[k].correct,
+    reward: rewards[k],
+    advantage: advantages[k],
+    trained: true,
+  }));
+  const g = groupMetrics(
+    rewards,
+    advantages,
+    scored.map((s) => s.fmt),
+    null,
+    scored.map((s) => (s.correct ? 1 : 0)),
+  );
+  let zeroGroups = 0;
+  for (let k = 0; k < rewards.length; k += c.grpoGroupSize) {
+    const grp = rewards.slice(k, k + c.grpoGroupSize);
+    if (grp.every((r) => r === grp[0])) zeroGroups++;
+  }
+  return {
+    step: t,
+    generations,
+    metrics: {
+      step: t,
+      mode: 'grpo',
+      groups: { 'ded:solve': g },
+      zeroVarianceFraction: zeroGroups / Math.max(1, items.length),
+      bufferSizes: { ded: 0, abd: 0, ind: 0 },
+      validProposals: 0,
+      insertedProposals: 0,
+      distinctPrograms: 0,
+      meanBinaryOps: null,
+      meanAbsOutput: null,
+      evalContamination: 0,
+      generatedSequences: flat.length,
+      estimationRollouts: 0,
+      trainedSequences: sequences.length,
+      trainedTokens: sequences.reduce((a, s) => a + s.completionIds.length, 0),
+      notZeroData: false,
+      policy: stats,
+      timeMs: { solving: generatedAt - started, updating: Date.now() - generatedAt },
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// Rewards (spec 4.6) and advantages: TRR++ with pluggable baseline grouping (spec 4.7), GRPO group
+// advantages and the k3 KL (spec 2, 4.11).
+import type { Role, TaskType } from './types.ts';
+
+/** R_solve = fmt ? (correct ? 1 : −0.5) : −1. */
+export function solverReward(fmt: boolean, correct: boolean): number {
+  if (!fmt) return -1;
+  return correct ? 1 : -0.5;
+}
+
+/** Fraction of estimation rollouts that were correct (format ignored); `null` marks dropped samples. */
+export function learnability(correct: readonly (boolean | null)[]): number | null {
+  const counted = correct.filter((c): c is boolean => c !== null);
+  if (counted.length === 0) return null;
+  return counted.filter(Boolean).length / counted.length;
+}
+
+/** R_propose: −1 if invalid or badly formatted; 1 − s for 0 < s < 1; EXTREME otherwise. */
+export function proposerReward(valid: boolean, fmt: boolean, s: number | null, extreme: number): number {
+  if (!valid || !fmt) return -1;
+  if (s !== null && s > 0 && s < 1) return 1 - s;
+  return extreme;
+}
+
+const TRRPP_EPS = 1e-8;
+
+/**
+ * TRR++ within one baseline group. 'sequence': (R − μ)/sqrt(σ² + 1e-8) with the unbiased per-sequence σ²;
+ * 'token': μ, σ² weighted by response lengths (veRL parity). A constant group, or one with fewer than two
+ * samples (tokens), gives zeros.
+ */
+export function trrppAdvantages(
+  rewards: readonly number[],
+  norm: 'sequence' | 'token' = 'sequence',
+  lengths?: readonly number[],
+): number[] {
+  const m = rewards.length;
+  const w = norm === 'token' ? (lengths ?? rewards.map(() => 1)) : rewards.map(() => 1);
+  const total = w.reduce((a, b) => a + b, 0);
+  if (m < 2 || total <= 1) return rewards.map(() => 0);
+  const mu = rewards.reduce((acc, r, j) => acc + w[j] * r, 0) / total;
+  const ss = rewards.reduce((acc, r, j) => acc + w[j] * (r - mu) ** 2, 0);
+  const variance = ss / (total - 1);
+  if (variance === 0) return rewards.map(() => 0);
+  const sd = Math.sqrt(variance + TRRPP_EPS);
+  return rewards.map((r) => (r - mu) / sd);
+}
+
+/** Which baseline a (task, role) group shares. New groupings are new entries here. */
+export type BaselineGrouping = (type: TaskType, role: Role) => string;
+
+export const BASELINE_GROUPINGS: Record<6 | 2 | 1, BaselineGrouping> = {
+  6: (type, role) => `${type}:${role}`,
+  2: (_type, role) => role,
+  1: () => 'all',
+};
+
+export interface ScoredSequence {
+  type: TaskType;
+  role: Role;
+  reward: number;
+  /** Response tokens including the stop token. */
+  length: number;
+}
+
+/** TRR++ advantages for a whole step, each sequence normalised within its baseline group. */
+export function groupedAdvantages(
+  seqs: readonly ScoredSequence[],
+  grouping: BaselineGrouping,
+  norm: 'sequence' | 'token',
+): number[] {
+  const groups = new Map<string, number[]>();
+  seqs.forEach((s, k) => {
+    const key = grouping(s.type, s.role);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(k);
+  });
+  const out = new Array<number>(seqs.length).fill(0);
+  for (const idx of groups.values()) {
+    const adv = trrppAdvantages(
+      idx.map((k) => seqs[k].reward),
+      norm,
+      idx.map((k) => seqs[k].length),
+    );
+    idx.forEach((k, j) => (out[k] = adv[j]));
+  }
+  return out;
+}
+
+const GRPO_EPS = 1e-4;
+
+function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { mean, std };
+}
+
+/**
+ * GRPO advantages for consecutive groups of G rewards (TRL): Â = (r − mean_G) / (std + 1e-4), std unbiased;
+ * 'batch' takes the std over the whole batch, 'none' does not divide.
+ */
+export function grpoAdvantages(
+  rewards: readonly number[],
+  groupSize: number,
+  scale: 'group' | 'batch' | 'none' = 'group',
+): number[] {
+  const batchStd = meanStd(rewards).std;
+  const out: number[] = [];
+  for (let g = 0; g < rewards.length; g += groupSize) {
+    const group = rewards.slice(g, g + groupSize);
+    const { mean, std } = meanStd(group);
+    const denom = scale === 'group' ? std + GRPO_EPS : scale === 'batch' ? batchStd + GRPO_EPS : 1;
+    for (const r of group) out.push((r - mean) / denom);
+  }
+  return out;
+}
+
+/** k3 estimator of KL(π_θ ‖ π_ref) per token: exp(ref − θ) − (ref − θ) − 1. */
+export function k3KL(logpRef: number, logpTheta: number): number {
+  const d = logpRef - logpTheta;
+  return Math.exp(d) - d - 1;
+}

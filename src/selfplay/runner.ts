@@ -1,0 +1,122 @@
+// The self-play Runner (spec 4.8–4.11): seeding, one AZR step (batched in the normative order of 4.9),
+// and the GRPO baseline step. It sees the model only through Policy and Tokenizer, keeps all of its
+// state in plain JSON (buffers, rng state, step) and draws every random choice from one seeded rng.
+import type { RunConfig } from '../config.ts';
+import type { Policy, Tokenizer } from '../policy.ts';
+import { runAzrStep } from './azr-step.ts';
+import { TaskBuffer, type BufferOptions } from './buffers.ts';
+import { runGrpoStep } from './grpo.ts';
+import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
+import { Rng } from './rng.ts';
+import { seedBuffers } from './seeding.ts';
+import type { TaskEntry, TaskType } from './types.ts';
+import type { Verifier } from './verifier.ts';
+
+export interface RunnerDeps {
+  policy: Policy;
+  tokenizer: Tokenizer;
+  verifier: Verifier;
+  config: RunConfig;
+  onProgress?: (p: RunnerProgress) => void;
+  /** Frozen reference for the k3 KL (klBeta > 0); without it the engine supplies logπ_ref itself. */
+  referencePolicy?: Pick<Policy, 'logprobs'>;
+  /** Canonical eval expressions for the contamination count (spec 5.2). */
+  evalExpressions?: ReadonlySet<string>;
+}
+
+export const RUNNER_STATE_VERSION = 1;
+
+export interface RunnerState {
+  version: number;
+  step: number;
+  rngState: number;
+  seeded: boolean;
+  notZeroData: boolean;
+  nextTaskId: number;
+  buffers: Record<TaskType, TaskEntry[]>;
+}
+
+export class Runner {
+  readonly rng: Rng;
+  buffers: Record<TaskType, TaskBuffer>;
+  step = 0;
+  seeded = false;
+  notZeroData = false;
+  private nextTaskId = 1;
+
+  constructor(readonly deps: RunnerDeps) {
+    this.rng = new Rng(deps.config.seed);
+    const opts = this.bufferOptions();
+    this.buffers = { ded: new TaskBuffer('ded', opts), abd: new TaskBuffer('abd', opts), ind: new TaskBuffer('ind', opts) };
+  }
+
+  get config(): RunConfig {
+    return this.deps.config;
+  }
+
+  bufferOptions(): BufferOptions {
+    const { maxBuffer, bufferEviction, dedupBuffer } = this.deps.config;
+    return { maxBuffer, bufferEviction, dedupBuffer };
+  }
+
+  progress(phase: RunnerPhase, message?: string): void {
+    this.deps.onProgress?.({ step: this.step + (phase === 'seeding' ? 0 : 1), phase, ...(message ? { message } : {}) });
+  }
+
+  newTaskId(type: TaskType): string {
+    return `${type}-${this.nextTaskId++}`;
+  }
+
+  /** Fill the three buffers before step 1 (spec 4.8). Throws SeedingError when it cannot. */
+  async seed(): Promise<SeedResult> {
+    const result = await seedBuffers(this);
+    this.seeded = true;
+    return result;
+  }
+
+  /** One training step; seeds first if needed (AZR mode). */
+  async runStep(): Promise<StepResult> {
+    if (this.config.mode === 'grpo') {
+      const r = await runGrpoStep(this);
+      this.step = r.step;
+      return r;
+    }
+    if (!this.seeded) await this.seed();
+    const r = await runAzrStep(this);
+    this.step = r.step;
+    return r;
+  }
+
+  getState(): RunnerState {
+    return {
+      version: RUNNER_STATE_VERSION,
+      step: this.step,
+      rngState: this.rng.state,
+      seeded: this.seeded,
+      notZeroData: this.notZeroData,
+      nextTaskId: this.nextTaskId,
+      buffers: {
+        ded: this.buffers.ded.toJSON().map((e) => ({ ...e })),
+        abd: this.buffers.abd.toJSON().map((e) => ({ ...e })),
+        ind: this.buffers.ind.toJSON().map((e) => ({ ...e })),
+      },
+    };
+  }
+
+  static fromState(deps: RunnerDeps, state: RunnerState): Runner {
+    if (state.version !== RUNNER_STATE_VERSION) {
+      throw new Error(`runner state version ${state.version} is not supported (expected ${RUNNER_STATE_VERSION})`);
+    }
+    const r = new Runner(deps);
+    r.step = state.step;
+    r.rng.state = state.rngState;
+    r.seeded = state.seeded;
+    r.notZeroData = state.notZeroData;
+    r.nextTaskId = state.nextTaskId;
+    const opts = r.bufferOptions();
+    for (const type of ['ded', 'abd', 'ind'] as const) {
+      r.buffers[type] = TaskBuffer.fromJSON(type, opts, state.buffers[type]);
+    }
+    return r;
+  }
+}

@@ -1,0 +1,208 @@
+// Seeding (spec 4.8, after AZR 1.7): proposer rounds without gradient, starting from the identity
+// triplet, until the seed set holds B·S tasks; then induction seeding over the seed programs. A shortfall
+// after maxSeedRounds goes on with ≥ B tasks, is filled from templates (seedFallback, not zero-data), or
+// stops with a clear error. Synthetic programs are never injected silently.
+import { TaskBuffer } from './buffers.ts';
+import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
+import { formatOk } from './format.ts';
+import { inductionProposerPrompt, proposerPrompt, renderPrompt } from './prompts.ts';
+import type { GenerationRecord, SeedResult } from './records.ts';
+import type { Runner } from './runner.ts';
+import { templateTask } from './templates.ts';
+import type { TaskEntry, TaskType } from './types.ts';
+import { validateProposals } from './validation.ts';
+
+export class SeedingError extends Error {
+  override name = 'SeedingError';
+}
+
+export const IDENTITY_SEED = { program: 'f(x) = x', input: 7, output: 7 } as const;
+export const IDENTITY_INDUCTION_INPUTS = [-3, 0, 1, 2, 5, 7, 10, 42, 99, 100];
+export const IDENTITY_INDUCTION_MESSAGE = 'returns its input unchanged';
+
+function identityTriplet(): Omit<TaskEntry, 'id'> {
+  return {
+    type: 'ded',
+    program: IDENTITY_SEED.program,
+    arity: 1,
+    inputs: [[IDENTITY_SEED.input]],
+    outputs: [IDENTITY_SEED.output],
+    closed: [String(IDENTITY_SEED.input)],
+    binaryOps: 0,
+    step: 0,
+    seed: true,
+    origin: 'identity_seed',
+  };
+}
+
+function identityInduction(n: number): Omit<TaskEntry, 'id'> {
+  const inputs = IDENTITY_INDUCTION_INPUTS.slice(0, n);
+  return {
+    type: 'ind',
+    program: IDENTITY_SEED.program,
+    arity: 1,
+    inputs: inputs.map((v) => [v]),
+    outputs: inputs,
+    closed: inputs.map(String),
+    message: IDENTITY_INDUCTION_MESSAGE,
+    binaryOps: 0,
+    step: 0,
+    seed: true,
+    origin: 'identity_seed',
+  };
+}
+
+function shortfallMessage(what: string, have: number, target: number, b: number, rounds: number, seen: number, valid: number) {
+  const rate = seen ? ((100 * valid) / seen).toFixed(1) : '0.0';
+  return (
+    `seeding ${what}: only ${have} of ${target} tasks after maxSeedRounds = ${rounds} ` +
+    `(valid rate ${rate}% of ${seen} proposals), fewer than B = ${b}. Options: raise maxSeedRounds, ` +
+    `set seedFallback='templates' (the run is then labelled not zero-data), or import a seed set.`
+  );
+}
+
+export async function seedBuffers(runner: Runner): Promise<SeedResult> {
+  const c = runner.config;
+  const { policy, tokenizer, verifier } = runner.deps;
+  const rng = runner.rng;
+  const target = c.batchPerGroup * c.seedFactor;
+  const log: string[] = [];
+  const generations: GenerationRecord[] = [];
+  let usedTemplates = false;
+  runner.progress('seeding', `seeding triplets to ${target}`);
+
+  // 1. Triplet seed set, shared by D_ded and D_abd. Seeding always deduplicates.
+  const seedSet = new TaskBuffer('ded', { maxBuffer: Number.MAX_SAFE_INTEGER, bufferEviction: 'keep_oldest', dedupBuffer: true });
+  seedSet.insert({ id: runner.newTaskId('ded'), ...identityTriplet() });
+  let rounds = 0;
+  let seen = 0;
+  let valid = 0;
+  while (seedSet.size < target && rounds < c.maxSeedRounds) {
+    const type: TaskType = rounds % 2 === 0 ? 'abd' : 'ded';
+    rounds++;
+    const prompts = encodePrompts(
+      tokenizer,
+      Array.from({ length: c.batchPerGroup }, () =>
+        renderPrompt(tokenizer, proposerPrompt(type as 'ded' | 'abd', seedSet.sampleRefs(rng, c.refs))),
+      ),
+    );
+    const out = await generateGrouped(policy, prompts, samplingOptions(c, c.maxProposerTokens, rng.uint32()));
+    const judged = await validateProposals(
+      out.map(([comp]) => ({ type, response: comp.text })),
+      verifier,
+      c,
+    );
+    judged.forEach((j, k) => {
+      seen++;
+      const comp = out[k][0];
+      generations.push({
+        step: 0,
+        kind: 'seed',
+        type,
+        role: 'propose',
+        prompt: prompts[k].text,
+        response: comp.text,
+        tokens: comp.ids.length,
+        stopReason: comp.stopReason,
+        fmt: formatOk(comp.text),
+        valid: j.valid,
+        ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
+        trained: false,
+      });
+      if (!j.valid) return;
+      valid++;
+      seedSet.insert({ ...j.task, type: 'ded', id: runner.newTaskId('ded'), step: 0, seed: true, origin: 'model' });
+    });
+  }
+  const tripletRate = seen ? valid / seen : 0;
+  if (seedSet.size < target) {
+    if (c.seedFallback === 'templates') {
+      log.push(`seeding triplets: ${seedSet.size}/${target} after ${rounds} rounds; filling from templates (not zero-data)`);
+      while (seedSet.size < target) {
+        seedSet.insert({ ...templateTask(rng, 'ded', 1), id: runner.newTaskId('ded'), step: 0, seed: true, origin: 'template' });
+      }
+      usedTemplates = true;
+    } else if (seedSet.size >= c.batchPerGroup) {
+      log.push(`seeding triplets: going on with ${seedSet.size}/${target} tasks after ${rounds} rounds`);
+    } else {
+      throw new SeedingError(shortfallMessage('triplets', seedSet.size, target, c.batchPerGroup, c.maxSeedRounds, seen, valid));
+    }
+  }
+  seedSet.truncate(target);
+  for (const type of ['ded', 'abd'] as const) {
+    for (const e of seedSet.entries) runner.buffers[type].insert({ ...e, type, id: runner.newTaskId(type) }, { dedup: true });
+  }
+
+  // 2. Induction seeding over programs of the seed set.
+  runner.progress('seeding', `seeding induction tasks to ${target}`);
+  const ind = runner.buffers.ind;
+  ind.insert({ id: runner.newTaskId('ind'), ...identityInduction(c.inductionInputs) }, { dedup: true });
+  let indRounds = 0;
+  let indSeen = 0;
+  let indValid = 0;
+  const programs = seedSet.entries;
+  while (ind.size < target && indRounds < c.maxSeedRounds) {
+    indRounds++;
+    const sources = Array.from({ length: c.batchPerGroup }, () => rng.choice(programs));
+    const prompts = encodePrompts(
+      tokenizer,
+      sources.map((s) => renderPrompt(tokenizer, inductionProposerPrompt(s.program, s.arity, c.inductionInputs))),
+    );
+    const out = await generateGrouped(policy, prompts, samplingOptions(c, c.maxProposerTokens, rng.uint32()));
+    const judged = await validateProposals(
+      out.map(([comp], k) => ({ type: 'ind' as const, response: comp.text, source: sources[k] })),
+      verifier,
+      c,
+    );
+    judged.forEach((j, k) => {
+      indSeen++;
+      const comp = out[k][0];
+      generations.push({
+        step: 0,
+        kind: 'seed',
+        type: 'ind',
+        role: 'propose',
+        prompt: prompts[k].text,
+        response: comp.text,
+        tokens: comp.ids.length,
+        stopReason: comp.stopReason,
+        fmt: formatOk(comp.text),
+        valid: j.valid,
+        ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
+        trained: false,
+      });
+      if (!j.valid) return;
+      indValid++;
+      ind.insert({ ...j.task, id: runner.newTaskId('ind'), step: 0, seed: true, origin: 'model' }, { dedup: true });
+    });
+  }
+  if (ind.size < target) {
+    if (c.seedFallback === 'templates') {
+      log.push(`seeding induction: ${ind.size}/${target} after ${indRounds} rounds; filling from templates (not zero-data)`);
+      while (ind.size < target) {
+        ind.insert(
+          { ...templateTask(rng, 'ind', c.inductionInputs), id: runner.newTaskId('ind'), step: 0, seed: true, origin: 'template' },
+          { dedup: true },
+        );
+      }
+      usedTemplates = true;
+    } else if (ind.size >= c.batchPerGroup) {
+      log.push(`seeding induction: going on with ${ind.size}/${target} tasks after ${indRounds} rounds`);
+    } else {
+      throw new SeedingError(
+        shortfallMessage('induction', ind.size, target, c.batchPerGroup, c.maxSeedRounds, indSeen, indValid),
+      );
+    }
+  }
+  for (const type of ['ded', 'abd', 'ind'] as const) runner.buffers[type].truncate(target);
+  if (usedTemplates) runner.notZeroData = true;
+  return {
+    seedSize: seedSet.size,
+    inductionSize: ind.size,
+    rounds: { triplet: rounds, induction: indRounds },
+    validRate: { triplet: tripletRate, induction: indSeen ? indValid / indSeen : 0 },
+    usedTemplates,
+    log,
+    generations,
+  };
+}

@@ -1,0 +1,47 @@
+// Batch helpers: validate many proposals and check many solver responses with one verifier call each.
+import type { RunConfig } from '../config.ts';
+import { draftInductionProposal, draftTripletProposal, judgeProposal, type JudgedProposal } from './proposals.ts';
+import { checkSolverResponse } from './solver.ts';
+import type { TaskEntry, TaskType } from './types.ts';
+import type { Verifier } from './verifier.ts';
+
+export interface ProposalInput {
+  type: TaskType;
+  response: string;
+  /** The program an induction proposal chooses inputs for. */
+  source?: TaskEntry;
+}
+
+export async function validateProposals(
+  items: readonly ProposalInput[],
+  verifier: Verifier,
+  config: RunConfig,
+): Promise<JudgedProposal[]> {
+  const drafts = items.map((it) =>
+    it.type === 'ind' ? draftInductionProposal(it.response, it.source!, config) : draftTripletProposal(it.type, it.response),
+  );
+  const jobs = drafts.flatMap((d) => (d.ok ? [d.job] : []));
+  const verdicts = await verifier.verify(jobs);
+  let k = 0;
+  return drafts.map((d) => (d.ok ? judgeProposal(d, verdicts[k++], config) : { valid: false, reason: d.reason }));
+}
+
+export interface SolverVerdict {
+  fmt: boolean;
+  correct: boolean;
+}
+
+export async function checkSolverResponses(
+  items: readonly { task: TaskEntry; response: string }[],
+  verifier: Verifier,
+  config: RunConfig,
+): Promise<SolverVerdict[]> {
+  const checks = items.map((it) => checkSolverResponse(it.task, it.response, config));
+  const verdicts = await verifier.verify(checks.flatMap((c) => c.jobs));
+  let k = 0;
+  return checks.map((c) => {
+    const mine = verdicts.slice(k, k + c.jobs.length);
+    k += c.jobs.length;
+    return { fmt: c.fmt, correct: c.decide(mine) };
+  });
+}

@@ -1,0 +1,153 @@
+// The verifier as the runner sees it, and the supervisor that runs it in a worker: a wall-clock limit per
+// request, terminate + restart on overrun, and a `timeout` verdict for the job that overran. The worker
+// itself is created by an injected factory (browser Web Worker or Node worker_threads).
+import {
+  handleVerifierRequest,
+  toArithLimits,
+  runJob,
+  type VerifierJob,
+  type VerifierRequest,
+  type VerifierResponse,
+  type VerifierVerdict,
+  type WireLimits,
+} from './verifier-protocol.ts';
+
+export interface Verifier {
+  verify(jobs: VerifierJob[]): Promise<VerifierVerdict[]>;
+  close(): void;
+}
+
+/** A running worker, whatever hosts it. */
+export interface VerifierEndpoint {
+  post(req: VerifierRequest): void;
+  onResponse(cb: (res: VerifierResponse) => void): void;
+  onFailure(cb: (err: unknown) => void): void;
+  terminate(): void;
+}
+
+export type VerifierWorkerFactory = () => VerifierEndpoint;
+
+/** Jobs per message: amortises the message round trip; an overrunning batch is retried job by job. */
+const JOBS_PER_REQUEST = 64;
+
+/** Runs the verifier on the calling thread: for tests and tools that need no guard. */
+export class InlineVerifier implements Verifier {
+  constructor(private readonly limits: WireLimits) {}
+  async verify(jobs: VerifierJob[]): Promise<VerifierVerdict[]> {
+    const limits = toArithLimits(this.limits);
+    return jobs.map((j) => runJob(j, limits));
+  }
+  close(): void {}
+}
+
+type Outcome = { kind: 'ok'; verdicts: VerifierVerdict[] } | { kind: 'timeout' } | { kind: 'crashed'; error: unknown };
+
+export class WorkerVerifier implements Verifier {
+  private endpoint: VerifierEndpoint | null = null;
+  private nextId = 1;
+  private pending: { id: number; settle: (o: Outcome) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Workers terminated and replaced so far (timeouts and crashes). */
+  restarts = 0;
+
+  constructor(
+    private readonly factory: VerifierWorkerFactory,
+    private readonly limits: WireLimits,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private start(): VerifierEndpoint {
+    if (this.endpoint) return this.endpoint;
+    const ep = this.factory();
+    // Messages from a worker that was already replaced are ignored.
+    ep.onResponse((res) => {
+      if (this.endpoint === ep && this.pending?.id === res.id) {
+        this.pending.settle({ kind: 'ok', verdicts: res.verdicts });
+      }
+    });
+    ep.onFailure((error) => {
+      if (this.endpoint !== ep) return;
+      this.endpoint = null;
+      this.pending?.settle({ kind: 'crashed', error });
+    });
+    this.endpoint = ep;
+    return ep;
+  }
+
+  private restart(): void {
+    const old = this.endpoint;
+    this.endpoint = null;
+    old?.terminate();
+    this.restarts++;
+  }
+
+  private send(jobs: VerifierJob[]): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => settle({ kind: 'timeout' }), this.timeoutMs);
+      const settle = (o: Outcome) => {
+        if (this.pending?.id !== id) return;
+        clearTimeout(timer);
+        this.pending = null;
+        resolve(o);
+      };
+      this.pending = { id, settle };
+      try {
+        this.start().post({ id, jobs, limits: this.limits });
+      } catch (error) {
+        settle({ kind: 'crashed', error });
+      }
+    });
+  }
+
+  private async runBatch(jobs: VerifierJob[]): Promise<VerifierVerdict[]> {
+    const outcome = await this.send(jobs);
+    if (outcome.kind === 'ok') return outcome.verdicts;
+    this.restart();
+    if (jobs.length === 1) {
+      const msg =
+        outcome.kind === 'timeout'
+          ? `verifier exceeded ${this.timeoutMs} ms`
+          : `verifier worker crashed: ${String(outcome.error)}`;
+      return [{ ok: false, error: outcome.kind, message: msg }];
+    }
+    // Find the culprit: every job gets its own guarded request, so only the overrunning one times out.
+    const out: VerifierVerdict[] = [];
+    for (const job of jobs) out.push(...(await this.runBatch([job])));
+    return out;
+  }
+
+  verify(jobs: VerifierJob[]): Promise<VerifierVerdict[]> {
+    const run = async () => {
+      const out: VerifierVerdict[] = [];
+      for (let k = 0; k < jobs.length; k += JOBS_PER_REQUEST) {
+        out.push(...(await this.runBatch(jobs.slice(k, k + JOBS_PER_REQUEST))));
+      }
+      return out;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  close(): void {
+    const old = this.endpoint;
+    this.endpoint = null;
+    old?.terminate();
+  }
+}
+
+/** Browser: a module Web Worker running workers/verifier.worker.ts (the bundler resolves the URL). */
+export function webWorkerFactory(url: URL | string): VerifierWorkerFactory {
+  return () => {
+    const worker = new Worker(url, { type: 'module' });
+    return {
+      post: (req) => worker.postMessage(req),
+      onResponse: (cb) => worker.addEventListener('message', (e: MessageEvent<VerifierResponse>) => cb(e.data)),
+      onFailure: (cb) => worker.addEventListener('error', (e) => cb(e.message)),
+      terminate: () => worker.terminate(),
+    };
+  };
+}
+
+export { handleVerifierRequest };

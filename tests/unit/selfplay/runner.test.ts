@@ -1,0 +1,205 @@
+// The Runner against a scripted policy: batch composition of one step, determinism, resumable state,
+// seeding guards and the GRPO step.
+import { describe, expect, it } from 'vitest';
+import { resolveConfig, type RunConfig } from '../../../src/config.ts';
+import { THINK_PREFILL } from '../../../src/selfplay/format.ts';
+import type { RunnerProgress } from '../../../src/selfplay/records.ts';
+import { Runner } from '../../../src/selfplay/runner.ts';
+import { SeedingError } from '../../../src/selfplay/seeding.ts';
+import { InlineVerifier } from '../../../src/selfplay/verifier.ts';
+import { arithmeticScript, ChatMLTestTokenizer, ScriptedPolicy, type Script } from './helpers.ts';
+
+const tokenizer = new ChatMLTestTokenizer();
+
+function makeRunner(config: RunConfig, script: Script = arithmeticScript()) {
+  const policy = new ScriptedPolicy(tokenizer, script);
+  const verifier = new InlineVerifier(config);
+  const progress: RunnerProgress[] = [];
+  const runner = new Runner({ policy, tokenizer, verifier, config, onProgress: (p) => progress.push(p) });
+  return { runner, policy, progress };
+}
+
+/** A step's results without wall-clock timings (which legitimately differ between runs). */
+const timeless = (x: unknown) => JSON.stringify(x, (k, v) => (k === 'timeMs' ? undefined : v));
+
+const small = (o: Partial<RunConfig> = {}) =>
+  resolveConfig('browser', { batchPerGroup: 4, nEst: 3, refs: 2, inductionInputs: 4, seedFactor: 2, seed: 7, ...o });
+
+describe('Runner: one AZR step', () => {
+  it('trains on exactly the 6B proposer/solver sequences, never on estimation rollouts', async () => {
+    const config = small();
+    const { runner, policy, progress } = makeRunner(config);
+    const seed = await runner.seed();
+    expect(seed.seedSize).toBe(8);
+    expect(runner.buffers.ded.size).toBe(8);
+    expect(runner.buffers.ind.size).toBe(8);
+    const callsBefore = policy.generateCalls.length;
+    const result = await runner.runStep();
+    const B = config.batchPerGroup;
+
+    // Two generate calls: 3B proposals, then estimation rollouts + 3B solver prompts.
+    const calls = policy.generateCalls.slice(callsBefore);
+    expect(calls).toHaveLength(2);
+    expect(calls[0].prompts).toHaveLength(3 * B);
+    const estimated = result.generations.filter((g) => g.kind === 'estimate');
+    expect(calls[1].prompts).toHaveLength(estimated.length + 3 * B);
+    expect(estimated.length).toBe(config.nEst * result.generations.filter((g) => g.kind === 'propose' && g.valid && g.fmt).length);
+    expect(estimated.length).toBeGreaterThan(0);
+    for (const c of calls) expect(c.opts).toMatchObject({ n: 1, temperature: 1, topP: 1, stopStrings: ['</answer>'] });
+    expect(calls[0].opts.maxNew).toBe(config.maxProposerTokens);
+    expect(calls[1].opts.maxNew).toBe(config.maxSolverTokens);
+
+    // One policy.step with 6B sequences: 3B proposer, 3B solver.
+    expect(policy.stepBatches).toHaveLength(1);
+    const batch = policy.stepBatches[0];
+    expect(batch.sequences).toHaveLength(6 * B);
+    expect(batch.sequences.filter((s) => s.role === 'propose')).toHaveLength(3 * B);
+    expect(batch.sequences.filter((s) => s.role === 'solve')).toHaveLength(3 * B);
+    expect(batch).toMatchObject({ clipEps: 0.2, entropyCoef: 0.001, klBeta: 0 });
+
+    // Prompts end with the <think> prefill; completions are the generated tokens only.
+    const prefill = tokenizer.encode(THINK_PREFILL);
+    const estimationTexts = new Set(estimated.map((g) => g.prompt));
+    for (const s of batch.sequences) {
+      expect(s.promptIds.slice(-prefill.length)).toEqual(prefill);
+      expect(tokenizer.decode(s.completionIds).startsWith(THINK_PREFILL)).toBe(false);
+    }
+    const trainedTexts = batch.sequences.map((s) => tokenizer.decode(s.promptIds) + '|' + tokenizer.decode(s.completionIds));
+    const estimationPairs = estimated.map((g) => g.prompt + '|' + g.response);
+    // A solver prompt may coincide with an estimation prompt; the (prompt, completion) pair is what counts.
+    const trainedRecords = result.generations.filter((g) => g.trained);
+    expect(trainedRecords).toHaveLength(6 * B);
+    expect(result.generations.filter((g) => !g.trained).every((g) => g.kind === 'estimate')).toBe(true);
+    for (const pair of estimationPairs) {
+      const inTrained = trainedTexts.filter((t) => t === pair).length;
+      const inSolverRecords = trainedRecords.filter((g) => g.prompt + '|' + g.response === pair).length;
+      expect(inTrained).toBe(inSolverRecords);
+    }
+    expect(estimationTexts.size).toBeGreaterThan(0);
+
+    // Advantages: TRR++ per (type, role) group — zero mean per group, all zero for constant groups.
+    for (const type of ['abd', 'ded', 'ind'] as const) {
+      for (const role of ['propose', 'solve'] as const) {
+        const g = result.generations.filter((x) => x.trained && x.type === type && x.role === role);
+        expect(g).toHaveLength(B);
+        const sum = g.reduce((a, x) => a + x.advantage!, 0);
+        expect(Math.abs(sum)).toBeLessThan(1e-9);
+        const m = result.metrics.groups[`${type}:${role}`]!;
+        if (m.zeroVariance) expect(g.every((x) => x.advantage === 0)).toBe(true);
+      }
+    }
+    // Advantages of the batch are those of the records, in the same order.
+    expect(batch.sequences.map((s) => s.advantage)).toEqual(trainedRecords.map((g) => g.advantage));
+
+    // Progress phases in order, metrics filled.
+    const phases = progress.filter((p) => p.step === 1).map((p) => p.phase);
+    expect(phases).toEqual(['proposing', 'validating', 'estimating', 'solving', 'updating']);
+    expect(result.metrics.trainedSequences).toBe(6 * B);
+    expect(result.metrics.estimationRollouts).toBe(estimated.length);
+    expect(result.metrics.generatedSequences).toBe(6 * B + estimated.length);
+    expect(result.metrics.validProposals).toBeGreaterThan(0);
+    expect(runner.buffers.ded.size + runner.buffers.abd.size + runner.buffers.ind.size).toBe(
+      24 + result.metrics.insertedProposals,
+    );
+  });
+
+  it('keeps proposer rewards in the spec set and solver rewards in {1, −0.5, −1}', async () => {
+    const { runner } = makeRunner(small({ extremeReward: 0 }));
+    const r = await runner.runStep();
+    for (const g of r.generations.filter((x) => x.kind === 'solve')) expect([1, -0.5, -1]).toContain(g.reward);
+    for (const g of r.generations.filter((x) => x.kind === 'propose')) {
+      if (!g.valid || !g.fmt) expect(g.reward).toBe(-1);
+      else if (g.learnability! > 0 && g.learnability! < 1) expect(g.reward).toBeCloseTo(1 - g.learnability!, 12);
+      else expect(g.reward).toBe(0);
+    }
+  });
+
+  it('baselines = 1 normalises all 6B sequences together', async () => {
+    const { runner, policy } = makeRunner(small({ baselines: 1 }));
+    await runner.runStep();
+    const adv = policy.stepBatches[0].sequences.map((s) => s.advantage);
+    expect(Math.abs(adv.reduce((a, b) => a + b, 0))).toBeLessThan(1e-9);
+  });
+});
+
+describe('Runner: determinism and resumable state', () => {
+  it('same seed, config and policy give the same run', async () => {
+    const a = makeRunner(small());
+    const b = makeRunner(small());
+    const ra = [await a.runner.runStep(), await a.runner.runStep()];
+    const rb = [await b.runner.runStep(), await b.runner.runStep()];
+    expect(timeless(ra) === timeless(rb)).toBe(true);
+    const c = makeRunner(small({ seed: 8 }));
+    await c.runner.runStep();
+    expect(timeless((await c.runner.runStep()).generations) === timeless(ra[1].generations)).toBe(false);
+  });
+
+  it('state round-trips through JSON and the resumed run continues identically', async () => {
+    const a = makeRunner(small());
+    await a.runner.runStep();
+    const saved = JSON.parse(JSON.stringify(a.runner.getState()));
+    const next = await a.runner.runStep();
+    const b = makeRunner(small());
+    const resumed = Runner.fromState({ ...b.runner.deps }, saved);
+    expect(resumed.step).toBe(1);
+    const again = await resumed.runStep();
+    expect(timeless(again) === timeless(next)).toBe(true);
+    expect(timeless(resumed.getState()) === timeless(a.runner.getState())).toBe(true);
+  });
+});
+
+describe('Runner: seeding (spec 4.8, 6.8)', () => {
+  const garbage: Script = () => 'The answer is probably a function.';
+
+  it('aborts with a clear message after maxSeedRounds when the seed set is smaller than B', async () => {
+    const { runner, policy } = makeRunner(small({ maxSeedRounds: 3 }), garbage);
+    const err = await runner.seed().catch((e) => e);
+    expect(err).toBeInstanceOf(SeedingError);
+    expect(err.message).toMatch(/only 1 of 8 tasks after maxSeedRounds = 3/);
+    expect(err.message).toMatch(/valid rate 0\.0% of 12 proposals/);
+    expect(err.message).toMatch(/seedFallback='templates'/);
+    expect(policy.generateCalls).toHaveLength(3);
+  });
+
+  it("fills from templates with seedFallback='templates' and labels the run not zero-data", async () => {
+    const { runner } = makeRunner(small({ maxSeedRounds: 1, seedFallback: 'templates' }), garbage);
+    const seed = await runner.seed();
+    expect(seed.usedTemplates).toBe(true);
+    expect(runner.notZeroData).toBe(true);
+    for (const type of ['ded', 'abd', 'ind'] as const) expect(runner.buffers[type].size).toBe(8);
+    expect(runner.buffers.ded.entries.filter((e) => e.origin === 'template').length).toBe(7);
+    expect(runner.buffers.ded.entries[0]).toMatchObject({ program: 'f(x) = x', inputs: [[7]], origin: 'identity_seed' });
+    const step = await runner.runStep();
+    expect(step.metrics.notZeroData).toBe(true);
+  });
+
+  it('goes on with at least B tasks when B·S is not reached', async () => {
+    let calls = 0;
+    const few: Script = (prompt, ctx) => (calls++ < 3 ? arithmeticScript(1)(prompt, ctx) : 'nothing');
+    const { runner } = makeRunner(small({ maxSeedRounds: 1, batchPerGroup: 2, seedFactor: 4 }), few);
+    const seed = await runner.seed();
+    expect(seed.seedSize).toBeGreaterThanOrEqual(2);
+    expect(seed.seedSize).toBeLessThan(8);
+    expect(seed.log.join('\n')).toMatch(/going on with/);
+  });
+});
+
+describe('Runner: GRPO baseline mode', () => {
+  it('samples G completions per prompt, group-normalises, one policy.step', async () => {
+    const config = resolveConfig('journal-grpo', { grpoPromptsPerStep: 3, grpoGroupSize: 4, grpoTrainSize: 200 });
+    const { runner, policy } = makeRunner(config);
+    const r = await runner.runStep();
+    expect(policy.generateCalls).toHaveLength(1);
+    expect(policy.generateCalls[0].opts).toMatchObject({ n: 4, temperature: 0.7, maxNew: 16, stopStrings: [] });
+    expect(policy.generateCalls[0].prompts.every((p) => p.startsWith('Calculate: '))).toBe(true);
+    const seqs = policy.stepBatches[0].sequences;
+    expect(seqs).toHaveLength(12);
+    expect(policy.stepBatches[0].klBeta).toBe(0.1);
+    for (let g = 0; g < 12; g += 4) {
+      const adv = seqs.slice(g, g + 4).map((s) => s.advantage);
+      expect(Math.abs(adv.reduce((a, b) => a + b, 0))).toBeLessThan(1e-9);
+    }
+    expect(r.metrics.mode).toBe('grpo');
+    expect(r.generations.every((g) => g.reward === 0 || g.reward === 1)).toBe(true);
+  });
+});
