@@ -19,7 +19,8 @@ console.log(`TabZero is running at ${scheme}://127.0.0.1:${port}/`);
 if (lan) {
   for (const addrs of Object.values(networkInterfaces())) {
     for (const a of addrs ?? []) {
-      if (a.family === 'IPv4' && !a.internal) console.log(`  on the local network: https://${a.address}:${port}/`);
+      if (a.family === 'IPv4' && !a.internal)
+        console.log(`  on the local network: https://${a.address}:${port}/`);
     }
   }
   console.log('  (self-signed certificate: each browser asks once to accept it)');

@@ -20,15 +20,22 @@ function mesaVulkanMajor() {
 export function missingDeps() {
   const missing = [];
   if (!existsSync(chromiumPath())) missing.push('chromium');
-  if (!existsSync(LAVAPIPE_ICD) || mesaVulkanMajor() < MIN_MESA_MAJOR) missing.push('mesa-vulkan-drivers>=25');
-  if (!existsSync('/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0') && !existsSync('/usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0')) {
+  if (!existsSync(LAVAPIPE_ICD) || mesaVulkanMajor() < MIN_MESA_MAJOR)
+    missing.push('mesa-vulkan-drivers>=25');
+  if (
+    !existsSync('/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0') &&
+    !existsSync('/usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0')
+  ) {
     missing.push('libegl-mesa0');
   }
   return missing;
 }
 
 function run(cmd, args) {
-  execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync(cmd, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 function isDebianLike() {

@@ -21,27 +21,40 @@ for (const layer of layers) {
   const t0 = Date.now();
   const r = spawnSync(
     'npx',
-    ['vitest', 'run', '--project', layer, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+    [
+      'vitest',
+      'run',
+      '--project',
+      layer,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+    ],
     { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : '1' } },
   );
   const seconds = (Date.now() - t0) / 1000;
-  let passed = 0;
-  let failed = 0;
+  let passed;
+  let failed;
   try {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     passed = json.numPassedTests;
     failed = json.numFailedTests + (json.success ? 0 : json.numFailedTestSuites);
   } catch {
+    passed = 0;
     failed = 1; // no report: the runner itself failed
   }
   if (r.status !== 0 && failed === 0) failed = 1;
   results.push({ layer, seconds, passed, failed, ok: r.status === 0 });
-  console.log(`\n[${layer}] ${r.status === 0 ? 'ok' : 'FAILED'} in ${seconds.toFixed(1)} s: ${passed} passed, ${failed} failed\n`);
+  console.log(
+    `\n[${layer}] ${r.status === 0 ? 'ok' : 'FAILED'} in ${seconds.toFixed(1)} s: ${passed} passed, ${failed} failed\n`,
+  );
 }
 
 console.log('layer   time      passed  failed');
 for (const r of results) {
-  console.log(`${r.layer.padEnd(7)} ${`${r.seconds.toFixed(1)} s`.padStart(8)}  ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}`);
+  console.log(
+    `${r.layer.padEnd(7)} ${`${r.seconds.toFixed(1)} s`.padStart(8)}  ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}`,
+  );
 }
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);

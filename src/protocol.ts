@@ -3,9 +3,7 @@
 import type { AdapterReport } from './engine/gpu.ts';
 
 /** What the GPU panel shows: the adapter the worker's device came from, or why there is none. */
-export type GpuStatus =
-  | { ok: true; report: AdapterReport }
-  | { ok: false; error: string; help: string };
+export type GpuStatus = { ok: true; report: AdapterReport } | { ok: false; error: string; help: string };
 
 export interface GpuRequest {
   /** Ask for a compatibility-mode adapter (WebGPU compat: GL / D3D11). */

@@ -5,7 +5,7 @@ import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 export function register(program: Command): void {
   program
     .command('gpu')
-    .description("print the WebGPU adapter report (Dawn in Node) as JSON")
+    .description('print the WebGPU adapter report (Dawn in Node) as JSON')
     .option('--compat', 'ask for a compatibility-mode adapter')
     .option('--backend <name>', 'Dawn backend: vulkan (default) or opengles')
     .action(async (opts: { compat?: boolean; backend?: string }) => {

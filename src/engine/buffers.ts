@@ -20,7 +20,11 @@ export function storageBuffer(device: GPUDevice, byteLength: number, label?: str
 }
 
 /** Copies `byteLength` bytes of `src` to a staging buffer and maps it: one readback. */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer, byteLength: number): Promise<ArrayBuffer> {
+export async function readBuffer(
+  device: GPUDevice,
+  src: GPUBuffer,
+  byteLength: number,
+): Promise<ArrayBuffer> {
   const size = align4(byteLength);
   const staging = device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
   const enc = device.createCommandEncoder();

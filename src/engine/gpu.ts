@@ -59,7 +59,10 @@ export const NO_WEBGPU_HELP =
   'Check chrome://gpu: "WebGPU: Hardware accelerated" must be listed.';
 
 /** Picks the features to request: the optional ones the adapter offers, minus any the caller disabled. */
-export function chooseFeatures(offered: ReadonlySet<string>, disabled: readonly string[] = []): GPUFeatureName[] {
+export function chooseFeatures(
+  offered: ReadonlySet<string>,
+  disabled: readonly string[] = [],
+): GPUFeatureName[] {
   return OPTIONAL_FEATURES.filter((f) => offered.has(f) && !disabled.includes(f)) as GPUFeatureName[];
 }
 

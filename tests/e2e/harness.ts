@@ -42,7 +42,10 @@ export function buildApp(): Promise<void> {
 
 export async function servePreview(): Promise<{ server: PreviewServer; url: string }> {
   await buildApp();
-  const server = await preview({ logLevel: 'warn', preview: { host: '127.0.0.1', port: 0, strictPort: false } });
+  const server = await preview({
+    logLevel: 'warn',
+    preview: { host: '127.0.0.1', port: 0, strictPort: false },
+  });
   const address = server.httpServer.address();
   if (!address || typeof address === 'string') throw new Error('vite preview did not bind a TCP port');
   return { server, url: `http://127.0.0.1:${address.port}/` };

@@ -1,7 +1,13 @@
-// Tiled f32 matmul: out[M,N] = a[M,K] · b (+ bias), b stored [K,N] (NN) or [N,K] (NT: HF Linear weights).
+// Tiled matmul: out[M,N] = a[M,K] · b (+ bias), b stored [K,N] (NN) or [N,K] (NT: HF Linear weights).
+// b (the weights) may be f32 or 16-bit (f16 / bf16 packed two per u32, unpacked in the shader; f32 math).
+// The epilogue writes into a column window of a wider output (row stride `ldo`, column offset `colOff`:
+// fused QKV / gate-up buffers, the LM head's vocabulary chunks) and can accumulate `out += alpha·acc`
+// (LoRA's low-rank update).
 // Each workgroup computes a 64×64 output tile from 64×16 / 16×64 tiles staged in workgroup memory;
 // each of its 128 invocations (within compatibility mode's limit) accumulates 8×4 outputs in registers.
 // The K loop runs in a fixed order for every row, so a row's result never depends on M (batch invariance).
+
+import { weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';
 
 const TILE_M = 64;
 const TILE_N = 64;
@@ -9,18 +15,19 @@ const TILE_K = 16;
 const WG_X = 16; // columns of invocations → 4 outputs each
 const WG_Y = 8; // rows of invocations → 8 outputs each
 
-function shader(transposeB: boolean, withBias: boolean): string {
+function shader(transposeB: boolean, withBias: boolean, wdtype: WeightDType): string {
   const loadB = transposeB
     ? // b[n, k]: tile element (k, n)
       `let gn = tileN + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = b[gn * p.K + gk]; }`
+       var v = 0.0; if (gn < p.N && gk < p.K) { v = loadW(gn * p.K + gk); }`
     : `let gn = tileN + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = b[gk * p.N + gn]; }`;
+       var v = 0.0; if (gn < p.N && gk < p.K) { v = loadW(gk * p.N + gn); }`;
   return /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, pad: u32 }
+struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+${weightDecl(2, 'b', wdtype)}
+${weightLoadFn('loadW', 'b', wdtype)}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 
@@ -62,10 +69,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (gm >= p.M) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let gn = tileN + lid.x * 4u + j;
-      if (gn < p.N) { out[gm * p.N + gn] = acc[i][j]${withBias ? ' + bias[gn]' : ''}; }
+      if (gn < p.N) {
+        let o = gm * p.ldo + p.colOff + gn;
+        let v = p.alpha * acc[i][j]${withBias ? ' + bias[gn]' : ''};
+        if (p.accumulate != 0u) { out[o] = out[o] + v; } else { out[o] = v; }
+      }
     }
   }
 }`;
+}
+
+/** Where and how the result is written (defaults: a plain [M, N] output, overwritten, alpha 1). */
+export interface MatmulEpilogue {
+  /** Row stride of `out` in elements (default N). */
+  ldo?: number;
+  /** First column of `out` written (default 0). */
+  colOff?: number;
+  /** out += alpha·a·b instead of out = alpha·a·b (+ bias). */
+  accumulate?: boolean;
+  alpha?: number;
 }
 
 export interface MatmulArgs {
@@ -76,8 +98,27 @@ export interface MatmulArgs {
   M: number;
   N: number;
   K: number;
-  /** A 16-byte uniform buffer made by `makeParams` for these dims (create once, reuse every step). */
+  /** A uniform buffer made by `makeParams` for these dims (create once, reuse every step). */
   params: GPUBuffer;
+}
+
+export const MATMUL_PARAMS_BYTES = 32;
+
+/** (Re)writes a matmul uniform buffer: lets a pooled params buffer follow a changing row count M. */
+export function writeMatmulParams(
+  device: GPUDevice,
+  buf: GPUBuffer,
+  M: number,
+  N: number,
+  K: number,
+  epilogue: MatmulEpilogue = {},
+  offset = 0,
+): void {
+  const data = new ArrayBuffer(MATMUL_PARAMS_BYTES);
+  const u = new Uint32Array(data);
+  u.set([M, N, K, epilogue.ldo ?? N, epilogue.colOff ?? 0, epilogue.accumulate ? 1 : 0]);
+  new Float32Array(data)[6] = epilogue.alpha ?? 1;
+  device.queue.writeBuffer(buf, offset, data);
 }
 
 export class MatmulKernel {
@@ -86,9 +127,14 @@ export class MatmulKernel {
   constructor(
     private readonly device: GPUDevice,
     readonly transposeB: boolean,
+    /** Element type of `b` (the weights): f32, or f16 / bf16 packed two per u32. */
+    readonly weightDType: WeightDType = 'f32',
   ) {
     for (const withBias of [false, true]) {
-      const module = device.createShaderModule({ code: shader(transposeB, withBias), label: 'matmul' });
+      const module = device.createShaderModule({
+        code: shader(transposeB, withBias, weightDType),
+        label: `matmul ${transposeB ? 'NT' : 'NN'} ${weightDType}`,
+      });
       this.pipelines.set(
         withBias,
         device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } }),
@@ -96,15 +142,18 @@ export class MatmulKernel {
     }
   }
 
-  makeParams(M: number, N: number, K: number): GPUBuffer {
+  makeParams(M: number, N: number, K: number, epilogue: MatmulEpilogue = {}): GPUBuffer {
     const buf = this.device.createBuffer({
-      size: 16,
+      size: MATMUL_PARAMS_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       label: 'matmul params',
     });
-    this.device.queue.writeBuffer(buf, 0, new Uint32Array([M, N, K, 0]));
+    writeMatmulParams(this.device, buf, M, N, K, epilogue);
     return buf;
   }
+
+  /** Dispatches recorded so far (the bench counts dispatches per decode step). */
+  dispatches = 0;
 
   encode(pass: GPUComputePassEncoder, args: MatmulArgs): void {
     const pipeline = this.pipelines.get(Boolean(args.bias))!;
@@ -116,6 +165,7 @@ export class MatmulKernel {
     ];
     if (args.bias) entries.push({ binding: 4, resource: { buffer: args.bias } });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.dispatches++;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(Math.ceil(args.N / TILE_N), Math.ceil(args.M / TILE_M));

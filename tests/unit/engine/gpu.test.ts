@@ -32,7 +32,9 @@ describe('device helper configuration', () => {
 
   it('says what to do when no adapter is found', async () => {
     const gpu = { requestAdapter: async () => null } as unknown as GPU;
-    await expect(acquireDevice(gpu, { compatibility: true })).rejects.toThrow(/No WebGPU adapter.*compatibility/);
+    await expect(acquireDevice(gpu, { compatibility: true })).rejects.toThrow(
+      /No WebGPU adapter.*compatibility/,
+    );
   });
 
   it('requests compatibility mode when asked and reports the granted features and limits', async () => {
@@ -46,7 +48,9 @@ describe('device helper configuration', () => {
       info: { vendor: 'v', architecture: 'a', device: 'd', description: 'desc' },
       requestDevice: async (desc: GPUDeviceDescriptor) => ((deviceDesc = desc), device),
     };
-    const gpu = { requestAdapter: async (o: GPURequestAdapterOptions) => ((requested = o), adapter) } as unknown as GPU;
+    const gpu = {
+      requestAdapter: async (o: GPURequestAdapterOptions) => ((requested = o), adapter),
+    } as unknown as GPU;
     const ctx = await acquireDevice(gpu, { compatibility: true, disableFeatures: ['shader-f16'] });
     expect((requested as { featureLevel?: string }).featureLevel).toBe('compatibility');
     expect(deviceDesc?.requiredFeatures).toEqual(['subgroups']);
