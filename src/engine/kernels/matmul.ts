@@ -152,9 +152,6 @@ export class MatmulKernel {
     return buf;
   }
 
-  /** Dispatches recorded so far (the bench counts dispatches per decode step). */
-  dispatches = 0;
-
   encode(pass: GPUComputePassEncoder, args: MatmulArgs): void {
     const pipeline = this.pipelines.get(Boolean(args.bias))!;
     const entries: GPUBindGroupEntry[] = [
@@ -165,7 +162,7 @@ export class MatmulKernel {
     ];
     if (args.bias) entries.push({ binding: 4, resource: { buffer: args.bias } });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    this.dispatches++;
+
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(Math.ceil(args.N / TILE_N), Math.ceil(args.M / TILE_M));
