@@ -1,6 +1,10 @@
 // The typed API of workers/trainer.worker.ts (comlink) and the events it sends: the single source of
-// truth for messages between the UI and the worker that owns the GPU device.
+// truth for messages between the UI and the worker that owns the GPU device. Types only.
+import type { RunConfig, EvalSetName } from './config.ts';
 import type { AdapterReport } from './engine/gpu.ts';
+import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/records.ts';
+import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
+import type { TaskEntry, TaskType } from './selfplay/types.ts';
 
 /** What the GPU panel shows: the adapter the worker's device came from, or why there is none. */
 export type GpuStatus = { ok: true; report: AdapterReport } | { ok: false; error: string; help: string };
@@ -20,10 +24,187 @@ export interface MatmulCheck {
   ms: number;
 }
 
-/** Events the worker pushes to subscribers. Later issues add progress, step metrics and samples. */
+// ---- models ---------------------------------------------------------------------------------------
+
+export type ModelChoice =
+  /** Generated in place (no download): `tabzero tiny-model` defaults with this seed (0 = the built-in one). */
+  | { kind: 'tiny'; seed?: number }
+  /** A Hugging Face repo (or a mirror: `endpoint`, e.g. a classroom's `tabzero serve-model`). Cached in OPFS. */
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string }
+  /** Files chosen in a picker or dropped as a folder (config.json, model.safetensors, tokenizer files). */
+  | { kind: 'files'; files: File[] };
+
+export interface ModelInfo {
+  /** `repo@revision` or `tiny-seed-N` or `local:<name>`. */
+  id: string;
+  repo: string;
+  revision: string;
+  sha256: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  parameters: number;
+  /** dtype of the file, and the dtype the engine runs the weights in. */
+  fileDtype: string;
+  runDtype: 'f32' | 'f16';
+  weightBytes: number;
+}
+
+export interface CachedModel {
+  repo: string;
+  revision: string;
+  bytes: number;
+  complete: boolean;
+}
+
+/** GPU memory, in bytes, for a model and run config (estimate before, measured after loading). */
+export interface MemoryReport {
+  weights: number;
+  kvCache: number;
+  activations: number;
+  training: number;
+  scratch: number;
+  total: number;
+  /** The adapter's largest buffer / binding, for the "will it fit" warning. */
+  maxBufferSize: number;
+  fits: boolean;
+  note?: string;
+}
+
+// ---- runs -----------------------------------------------------------------------------------------
+
+export type RunStatus = 'created' | 'seeding' | 'running' | 'paused' | 'stopped' | 'done' | 'error';
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: RunStatus;
+  /** Last committed step (0 before the first). */
+  step: number;
+  totalSteps: number;
+  preset: string;
+  config: RunConfig;
+  model: { repo: string; revision: string; sha256: string };
+  createdAt: string;
+  updatedAt: string;
+  /** Seeded from templates or an imported seed file. */
+  notZeroData: boolean;
+  bytesUsed: number;
+  error?: string;
+}
+
+export interface EvalRecord {
+  runId: string;
+  /** The step whose weights were evaluated (0 = the base model). */
+  step: number;
+  set: EvalSetName;
+  mode: EvalMode;
+  limit: number;
+  report: EvalReport;
+  at: string;
+}
+
+export interface CheckpointInfo {
+  step: number;
+  bytes: number;
+  at: string;
+  reason: 'timer' | 'pause' | 'stop' | 'hidden' | 'steps' | 'manual';
+}
+
+export interface SampleFilter {
+  step?: number;
+  type?: TaskType;
+  role?: 'propose' | 'solve';
+  kind?: GenerationRecord['kind'];
+  minReward?: number;
+  maxReward?: number;
+  valid?: boolean;
+  offset?: number;
+  limit?: number;
+}
+
+export interface EvalRequest {
+  /** Evaluate this run's weights (current, or a checkpoint's); without it, the base model. */
+  runId?: string;
+  checkpointStep?: number;
+  set: EvalSetName;
+  mode: EvalMode;
+  /** First N items only (0 = all). */
+  limit?: number;
+}
+
+export type ExportFormat = 'hf' | 'peft' | 'jsonl' | 'archive' | 'onnx';
+
+/** A file to hand to the user (the UI turns it into a download). Folders come as a zip. */
+export interface ExportedFile {
+  filename: string;
+  blob: Blob;
+}
+
+export interface StorageInfo {
+  usage: number;
+  quota: number;
+  persisted: boolean;
+}
+
+export interface ChatRequest {
+  /** Weights: the base, or a run's current / checkpointed adapter. */
+  runId?: string;
+  checkpointStep?: number;
+  prompt: string;
+  maxNew: number;
+  temperature: number;
+  seed?: number;
+}
+
+// ---- events ---------------------------------------------------------------------------------------
+
+export interface LoadProgress {
+  phase: 'download' | 'read' | 'upload' | 'tokenizer' | 'generate';
+  file?: string;
+  loaded: number;
+  total: number;
+  /** Bytes per second (downloads). */
+  rate?: number;
+  etaSeconds?: number;
+}
+
+export interface PhaseProgress {
+  runId: string;
+  step: number;
+  phase: RunnerPhase;
+  /** Sequences done / to do in this phase, when known. */
+  done?: number;
+  total?: number;
+  etaSeconds?: number;
+  message?: string;
+}
+
+/** What happened, and what the person can do about it. */
+export interface UserError {
+  title: string;
+  message: string;
+  action: string;
+}
+
 export type TrainerEvent =
-  | { type: 'device-lost'; reason: string; message: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+  | { type: 'device-lost'; reason: string; message: string; recovering: boolean }
+  | { type: 'device-recovered'; message: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'load-progress'; progress: LoadProgress }
+  | { type: 'run-status'; run: RunSummary }
+  | { type: 'phase'; progress: PhaseProgress }
+  | { type: 'step'; runId: string; metrics: StepMetrics; wallMs: number }
+  /** Generations as they happen (seeding proposals stream live for workshops). */
+  | { type: 'samples'; runId: string; records: GenerationRecord[] }
+  | { type: 'eval'; record: EvalRecord }
+  | { type: 'checkpoint'; runId: string; checkpoint: CheckpointInfo }
+  | { type: 'memory'; memory: MemoryReport }
+  | { type: 'error'; runId?: string; error: UserError };
+
+// ---- the API ---------------------------------------------------------------------------------------
 
 export interface TrainerApi {
   /** Acquire (or return) the worker's one GPU device and report it. */
@@ -32,4 +213,37 @@ export interface TrainerApi {
   checkMatmul(M: number, N: number, K: number, seed: number): Promise<MatmulCheck>;
   /** Register a callback for events (a comlink proxy on the UI side). */
   subscribe(listener: (event: TrainerEvent) => void): void;
+
+  /** Load a model onto the device (progress arrives as `load-progress` events). */
+  loadModel(choice: ModelChoice): Promise<ModelInfo>;
+  /** Abort a download in progress (what is downloaded stays cached and resumes later). */
+  cancelLoad(): Promise<void>;
+  /** Bytes to download before loading a hub model (HEAD requests; null when offline). */
+  modelDownloadSize(repo: string, revision?: string, endpoint?: string): Promise<number | null>;
+  listCachedModels(): Promise<CachedModel[]>;
+  /** GPU memory a config needs with the loaded model (or the real Qwen2-0.5B shape when none is loaded). */
+  memoryEstimate(config: RunConfig): Promise<MemoryReport>;
+
+  listRuns(): Promise<RunSummary[]>;
+  createRun(config: RunConfig, name?: string): Promise<RunSummary>;
+  /** Start or resume (from the last checkpoint) a run with the loaded model. */
+  startRun(runId: string): Promise<void>;
+  /** Pause at the next safe point (a checkpoint is taken). */
+  pauseRun(): Promise<void>;
+  /** Stop at the next safe point (a checkpoint is taken). */
+  stopRun(): Promise<void>;
+  deleteRun(runId: string): Promise<void>;
+  getSteps(runId: string): Promise<StepMetrics[]>;
+  getEvals(runId: string): Promise<EvalRecord[]>;
+  getSamples(runId: string, filter: SampleFilter): Promise<{ total: number; records: GenerationRecord[] }>;
+  getBuffers(runId: string): Promise<Record<TaskType, TaskEntry[]>>;
+  runEval(req: EvalRequest): Promise<EvalRecord>;
+  listCheckpoints(runId: string): Promise<CheckpointInfo[]>;
+  restoreCheckpoint(runId: string, step: number): Promise<RunSummary>;
+  exportRun(runId: string, format: ExportFormat): Promise<ExportedFile>;
+  importArchive(file: Blob): Promise<RunSummary>;
+  chat(req: ChatRequest): Promise<string>;
+  storageInfo(): Promise<StorageInfo>;
+  /** The tab was hidden: checkpoint now (browsers throttle and may discard hidden tabs). */
+  tabHidden(): Promise<void>;
 }

@@ -21,6 +21,7 @@ function device(req: GpuRequest = {}): Promise<GpuContext> {
           type: 'device-lost',
           reason: info.reason,
           message: `The GPU device was lost (${info.reason}: ${info.message}). It will be re-acquired on the next request.`,
+          recovering: false,
         });
       });
       return ctx;
@@ -30,7 +31,8 @@ function device(req: GpuRequest = {}): Promise<GpuContext> {
   return context;
 }
 
-const api: TrainerApi = {
+// Grows into the whole TrainerApi as the trainer lands (issue 7).
+const api: Pick<TrainerApi, 'gpuStatus' | 'checkMatmul' | 'subscribe'> = {
   async gpuStatus(req?: GpuRequest): Promise<GpuStatus> {
     try {
       return { ok: true, report: (await device(req)).report };
