@@ -180,6 +180,43 @@ describe('hub client', () => {
     expect(store.files.get(storeKey(file('model.safetensors')))!.byteLength).toBe(weightsSize);
   });
 
+  it('keeps the bytes of a download the user cancelled and resumes them', async () => {
+    const store = new MemoryByteStore();
+    const controller = new AbortController();
+    const key = storeKey(file('model.safetensors'));
+    const cancelled = downloadFile(file('model.safetensors'), store, {
+      signal: controller.signal,
+      progressIntervalMs: 0,
+      onProgress: (p) => {
+        if (p.phase === 'downloading' && p.bytes > 0) controller.abort();
+      },
+    });
+    await expect(cancelled).rejects.toThrow(/abort/i);
+    const kept = store.files.get(key)!.byteLength;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(weightsSize);
+    expect((await store.readMeta(key))?.complete).toBe(false);
+    const result = await downloadFile(file('model.safetensors'), store);
+    expect(result).toMatchObject({ sha256: weightsSha, verified: true });
+  });
+
+  it('takes the expected hash from the tree API when the resolve headers hide it (browser after a redirect)', async () => {
+    const hidingEtags: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const headers = new Headers(res.headers);
+      headers.delete('x-linked-etag');
+      headers.delete('etag');
+      const corrupt = String(input).endsWith('model.safetensors') && init?.method !== 'HEAD';
+      const body = corrupt
+        ? new Uint8Array(await res.arrayBuffer()).map((b, i) => (i === 100 ? b ^ 1 : b))
+        : res.body;
+      return new Response(init?.method === 'HEAD' ? null : body, { status: res.status, headers });
+    };
+    await expect(
+      downloadModel({ endpoint: server.url, repo: REPO, store: new MemoryByteStore(), fetch: hidingEtags }),
+    ).rejects.toThrow(new RegExp(`model\\.safetensors: SHA-256 mismatch \\(expected ${weightsSha}`));
+  });
+
   it('reports a missing file clearly (404)', async () => {
     const err = await downloadFile(file('pytorch_model.bin'), new MemoryByteStore()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HubError);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blobSource, bytesSource } from '../../../src/model/byte-source.ts';
+import { blobSource, bytesSource, responseSource } from '../../../src/model/byte-source.ts';
 import { decodeFloats, encodeFloats } from '../../../src/model/dtype.ts';
 import { MAX_HEADER_BYTES, openSafetensors } from '../../../src/model/safetensors-read.ts';
 import { encodeSafetensors, planSafetensors } from '../../../src/model/safetensors-write.ts';
@@ -35,6 +35,7 @@ describe('safetensors round trip', () => {
     for (const st of [
       await open(file),
       await openSafetensors(blobSource(new Blob([file as Uint8Array<ArrayBuffer>])), 'blob'),
+      await openSafetensors(await responseSource(new Response(file as Uint8Array<ArrayBuffer>)), 'response'),
     ]) {
       expect(st.metadata).toEqual({ format: 'pt', note: 'hello' });
       expect(st.tensors.map((t) => t.name)).toEqual([
