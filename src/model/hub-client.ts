@@ -64,8 +64,9 @@ export class HubError extends Error {
   constructor(
     message: string,
     readonly status?: number,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -98,7 +99,9 @@ interface RemoteInfo {
 function remoteInfo(res: Response): RemoteInfo {
   const linkedEtag = unquoteEtag(res.headers.get('x-linked-etag'));
   const etag = unquoteEtag(res.headers.get('etag'));
-  const sizeHeader = res.headers.get('x-linked-size') ?? res.headers.get('content-length');
+  // A compressed response's Content-Length is not the file's size; only trust it for identity encoding.
+  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const sizeHeader = res.headers.get('x-linked-size') ?? (encoded ? null : res.headers.get('content-length'));
   const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
   // LFS files: the linked etag is the file's SHA-256. Small git files have a git-sha1 etag: no hash check.
   const sha = [linkedEtag, etag].find((e): e is string => e !== null && SHA256_HEX.test(e)) ?? null;
@@ -170,6 +173,19 @@ async function rehashStored(
   }
 }
 
+/** fetch, with network failures (offline, refused, DNS) turned into a message that names the URL. */
+async function fetchOrExplain(doFetch: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await doFetch(url, init);
+  } catch (err) {
+    if (init.signal?.aborted) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HubError(`cannot reach ${url} (${why}); offline, or the endpoint is wrong?`, undefined, {
+      cause: err,
+    });
+  }
+}
+
 function contentRangeStart(res: Response): number | null {
   const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
   return m ? Number(m[1]) : null;
@@ -208,7 +224,7 @@ export async function downloadFile(
     };
   }
 
-  const head = await doFetch(url, { method: 'HEAD', signal: opts.signal });
+  const head = await fetchOrExplain(doFetch, url, { method: 'HEAD', signal: opts.signal });
   if (!head.ok) throw httpError(f, url, head);
   const remote = remoteInfo(head);
   remote.sha256 ??= opts.expectedSha256 ?? null;
@@ -243,7 +259,7 @@ export async function downloadFile(
   }
 
   if (remote.size === null || have < remote.size) {
-    const res = await doFetch(url, {
+    const res = await fetchOrExplain(doFetch, url, {
       headers: have > 0 ? { Range: `bytes=${have}-` } : {},
       signal: opts.signal,
     });
@@ -330,7 +346,7 @@ export async function fetchLfsOids(
   const url = `${base.endpoint.replace(/\/+$/, '')}/api/models/${base.repo}/tree/${encodeURIComponent(base.revision)}`;
   const out = new Map<string, string>();
   try {
-    const res = await doFetch(url, { signal: opts.signal });
+    const res = await fetchOrExplain(doFetch, url, { signal: opts.signal });
     if (!res.ok) return out;
     const entries = (await res.json()) as { path?: unknown; lfs?: { oid?: unknown } }[];
     for (const e of Array.isArray(entries) ? entries : []) {

@@ -217,6 +217,17 @@ describe('hub client', () => {
     ).rejects.toThrow(new RegExp(`model\\.safetensors: SHA-256 mismatch \\(expected ${weightsSha}`));
   });
 
+  it('explains an unreachable endpoint', async () => {
+    const offline: typeof fetch = async () => {
+      throw new TypeError('fetch failed');
+    };
+    await expect(
+      downloadFile(file('config.json'), new MemoryByteStore(), { fetch: offline }),
+    ).rejects.toThrow(
+      /cannot reach http:\/\/127\.0\.0\.1:\d+\/tabzero\/tiny-test\/resolve\/main\/config\.json \(fetch failed\); offline, or the endpoint is wrong\?/,
+    );
+  });
+
   it('reports a missing file clearly (404)', async () => {
     const err = await downloadFile(file('pytorch_model.bin'), new MemoryByteStore()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HubError);
