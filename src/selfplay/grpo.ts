@@ -52,24 +52,31 @@ export function generateGrpoTrainSet(size: number, seed: number): EvalItem[] {
   const quotas = ARITH_TIERS.map((t) => Math.floor((size * t.n) / total));
   for (let k = 0; quotas.reduce((a, b) => a + b, 0) < size; k++) quotas[k % quotas.length]++;
   const picked: { tier: string; d: { a: number; b: number; op: string } }[] = [];
+  // Tiers overlap (e.g. easy ⊂ medium's range): a prompt taken by an earlier tier is not a candidate later.
+  const taken = new Set<string>();
   let carry = 0;
   ARITH_TIERS.forEach((tier, ti) => {
     const want = quotas[ti] + carry;
     const cands = tierCandidates(tier);
     for (const p of exclude) cands.delete(p);
+    for (const p of taken) cands.delete(p);
     if (want >= cands.size) {
-      for (const d of rng.shuffle([...cands.values()])) picked.push({ tier: tier.name, d });
+      for (const [prompt, d] of rng.shuffle([...cands.entries()])) {
+        taken.add(prompt);
+        picked.push({ tier: tier.name, d });
+      }
       carry = want - cands.size;
       return;
     }
-    const used = new Set<string>();
-    while (used.size < want) {
+    let got = 0;
+    while (got < want) {
       const d = drawTierItem(() => rng.next(), tier);
       if (!d) continue;
       const prompt = calculatePrompt(`${d.a} ${d.op} ${d.b}`);
-      if (!cands.has(prompt) || used.has(prompt)) continue;
-      used.add(prompt);
+      if (!cands.has(prompt) || taken.has(prompt)) continue;
+      taken.add(prompt);
       picked.push({ tier: tier.name, d });
+      got++;
     }
     carry = 0;
   });
