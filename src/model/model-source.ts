@@ -16,7 +16,10 @@ export interface ModelSource {
   list(): Promise<string[]>;
   /** Opens a file; throws an error naming the file and the source when it is missing. */
   open(file: string): Promise<ByteSource>;
-  /** SHA-256 (hex) of a file when already known (verified during download); null when it must be hashed. */
+  /**
+   * SHA-256 (hex) of a file when the source has a cheaper way than hashing in JS: verified during
+   * download (hub), native hashing (Node folder). Null or absent: loadModelFolder hashes in JS.
+   */
   knownSha256?(file: string): Promise<string | null>;
 }
 

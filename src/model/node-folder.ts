@@ -1,10 +1,12 @@
 // Node only: a model folder on disk as a ModelSource (read through a file handle, never whole) and
 // as a FolderSink (tiny-model writes here).
 
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import type { ByteSource } from './byte-source.ts';
 import type { FolderSink, ModelSource } from './model-source.ts';
 import { MissingFileError } from './model-source.ts';
@@ -66,6 +68,12 @@ export function nodeFolderSource(dir: string): ModelSource & { close(): Promise<
       const src = await nodeFileSource(path);
       opened.push(src);
       return src;
+    },
+    // node:crypto hashes ~10x faster than the portable JS SHA-256.
+    knownSha256: async (file) => {
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(join(root, file)), hash);
+      return hash.digest('hex');
     },
     close: async () => {
       await Promise.all(opened.splice(0).map((s) => s.close()));
