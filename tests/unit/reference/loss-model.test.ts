@@ -148,8 +148,6 @@ describe('whole-model gradients (reference, f64)', () => {
 
 describe('AdamW + clip (reference)', () => {
   it('first step moves every parameter by lr·sign(g) (bias-corrected), clip scales the norm to maxNorm', () => {
-    const { adamwStep, clipFactor, globalGradNorm, learningRate } =
-      await import('../../../src/engine/reference/adamw.ts');
     const g = Float64Array.from([3, -4]);
     const n = globalGradNorm([g]);
     expect(n).toBe(5);
