@@ -183,8 +183,19 @@ function oneOf<T extends string | number>(
 }
 
 export const CONFIG_SCHEMA: ConfigSchema = {
-  mode: oneOf('run', 'azr', ['azr', 'grpo'], 'Training algorithm: Absolute Zero self-play or the GRPO baseline.'),
-  seed: int('run', 1, 0, 4294967295, 'Seed of every random draw; same seed, config and model give the same run.'),
+  mode: oneOf(
+    'run',
+    'azr',
+    ['azr', 'grpo'],
+    'Training algorithm: Absolute Zero self-play or the GRPO baseline.',
+  ),
+  seed: int(
+    'run',
+    1,
+    0,
+    4294967295,
+    'Seed of every random draw; same seed, config and model give the same run.',
+  ),
   totalSteps: int('run', 200, 1, 1_000_000, 'Training steps to run.'),
 
   batchPerGroup: int('selfplay', 8, 1, 512, 'B: sequences per task-role group (6B trained per step).'),
@@ -196,9 +207,26 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   topP: float('selfplay', 1.0, 0.01, 1, 'Nucleus sampling threshold (1 = off).'),
   topK: int('selfplay', 0, 0, 1000, 'Top-k sampling (0 = off).'),
   maxProposerTokens: int('selfplay', 320, 8, 8192, 'Most new tokens in a proposer response.'),
-  maxSolverTokens: int('selfplay', 256, 8, 8192, 'Most new tokens in a solver response (also estimation, GRPO).'),
-  extremeReward: float('selfplay', -0.5, -1, 0, 'Proposer reward when a valid task is always or never solved.'),
-  advNorm: oneOf('selfplay', 'sequence', ['sequence', 'token'], 'TRR++ statistics per sequence or token-weighted.'),
+  maxSolverTokens: int(
+    'selfplay',
+    256,
+    8,
+    8192,
+    'Most new tokens in a solver response (also estimation, GRPO).',
+  ),
+  extremeReward: float(
+    'selfplay',
+    -0.5,
+    -1,
+    0,
+    'Proposer reward when a valid task is always or never solved.',
+  ),
+  advNorm: oneOf(
+    'selfplay',
+    'sequence',
+    ['sequence', 'token'],
+    'TRR++ statistics per sequence or token-weighted.',
+  ),
   baselines: oneOf('selfplay', 6, [6, 2, 1], 'Advantage baselines: 6 = task×role, 2 = role, 1 = global.'),
   deductionView: oneOf(
     'selfplay',
@@ -206,7 +234,12 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     ['expression', 'program'],
     'Deduction solver sees the closed expression or program + call.',
   ),
-  solverSampling: oneOf('selfplay', 'max_new', ['max_new', 'uniform'], 'Solver tasks: recent first, or uniform.'),
+  solverSampling: oneOf(
+    'selfplay',
+    'max_new',
+    ['max_new', 'uniform'],
+    'Solver tasks: recent first, or uniform.',
+  ),
   solverWindow: int('selfplay', 1, 1, 1000, 'W: entries from the last W steps count as recent.'),
   solverOrder: oneOf(
     'selfplay',
@@ -224,7 +257,12 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     ),
     deviation: true,
   },
-  dedupBuffer: bool('selfplay', true, 'Skip inserting a task whose canonical form is already buffered.', true),
+  dedupBuffer: bool(
+    'selfplay',
+    true,
+    'Skip inserting a task whose canonical form is already buffered.',
+    true,
+  ),
   distinctInductionInputs: bool('selfplay', true, 'Induction inputs must be pairwise distinct.', true),
   hintLeakCheck: bool('selfplay', true, "Induction message must not contain the program's expression.", true),
   nonconstantProgram: bool('selfplay', true, 'A task program must use at least one variable.', true),
@@ -273,18 +311,33 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   entropyCoef: float('train', 0.001, 0, 1, 'Entropy bonus c_ent (0 skips the entropy computation).'),
   clipEps: float('train', 0.2, 0, 1, 'PPO clip ε (inactive with one update per batch).'),
   klBeta: float('train', 0, 0, 10, 'k3 KL coefficient β against the frozen base (0 = off).'),
-  dtype: oneOf('train', 'auto', ['auto', 'f32', 'f16', 'bf16'], 'Compute dtype override (auto = by adapter).'),
+  dtype: oneOf(
+    'train',
+    'auto',
+    ['auto', 'f32', 'f16', 'bf16'],
+    'Compute dtype override (auto = by adapter).',
+  ),
 
   grpoGroupSize: int('grpo', 8, 2, 64, 'G: completions per prompt.'),
   grpoPromptsPerStep: int('grpo', 8, 1, 512, 'Prompts per GRPO step (G·prompts sequences).'),
-  grpoScaleRewards: oneOf('grpo', 'group', ['group', 'batch', 'none'], 'Advantage std: per group, batch or none.'),
+  grpoScaleRewards: oneOf(
+    'grpo',
+    'group',
+    ['group', 'batch', 'none'],
+    'Advantage std: per group, batch or none.',
+  ),
   grpoLossType: oneOf(
     'grpo',
     'dapo',
     ['dapo', 'grpo'],
     'dapo: global token mean; grpo: mean of per-sequence means.',
   ),
-  grpoPromptFormat: oneOf('grpo', 'chat', ['chat', 'raw'], 'DED_SOLVE chat prompt or raw "Calculate: a op b = ".'),
+  grpoPromptFormat: oneOf(
+    'grpo',
+    'chat',
+    ['chat', 'raw'],
+    'DED_SOLVE chat prompt or raw "Calculate: a op b = ".',
+  ),
   grpoReward: oneOf(
     'grpo',
     'azr',
@@ -292,7 +345,13 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     'azr 1/−0.5/−1, binary, raw first-integer match, or shaped distance.',
   ),
   grpoTrainSize: int('grpo', 2000, 1, 100_000, 'Items in the synthetic GRPO training set.'),
-  grpoTrainSeed: int('grpo', 1, 0, 4294967295, 'Seed of the GRPO training-set generator (eval uses another).'),
+  grpoTrainSeed: int(
+    'grpo',
+    1,
+    0,
+    4294967295,
+    'Seed of the GRPO training-set generator (eval uses another).',
+  ),
 
   evalEvery: int('eval', 20, 0, 100_000, 'Evaluate every N steps (0 = never).'),
   evalSets: {
@@ -308,7 +367,13 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   evalMaxNewRaw: int('eval', 16, 1, 4096, 'New tokens in raw scoring.'),
   evalMaxNewChat: int('eval', 256, 1, 8192, 'New tokens in chat scoring.'),
 
-  checkpointEverySeconds: int('checkpoint', 60, 0, 86_400, 'Checkpoint after this much training time (0 = off).'),
+  checkpointEverySeconds: int(
+    'checkpoint',
+    60,
+    0,
+    86_400,
+    'Checkpoint after this much training time (0 = off).',
+  ),
   checkpointEverySteps: int('checkpoint', 0, 0, 1_000_000, 'Also checkpoint every N steps (0 = off).'),
   keepLastCheckpoints: int('checkpoint', 3, 1, 1000, 'Checkpoints kept per run.'),
 };
@@ -330,7 +395,10 @@ export interface Preset {
 }
 
 export const PRESETS: Record<PresetName, Preset> = {
-  browser: { description: 'Default: LoRA on Qwen2-0.5B-Instruct in a browser tab (spec 4.10).', overrides: {} },
+  browser: {
+    description: 'Default: LoRA on Qwen2-0.5B-Instruct in a browser tab (spec 4.10).',
+    overrides: {},
+  },
   smoke: {
     description: 'Every code path on an untrained tiny model in seconds (spec 4.10); not zero-data.',
     overrides: {
@@ -439,13 +507,17 @@ function describeAllowed(knob: Knob): string {
 
 function checkValue(key: string, knob: Knob, value: unknown): void {
   const bad = () =>
-    new ConfigError(`config '${key}': ${JSON.stringify(value)} is not allowed; expected ${describeAllowed(knob)}`);
+    new ConfigError(
+      `config '${key}': ${JSON.stringify(value)} is not allowed; expected ${describeAllowed(knob)}`,
+    );
   switch (knob.kind) {
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < knob.min || value > knob.max) throw bad();
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < knob.min || value > knob.max)
+        throw bad();
       return;
     case 'float':
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < knob.min || value > knob.max) throw bad();
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < knob.min || value > knob.max)
+        throw bad();
       return;
     case 'bool':
       if (typeof value !== 'boolean') throw bad();
@@ -468,7 +540,9 @@ function checkValue(key: string, knob: Knob, value: unknown): void {
 /** Checks that involve several knobs. */
 function checkCrossField(c: RunConfig): void {
   if (c.inductionInputs % 2 !== 0) {
-    throw new ConfigError(`config 'inductionInputs': ${c.inductionInputs} must be even (half given, half hidden)`);
+    throw new ConfigError(
+      `config 'inductionInputs': ${c.inductionInputs} must be even (half given, half hidden)`,
+    );
   }
   if (c.batchPerGroup * c.seedFactor > c.maxBuffer) {
     throw new ConfigError(
@@ -476,11 +550,15 @@ function checkCrossField(c: RunConfig): void {
     );
   }
   if (c.grpoPromptFormat === 'raw' && c.grpoReward === 'azr') {
-    throw new ConfigError(`config 'grpoReward': 'azr' needs the <think> format, which raw prompts lack; use raw, binary or shaped`);
+    throw new ConfigError(
+      `config 'grpoReward': 'azr' needs the <think> format, which raw prompts lack; use raw, binary or shaped`,
+    );
   }
   if (c.mode === 'grpo' && c.grpoLossType === 'grpo' && c.klBeta > 0) {
     // 'grpo' aggregation is realised by rescaling advantages, which cannot rescale the KL term.
-    throw new ConfigError(`config 'grpoLossType': 'grpo' needs klBeta = 0 (got ${c.klBeta}); use 'dapo' with KL`);
+    throw new ConfigError(
+      `config 'grpoLossType': 'grpo' needs klBeta = 0 (got ${c.klBeta}); use 'dapo' with KL`,
+    );
   }
 }
 
@@ -493,7 +571,10 @@ export function defaultConfig(): RunConfig {
 }
 
 /** Defaults ← preset ← overrides, validated. Errors name the key, the bad value and what is allowed. */
-export function resolveConfig(preset: PresetName | string = 'browser', overrides: Partial<RunConfig> = {}): RunConfig {
+export function resolveConfig(
+  preset: PresetName | string = 'browser',
+  overrides: Partial<RunConfig> = {},
+): RunConfig {
   if (!(preset in PRESETS)) {
     throw new ConfigError(`unknown preset '${preset}'; expected one of ${PRESET_NAMES.join(', ')}`);
   }
@@ -545,7 +626,8 @@ export function activeDeviations(c: RunConfig): string[] {
   for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [keyof RunConfig, Knob][]) {
     if (!knob.deviation) continue;
     const v = c[key];
-    if (knob.kind === 'bool' ? v === true : v !== (key === 'bufferEviction' ? 'keep_oldest' : 'none')) out.push(key);
+    if (knob.kind === 'bool' ? v === true : v !== (key === 'bufferEviction' ? 'keep_oldest' : 'none'))
+      out.push(key);
   }
   return out;
 }

@@ -19,7 +19,10 @@ export function floorMod(a: bigint, b: bigint): bigint {
 const abs = (v: bigint) => (v < 0n ? -v : v);
 
 class EvalFailure {
-  constructor(readonly kind: 'div0' | 'overflow', readonly message: string) {}
+  constructor(
+    readonly kind: 'div0' | 'overflow',
+    readonly message: string,
+  ) {}
 }
 
 function evalExpr(e: Expr, env: Map<string, bigint>, max: bigint): bigint {

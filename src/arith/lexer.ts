@@ -36,7 +36,11 @@ export function lex(src: string): Token[] {
       while (i < src.length && isDigit(src[i])) i++;
       const text = src.slice(pos, i);
       if (text.length > MAX_LITERAL_DIGITS) {
-        tokens.push({ type: 'error', pos, error: arithError('limit', `literal ${text} has more than ${MAX_LITERAL_DIGITS} digits`) });
+        tokens.push({
+          type: 'error',
+          pos,
+          error: arithError('limit', `literal ${text} has more than ${MAX_LITERAL_DIGITS} digits`),
+        });
         return tokens;
       }
       tokens.push({ type: 'int', text, pos });
@@ -54,7 +58,11 @@ export function lex(src: string): Token[] {
         i += 2;
         continue;
       }
-      tokens.push({ type: 'error', pos, error: arithError('syntax', `'/' at ${pos}: only '//' (floor division) exists`) });
+      tokens.push({
+        type: 'error',
+        pos,
+        error: arithError('syntax', `'/' at ${pos}: only '//' (floor division) exists`),
+      });
       return tokens;
     }
     if (c === '=') {

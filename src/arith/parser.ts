@@ -56,7 +56,9 @@ class Parser {
       const tok = this.peek();
       if (tok.type !== 'ident') this.fail(tok, `expected a variable at ${tok.pos}`);
       if (!allowed.includes(tok.text)) {
-        throw new ParseFailure(arithError('unsafe', `'${tok.text}' is not an allowed variable (${allowed.join(', ')})`));
+        throw new ParseFailure(
+          arithError('unsafe', `'${tok.text}' is not an allowed variable (${allowed.join(', ')})`),
+        );
       }
       if (names.includes(tok.text)) this.fail(tok, `variable '${tok.text}' declared twice`);
       names.push(tok.text);
@@ -116,14 +118,18 @@ class Parser {
     }
     if (tok.type === 'ident') {
       if (!this.declared.has(tok.text)) {
-        throw new ParseFailure(arithError('unsafe', `'${tok.text}' at ${tok.pos} is not a declared variable`));
+        throw new ParseFailure(
+          arithError('unsafe', `'${tok.text}' at ${tok.pos} is not a declared variable`),
+        );
       }
       this.i++;
       return { type: 'var', name: tok.text };
     }
     if (this.isOp(tok, '(')) {
       if (++this.depth > this.limits.maxParenDepth) {
-        throw new ParseFailure(arithError('limit', `parentheses nested deeper than ${this.limits.maxParenDepth}`));
+        throw new ParseFailure(
+          arithError('limit', `parentheses nested deeper than ${this.limits.maxParenDepth}`),
+        );
       }
       this.i++;
       const inner = this.expr();
@@ -131,7 +137,10 @@ class Parser {
       this.depth--;
       return inner;
     }
-    return this.fail(tok, tok.type === 'eof' ? 'unexpected end of program' : `unexpected token at ${tok.pos}`);
+    return this.fail(
+      tok,
+      tok.type === 'eof' ? 'unexpected end of program' : `unexpected token at ${tok.pos}`,
+    );
   }
 
   /** Is the token stream `( VAR (, VAR)* ) =>` from the current position? */

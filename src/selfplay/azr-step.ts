@@ -8,7 +8,13 @@ import { encodePrompts, generateGrouped, samplingOptions, type EncodedPrompt } f
 import { formatOk } from './format.ts';
 import { inductionProposerPrompt, proposerPrompt, renderPrompt, solverPromptFor } from './prompts.ts';
 import type { JudgedProposal } from './proposals.ts';
-import { groupMetrics, type GenerationRecord, type GroupKey, type GroupMetrics, type StepResult } from './records.ts';
+import {
+  groupMetrics,
+  type GenerationRecord,
+  type GroupKey,
+  type GroupMetrics,
+  type StepResult,
+} from './records.ts';
 import {
   BASELINE_GROUPINGS,
   groupedAdvantages,
@@ -44,7 +50,12 @@ interface SolverSlot {
   reward?: number;
 }
 
-function drawSolverTasks(runner: Runner, t: number, type: TaskType, recent: readonly TaskEntry[] = []): TaskEntry[] {
+function drawSolverTasks(
+  runner: Runner,
+  t: number,
+  type: TaskType,
+  recent: readonly TaskEntry[] = [],
+): TaskEntry[] {
   const c = runner.config;
   const b = c.batchPerGroup;
   if (c.solverOrder === 'same_step' && recent.length > 0) {
@@ -52,7 +63,9 @@ function drawSolverTasks(runner: Runner, t: number, type: TaskType, recent: read
     const taken = runner.rng.sample(recent, b);
     if (taken.length === b) return taken;
     const chosen = new Set(taken.map((e) => e.program + '|' + e.inputs.join(';')));
-    const rest = runner.buffers[type].entries.filter((e) => !chosen.has(e.program + '|' + e.inputs.join(';')));
+    const rest = runner.buffers[type].entries.filter(
+      (e) => !chosen.has(e.program + '|' + e.inputs.join(';')),
+    );
     const fill = rest.length >= b - taken.length ? runner.rng.sample(rest, b - taken.length) : [];
     while (taken.length + fill.length < b) fill.push(runner.rng.choice(runner.buffers[type].entries));
     return taken.concat(fill);
@@ -76,17 +89,24 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   // Draw everything from the buffers as they stand at the start of step t.
   runner.progress('proposing');
   const solverTasks: Partial<Record<TaskType, TaskEntry[]>> = {};
-  if (c.solverOrder === 'previous_step') for (const type of TASK_TYPES) solverTasks[type] = drawSolverTasks(runner, t, type);
+  if (c.solverOrder === 'previous_step')
+    for (const type of TASK_TYPES) solverTasks[type] = drawSolverTasks(runner, t, type);
   const inductionSources = [...runner.buffers.ded.entries, ...runner.buffers.abd.entries];
   const proposers: ProposerSlot[] = [];
   for (const type of TASK_TYPES) {
     for (let j = 0; j < c.batchPerGroup; j++) {
       if (type === 'ind') {
         const source = rng.choice(inductionSources);
-        const text = renderPrompt(tokenizer, inductionProposerPrompt(source.program, source.arity, c.inductionInputs));
+        const text = renderPrompt(
+          tokenizer,
+          inductionProposerPrompt(source.program, source.arity, c.inductionInputs),
+        );
         proposers.push({ type, source, prompt: encodePrompts(tokenizer, [text])[0] });
       } else {
-        const text = renderPrompt(tokenizer, proposerPrompt(type, runner.buffers[type].sampleRefs(rng, c.refs)));
+        const text = renderPrompt(
+          tokenizer,
+          proposerPrompt(type, runner.buffers[type].sampleRefs(rng, c.refs)),
+        );
         proposers.push({ type, prompt: encodePrompts(tokenizer, [text])[0] });
       }
     }
@@ -127,7 +147,9 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   // (3)+(4) estimation rollouts and solver responses in one call.
   runner.progress('estimating');
   const estimated = proposers.filter((p) => p.task && p.fmt);
-  const estimationPrompts = estimated.map((p) => renderPrompt(tokenizer, solverPromptFor(p.task!, c.deductionView)));
+  const estimationPrompts = estimated.map((p) =>
+    renderPrompt(tokenizer, solverPromptFor(p.task!, c.deductionView)),
+  );
   const solvers: SolverSlot[] = TASK_TYPES.flatMap((type) =>
     solverTasks[type]!.map((task) => ({
       type,
@@ -150,7 +172,10 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
 
   runner.progress('solving');
   const checkItems = [
-    ...estimationOut.map((comp, k) => ({ task: estimated[Math.floor(k / c.nEst)].task!, response: comp.text })),
+    ...estimationOut.map((comp, k) => ({
+      task: estimated[Math.floor(k / c.nEst)].task!,
+      response: comp.text,
+    })),
     ...solvers.map((s) => ({ task: s.task, response: s.completion!.text })),
   ];
   const checked = await checkSolverResponses(checkItems, verifier, c);
@@ -168,8 +193,20 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   });
   for (const p of proposers) p.reward = proposerReward(!!p.task, !!p.fmt, p.s ?? null, c.extremeReward);
   const scored: (ScoredSequence & { slot: ProposerSlot | SolverSlot })[] = [
-    ...proposers.map((p) => ({ type: p.type, role: 'propose' as Role, reward: p.reward!, length: p.completion!.ids.length, slot: p })),
-    ...solvers.map((s) => ({ type: s.type, role: 'solve' as Role, reward: s.reward!, length: s.completion!.ids.length, slot: s })),
+    ...proposers.map((p) => ({
+      type: p.type,
+      role: 'propose' as Role,
+      reward: p.reward!,
+      length: p.completion!.ids.length,
+      slot: p,
+    })),
+    ...solvers.map((s) => ({
+      type: s.type,
+      role: 'solve' as Role,
+      reward: s.reward!,
+      length: s.completion!.ids.length,
+      slot: s,
+    })),
   ];
   const advantages = groupedAdvantages(scored, BASELINE_GROUPINGS[c.baselines], c.advNorm);
   lap('solving');
@@ -245,7 +282,9 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
 
   const groups: Partial<Record<GroupKey, GroupMetrics>> = {};
   for (const type of TASK_TYPES) {
-    const idxP = scored.map((s, k) => k).filter((k) => scored[k].type === type && scored[k].role === 'propose');
+    const idxP = scored
+      .map((s, k) => k)
+      .filter((k) => scored[k].type === type && scored[k].role === 'propose');
     const ps = idxP.map((k) => scored[k].slot as ProposerSlot);
     groups[`${type}:propose`] = groupMetrics(
       ps.map((p) => p.reward!),
@@ -277,13 +316,19 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
       mode: 'azr',
       groups,
       zeroVarianceFraction: groupList.filter((g) => g.zeroVariance).length / groupList.length,
-      bufferSizes: { ded: runner.buffers.ded.size, abd: runner.buffers.abd.size, ind: runner.buffers.ind.size },
+      bufferSizes: {
+        ded: runner.buffers.ded.size,
+        abd: runner.buffers.abd.size,
+        ind: runner.buffers.ind.size,
+      },
       validProposals: validTasks.length,
       insertedProposals: inserted,
       distinctPrograms: new Set(validTasks.map((x) => x.program)).size,
       meanBinaryOps: mean(tripletTasks.map((x) => x.binaryOps)),
       meanAbsOutput: mean(tripletTasks.map((x) => Math.abs(x.outputs[0]))),
-      evalContamination: evalSet ? runner.buffers.ded.entries.filter((e) => evalSet.has(e.closed[0])).length : 0,
+      evalContamination: evalSet
+        ? runner.buffers.ded.entries.filter((e) => evalSet.has(e.closed[0])).length
+        : 0,
       generatedSequences: proposers.length + estimationOut.length + solvers.length,
       estimationRollouts: estimationOut.length,
       trainedSequences: sequences.length,

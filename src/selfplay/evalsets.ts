@@ -9,7 +9,14 @@ export interface ArithEvalRow {
   prompt: string;
   answer: string;
   difficulty: string;
-  metadata: { a: number; b: number; operation: string; result: number; difficulty: string; number_range: string };
+  metadata: {
+    a: number;
+    b: number;
+    operation: string;
+    result: number;
+    difficulty: string;
+    number_range: string;
+  };
 }
 
 export interface ExprEvalRow {
@@ -125,7 +132,8 @@ function shuffleWith<T>(rng: Rand, arr: T[]): void {
 
 // ---- arith_expr_eval_100 (spec 5.3) ----
 
-const int = (v: number): Expr => (v < 0 ? { type: 'neg', operand: { type: 'int', value: BigInt(-v) } } : { type: 'int', value: BigInt(v) });
+const int = (v: number): Expr =>
+  v < 0 ? { type: 'neg', operand: { type: 'int', value: BigInt(-v) } } : { type: 'int', value: BigInt(v) };
 const bin = (op: BinaryOp, left: Expr, right: Expr): Expr => ({ type: 'bin', op, left, right });
 
 const EXPR_TIER_SIZE = 20;
@@ -172,7 +180,9 @@ export const EXPR_TIERS: readonly ExprTier[] = [
       // Build by precedence so the printed form has no parentheses: a op1 b op2 c as Python reads it.
       const p1 = op1 === '*' ? 2 : 1;
       const p2 = op2 === '*' ? 2 : 1;
-      return p2 > p1 ? bin(op1, int(a), bin(op2, int(b), int(c))) : bin(op2, bin(op1, int(a), int(b)), int(c));
+      return p2 > p1
+        ? bin(op1, int(a), bin(op2, int(b), int(c)))
+        : bin(op2, bin(op1, int(a), int(b)), int(c));
     },
   },
   {
@@ -186,7 +196,9 @@ export const EXPR_TIERS: readonly ExprTier[] = [
       const a = randInt(rng, 1, 30);
       const b = randInt(rng, 1, 30);
       const c = randInt(rng, 1, 30);
-      return side === 'left' ? bin(outer, bin(inner, int(a), int(b)), int(c)) : bin(outer, int(a), bin(inner, int(b), int(c)));
+      return side === 'left'
+        ? bin(outer, bin(inner, int(a), int(b)), int(c))
+        : bin(outer, int(a), bin(inner, int(b), int(c)));
     },
   },
   {
@@ -209,7 +221,12 @@ export const EXPR_TIERS: readonly ExprTier[] = [
     draw: (rng) => {
       const shape = choice(rng, ['pair', 'left', 'right']);
       const [o1, o2, o3] = [choice(rng, ALL), choice(rng, ALL), choice(rng, ALL)];
-      const [a, b, c, d] = [randInt(rng, 1, 50), randInt(rng, 1, 50), randInt(rng, 1, 50), randInt(rng, 1, 50)];
+      const [a, b, c, d] = [
+        randInt(rng, 1, 50),
+        randInt(rng, 1, 50),
+        randInt(rng, 1, 50),
+        randInt(rng, 1, 50),
+      ];
       if (shape === 'pair') return bin(o2, bin(o1, int(a), int(b)), bin(o3, int(c), int(d)));
       if (shape === 'left') return bin(o3, bin(o2, bin(o1, int(a), int(b)), int(c)), int(d));
       return bin(o1, int(a), bin(o2, int(b), bin(o3, int(c), int(d))));
@@ -228,7 +245,13 @@ export function generateArithExprEval100(): ExprEvalRow[] {
       if (!e) continue;
       const expression = printExpr(e);
       if (tier.needsParens && !expression.includes('(')) continue;
-      const limits = { maxSourceChars: 120, maxBinaryOps: 10, maxParenDepth: 6, maxMagnitude: tier.maxMagnitude, maxArity: 2 };
+      const limits = {
+        maxSourceChars: 120,
+        maxBinaryOps: 10,
+        maxParenDepth: 6,
+        maxMagnitude: tier.maxMagnitude,
+        maxArity: 2,
+      };
       const value = evaluateExpr(e, new Map(), limits);
       if (!value.ok) continue;
       const prompt = calculatePrompt(expression);

@@ -52,17 +52,32 @@ function tally(into: Record<string, Accuracy>, key: string, correct: boolean): v
 export function scoreCompletion(item: EvalItem, mode: EvalMode, text: string): EvalItemResult {
   if (mode === 'raw') {
     const prediction = rawPrediction(text);
-    return { id: item.id, completion: text, prediction, correct: prediction === item.answer, formatOk: prediction !== null };
+    return {
+      id: item.id,
+      completion: text,
+      prediction,
+      correct: prediction === item.answer,
+      formatOk: prediction !== null,
+    };
   }
   const fmt = formatOk(text);
   const ans = parseDeductionAnswer(extractBody(text));
   const prediction = ans === null ? null : ans.toString();
-  return { id: item.id, completion: text, prediction, correct: fmt && prediction === item.answer, formatOk: fmt };
+  return {
+    id: item.id,
+    completion: text,
+    prediction,
+    correct: fmt && prediction === item.answer,
+    formatOk: fmt,
+  };
 }
 
 export function evalPromptText(tokenizer: Tokenizer, item: EvalItem, mode: EvalMode): string {
   if (mode === 'raw') return item.prompt;
-  return renderPrompt(tokenizer, deductionSolverPrompt('expression', { program: '', input: [], closed: item.expression }));
+  return renderPrompt(
+    tokenizer,
+    deductionSolverPrompt('expression', { program: '', input: [], closed: item.expression }),
+  );
 }
 
 export async function evaluate(

@@ -26,7 +26,8 @@ export async function generateGrouped(
   for (const c of completions) out[c.promptIndex].push(c);
   const n = opts.n ?? 1;
   out.forEach((list, i) => {
-    if (list.length !== n) throw new Error(`policy returned ${list.length} completions for prompt ${i}, expected ${n}`);
+    if (list.length !== n)
+      throw new Error(`policy returned ${list.length} completions for prompt ${i}, expected ${n}`);
   });
   return out;
 }

@@ -3,7 +3,13 @@
 // k3 KL against a frozen reference, one policy.step per step.
 import type { RunConfig } from '../config.ts';
 import type { TrainSequence } from '../policy.ts';
-import { ARITH_TIERS, calculatePrompt, drawTierItem, generateArithEval200, type EvalItem } from './evalsets.ts';
+import {
+  ARITH_TIERS,
+  calculatePrompt,
+  drawTierItem,
+  generateArithEval200,
+  type EvalItem,
+} from './evalsets.ts';
 import { extractBody, formatOk } from './format.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
@@ -13,12 +19,15 @@ import { Rng } from './rng.ts';
 import type { Runner } from './runner.ts';
 import { parseDeductionAnswer } from './solver.ts';
 
-function tierCandidates(tier: (typeof ARITH_TIERS)[number]): Map<string, { a: number; b: number; op: string }> {
+function tierCandidates(
+  tier: (typeof ARITH_TIERS)[number],
+): Map<string, { a: number; b: number; op: string }> {
   const out = new Map<string, { a: number; b: number; op: string }>();
   for (const op of tier.ops) {
     for (let a = tier.lo; a <= tier.hi; a++) {
       if (op === '/') {
-        for (let d = 2; d <= Math.floor(a / 2); d++) if (a % d === 0) out.set(calculatePrompt(`${a} / ${d}`), { a, b: d, op });
+        for (let d = 2; d <= Math.floor(a / 2); d++)
+          if (a % d === 0) out.set(calculatePrompt(`${a} / ${d}`), { a, b: d, op });
       } else {
         for (let b = tier.lo; b <= tier.hi; b++) out.set(calculatePrompt(`${a} ${op} ${b}`), { a, b, op });
       }
@@ -142,7 +151,8 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
   const { policy, tokenizer } = runner.deps;
   const t = runner.step + 1;
   const started = Date.now();
-  if (!trainSetCache.has(runner)) trainSetCache.set(runner, generateGrpoTrainSet(c.grpoTrainSize, c.grpoTrainSeed));
+  if (!trainSetCache.has(runner))
+    trainSetCache.set(runner, generateGrpoTrainSet(c.grpoTrainSize, c.grpoTrainSeed));
   const data = trainSetCache.get(runner)!;
 
   runner.progress('solving');

@@ -179,7 +179,8 @@ export function solverPromptFor(t: TaskEntry, view: 'expression' | 'program'): s
   if (t.type === 'ded') {
     return deductionSolverPrompt(view, { program: t.program, input: t.inputs[0], closed: t.closed[0] });
   }
-  if (t.type === 'abd') return abductionSolverPrompt({ program: t.program, arity: t.arity, output: t.outputs[0] });
+  if (t.type === 'abd')
+    return abductionSolverPrompt({ program: t.program, arity: t.arity, output: t.outputs[0] });
   const half = t.inputs.length / 2;
   return inductionSolverPrompt({
     program: t.program,

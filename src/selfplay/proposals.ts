@@ -103,7 +103,11 @@ const absBig = (v: bigint) => (v < 0n ? -v : v);
 const stripSpace = (s: string) => s.replace(/\s+/g, '');
 
 /** Validity (spec 4.3 items 2–7) from the draft and the verifier's verdict on it. */
-export function judgeProposal(draft: ProposalDraft & { ok: true }, verdict: VerifierVerdict, config: RunConfig): JudgedProposal {
+export function judgeProposal(
+  draft: ProposalDraft & { ok: true },
+  verdict: VerifierVerdict,
+  config: RunConfig,
+): JudgedProposal {
   if (!verdict.ok) return { valid: false, reason: verdict.error };
   if (verdict.arity < 1) return { valid: false, reason: 'constant_program' };
   const bound = BigInt(config.inputBound);
@@ -127,7 +131,8 @@ export function judgeProposal(draft: ProposalDraft & { ok: true }, verdict: Veri
     }
     // The expression part is compared; a lone variable or number would match ordinary prose, so it is skipped.
     if (config.hintLeakCheck && verdict.binaryOps > 0) {
-      if (stripSpace(draft.message ?? '').includes(stripSpace(verdict.body))) return { valid: false, reason: 'hint_leak' };
+      if (stripSpace(draft.message ?? '').includes(stripSpace(verdict.body)))
+        return { valid: false, reason: 'hint_leak' };
     }
   } else if (
     config.exampleCopyCheck &&

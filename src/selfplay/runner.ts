@@ -47,7 +47,11 @@ export class Runner {
   constructor(readonly deps: RunnerDeps) {
     this.rng = new Rng(deps.config.seed);
     const opts = this.bufferOptions();
-    this.buffers = { ded: new TaskBuffer('ded', opts), abd: new TaskBuffer('abd', opts), ind: new TaskBuffer('ind', opts) };
+    this.buffers = {
+      ded: new TaskBuffer('ded', opts),
+      abd: new TaskBuffer('abd', opts),
+      ind: new TaskBuffer('ind', opts),
+    };
   }
 
   get config(): RunConfig {
@@ -60,7 +64,11 @@ export class Runner {
   }
 
   progress(phase: RunnerPhase, message?: string): void {
-    this.deps.onProgress?.({ step: this.step + (phase === 'seeding' ? 0 : 1), phase, ...(message ? { message } : {}) });
+    this.deps.onProgress?.({
+      step: this.step + (phase === 'seeding' ? 0 : 1),
+      phase,
+      ...(message ? { message } : {}),
+    });
   }
 
   newTaskId(type: TaskType): string {
@@ -72,6 +80,29 @@ export class Runner {
     const result = await seedBuffers(this);
     this.seeded = true;
     return result;
+  }
+
+  /** The seed entries of the three buffers, to persist as a seed set and reuse across runs (spec 4.8). */
+  exportSeedSet(): Record<TaskType, TaskEntry[]> {
+    const pick = (t: TaskType) => this.buffers[t].entries.filter((e) => e.seed).map((e) => ({ ...e }));
+    return { ded: pick('ded'), abd: pick('abd'), ind: pick('ind') };
+  }
+
+  /**
+   * Use an imported seed set instead of seeding. Unless it came from a zero-data run, the run is labelled
+   * not zero-data; so is any set holding template tasks.
+   */
+  importSeedSet(seed: Record<TaskType, TaskEntry[]>, opts: { fromZeroDataRun: boolean }): void {
+    const opts2 = this.bufferOptions();
+    for (const type of ['ded', 'abd', 'ind'] as const) {
+      const entries = seed[type].map((e) => ({ ...e, type, step: 0, seed: true, id: this.newTaskId(type) }));
+      this.buffers[type] = TaskBuffer.fromJSON(type, opts2, []);
+      for (const e of entries) this.buffers[type].insert(e, { dedup: true });
+      if (this.buffers[type].size === 0) throw new Error(`imported seed set has no ${type} tasks`);
+    }
+    const templated = Object.values(seed).some((list) => list.some((e) => e.origin === 'template'));
+    this.notZeroData = this.notZeroData || !opts.fromZeroDataRun || templated;
+    this.seeded = true;
   }
 
   /** One training step; seeds first if needed (AZR mode). */
@@ -105,7 +136,9 @@ export class Runner {
 
   static fromState(deps: RunnerDeps, state: RunnerState): Runner {
     if (state.version !== RUNNER_STATE_VERSION) {
-      throw new Error(`runner state version ${state.version} is not supported (expected ${RUNNER_STATE_VERSION})`);
+      throw new Error(
+        `runner state version ${state.version} is not supported (expected ${RUNNER_STATE_VERSION})`,
+      );
     }
     const r = new Runner(deps);
     r.step = state.step;

@@ -52,7 +52,15 @@ function identityInduction(n: number): Omit<TaskEntry, 'id'> {
   };
 }
 
-function shortfallMessage(what: string, have: number, target: number, b: number, rounds: number, seen: number, valid: number) {
+function shortfallMessage(
+  what: string,
+  have: number,
+  target: number,
+  b: number,
+  rounds: number,
+  seen: number,
+  valid: number,
+) {
   const rate = seen ? ((100 * valid) / seen).toFixed(1) : '0.0';
   return (
     `seeding ${what}: only ${have} of ${target} tasks after maxSeedRounds = ${rounds} ` +
@@ -72,7 +80,11 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
   runner.progress('seeding', `seeding triplets to ${target}`);
 
   // 1. Triplet seed set, shared by D_ded and D_abd. Seeding always deduplicates.
-  const seedSet = new TaskBuffer('ded', { maxBuffer: Number.MAX_SAFE_INTEGER, bufferEviction: 'keep_oldest', dedupBuffer: true });
+  const seedSet = new TaskBuffer('ded', {
+    maxBuffer: Number.MAX_SAFE_INTEGER,
+    bufferEviction: 'keep_oldest',
+    dedupBuffer: true,
+  });
   seedSet.insert({ id: runner.newTaskId('ded'), ...identityTriplet() });
   let rounds = 0;
   let seen = 0;
@@ -111,26 +123,44 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
       });
       if (!j.valid) return;
       valid++;
-      seedSet.insert({ ...j.task, type: 'ded', id: runner.newTaskId('ded'), step: 0, seed: true, origin: 'model' });
+      seedSet.insert({
+        ...j.task,
+        type: 'ded',
+        id: runner.newTaskId('ded'),
+        step: 0,
+        seed: true,
+        origin: 'model',
+      });
     });
   }
   const tripletRate = seen ? valid / seen : 0;
   if (seedSet.size < target) {
     if (c.seedFallback === 'templates') {
-      log.push(`seeding triplets: ${seedSet.size}/${target} after ${rounds} rounds; filling from templates (not zero-data)`);
+      log.push(
+        `seeding triplets: ${seedSet.size}/${target} after ${rounds} rounds; filling from templates (not zero-data)`,
+      );
       while (seedSet.size < target) {
-        seedSet.insert({ ...templateTask(rng, 'ded', 1), id: runner.newTaskId('ded'), step: 0, seed: true, origin: 'template' });
+        seedSet.insert({
+          ...templateTask(rng, 'ded', 1),
+          id: runner.newTaskId('ded'),
+          step: 0,
+          seed: true,
+          origin: 'template',
+        });
       }
       usedTemplates = true;
     } else if (seedSet.size >= c.batchPerGroup) {
       log.push(`seeding triplets: going on with ${seedSet.size}/${target} tasks after ${rounds} rounds`);
     } else {
-      throw new SeedingError(shortfallMessage('triplets', seedSet.size, target, c.batchPerGroup, c.maxSeedRounds, seen, valid));
+      throw new SeedingError(
+        shortfallMessage('triplets', seedSet.size, target, c.batchPerGroup, c.maxSeedRounds, seen, valid),
+      );
     }
   }
   seedSet.truncate(target);
   for (const type of ['ded', 'abd'] as const) {
-    for (const e of seedSet.entries) runner.buffers[type].insert({ ...e, type, id: runner.newTaskId(type) }, { dedup: true });
+    for (const e of seedSet.entries)
+      runner.buffers[type].insert({ ...e, type, id: runner.newTaskId(type) }, { dedup: true });
   }
 
   // 2. Induction seeding over programs of the seed set.
@@ -146,7 +176,9 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     const sources = Array.from({ length: c.batchPerGroup }, () => rng.choice(programs));
     const prompts = encodePrompts(
       tokenizer,
-      sources.map((s) => renderPrompt(tokenizer, inductionProposerPrompt(s.program, s.arity, c.inductionInputs))),
+      sources.map((s) =>
+        renderPrompt(tokenizer, inductionProposerPrompt(s.program, s.arity, c.inductionInputs)),
+      ),
     );
     const out = await generateGrouped(policy, prompts, samplingOptions(c, c.maxProposerTokens, rng.uint32()));
     const judged = await validateProposals(
@@ -173,15 +205,26 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
       });
       if (!j.valid) return;
       indValid++;
-      ind.insert({ ...j.task, id: runner.newTaskId('ind'), step: 0, seed: true, origin: 'model' }, { dedup: true });
+      ind.insert(
+        { ...j.task, id: runner.newTaskId('ind'), step: 0, seed: true, origin: 'model' },
+        { dedup: true },
+      );
     });
   }
   if (ind.size < target) {
     if (c.seedFallback === 'templates') {
-      log.push(`seeding induction: ${ind.size}/${target} after ${indRounds} rounds; filling from templates (not zero-data)`);
+      log.push(
+        `seeding induction: ${ind.size}/${target} after ${indRounds} rounds; filling from templates (not zero-data)`,
+      );
       while (ind.size < target) {
         ind.insert(
-          { ...templateTask(rng, 'ind', c.inductionInputs), id: runner.newTaskId('ind'), step: 0, seed: true, origin: 'template' },
+          {
+            ...templateTask(rng, 'ind', c.inductionInputs),
+            id: runner.newTaskId('ind'),
+            step: 0,
+            seed: true,
+            origin: 'template',
+          },
           { dedup: true },
         );
       }

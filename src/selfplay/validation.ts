@@ -1,6 +1,11 @@
 // Batch helpers: validate many proposals and check many solver responses with one verifier call each.
 import type { RunConfig } from '../config.ts';
-import { draftInductionProposal, draftTripletProposal, judgeProposal, type JudgedProposal } from './proposals.ts';
+import {
+  draftInductionProposal,
+  draftTripletProposal,
+  judgeProposal,
+  type JudgedProposal,
+} from './proposals.ts';
 import { checkSolverResponse } from './solver.ts';
 import type { TaskEntry, TaskType } from './types.ts';
 import type { Verifier } from './verifier.ts';
@@ -18,12 +23,16 @@ export async function validateProposals(
   config: RunConfig,
 ): Promise<JudgedProposal[]> {
   const drafts = items.map((it) =>
-    it.type === 'ind' ? draftInductionProposal(it.response, it.source!, config) : draftTripletProposal(it.type, it.response),
+    it.type === 'ind'
+      ? draftInductionProposal(it.response, it.source!, config)
+      : draftTripletProposal(it.type, it.response),
   );
   const jobs = drafts.flatMap((d) => (d.ok ? [d.job] : []));
   const verdicts = await verifier.verify(jobs);
   let k = 0;
-  return drafts.map((d) => (d.ok ? judgeProposal(d, verdicts[k++], config) : { valid: false, reason: d.reason }));
+  return drafts.map((d) =>
+    d.ok ? judgeProposal(d, verdicts[k++], config) : { valid: false, reason: d.reason },
+  );
 }
 
 export interface SolverVerdict {

@@ -29,7 +29,8 @@ export interface WireLimits {
 
 export type VerifierErrorKind = ArithErrorKind | 'nondeterministic' | 'timeout' | 'crashed';
 
-export type InputResult = { ok: true; value: string; closed: string } | { ok: false; error: VerifierErrorKind };
+export type InputResult =
+  { ok: true; value: string; closed: string } | { ok: false; error: VerifierErrorKind };
 
 export type VerifierVerdict =
   | {

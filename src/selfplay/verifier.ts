@@ -40,7 +40,8 @@ export class InlineVerifier implements Verifier {
   close(): void {}
 }
 
-type Outcome = { kind: 'ok'; verdicts: VerifierVerdict[] } | { kind: 'timeout' } | { kind: 'crashed'; error: unknown };
+type Outcome =
+  { kind: 'ok'; verdicts: VerifierVerdict[] } | { kind: 'timeout' } | { kind: 'crashed'; error: unknown };
 
 export class WorkerVerifier implements Verifier {
   private endpoint: VerifierEndpoint | null = null;
@@ -143,7 +144,8 @@ export function webWorkerFactory(url: URL | string): VerifierWorkerFactory {
     const worker = new Worker(url, { type: 'module' });
     return {
       post: (req) => worker.postMessage(req),
-      onResponse: (cb) => worker.addEventListener('message', (e: MessageEvent<VerifierResponse>) => cb(e.data)),
+      onResponse: (cb) =>
+        worker.addEventListener('message', (e: MessageEvent<VerifierResponse>) => cb(e.data)),
       onFailure: (cb) => worker.addEventListener('error', (e) => cb(e.message)),
       terminate: () => worker.terminate(),
     };
@@ -151,3 +153,26 @@ export function webWorkerFactory(url: URL | string): VerifierWorkerFactory {
 }
 
 export { handleVerifierRequest };
+
+/** The verifier's limits from a run config. */
+export function wireLimits(
+  c: Pick<WireLimits, 'maxSourceChars' | 'maxBinaryOps' | 'maxParenDepth' | 'maxMagnitude' | 'maxArity'>,
+): WireLimits {
+  return {
+    maxSourceChars: c.maxSourceChars,
+    maxBinaryOps: c.maxBinaryOps,
+    maxParenDepth: c.maxParenDepth,
+    maxMagnitude: c.maxMagnitude,
+    maxArity: c.maxArity,
+  };
+}
+
+/** A worker-backed verifier configured from a run config (limits + verifierTimeoutMs). */
+export function createWorkerVerifier(
+  factory: VerifierWorkerFactory,
+  c: Pick<WireLimits, 'maxSourceChars' | 'maxBinaryOps' | 'maxParenDepth' | 'maxMagnitude' | 'maxArity'> & {
+    verifierTimeoutMs: number;
+  },
+): WorkerVerifier {
+  return new WorkerVerifier(factory, wireLimits(c), c.verifierTimeoutMs);
+}

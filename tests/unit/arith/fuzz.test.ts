@@ -12,7 +12,11 @@ function verdict(src: string, limits?: ArithLimits): string {
     expect(KINDS).toContain(p.kind);
     return p.kind;
   }
-  const v = evaluateProgram(p.value, p.value.params.map(() => 3n), limits);
+  const v = evaluateProgram(
+    p.value,
+    p.value.params.map(() => 3n),
+    limits,
+  );
   return v.ok ? 'ok' : v.kind;
 }
 

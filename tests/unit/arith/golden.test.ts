@@ -1,6 +1,13 @@
 // Spec 4.1 and 6.1: evaluator vectors, canonical printer golden vectors, rejection classes.
 import { describe, expect, it } from 'vitest';
-import { closedForm, evaluateProgram, floorDiv, floorMod, parseProgram, printProgram } from '../../../src/arith/index.ts';
+import {
+  closedForm,
+  evaluateProgram,
+  floorDiv,
+  floorMod,
+  parseProgram,
+  printProgram,
+} from '../../../src/arith/index.ts';
 
 function canonical(src: string): string {
   const r = parseProgram(src);

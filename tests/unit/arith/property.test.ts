@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { evaluateProgram, parseProgram, printProgram } from '../../../src/arith/index.ts';
 import { Rng } from '../../../src/selfplay/rng.ts';
 
-type Node = { k: 'n'; v: number } | { k: 'v'; name: 'x' | 'y' } | { k: 'neg'; e: Node } | { k: 'b'; op: string; l: Node; r: Node };
+type Node =
+  | { k: 'n'; v: number }
+  | { k: 'v'; name: 'x' | 'y' }
+  | { k: 'neg'; e: Node }
+  | { k: 'b'; op: string; l: Node; r: Node };
 
 const OPS = ['+', '-', '*', '//', '%'];
 
@@ -68,7 +72,13 @@ function depthOf(n: Node): number {
 describe('evaluator vs an independent Number implementation', () => {
   it('agrees on 5000 random programs and inputs', () => {
     const rng = new Rng(12345);
-    const limits = { maxSourceChars: 4096, maxBinaryOps: 10, maxParenDepth: 64, maxMagnitude: 1_000_000_000n, maxArity: 2 };
+    const limits = {
+      maxSourceChars: 4096,
+      maxBinaryOps: 10,
+      maxParenDepth: 64,
+      maxMagnitude: 1_000_000_000n,
+      maxArity: 2,
+    };
     let checked = 0;
     let errors = 0;
     for (let trial = 0; trial < 5000; trial++) {
@@ -98,7 +108,13 @@ describe('evaluator vs an independent Number implementation', () => {
 
   it('canonical printing is a fixed point and preserves values', () => {
     const rng = new Rng(99);
-    const limits = { maxSourceChars: 4096, maxBinaryOps: 10, maxParenDepth: 64, maxMagnitude: 1_000_000_000n, maxArity: 2 };
+    const limits = {
+      maxSourceChars: 4096,
+      maxBinaryOps: 10,
+      maxParenDepth: 64,
+      maxMagnitude: 1_000_000_000n,
+      maxArity: 2,
+    };
     for (let trial = 0; trial < 2000; trial++) {
       const node = randomNode(rng, 4, { ops: 6 });
       const p1 = parseProgram(`f(x, y) = ${source(node, rng)}`, limits);

@@ -39,7 +39,13 @@ describe('run config', () => {
       evalMode: 'raw',
       evalMaxNewRaw: 8,
     });
-    expect(resolveConfig('azr-parity')).toMatchObject({ batchPerGroup: 64, nEst: 8, refs: 6, inductionInputs: 10, lr: 1e-6 });
+    expect(resolveConfig('azr-parity')).toMatchObject({
+      batchPerGroup: 64,
+      nEst: 8,
+      refs: 6,
+      inductionInputs: 10,
+      lr: 1e-6,
+    });
     expect(resolveConfig('journal-grpo')).toMatchObject({
       mode: 'grpo',
       grpoGroupSize: 16,
@@ -52,7 +58,9 @@ describe('run config', () => {
   });
 
   it('errors name the key, the bad value and the allowed range', () => {
-    expect(() => resolveConfig('browser', { nEst: 1 })).toThrow("config 'nEst': 1 is not allowed; expected an integer in [2, 64]");
+    expect(() => resolveConfig('browser', { nEst: 1 })).toThrow(
+      "config 'nEst': 1 is not allowed; expected an integer in [2, 64]",
+    );
     expect(() => resolveConfig('browser', { advNorm: 'tokens' as never })).toThrow(/one of sequence, token/);
     expect(() => resolveConfig('browser', { bogus: 1 } as never)).toThrow("unknown config key 'bogus'");
     expect(() => resolveConfig('nope')).toThrow(/unknown preset 'nope'/);
@@ -74,7 +82,14 @@ describe('run config', () => {
 
   it('lists the DEVIATIONs a config turns on', () => {
     expect(activeDeviations(resolveConfig('browser')).sort()).toEqual(
-      ['bufferEviction', 'dedupBuffer', 'distinctInductionInputs', 'exampleCopyCheck', 'hintLeakCheck', 'nonconstantProgram'].sort(),
+      [
+        'bufferEviction',
+        'dedupBuffer',
+        'distinctInductionInputs',
+        'exampleCopyCheck',
+        'hintLeakCheck',
+        'nonconstantProgram',
+      ].sort(),
     );
     expect(activeDeviations(resolveConfig('azr-parity'))).toEqual([]);
     expect(activeDeviations(resolveConfig('smoke'))).toContain('seedFallback');

@@ -17,7 +17,8 @@ import { ChatMLTestTokenizer, ScriptedPolicy } from './helpers.ts';
 
 const ARITH_EVAL_200_SHA256 = '867f1c3eac916d731507f05689f816aec7acade1b3d9b1cd24e19ec4302d898e';
 const ARITH_EXPR_EVAL_100_SHA256 = '0f1cf565162bcf6b44d4eaaeed7b58bcb8d81ec8bd9a6e022ea5134ce4d60496';
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/eval/${name}.jsonl`, import.meta.url), 'utf8');
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/eval/${name}.jsonl`, import.meta.url), 'utf8');
 
 describe('arith_eval_200 (spec 5.2)', () => {
   it('regenerates to the golden SHA-256 and equals the committed fixture', async () => {
@@ -32,9 +33,17 @@ describe('arith_eval_200 (spec 5.2)', () => {
     expect(by((r) => r.difficulty)).toEqual({ very_easy: 30, easy: 40, medium: 50, hard: 40, very_hard: 40 });
     expect(by((r) => r.metadata.operation)).toEqual({ '+': 75, '-': 58, '*': 57, '/': 10 });
     expect(new Set(rows.map((r) => r.prompt)).size).toBe(200);
-    expect(rows.slice(0, 3).map((r) => r.prompt)).toEqual(['Calculate: 70 + 56 = ', 'Calculate: 31 + 63 = ', 'Calculate: 5 + 4 = ']);
+    expect(rows.slice(0, 3).map((r) => r.prompt)).toEqual([
+      'Calculate: 70 + 56 = ',
+      'Calculate: 31 + 63 = ',
+      'Calculate: 5 + 4 = ',
+    ]);
     const divs = rows.filter((r) => r.metadata.operation === '/').slice(0, 3);
-    expect(divs.map((r) => `${r.metadata.a} / ${r.metadata.b} = ${r.answer}`)).toEqual(['48 / 12 = 4', '93 / 3 = 31', '84 / 28 = 3']);
+    expect(divs.map((r) => `${r.metadata.a} / ${r.metadata.b} = ${r.answer}`)).toEqual([
+      '48 / 12 = 4',
+      '93 / 3 = 31',
+      '84 / 28 = 3',
+    ]);
   });
 });
 
@@ -46,10 +55,15 @@ describe('arith_expr_eval_100 (spec 5.3)', () => {
   });
   it('has five tiers of 20, unique prompts, and negative floor results', () => {
     const rows = generateArithExprEval100();
-    const tiers = rows.reduce<Record<string, number>>((m, r) => ((m[r.difficulty] = (m[r.difficulty] ?? 0) + 1), m), {});
+    const tiers = rows.reduce<Record<string, number>>(
+      (m, r) => ((m[r.difficulty] = (m[r.difficulty] ?? 0) + 1), m),
+      {},
+    );
     expect(Object.values(tiers)).toEqual([20, 20, 20, 20, 20]);
     expect(new Set(rows.map((r) => r.prompt)).size).toBe(100);
-    expect(rows.filter((r) => r.difficulty === 'negative_floor').every((r) => r.prompt.includes('('))).toBe(true);
+    expect(rows.filter((r) => r.difficulty === 'negative_floor').every((r) => r.prompt.includes('('))).toBe(
+      true,
+    );
     expect(rows.find((r) => r.prompt === 'Calculate: (11 - 27) // 7 = ')?.answer).toBe('-3');
   });
 });
@@ -64,12 +78,20 @@ describe('GRPO training set (spec 4.11)', () => {
     expect(new Set(a.map((x) => x.prompt)).size).toBe(2000);
     // very_easy has 36 possible prompts; those not in the eval set (any tier) are all it can give.
     let free = 0;
-    for (let x = 0; x <= 5; x++) for (let y = 0; y <= 5; y++) if (!evalPrompts.has(`Calculate: ${x} + ${y} = `)) free++;
+    for (let x = 0; x <= 5; x++)
+      for (let y = 0; y <= 5; y++) if (!evalPrompts.has(`Calculate: ${x} + ${y} = `)) free++;
     expect(free).toBeLessThan(10);
     expect(a.filter((x) => x.tier === 'very_easy').length).toBe(free);
   });
   it('rewards: raw first-integer, azr 1/−0.5/−1, shaped distance', () => {
-    const item = { id: 'i', prompt: 'Calculate: 2 + 3 = ', answer: '5', tier: 't', op: '+', expression: '2 + 3' };
+    const item = {
+      id: 'i',
+      prompt: 'Calculate: 2 + 3 = ',
+      answer: '5',
+      tier: 't',
+      op: '+',
+      expression: '2 + 3',
+    };
     const raw = resolveConfig('journal-grpo');
     expect(grpoReward(raw, item, ' 5 is it')).toMatchObject({ reward: 1, correct: true });
     expect(grpoReward(raw, item, 'five')).toMatchObject({ reward: 0, fmt: false });
@@ -85,17 +107,25 @@ describe('GRPO training set (spec 4.11)', () => {
 describe('scoring modes (spec 5.2)', () => {
   it('raw: first integer, exact string match; chat: format + answer body', () => {
     const item = toEvalItems('arith_eval_200')[0];
-    expect(scoreCompletion(item, 'raw', ' 126\nCalculate')).toMatchObject({ correct: true, prediction: '126' });
+    expect(scoreCompletion(item, 'raw', ' 126\nCalculate')).toMatchObject({
+      correct: true,
+      prediction: '126',
+    });
     expect(scoreCompletion(item, 'raw', 'The answer')).toMatchObject({ correct: false, formatOk: false });
     expect(scoreCompletion(item, 'chat', 'ok</think> <answer>126</answer>')).toMatchObject({ correct: true });
-    expect(scoreCompletion(item, 'chat', '<answer>126</answer>')).toMatchObject({ correct: false, formatOk: false });
+    expect(scoreCompletion(item, 'chat', '<answer>126</answer>')).toMatchObject({
+      correct: false,
+      formatOk: false,
+    });
   });
   it('evaluate reports overall, per-tier, per-op and format failures with greedy decoding', async () => {
     const tokenizer = new ChatMLTestTokenizer();
     const items = toEvalItems('arith_eval_200');
     const answers = new Map(items.map((it) => [it.prompt, it.answer]));
     // Knows the additions only.
-    const policy = new ScriptedPolicy(tokenizer, (p) => (p.includes(' + ') ? ` ${answers.get(p)}` : 'no idea'));
+    const policy = new ScriptedPolicy(tokenizer, (p) =>
+      p.includes(' + ') ? ` ${answers.get(p)}` : 'no idea',
+    );
     const report = await evaluate(policy, tokenizer, items, 'raw', { limit: 40, maxNew: 16 });
     expect(policy.generateCalls[0].opts).toMatchObject({ temperature: 0, maxNew: 16 });
     expect(report.n).toBe(40);

@@ -86,7 +86,9 @@ export class ScriptedPolicy implements Policy {
         const rng = new Rng((opts.seed ^ Math.imul(promptIndex + 1, 0x9e3779b1) ^ (k * 7919)) >>> 0);
         let text = this.script(prompt, { rng, callIndex, promptIndex });
         let stopReason: Completion['stopReason'] = 'stop_token';
-        const stop = (opts.stopStrings ?? []).map((s) => [s, text.indexOf(s)] as const).find(([, i]) => i >= 0);
+        const stop = (opts.stopStrings ?? [])
+          .map((s) => [s, text.indexOf(s)] as const)
+          .find(([, i]) => i >= 0);
         if (stop) {
           text = text.slice(0, stop[1] + stop[0].length);
           stopReason = 'stop_string';
@@ -117,13 +119,15 @@ export class ScriptedPolicy implements Policy {
   async step(batch: TrainBatch): Promise<StepStats> {
     this.stepBatches.push(batch);
     const tokens = batch.sequences.reduce((a, s) => a + s.completionIds.length, 0);
-    const loss = -batch.sequences.reduce((a, s) => a + s.advantage * s.completionIds.length, 0) / Math.max(1, tokens);
+    const loss =
+      -batch.sequences.reduce((a, s) => a + s.advantage * s.completionIds.length, 0) / Math.max(1, tokens);
     return { loss, gradNorm: 0, clipFactor: 1, tokens, entropy: NaN, timeMs: {} };
   }
 }
 
 const userText = (prompt: string) => prompt.split('<|im_start|>user\n')[1]?.split('<|im_end|>')[0] ?? prompt;
-const wrap = (think: string, answer: string) => `${think}</think>\n<answer>\n${answer}\n</answer>\n<|im_end|>`;
+const wrap = (think: string, answer: string) =>
+  `${think}</think>\n<answer>\n${answer}\n</answer>\n<|im_end|>`;
 
 function evalOn(program: string, input: number[]): number | null {
   const p = parseProgram(program);
@@ -154,7 +158,10 @@ export function arithmeticScript(skill = 0.6): Script {
       const program = u.split('Function:\n')[1].split('\n')[0];
       const arity = program.startsWith('f(x, y)') ? 2 : 1;
       const base = rng.int(-20, 20);
-      const lines = Array.from({ length: n }, (_, k) => `input: ${arity === 2 ? `${base + k}, ${k * 3 - 4}` : base + k}`);
+      const lines = Array.from(
+        { length: n },
+        (_, k) => `input: ${arity === 2 ? `${base + k}, ${k * 3 - 4}` : base + k}`,
+      );
       if (rng.next() < 0.15) lines.pop();
       return wrap('choose inputs', `${lines.join('\n')}\nmessage: mixes the numbers`);
     }

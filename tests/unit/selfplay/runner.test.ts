@@ -23,7 +23,15 @@ function makeRunner(config: RunConfig, script: Script = arithmeticScript()) {
 const timeless = (x: unknown) => JSON.stringify(x, (k, v) => (k === 'timeMs' ? undefined : v));
 
 const small = (o: Partial<RunConfig> = {}) =>
-  resolveConfig('browser', { batchPerGroup: 4, nEst: 3, refs: 2, inductionInputs: 4, seedFactor: 2, seed: 7, ...o });
+  resolveConfig('browser', {
+    batchPerGroup: 4,
+    nEst: 3,
+    refs: 2,
+    inductionInputs: 4,
+    seedFactor: 2,
+    seed: 7,
+    ...o,
+  });
 
 describe('Runner: one AZR step', () => {
   it('trains on exactly the 6B proposer/solver sequences, never on estimation rollouts', async () => {
@@ -43,9 +51,12 @@ describe('Runner: one AZR step', () => {
     expect(calls[0].prompts).toHaveLength(3 * B);
     const estimated = result.generations.filter((g) => g.kind === 'estimate');
     expect(calls[1].prompts).toHaveLength(estimated.length + 3 * B);
-    expect(estimated.length).toBe(config.nEst * result.generations.filter((g) => g.kind === 'propose' && g.valid && g.fmt).length);
+    expect(estimated.length).toBe(
+      config.nEst * result.generations.filter((g) => g.kind === 'propose' && g.valid && g.fmt).length,
+    );
     expect(estimated.length).toBeGreaterThan(0);
-    for (const c of calls) expect(c.opts).toMatchObject({ n: 1, temperature: 1, topP: 1, stopStrings: ['</answer>'] });
+    for (const c of calls)
+      expect(c.opts).toMatchObject({ n: 1, temperature: 1, topP: 1, stopStrings: ['</answer>'] });
     expect(calls[0].opts.maxNew).toBe(config.maxProposerTokens);
     expect(calls[1].opts.maxNew).toBe(config.maxSolverTokens);
 
@@ -64,7 +75,9 @@ describe('Runner: one AZR step', () => {
       expect(s.promptIds.slice(-prefill.length)).toEqual(prefill);
       expect(tokenizer.decode(s.completionIds).startsWith(THINK_PREFILL)).toBe(false);
     }
-    const trainedTexts = batch.sequences.map((s) => tokenizer.decode(s.promptIds) + '|' + tokenizer.decode(s.completionIds));
+    const trainedTexts = batch.sequences.map(
+      (s) => tokenizer.decode(s.promptIds) + '|' + tokenizer.decode(s.completionIds),
+    );
     const estimationPairs = estimated.map((g) => g.prompt + '|' + g.response);
     // A solver prompt may coincide with an estimation prompt; the (prompt, completion) pair is what counts.
     const trainedRecords = result.generations.filter((g) => g.trained);
@@ -106,10 +119,12 @@ describe('Runner: one AZR step', () => {
   it('keeps proposer rewards in the spec set and solver rewards in {1, −0.5, −1}', async () => {
     const { runner } = makeRunner(small({ extremeReward: 0 }));
     const r = await runner.runStep();
-    for (const g of r.generations.filter((x) => x.kind === 'solve')) expect([1, -0.5, -1]).toContain(g.reward);
+    for (const g of r.generations.filter((x) => x.kind === 'solve'))
+      expect([1, -0.5, -1]).toContain(g.reward);
     for (const g of r.generations.filter((x) => x.kind === 'propose')) {
       if (!g.valid || !g.fmt) expect(g.reward).toBe(-1);
-      else if (g.learnability! > 0 && g.learnability! < 1) expect(g.reward).toBeCloseTo(1 - g.learnability!, 12);
+      else if (g.learnability! > 0 && g.learnability! < 1)
+        expect(g.reward).toBeCloseTo(1 - g.learnability!, 12);
       else expect(g.reward).toBe(0);
     }
   });
@@ -168,7 +183,11 @@ describe('Runner: seeding (spec 4.8, 6.8)', () => {
     expect(runner.notZeroData).toBe(true);
     for (const type of ['ded', 'abd', 'ind'] as const) expect(runner.buffers[type].size).toBe(8);
     expect(runner.buffers.ded.entries.filter((e) => e.origin === 'template').length).toBe(7);
-    expect(runner.buffers.ded.entries[0]).toMatchObject({ program: 'f(x) = x', inputs: [[7]], origin: 'identity_seed' });
+    expect(runner.buffers.ded.entries[0]).toMatchObject({
+      program: 'f(x) = x',
+      inputs: [[7]],
+      origin: 'identity_seed',
+    });
     const step = await runner.runStep();
     expect(step.metrics.notZeroData).toBe(true);
   });
@@ -186,11 +205,20 @@ describe('Runner: seeding (spec 4.8, 6.8)', () => {
 
 describe('Runner: GRPO baseline mode', () => {
   it('samples G completions per prompt, group-normalises, one policy.step', async () => {
-    const config = resolveConfig('journal-grpo', { grpoPromptsPerStep: 3, grpoGroupSize: 4, grpoTrainSize: 200 });
+    const config = resolveConfig('journal-grpo', {
+      grpoPromptsPerStep: 3,
+      grpoGroupSize: 4,
+      grpoTrainSize: 200,
+    });
     const { runner, policy } = makeRunner(config);
     const r = await runner.runStep();
     expect(policy.generateCalls).toHaveLength(1);
-    expect(policy.generateCalls[0].opts).toMatchObject({ n: 4, temperature: 0.7, maxNew: 16, stopStrings: [] });
+    expect(policy.generateCalls[0].opts).toMatchObject({
+      n: 4,
+      temperature: 0.7,
+      maxNew: 16,
+      stopStrings: [],
+    });
     expect(policy.generateCalls[0].prompts.every((p) => p.startsWith('Calculate: '))).toBe(true);
     const seqs = policy.stepBatches[0].sequences;
     expect(seqs).toHaveLength(12);
@@ -201,5 +229,30 @@ describe('Runner: GRPO baseline mode', () => {
     }
     expect(r.metrics.mode).toBe('grpo');
     expect(r.generations.every((g) => g.reward === 0 || g.reward === 1)).toBe(true);
+  });
+});
+
+describe('Runner: seed sets', () => {
+  it('exports the seed set and imports it into a fresh run (not zero-data unless it was)', async () => {
+    const a = makeRunner(small({ maxSeedRounds: 1, seedFallback: 'templates' }));
+    await a.runner.seed();
+    const seed = JSON.parse(JSON.stringify(a.runner.exportSeedSet()));
+    expect(seed.ded).toHaveLength(8);
+    const b = makeRunner(small());
+    b.runner.importSeedSet(seed, { fromZeroDataRun: true });
+    expect(b.runner.notZeroData).toBe(a.runner.notZeroData);
+    expect(b.runner.buffers.ind.entries.map((e) => e.program)).toEqual(
+      a.runner.buffers.ind.entries.map((e) => e.program),
+    );
+    await b.runner.runStep();
+    expect(b.policy.generateCalls).toHaveLength(2); // no seeding rounds
+    const c = makeRunner(small());
+    const modelOnly = {
+      ded: seed.ded.filter((e: { origin: string }) => e.origin !== 'template'),
+      abd: seed.abd.filter((e: { origin: string }) => e.origin !== 'template'),
+      ind: seed.ind.filter((e: { origin: string }) => e.origin !== 'template'),
+    };
+    c.runner.importSeedSet(modelOnly, { fromZeroDataRun: false });
+    expect(c.runner.notZeroData).toBe(true);
   });
 });

@@ -31,7 +31,9 @@ const source: TaskEntry = {
 };
 
 async function judgeInd(body: string, c: RunConfig = config, src: TaskEntry = source) {
-  return (await validateProposals([{ type: 'ind', response: ans(body), source: src }], new InlineVerifier(c), c))[0];
+  return (
+    await validateProposals([{ type: 'ind', response: ans(body), source: src }], new InlineVerifier(c), c)
+  )[0];
 }
 
 describe('deduction/abduction proposals', () => {
@@ -39,10 +41,21 @@ describe('deduction/abduction proposals', () => {
     const a = await judge('ded', 'Here it is:\nf(x, y) = (x*3+y) % 5\ninput: 4, -9\ninput: 1, 1');
     expect(a).toMatchObject({
       valid: true,
-      task: { program: 'f(x, y) = (x * 3 + y) % 5', inputs: [[4, -9]], outputs: [3], closed: ['(4 * 3 + (-9)) % 5'] },
+      task: {
+        program: 'f(x, y) = (x * 3 + y) % 5',
+        inputs: [[4, -9]],
+        outputs: [3],
+        closed: ['(4 * 3 + (-9)) % 5'],
+      },
     });
-    expect(await judge('abd', '(x) => x - 3\ninput = 10')).toMatchObject({ valid: true, task: { outputs: [7] } });
-    expect(await judge('abd', 'x => x // 2\nInput: -7')).toMatchObject({ valid: true, task: { outputs: [-4] } });
+    expect(await judge('abd', '(x) => x - 3\ninput = 10')).toMatchObject({
+      valid: true,
+      task: { outputs: [7] },
+    });
+    expect(await judge('abd', 'x => x // 2\nInput: -7')).toMatchObject({
+      valid: true,
+      task: { outputs: [-4] },
+    });
   });
   it('names the reason of every invalid proposal', async () => {
     const cases: [string, string][] = [
@@ -66,28 +79,45 @@ describe('deduction/abduction proposals', () => {
   it('DEVIATION switches turn the extra checks off', async () => {
     const parity = resolveConfig('azr-parity');
     expect(await judge('ded', 'f(x) = 7\ninput: 3', parity)).toMatchObject({ valid: true });
-    expect(await judge('ded', 'f(x, y) = (x * 3 + y) % 7\ninput: 4, 9', parity)).toMatchObject({ valid: true });
+    expect(await judge('ded', 'f(x, y) = (x * 3 + y) % 7\ninput: 4, 9', parity)).toMatchObject({
+      valid: true,
+    });
   });
   it('does not require the <think> format for validity', async () => {
-    const r = await validateProposals([{ type: 'ded', response: '<answer>f(x) = x + 2\ninput: 1</answer>' }], verifier, config);
+    const r = await validateProposals(
+      [{ type: 'ded', response: '<answer>f(x) = x + 2\ninput: 1</answer>' }],
+      verifier,
+      config,
+    );
     expect(r[0]).toMatchObject({ valid: true });
   });
 });
 
 describe('induction proposals', () => {
   it('keeps the last N inputs and the first message line', async () => {
-    const r = await judgeInd('input: 9\ninput: 1\ninput: 2\ninput: 3\ninput: 4\nmessage: doubles and adds\nhint: other');
-    expect(r).toMatchObject({ valid: true, task: { inputs: [[1], [2], [3], [4]], outputs: [3, 5, 7, 9], message: 'doubles and adds' } });
+    const r = await judgeInd(
+      'input: 9\ninput: 1\ninput: 2\ninput: 3\ninput: 4\nmessage: doubles and adds\nhint: other',
+    );
+    expect(r).toMatchObject({
+      valid: true,
+      task: { inputs: [[1], [2], [3], [4]], outputs: [3, 5, 7, 9], message: 'doubles and adds' },
+    });
   });
   it('rejects too few inputs, missing message, duplicates and hint leaks', async () => {
-    expect(await judgeInd('input: 1\ninput: 2\ninput: 3\nmessage: m')).toMatchObject({ reason: 'too_few_inputs' });
+    expect(await judgeInd('input: 1\ninput: 2\ninput: 3\nmessage: m')).toMatchObject({
+      reason: 'too_few_inputs',
+    });
     expect(await judgeInd('input: 1\ninput: 2\ninput: 3\ninput: 4')).toMatchObject({ reason: 'no_message' });
-    expect(await judgeInd('input: 1\ninput: 1\ninput: 3\ninput: 4\nmessage: m')).toMatchObject({ reason: 'duplicate_inputs' });
+    expect(await judgeInd('input: 1\ninput: 1\ninput: 3\ninput: 4\nmessage: m')).toMatchObject({
+      reason: 'duplicate_inputs',
+    });
     expect(await judgeInd('input: 1\ninput: 2\ninput: 3\ninput: 4\nmessage: it is x*2 + 1')).toMatchObject({
       reason: 'hint_leak',
     });
     const off = resolveConfig('azr-parity', { inductionInputs: 4 });
-    expect(await judgeInd('input: 1\ninput: 1\ninput: 3\ninput: 4\nmessage: x * 2 + 1', off)).toMatchObject({ valid: true });
+    expect(await judgeInd('input: 1\ninput: 1\ninput: 3\ninput: 4\nmessage: x * 2 + 1', off)).toMatchObject({
+      valid: true,
+    });
   });
   it('rejects an input that breaks the program', async () => {
     const src = { ...source, program: 'f(x) = 10 // x', closed: ['10 // 3'] };
@@ -153,12 +183,22 @@ describe('prompt rendering (spec 4.4)', () => {
   it('renders through the chat template with the <think> prefill', () => {
     const text = renderPrompt(new ChatMLTestTokenizer(), 'USER');
     expect(text.startsWith('<|im_start|>system\nYou are a helpful assistant. You first think')).toBe(true);
-    expect(text.endsWith('<|im_end|>\n<|im_start|>user\nUSER<|im_end|>\n<|im_start|>assistant\n<think>')).toBe(true);
+    expect(
+      text.endsWith('<|im_end|>\n<|im_start|>user\nUSER<|im_end|>\n<|im_start|>assistant\n<think>'),
+    ).toBe(true);
   });
   it('deduction view switches between expression and program + call', () => {
-    const t: TaskEntry = { ...source, program: 'f(x, y) = (x * 3 + y) % 7', arity: 2, inputs: [[4, -9]], closed: ['(4 * 3 + (-9)) % 7'] };
+    const t: TaskEntry = {
+      ...source,
+      program: 'f(x, y) = (x * 3 + y) % 7',
+      arity: 2,
+      inputs: [[4, -9]],
+      closed: ['(4 * 3 + (-9)) % 7'],
+    };
     expect(solverPromptFor(t, 'expression')).toContain('\nExpression: (4 * 3 + (-9)) % 7\n');
-    expect(solverPromptFor(t, 'program')).toContain('\nFunction: f(x, y) = (x * 3 + y) % 7\nCompute f(4, -9).\n');
+    expect(solverPromptFor(t, 'program')).toContain(
+      '\nFunction: f(x, y) = (x * 3 + y) % 7\nCompute f(4, -9).\n',
+    );
   });
   it('never offers the task itself as the induction example', () => {
     expect(inductionExampleProgram('f(x) = x * 2 + 1', 1)).toBe('x + 3');

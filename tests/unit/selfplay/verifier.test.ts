@@ -4,7 +4,13 @@ import { nodeWorkerFactory } from '../../../src/selfplay/verifier-node.ts';
 import { InlineVerifier, WorkerVerifier } from '../../../src/selfplay/verifier.ts';
 import type { WireLimits } from '../../../src/selfplay/verifier-protocol.ts';
 
-const LIMITS: WireLimits = { maxSourceChars: 120, maxBinaryOps: 10, maxParenDepth: 6, maxMagnitude: 1e9, maxArity: 2 };
+const LIMITS: WireLimits = {
+  maxSourceChars: 120,
+  maxBinaryOps: 10,
+  maxParenDepth: 6,
+  maxMagnitude: 1e9,
+  maxArity: 2,
+};
 const open: WorkerVerifier[] = [];
 afterEach(() => open.splice(0).forEach((v) => v.close()));
 
@@ -13,7 +19,13 @@ describe('verifier worker', () => {
     const v = new WorkerVerifier(nodeWorkerFactory(), LIMITS, 5000);
     open.push(v);
     const jobs = [
-      { program: '(x, y) => (x*3+y)%7', inputs: [['4', '-9'], ['1', '2']] },
+      {
+        program: '(x, y) => (x*3+y)%7',
+        inputs: [
+          ['4', '-9'],
+          ['1', '2'],
+        ],
+      },
       { program: 'x // 0', inputs: [['3']] },
       { program: 'Math.floor(x)', inputs: [] },
     ];
