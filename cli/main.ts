@@ -1,12 +1,14 @@
 // tabzero: the headless twin of the app. Each subcommand lives in cli/commands/<name>.ts and exports
 // `register(program)`; add it to the list below.
 import { Command, CommanderError } from 'commander';
+import { register as arith } from './commands/arith.ts';
+import { register as evalSet } from './commands/eval-set.ts';
 import { register as gpu } from './commands/gpu.ts';
 import { register as serveModel } from './commands/serve-model.ts';
 import { register as tinyModel } from './commands/tiny-model.ts';
 import { register as tokenize } from './commands/tokenize.ts';
 
-const commands: ((program: Command) => void)[] = [gpu, tinyModel, tokenize, serveModel];
+const commands: ((program: Command) => void)[] = [gpu, tinyModel, tokenize, serveModel, arith, evalSet];
 
 export function buildProgram(): Command {
   const program = new Command('tabzero')
