@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +26,11 @@ export interface ModelServerOptions {
   repo?: string;
   /** Called for each request (logging, tests). */
   onRequest?: (info: { method: string; path: string; range: string | null; status: number }) => void;
+  /**
+   * PEM certificate and key: serve HTTPS. Needed when the app itself is served over HTTPS (the LAN
+   * mode), because an HTTPS page may not fetch from a plain-HTTP mirror (mixed content).
+   */
+  tls?: { cert: string; key: string };
 }
 
 export interface ModelServer {
@@ -164,7 +176,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
     return status;
   }
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     handle(req, res).then(
       (status) =>
         opts.onRequest?.({
@@ -179,7 +191,8 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
         else res.destroy();
       },
     );
-  });
+  };
+  const server: Server = opts.tls ? createHttpsServer(opts.tls, listener) : createServer(listener);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => ok());
@@ -188,7 +201,7 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     server,
-    url: `http://${host}:${addr.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getCertificate } from '@vitejs/plugin-basic-ssl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryByteStore } from '../../../src/model/byte-store.ts';
 import {
@@ -115,6 +117,32 @@ describe('serve-model server', () => {
       lfs: { oid: string };
     }[];
     expect(tree.find((e) => e.path === 'model.safetensors')?.lfs.oid).toBe(weightsSha);
+  });
+});
+
+describe('serve-model over HTTPS', () => {
+  it('serves the same layout with a PEM certificate (for apps served over HTTPS)', async () => {
+    const pem = await getCertificate(join(dir, 'cert'));
+    const tls = await startModelServer({ dir: join(dir, 'model'), tls: { cert: pem, key: pem } });
+    try {
+      expect(tls.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const headers = await new Promise<Record<string, unknown>>((ok, fail) => {
+        // The certificate is self-signed (a browser asks the user once); skip verification here.
+        const req = request(
+          `${tls.url}/${REPO}/resolve/main/model.safetensors`,
+          { method: 'HEAD', rejectUnauthorized: false },
+          (res) => {
+            res.resume();
+            ok({ status: res.statusCode, etag: res.headers['x-linked-etag'] });
+          },
+        );
+        req.on('error', fail);
+        req.end();
+      });
+      expect(headers).toEqual({ status: 200, etag: `"${weightsSha}"` });
+    } finally {
+      await tls.close();
+    }
   });
 });
 
