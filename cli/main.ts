@@ -4,11 +4,12 @@ import { Command, CommanderError } from 'commander';
 import { register as arith } from './commands/arith.ts';
 import { register as evalSet } from './commands/eval-set.ts';
 import { register as gpu } from './commands/gpu.ts';
+import { register as grad } from './commands/grad.ts';
 import { register as serveModel } from './commands/serve-model.ts';
 import { register as tinyModel } from './commands/tiny-model.ts';
 import { register as tokenize } from './commands/tokenize.ts';
 
-const commands: ((program: Command) => void)[] = [gpu, tinyModel, tokenize, serveModel, arith, evalSet];
+const commands: ((program: Command) => void)[] = [gpu, tinyModel, tokenize, serveModel, arith, evalSet, grad];
 
 export function buildProgram(): Command {
   const program = new Command('tabzero')

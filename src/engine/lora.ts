@@ -1,0 +1,164 @@
+// LoRA on the host side: PEFT tensor naming, PEFT's default initialisation (A Kaiming-uniform, B zero),
+// and load/save of adapters as safetensors in PEFT naming. Host adapters use the reference's RefLora
+// (module name → {A [r, in], B [out, r], rank, scale}), so the CPU reference runs them directly.
+// Browser-safe (no GPU here: see lora-gpu.ts).
+
+import type { LoraTarget } from '../config.ts';
+import { bytesSource } from '../model/byte-source.ts';
+import { decodeFloats, encodeFloats, isFloatDType } from '../model/dtype.ts';
+import { openSafetensors } from '../model/safetensors-read.ts';
+import { encodeSafetensors } from '../model/safetensors-write.ts';
+import type { FloatArray, LoraPair } from './reference/ops.ts';
+import { moduleName, type Projection, type RefLora, type RefModelConfig } from './reference/qwen2.ts';
+import { projectionShape, uniformSource } from './reference/random.ts';
+
+/** The HF module path of each LoRA target inside a decoder layer. */
+export const TARGET_PROJECTION: Readonly<Record<LoraTarget, Projection>> = {
+  q_proj: 'self_attn.q_proj',
+  k_proj: 'self_attn.k_proj',
+  v_proj: 'self_attn.v_proj',
+  o_proj: 'self_attn.o_proj',
+  gate_proj: 'mlp.gate_proj',
+  up_proj: 'mlp.up_proj',
+  down_proj: 'mlp.down_proj',
+};
+
+/** PEFT's prefix for a LoraModel wrapping a CausalLM (`base_model.model.` + the HF module path). */
+export const PEFT_PREFIX = 'base_model.model.';
+
+/** `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight` (or lora_B). */
+export function peftTensorName(module: string, which: 'A' | 'B'): string {
+  return `${PEFT_PREFIX}${module}.lora_${which}.weight`;
+}
+
+const PEFT_NAME =
+  /^base_model\.model\.(model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj))\.lora_([AB])\.weight$/;
+
+/** Parses a PEFT LoRA tensor name; null for anything else. */
+export function parsePeftName(
+  name: string,
+): { module: string; layer: number; projection: Projection; which: 'A' | 'B' } | null {
+  const m = PEFT_NAME.exec(name);
+  if (!m) return null;
+  return { module: m[1], layer: Number(m[2]), projection: m[3] as Projection, which: m[4] as 'A' | 'B' };
+}
+
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  targets: readonly LoraTarget[];
+}
+
+/**
+ * A fresh adapter as PEFT makes it: A ~ kaiming_uniform_(a=√5), i.e. U(−1/√in, 1/√in), and B = 0, so
+ * the adapted model starts equal to the base. Deterministic for a seed.
+ */
+export function initLora(cfg: RefModelConfig, spec: LoraSpec, seed: number): RefLora {
+  const next = uniformSource(seed);
+  const lora: RefLora = {};
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const target of spec.targets) {
+      const proj = TARGET_PROJECTION[target];
+      const [out, inp] = projectionShape(cfg, proj);
+      const bound = 1 / Math.sqrt(inp);
+      const A = new Float32Array(spec.rank * inp);
+      for (let i = 0; i < A.length; i++) A[i] = bound * next();
+      lora[moduleName(l, proj)] = {
+        A,
+        B: new Float32Array(out * spec.rank),
+        rank: spec.rank,
+        scale: spec.alpha / spec.rank,
+      };
+    }
+  }
+  return lora;
+}
+
+/** Checks every pair against the model's shapes; throws naming the tensor. */
+export function checkLoraShapes(cfg: RefModelConfig, lora: RefLora): void {
+  for (const [mod, p] of Object.entries(lora)) {
+    const parsed = parsePeftName(peftTensorName(mod, 'A'));
+    if (!parsed || parsed.layer >= cfg.numHiddenLayers)
+      throw new Error(`LoRA module ${mod} is not in this model`);
+    const [out, inp] = projectionShape(cfg, parsed.projection);
+    if (p.A.length !== p.rank * inp)
+      throw new Error(`${peftTensorName(mod, 'A')}: expected [${p.rank}, ${inp}]`);
+    if (p.B.length !== out * p.rank)
+      throw new Error(`${peftTensorName(mod, 'B')}: expected [${out}, ${p.rank}]`);
+  }
+}
+
+/**
+ * Reads a PEFT adapter (`adapter_model.safetensors` bytes): every module needs both A [r, in] and
+ * B [out, r] (f32/f16/bf16, read into f32); scale = alpha / r per module. Other tensors are refused.
+ */
+export async function loadPeftLora(
+  bytes: Uint8Array,
+  alpha: number,
+  cfg: RefModelConfig,
+  fileName = 'adapter',
+): Promise<RefLora> {
+  const file = await openSafetensors(bytesSource(bytes, fileName), fileName);
+  const parts = new Map<
+    string,
+    { A?: { data: Float32Array; shape: number[] }; B?: { data: Float32Array; shape: number[] } }
+  >();
+  for (const t of file.tensors) {
+    const parsed = parsePeftName(t.name);
+    if (!parsed) throw new Error(`${fileName}: ${t.name} is not a PEFT LoRA tensor name`);
+    if (!isFloatDType(t.dtype)) throw new Error(`${fileName}: ${t.name} has dtype ${t.dtype}`);
+    if (t.shape.length !== 2) throw new Error(`${fileName}: ${t.name} must be 2-D`);
+    const entry = parts.get(parsed.module) ?? {};
+    entry[parsed.which] = { data: decodeFloats(await file.read(t.name), t.dtype), shape: t.shape };
+    parts.set(parsed.module, entry);
+  }
+  const lora: RefLora = {};
+  for (const [mod, { A, B }] of parts) {
+    if (!A || !B) throw new Error(`${fileName}: ${mod} needs both lora_A and lora_B`);
+    const rank = A.shape[0];
+    if (B.shape[1] !== rank)
+      throw new Error(`${fileName}: ${mod} has lora_A rank ${rank} but lora_B [${B.shape}]`);
+    lora[mod] = { A: A.data, B: B.data, rank, scale: alpha / rank };
+  }
+  checkLoraShapes(cfg, lora);
+  return lora;
+}
+
+/** PEFT-named safetensors of per-module A/B tensors (f32): adapters, or their gradients. */
+export async function encodePeftTensors(
+  cfg: RefModelConfig,
+  modules: Record<string, { A: FloatArray; B: FloatArray; rank: number }>,
+  extra: { name: string; data: Float32Array; shape: number[] }[] = [],
+): Promise<Uint8Array> {
+  const tensors: { name: string; dtype: 'F32'; shape: number[]; data: Uint8Array }[] = [];
+  for (const [mod, p] of Object.entries(modules)) {
+    const parsed = parsePeftName(peftTensorName(mod, 'A'));
+    if (!parsed) throw new Error(`not a LoRA module: ${mod}`);
+    const [out, inp] = projectionShape(cfg, parsed.projection);
+    tensors.push({
+      name: peftTensorName(mod, 'A'),
+      dtype: 'F32',
+      shape: [p.rank, inp],
+      data: encodeFloats(Float32Array.from(p.A), 'F32'),
+    });
+    tensors.push({
+      name: peftTensorName(mod, 'B'),
+      dtype: 'F32',
+      shape: [out, p.rank],
+      data: encodeFloats(Float32Array.from(p.B), 'F32'),
+    });
+  }
+  for (const e of extra)
+    tensors.push({ name: e.name, dtype: 'F32', shape: e.shape, data: encodeFloats(e.data, 'F32') });
+  return encodeSafetensors(tensors);
+}
+
+/** Saves an adapter in PEFT naming (f32). */
+export function savePeftLora(cfg: RefModelConfig, lora: RefLora): Promise<Uint8Array> {
+  return encodePeftTensors(cfg, lora);
+}
+
+/** A LoraPair's trainable parameter count. */
+export function loraParamCount(lora: RefLora): number {
+  return Object.values(lora).reduce((n: number, p: LoraPair) => n + p.A.length + p.B.length, 0);
+}
