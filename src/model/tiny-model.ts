@@ -4,6 +4,7 @@
 // in the browser — it is how the app's built-in tiny model comes into being. Browser-safe.
 
 import { encodeFloats, type FloatDType } from './dtype.ts';
+import { writeModelFolder } from './model-folder-write.ts';
 import type { FolderSink } from './model-source.ts';
 import {
   parseQwen2Config,
@@ -13,7 +14,6 @@ import {
   type TensorShape,
 } from './qwen2-config.ts';
 import { hashSeed, Sfc32 } from './rng.ts';
-import { writeSafetensors } from './safetensors-write.ts';
 import { BYTE_TOKENIZER_SIZE, type TokenizerFiles } from './tokenizer-files.ts';
 
 export type TinyTokenizerKind = 'qwen2' | 'bytes';
@@ -150,23 +150,19 @@ export async function generateTinyModel(out: FolderSink, opts: TinyModelOptions)
     throw new Error(`seed must be a non-negative integer, got ${opts.seed}`);
   const configJson = tinyModelConfigJson(opts);
   const config = parseQwen2Config(configJson, 'tiny-model config');
-  const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
-  await out.writeFile('config.json', json(configJson));
-  await out.writeFile('generation_config.json', json(generationConfigJson(opts.tokenizerFiles)));
-  await out.writeFile('tokenizer.json', JSON.stringify(opts.tokenizerFiles.tokenizer));
-  await out.writeFile('tokenizer_config.json', json(opts.tokenizerFiles.tokenizerConfig));
   const shapes = qwen2TensorShapes(config);
   const specs = shapes.map((t) => ({ ...t, dtype: opts.dtype }));
   let done = 0;
-  const sink = await out.createFile('model.safetensors');
-  const plan = await writeSafetensors(
-    sink,
-    specs,
-    function* (spec) {
+  const plan = await writeModelFolder(out, {
+    config: configJson,
+    generationConfig: generationConfigJson(opts.tokenizerFiles),
+    tokenizerFiles: opts.tokenizerFiles,
+    tensors: specs,
+    *produce(spec) {
       yield* tensorChunks(opts.seed, spec, config, opts.dtype);
       opts.onTensor?.(++done, specs.length, spec.name);
     },
-    { generator: 'tabzero tiny-model', seed: String(opts.seed) },
-  );
+    metadata: { generator: 'tabzero tiny-model', seed: String(opts.seed) },
+  });
   return { config, tensors: shapes, safetensorsBytes: plan.fileSize };
 }
