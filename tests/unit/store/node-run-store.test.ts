@@ -1,0 +1,433 @@
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+  existsSync,
+} from 'node:fs';
+import { cpSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunnerState } from '../../../src/selfplay/runner.ts';
+import { CorruptDataError, FormatVersionError, StoreFullError } from '../../../src/store/errors.ts';
+import { NodeRunStore } from '../../../src/store/node-run-store.ts';
+import type { FsOp } from '../../../src/store/node-fs.ts';
+import type { RunWriter } from '../../../src/store/types.ts';
+import { generations, newRun, seededState, stepCommit, tensors } from './fixtures.ts';
+
+// tmpfs where there is one: the store fsyncs at every commit, which a test does not need to wait for.
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'tabzero-store-'));
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Seeds, then commits steps 1..n, checkpointing at the given steps. Returns the last state. */
+async function drive(w: RunWriter, n: number, checkpointAt: number[] = []): Promise<RunnerState> {
+  let state = seededState();
+  if ((await w.meta()).step === 0 && !(await w.meta()).seeded) {
+    await w.commitSeeding({ state, samples: generations(0, 2) });
+    if (checkpointAt.includes(0)) await w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'seeded' });
+  } else {
+    state = (await w.state())!;
+  }
+  while (state.step < n) {
+    const c = stepCommit(state);
+    await w.commitStep(c);
+    state = c.state;
+    if (checkpointAt.includes(state.step)) {
+      await w.saveCheckpoint({
+        step: state.step,
+        tensors: tensors(state.step),
+        engineState: { t: state.step },
+        reason: 'steps',
+      });
+    }
+  }
+  return state;
+}
+
+describe('NodeRunStore: commits and reads', () => {
+  it('writes the run folder of DESIGN.md and reads every part back', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('run-a', newRun());
+    const last = await drive(w, 3);
+    await w.commitEval({ step: 3, name: 'arith_expr_eval_100:raw', result: { accuracy: 0.5 }, time: 'now' });
+    await w.close();
+
+    const dir = path.join(root, 'run-a');
+    expect(readdirSync(dir).sort()).toEqual([
+      'buffers',
+      'evals.jsonl',
+      'run.json',
+      'samples.jsonl',
+      'seed.jsonl',
+      'steps.jsonl',
+    ]);
+    expect(readdirSync(path.join(dir, 'buffers')).sort()).toEqual(['abd.jsonl', 'ded.jsonl', 'ind.jsonl']);
+    const runJson = JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    expect(runJson).toMatchObject({
+      format: 'tabzero-run',
+      formatVersion: 1,
+      step: 3,
+      seed: 7,
+      tabzeroVersion: '0.1.0',
+    });
+    expect(runJson.model.repo).toBe('tabzero/tiny');
+    expect(
+      readFileSync(path.join(dir, 'steps.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).step),
+    ).toEqual([1, 2, 3]);
+    const dedLines = readFileSync(path.join(dir, 'buffers/ded.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(dedLines[0]).toMatchObject({ format: 'tabzero-buffer', formatVersion: 1, type: 'ded', step: 3 });
+    expect(dedLines.slice(1)).toEqual(last.buffers.ded);
+
+    const r = await store.readRun('run-a');
+    expect((await r.meta()).step).toBe(3);
+    expect(await r.state()).toEqual(last);
+    expect((await r.steps()).map((s) => s.step)).toEqual([1, 2, 3]);
+    expect((await r.samples()).length).toBe(2 + 3 * 3);
+    expect(await r.samples(2)).toEqual(generations(2).map((g, i) => ({ ...g, i })));
+    expect((await r.evals()).map((e) => [e.step, e.name])).toEqual([
+      [2, 'arith_eval_200:raw'],
+      [3, 'arith_expr_eval_100:raw'],
+    ]);
+    const seed = await r.seedSet();
+    expect(seed?.source.zeroData).toBe(false);
+    expect(seed?.entries.map((e) => e.id)).toEqual(['ded-1', 'ded-2', 'ind-5', 'ind-6']);
+    expect((await store.listRuns()).map((m) => m.id)).toEqual(['run-a']);
+  });
+
+  it('refuses out-of-order steps and checkpoints off the committed step', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    const s1 = await drive(w, 1);
+    const c = stepCommit(stepCommit(s1).state);
+    await expect(w.commitStep(c)).rejects.toThrow(/out of order.*expected 2/);
+    await expect(w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'manual' })).rejects.toThrow(
+      /step boundary/,
+    );
+    await w.close();
+  });
+
+  it('refuses to create a run where one exists', async () => {
+    const store = new NodeRunStore(root);
+    await (await store.createRun('r', newRun())).close();
+    await expect(store.createRun('r', newRun())).rejects.toThrow(/already holds a run/);
+  });
+});
+
+describe('NodeRunStore: checkpoints and resume', () => {
+  it('resume rolls steps, samples, evals and buffers back to the checkpoint, then continues', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 5, [2]);
+    const atTwo = (await w.loadCheckpoint(2)).runnerState!;
+    const p = await w.resume();
+    expect(p.step).toBe(2);
+    expect(p.warnings).toEqual([]);
+    expect(p.removed).toEqual({ steps: 3, samples: 9, evals: 1, checkpoints: 0 });
+    expect(p.state).toEqual(atTwo);
+    expect(p.checkpoint!.tensors).toEqual(tensors(2));
+    expect(p.checkpoint!.engineState).toEqual({ t: 2 });
+    expect((await w.meta()).step).toBe(2);
+    expect((await w.steps()).map((s) => s.step)).toEqual([1, 2]);
+    expect(Math.max(...(await w.samples()).map((s) => s.step))).toBe(2);
+    expect((await w.evals()).map((e) => e.step)).toEqual([2]);
+    expect(await w.buffers()).toEqual(atTwo.buffers);
+    // The redone steps append after the cut, nothing duplicated.
+    const s5 = await drive(w, 4);
+    expect(s5.step).toBe(4);
+    expect((await w.steps()).map((s) => s.step)).toEqual([1, 2, 3, 4]);
+    await w.close();
+    const again = await store.openRun('r');
+    expect((await again.steps()).map((s) => s.step)).toEqual([1, 2, 3, 4]);
+    await again.close();
+  });
+
+  it('without a checkpoint, resume restarts the run from its creation', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 2);
+    const p = await w.resume();
+    expect(p).toMatchObject({ step: 0, checkpoint: null, state: null });
+    expect(p.warnings.join()).toMatch(/no valid checkpoint/);
+    expect(await w.steps()).toEqual([]);
+    expect(await w.samples()).toEqual([]);
+    expect(await w.seedSet()).toBeNull();
+    expect((await w.meta()).seeded).toBe(false);
+    await drive(w, 1);
+    expect((await w.steps()).map((s) => s.step)).toEqual([1]);
+    await w.close();
+  });
+
+  it('a corrupt latest checkpoint is detected, removed, and the previous one is used with a warning', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 4, [2, 4]);
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([2, 4]);
+    const weights = path.join(root, 'r/checkpoints/step-00000004/weights.safetensors');
+    const bytes = readFileSync(weights);
+    bytes[bytes.length - 3] ^= 0x40;
+    writeFileSync(weights, bytes);
+    await expect(w.loadCheckpoint(4)).rejects.toBeInstanceOf(CorruptDataError);
+    const p = await w.resume();
+    expect(p.step).toBe(2);
+    expect(p.warnings[0]).toMatch(/step 4 is corrupt.*SHA-256/);
+    expect(p.removed.checkpoints).toBe(1);
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([2]);
+    await w.close();
+  });
+
+  it('a truncated checkpoint is detected by its length', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 3, [1, 3]);
+    const state = path.join(root, 'r/checkpoints/step-00000003/state.json');
+    writeFileSync(state, readFileSync(state).subarray(0, 10));
+    const p = await w.resume();
+    expect(p.step).toBe(1);
+    expect(p.warnings[0]).toMatch(/step 3 is corrupt.*truncated/);
+    await w.close();
+  });
+
+  it('keeps the last K checkpoints (config.keepLastCheckpoints)', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 5, [1, 2, 3, 4, 5]);
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([4, 5]);
+    expect(readdirSync(path.join(root, 'r/checkpoints'))).toEqual(['step-00000004', 'step-00000005']);
+    await w.close();
+  });
+});
+
+/** Copies a prepared run folder, so each crash case starts from the same committed state. */
+function clone(from: string, name: string): string {
+  const to = path.join(root, name);
+  cpSync(from, to, { recursive: true });
+  return name;
+}
+
+class Crash extends Error {}
+
+describe('NodeRunStore: a crash at any file operation leaves the last commit intact', () => {
+  async function prepared(): Promise<{ base: string; before: RunnerState }> {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('base', newRun());
+    const before = await drive(w, 2, [1]);
+    await w.close();
+    return { base: path.join(root, 'base'), before };
+  }
+
+  async function snapshot(store: NodeRunStore, id: string) {
+    const r = await store.readRun(id);
+    return {
+      meta: await r.meta(),
+      state: await r.state(),
+      steps: await r.steps(),
+      samples: await r.samples(),
+      evals: await r.evals(),
+    };
+  }
+
+  async function crashSweep(name: string, act: (w: RunWriter, before: RunnerState) => Promise<unknown>) {
+    const { base, before } = await prepared();
+    const plain = new NodeRunStore(root);
+    const old = await snapshot(plain, 'base');
+    // The reference "after": the same action without faults.
+    const refId = clone(base, `${name}-ref`);
+    const ref = await plain.openRun(refId);
+    await act(ref, before);
+    await ref.close();
+    const after = await snapshot(plain, refId);
+    const outcomes = new Set<string>();
+    for (let k = 1; ; k++) {
+      let ops = 0;
+      let armed = false;
+      const store = new NodeRunStore(root, {
+        fault: (_op: FsOp) => {
+          if (armed && ++ops === k) throw new Crash(`crash at op ${k}`);
+        },
+      });
+      const id = clone(base, `${name}-${k}`);
+      const w = await store.openRun(id);
+      armed = true;
+      let crashed = false;
+      try {
+        await act(w, before);
+      } catch (err) {
+        if (!(err instanceof Crash)) throw err;
+        crashed = true;
+      }
+      armed = false;
+      if (!crashed) break; // k is past the last operation
+      rmSync(path.join(root, id, 'run.lock')); // the process "died": its lock is stale
+      // A reader sees the old or the new commit, whole.
+      const seen = await snapshot(plain, id);
+      const isOld = JSON.stringify(seen) === JSON.stringify(old);
+      const isNew =
+        JSON.stringify({ ...seen, meta: { ...seen.meta, updatedAt: 0 } }) ===
+        JSON.stringify({ ...after, meta: { ...after.meta, updatedAt: 0 } });
+      expect(isOld || isNew, `crash at op ${k}: neither the old nor the new commit`).toBe(true);
+      outcomes.add(isOld ? 'old' : 'new');
+      // A new writer settles the folder and can carry on.
+      const w2 = await plain.openRun(id);
+      expect(await w2.state()).toEqual(seen.state);
+      await w2.close();
+      expect(
+        readdirSync(path.join(root, id)).filter((f) => f.endsWith('.next') || f.endsWith('.tmp')),
+      ).toEqual([]);
+      rmSync(path.join(root, id), { recursive: true });
+    }
+    return outcomes;
+  }
+
+  it('commitStep', async () => {
+    const outcomes = await crashSweep('step', async (w, before) => w.commitStep(stepCommit(before)));
+    expect([...outcomes].sort()).toEqual(['new', 'old']);
+  });
+
+  it('resume (rollback)', async () => {
+    const outcomes = await crashSweep('resume', async (w) => w.resume());
+    expect([...outcomes].sort()).toEqual(['new', 'old']);
+  });
+
+  it('saveCheckpoint never leaves a half-written checkpoint', async () => {
+    const { base, before } = await prepared();
+    for (let k = 1; ; k++) {
+      let ops = 0;
+      let armed = false;
+      const store = new NodeRunStore(root, {
+        fault: () => {
+          if (armed && ++ops === k) throw new Crash();
+        },
+      });
+      const id = clone(base, `ck-${k}`);
+      const w = await store.openRun(id);
+      armed = true;
+      const done = await w.saveCheckpoint({ step: 2, tensors: tensors(2), reason: 'timer' }).then(
+        () => true,
+        (err) => {
+          if (!(err instanceof Crash)) throw err;
+          return false;
+        },
+      );
+      rmSync(path.join(root, id, 'run.lock'));
+      const w2 = await new NodeRunStore(root).openRun(id);
+      const p = await w2.resume();
+      expect(p.warnings).toEqual([]); // never a corrupt one
+      expect([1, 2]).toContain(p.step);
+      if (p.step === 2) expect(p.state).toEqual(before);
+      await w2.close();
+      rmSync(path.join(root, id), { recursive: true });
+      if (done) break;
+    }
+  });
+});
+
+describe('NodeRunStore: full disk', () => {
+  it('ENOSPC during a step raises StoreFullError and corrupts nothing', async () => {
+    let failOn: string | null = null;
+    const store = new NodeRunStore(root, {
+      fault: (op, file) => {
+        if (failOn && file.endsWith(failOn)) {
+          throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), {
+            code: 'ENOSPC',
+          });
+        }
+        void op;
+      },
+    });
+    const w = await store.createRun('r', newRun());
+    const s2 = await drive(w, 2, [2]);
+    for (const target of ['samples.jsonl', 'ded.jsonl.next', 'run.json']) {
+      failOn = target;
+      const err = await w.commitStep(stepCommit(s2)).catch((e) => e);
+      expect(err).toBeInstanceOf(StoreFullError);
+      expect(err.message).toMatch(
+        /disk is full \(ENOSPC\) while saving step 3.*run is unchanged.*Free disk space/,
+      );
+      failOn = null;
+      expect((await w.meta()).step).toBe(2);
+      expect(await w.state()).toEqual(s2);
+    }
+    failOn = 'weights.safetensors';
+    await expect(w.saveCheckpoint({ step: 2, tensors: tensors(3), reason: 'timer' })).resolves.toBeDefined(); // same step kept
+    failOn = null;
+    // After space is freed the run goes on, and what it reads is exactly the committed data.
+    const s3 = await drive(w, 3);
+    failOn = 'weights.safetensors';
+    await expect(w.saveCheckpoint({ step: 3, tensors: tensors(3), reason: 'timer' })).rejects.toBeInstanceOf(
+      StoreFullError,
+    );
+    failOn = null;
+    await w.close();
+    const r = await new NodeRunStore(root).openRun('r');
+    expect(await r.state()).toEqual(s3);
+    expect((await r.steps()).map((s) => s.step)).toEqual([1, 2, 3]);
+    expect((await r.samples(3)).length).toBe(3);
+    expect((await r.checkpoints()).map((c) => c.step)).toEqual([2]);
+    expect(readdirSync(path.join(root, 'r/checkpoints'))).toEqual(['step-00000002']);
+    await r.close();
+  });
+});
+
+describe('NodeRunStore: torn writes and versions', () => {
+  it('ignores bytes past the committed length, and the writer cuts them', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 1);
+    await w.close();
+    const samples = path.join(root, 'r/samples.jsonl');
+    const size = readFileSync(samples).length;
+    appendFileSync(samples, '{"step":2,"i":0,"prompt":"torn');
+    appendFileSync(path.join(root, 'r/steps.jsonl'), '{"step":2,"metrics":{}}\n');
+    const r = await store.readRun('r');
+    expect((await r.steps()).map((s) => s.step)).toEqual([1]);
+    expect((await r.samples()).every((s) => s.step <= 1)).toBe(true);
+    const w2 = await store.openRun('r');
+    expect(readFileSync(samples).length).toBe(size);
+    await w2.close();
+  });
+
+  it('refuses a run.json from a newer TabZero with a clear message', async () => {
+    const store = new NodeRunStore(root);
+    await (await store.createRun('r', newRun())).close();
+    const file = path.join(root, 'r/run.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), formatVersion: 9 }));
+    const err = await store.readRun('r').catch((e) => e);
+    expect(err).toBeInstanceOf(FormatVersionError);
+    expect(err.message).toMatch(/newer TabZero \(tabzero-run format version 9; this TabZero reads up to 1\)/);
+    await expect(store.openRun('r')).rejects.toBeInstanceOf(FormatVersionError);
+  });
+
+  it('refuses a checkpoint manifest from a newer TabZero (falls back past it)', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 2, [1, 2]);
+    const file = path.join(root, 'r/checkpoints/step-00000002/checkpoint.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), formatVersion: 2 }));
+    await expect(w.loadCheckpoint(2)).rejects.toThrow(/tabzero-checkpoint format version 2/);
+    await w.close();
+  });
+
+  it('detects an edited buffer file', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 1);
+    await w.close();
+    appendFileSync(path.join(root, 'r/buffers/abd.jsonl'), JSON.stringify({ id: 'x' }) + '\n');
+    await expect((await store.readRun('r')).buffers()).rejects.toBeInstanceOf(CorruptDataError);
+    expect(existsSync(path.join(root, 'r/run.lock'))).toBe(false);
+  });
+});
