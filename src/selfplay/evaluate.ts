@@ -2,7 +2,8 @@
 // and mode `chat` (DED_SOLVE through the chat template, greedy, `</answer>` stop, the 4.5 answer rule).
 // Reports overall, per-tier and per-op accuracy and the format-failure rate.
 import type { Policy, Tokenizer } from '../policy.ts';
-import type { EvalItem } from './evalsets.ts';
+import { CONFIG_SCHEMA, type EvalSetName } from '../config.ts';
+import { toEvalItems, type EvalItem } from './evalsets.ts';
 import { ANSWER_STOP, extractBody, formatOk } from './format.ts';
 import { encodePrompts, generateGrouped } from './generation.ts';
 import { rawPrediction } from './grpo.ts';
@@ -36,8 +37,8 @@ export interface EvalReport extends Accuracy {
 export interface EvaluateOptions {
   /** Evaluate only the first `limit` items (0 or undefined = all). */
   limit?: number;
-  /** New tokens (defaults: 16 raw, 256 chat — the config's evalMaxNewRaw/evalMaxNewChat). */
-  maxNew: number;
+  /** New tokens; defaults to the config defaults evalMaxNewRaw (16) / evalMaxNewChat (256). */
+  maxNew?: number;
   /** Seed passed to generate (greedy decoding does not use it). */
   seed?: number;
 }
@@ -80,21 +81,26 @@ export function evalPromptText(tokenizer: Tokenizer, item: EvalItem, mode: EvalM
   );
 }
 
+/** Score a policy on an eval set (by name or as items); greedy decoding, one batched generate call. */
 export async function evaluate(
   policy: Policy,
   tokenizer: Tokenizer,
-  set: readonly EvalItem[],
+  set: EvalSetName | readonly EvalItem[],
   mode: EvalMode,
-  opts: EvaluateOptions,
+  opts: EvaluateOptions = {},
 ): Promise<EvalReport> {
-  const items = opts.limit ? set.slice(0, opts.limit) : set.slice();
+  const all = typeof set === 'string' ? toEvalItems(set) : set;
+  const items = opts.limit ? all.slice(0, opts.limit) : all.slice();
+  const maxNew =
+    opts.maxNew ??
+    (mode === 'raw' ? CONFIG_SCHEMA.evalMaxNewRaw.default : CONFIG_SCHEMA.evalMaxNewChat.default);
   const prompts = encodePrompts(
     tokenizer,
     items.map((it) => evalPromptText(tokenizer, it, mode)),
   );
   const out = await generateGrouped(policy, prompts, {
     n: 1,
-    maxNew: opts.maxNew,
+    maxNew,
     temperature: 0,
     seed: opts.seed ?? 0,
     ...(mode === 'chat' ? { stopStrings: [ANSWER_STOP] } : {}),

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { VerifierResponse } from './verifier-protocol.ts';
+import type { VerifierMessage } from './verifier-protocol.ts';
 import type { VerifierWorkerFactory } from './verifier.ts';
 
 const DEFAULT_WORKER = new URL('../../workers/verifier.worker.ts', import.meta.url);
@@ -23,7 +23,7 @@ export function nodeWorkerFactory(workerModule: URL = DEFAULT_WORKER): VerifierW
     worker.unref();
     return {
       post: (req) => worker.postMessage(req),
-      onResponse: (cb) => worker.on('message', (res: VerifierResponse) => cb(res)),
+      onResponse: (cb) => worker.on('message', (msg: VerifierMessage) => cb(msg)),
       onFailure: (cb) => {
         worker.on('error', cb);
         worker.on('exit', (code) => {

@@ -56,6 +56,14 @@ export interface VerifierResponse {
   verdicts: VerifierVerdict[];
 }
 
+/** Posted once by a worker when its module has loaded; the supervisor starts its guards after it. */
+export const VERIFIER_READY = { ready: true } as const;
+export type VerifierMessage = VerifierResponse | typeof VERIFIER_READY;
+
+export function isReadyMessage(msg: VerifierMessage): msg is typeof VERIFIER_READY {
+  return (msg as { ready?: unknown }).ready === true;
+}
+
 const INTEGER = /^[-+]?\d+$/;
 
 export function toArithLimits(w: WireLimits): ArithLimits {

@@ -3,11 +3,12 @@
 // itself is created by an injected factory (browser Web Worker or Node worker_threads).
 import {
   handleVerifierRequest,
+  isReadyMessage,
+  type VerifierMessage,
   toArithLimits,
   runJob,
   type VerifierJob,
   type VerifierRequest,
-  type VerifierResponse,
   type VerifierVerdict,
   type WireLimits,
 } from './verifier-protocol.ts';
@@ -20,7 +21,7 @@ export interface Verifier {
 /** A running worker, whatever hosts it. */
 export interface VerifierEndpoint {
   post(req: VerifierRequest): void;
-  onResponse(cb: (res: VerifierResponse) => void): void;
+  onResponse(cb: (msg: VerifierMessage) => void): void;
   onFailure(cb: (err: unknown) => void): void;
   terminate(): void;
 }
@@ -43,8 +44,20 @@ export class InlineVerifier implements Verifier {
 type Outcome =
   { kind: 'ok'; verdicts: VerifierVerdict[] } | { kind: 'timeout' } | { kind: 'crashed'; error: unknown };
 
+/**
+ * How long a fresh worker may take to load its module and say it is ready. Start-up is kept out of the
+ * per-request guard, which would otherwise fire spuriously on a busy machine (spec 4.1).
+ */
+const WORKER_START_TIMEOUT_MS = 60_000;
+
+interface RunningWorker {
+  ep: VerifierEndpoint;
+  /** true once the worker posted VERIFIER_READY; false if it failed or never came up. */
+  ready: Promise<boolean>;
+}
+
 export class WorkerVerifier implements Verifier {
-  private endpoint: VerifierEndpoint | null = null;
+  private running: RunningWorker | null = null;
   private nextId = 1;
   private pending: { id: number; settle: (o: Outcome) => void } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -57,32 +70,43 @@ export class WorkerVerifier implements Verifier {
     private readonly timeoutMs: number,
   ) {}
 
-  private start(): VerifierEndpoint {
-    if (this.endpoint) return this.endpoint;
+  private start(): RunningWorker {
+    if (this.running) return this.running;
     const ep = this.factory();
+    let markReady: (ok: boolean) => void = () => {};
+    const ready = new Promise<boolean>((resolve) => (markReady = resolve));
+    const startTimer = setTimeout(() => markReady(false), WORKER_START_TIMEOUT_MS);
     // Messages from a worker that was already replaced are ignored.
-    ep.onResponse((res) => {
-      if (this.endpoint === ep && this.pending?.id === res.id) {
-        this.pending.settle({ kind: 'ok', verdicts: res.verdicts });
+    ep.onResponse((msg) => {
+      if (this.running?.ep !== ep) return;
+      if (isReadyMessage(msg)) {
+        clearTimeout(startTimer);
+        markReady(true);
+      } else if (this.pending?.id === msg.id) {
+        this.pending.settle({ kind: 'ok', verdicts: msg.verdicts });
       }
     });
     ep.onFailure((error) => {
-      if (this.endpoint !== ep) return;
-      this.endpoint = null;
+      if (this.running?.ep !== ep) return;
+      clearTimeout(startTimer);
+      markReady(false);
+      this.running = null;
       this.pending?.settle({ kind: 'crashed', error });
     });
-    this.endpoint = ep;
-    return ep;
+    this.running = { ep, ready };
+    return this.running;
   }
 
   private restart(): void {
-    const old = this.endpoint;
-    this.endpoint = null;
-    old?.terminate();
+    const old = this.running;
+    this.running = null;
+    old?.ep.terminate();
     this.restarts++;
   }
 
-  private send(jobs: VerifierJob[]): Promise<Outcome> {
+  private async send(jobs: VerifierJob[]): Promise<Outcome> {
+    const worker = this.start();
+    if (!(await worker.ready)) return { kind: 'crashed', error: 'verifier worker did not start' };
     return new Promise<Outcome>((resolve) => {
       const id = this.nextId++;
       const timer = setTimeout(() => settle({ kind: 'timeout' }), this.timeoutMs);
@@ -94,7 +118,7 @@ export class WorkerVerifier implements Verifier {
       };
       this.pending = { id, settle };
       try {
-        this.start().post({ id, jobs, limits: this.limits });
+        worker.ep.post({ id, jobs, limits: this.limits });
       } catch (error) {
         settle({ kind: 'crashed', error });
       }
@@ -132,9 +156,9 @@ export class WorkerVerifier implements Verifier {
   }
 
   close(): void {
-    const old = this.endpoint;
-    this.endpoint = null;
-    old?.terminate();
+    const old = this.running;
+    this.running = null;
+    old?.ep.terminate();
   }
 }
 
@@ -145,7 +169,7 @@ export function webWorkerFactory(url: URL | string): VerifierWorkerFactory {
     return {
       post: (req) => worker.postMessage(req),
       onResponse: (cb) =>
-        worker.addEventListener('message', (e: MessageEvent<VerifierResponse>) => cb(e.data)),
+        worker.addEventListener('message', (e: MessageEvent<VerifierMessage>) => cb(e.data)),
       onFailure: (cb) => worker.addEventListener('error', (e) => cb(e.message)),
       terminate: () => worker.terminate(),
     };
