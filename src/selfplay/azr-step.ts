@@ -306,7 +306,7 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   const validTasks = proposers.filter((p) => p.task).map((p) => p.task!);
   const tripletTasks = validTasks.filter((x) => x.type !== 'ind');
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-  const evalSet = runner.deps.evalExpressions;
+  const evalSet = runner.evalExpressions;
   const groupList = Object.values(groups);
   return {
     step: t,

@@ -2,7 +2,7 @@
 // and mode `chat` (DED_SOLVE through the chat template, greedy, `</answer>` stop, the 4.5 answer rule).
 // Reports overall, per-tier and per-op accuracy and the format-failure rate.
 import type { Policy, Tokenizer } from '../policy.ts';
-import { CONFIG_SCHEMA, type EvalSetName } from '../config.ts';
+import { CONFIG_SCHEMA, type EvalSetName, type RunConfig } from '../config.ts';
 import { toEvalItems, type EvalItem } from './evalsets.ts';
 import { ANSWER_STOP, extractBody, formatOk } from './format.ts';
 import { encodePrompts, generateGrouped } from './generation.ts';
@@ -123,4 +123,24 @@ export async function evaluate(
     perOp,
     items: results,
   };
+}
+
+/** The evaluations a run config asks for (evalSets × evalMode, evalLimit, token budgets), in order. */
+export async function evaluateConfigured(
+  policy: Policy,
+  tokenizer: Tokenizer,
+  config: Pick<RunConfig, 'evalSets' | 'evalMode' | 'evalLimit' | 'evalMaxNewRaw' | 'evalMaxNewChat'>,
+): Promise<(EvalReport & { set: EvalSetName })[]> {
+  const modes: EvalMode[] = config.evalMode === 'both' ? ['raw', 'chat'] : [config.evalMode];
+  const out: (EvalReport & { set: EvalSetName })[] = [];
+  for (const set of config.evalSets) {
+    for (const mode of modes) {
+      const maxNew = mode === 'raw' ? config.evalMaxNewRaw : config.evalMaxNewChat;
+      out.push({
+        set,
+        ...(await evaluate(policy, tokenizer, set, mode, { limit: config.evalLimit, maxNew })),
+      });
+    }
+  }
+  return out;
 }

@@ -80,6 +80,8 @@ export interface StepResult {
   step: number;
   metrics: StepMetrics;
   generations: GenerationRecord[];
+  /** Present on the step that seeded the buffers first (its seeding generations and log). */
+  seed?: SeedResult;
 }
 
 export interface SeedResult {

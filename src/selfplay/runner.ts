@@ -5,6 +5,7 @@ import type { RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
 import { runAzrStep } from './azr-step.ts';
 import { TaskBuffer, type BufferOptions } from './buffers.ts';
+import { evalCanonicalExpressions } from './evalsets.ts';
 import { runGrpoStep } from './grpo.ts';
 import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
 import { Rng } from './rng.ts';
@@ -20,7 +21,7 @@ export interface RunnerDeps {
   onProgress?: (p: RunnerProgress) => void;
   /** Frozen reference for the k3 KL (klBeta > 0); without it the engine supplies logπ_ref itself. */
   referencePolicy?: Pick<Policy, 'logprobs'>;
-  /** Canonical eval expressions for the contamination count (spec 5.2). */
+  /** Canonical eval expressions for the contamination count (default: arith_eval_200 + config.evalSets). */
   evalExpressions?: ReadonlySet<string>;
 }
 
@@ -44,8 +45,18 @@ export class Runner {
   notZeroData = false;
   private nextTaskId = 1;
 
+  /** Canonical eval expressions watched for contamination (spec 5.2). */
+  readonly evalExpressions: ReadonlySet<string>;
+
   constructor(readonly deps: RunnerDeps) {
     this.rng = new Rng(deps.config.seed);
+    this.evalExpressions =
+      deps.evalExpressions ??
+      new Set(
+        (['arith_eval_200', ...deps.config.evalSets] as const).flatMap((name) => [
+          ...evalCanonicalExpressions(name),
+        ]),
+      );
     const opts = this.bufferOptions();
     this.buffers = {
       ded: new TaskBuffer('ded', opts),
@@ -112,10 +123,10 @@ export class Runner {
       this.step = r.step;
       return r;
     }
-    if (!this.seeded) await this.seed();
+    const seed = this.seeded ? undefined : await this.seed();
     const r = await runAzrStep(this);
     this.step = r.step;
-    return r;
+    return seed ? { ...r, seed } : r;
   }
 
   getState(): RunnerState {

@@ -94,11 +94,12 @@ export class ScriptedPolicy implements Policy {
           stopReason = 'stop_string';
         }
         let ids = this.tokenizer.encode(text);
+        if (stopReason === 'stop_token') ids = [...ids, this.tokenizer.eosTokenIds[0]];
         if (ids.length > opts.maxNew) {
           ids = ids.slice(0, opts.maxNew);
-          text = this.tokenizer.decode(ids);
+          text = this.tokenizer.decode(ids, { skipSpecialTokens: true });
           stopReason = 'length';
-        } else if (stopReason === 'stop_token') ids = [...ids, this.tokenizer.eosTokenIds[0]];
+        }
         out.push({
           promptIndex,
           ids,

@@ -256,3 +256,53 @@ describe('Runner: seed sets', () => {
     expect(c.runner.notZeroData).toBe(true);
   });
 });
+
+describe('Runner: smoke preset on an untrained model', () => {
+  it('seeds from templates, trains on all-(−1) proposer groups with zero advantages, and evaluates', async () => {
+    const config = resolveConfig('smoke');
+    const babble: Script = (_p, { rng }) => 'zq'.repeat(rng.int(1, 30));
+    const { runner, policy } = makeRunner(config, babble);
+    const first = await runner.runStep();
+    expect(first.seed?.usedTemplates).toBe(true);
+    expect(first.seed?.rounds).toEqual({ triplet: 1, induction: 1 });
+    const second = await runner.runStep();
+    for (const r of [first, second]) {
+      expect(r.metrics.notZeroData).toBe(true);
+      expect(r.metrics.trainedSequences).toBe(12);
+      expect(r.metrics.estimationRollouts).toBe(0);
+      for (const type of ['abd', 'ded', 'ind'] as const) {
+        expect(r.metrics.groups[`${type}:propose`]).toMatchObject({
+          meanReward: -1,
+          validRate: 0,
+          zeroVariance: true,
+        });
+      }
+    }
+    for (const call of policy.generateCalls) expect(call.opts.maxNew).toBe(24);
+    expect(policy.stepBatches.flatMap((b) => b.sequences).every((s) => s.completionIds.length <= 24)).toBe(
+      true,
+    );
+    expect(policy.stepBatches.every((b) => b.entropyCoef === 0)).toBe(true);
+    const { evaluateConfigured } = await import('../../../src/selfplay/evaluate.ts');
+    const reports = await evaluateConfigured(policy, tokenizer, config);
+    expect(reports.map((r) => [r.set, r.mode, r.n])).toEqual([['arith_eval_200', 'raw', 20]]);
+    expect(policy.generateCalls.at(-1)!.opts).toMatchObject({ maxNew: 8, temperature: 0 });
+  });
+
+  it('counts eval expressions that appear as deduction tasks', async () => {
+    const config = small();
+    const { runner } = makeRunner(config);
+    await runner.seed();
+    const entry = runner.buffers.ded.entries[0];
+    runner.buffers.ded.insert({
+      ...entry,
+      id: 'x',
+      program: 'f(x) = x + 56',
+      inputs: [[70]],
+      closed: ['70 + 56'],
+      seed: false,
+    });
+    const r = await runner.runStep();
+    expect(r.metrics.evalContamination).toBeGreaterThanOrEqual(1);
+  });
+});
