@@ -306,3 +306,31 @@ describe('Runner: smoke preset on an untrained model', () => {
     expect(r.metrics.evalContamination).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('Runner: options', () => {
+  it("solverOrder='same_step' solves this step's valid proposals first", async () => {
+    const { runner } = makeRunner(small({ solverOrder: 'same_step' }));
+    const r = await runner.runStep();
+    const proposed = new Set(
+      r.generations.filter((g) => g.kind === 'estimate').map((g) => g.taskId), // ids of this step's valid proposals
+    );
+    const solvedNow = r.generations.filter((g) => g.kind === 'solve' && proposed.has(g.taskId));
+    expect(proposed.size).toBeGreaterThan(0);
+    expect(solvedNow.length).toBeGreaterThanOrEqual(Math.min(proposed.size, 3));
+  });
+
+  it("grpoLossType='grpo' rescales advantages to a mean of per-sequence means", async () => {
+    const base = { grpoPromptsPerStep: 2, grpoGroupSize: 4, grpoTrainSize: 100, klBeta: 0 };
+    const dapo = makeRunner(resolveConfig('journal-grpo', base));
+    const grpo = makeRunner(resolveConfig('journal-grpo', { ...base, grpoLossType: 'grpo' }));
+    await dapo.runner.runStep();
+    await grpo.runner.runStep();
+    const a = dapo.policy.stepBatches[0].sequences;
+    const b = grpo.policy.stepBatches[0].sequences;
+    const total = b.reduce((s, x) => s + x.completionIds.length, 0);
+    b.forEach((s, k) => {
+      // token-mean of A'·1 over all tokens == mean over sequences of A: A'_k · L_k / ΣL = A_k / n
+      expect((s.advantage * s.completionIds.length) / total).toBeCloseTo(a[k].advantage / b.length, 12);
+    });
+  });
+});
