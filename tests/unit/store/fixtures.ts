@@ -4,7 +4,7 @@ import { defaultConfig, type RunConfig } from '../../../src/config.ts';
 import type { GenerationRecord, StepMetrics } from '../../../src/selfplay/records.ts';
 import type { RunnerState } from '../../../src/selfplay/runner.ts';
 import type { TaskEntry, TaskType } from '../../../src/selfplay/types.ts';
-import type { CheckpointTensor, NewRun, StepCommit } from '../../../src/store/types.ts';
+import type { CheckpointTensor, NewRun, RunWriter, StepCommit } from '../../../src/store/types.ts';
 
 export const MAX_BUFFER = 6;
 
@@ -116,3 +116,29 @@ export function tensors(step: number): CheckpointTensor[] {
     { name: 'adamw.m.layers.0.q_proj.A', shape: [5], data: m },
   ];
 }
+
+/** Seeds, then commits steps 1..n, checkpointing at the given steps. Returns the last state. */
+export async function drive(w: RunWriter, n: number, checkpointAt: number[] = []): Promise<RunnerState> {
+  let state = seededState();
+  if ((await w.meta()).step === 0 && !(await w.meta()).seeded) {
+    await w.commitSeeding({ state, samples: generations(0, 2) });
+    if (checkpointAt.includes(0)) await w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'seeded' });
+  } else {
+    state = (await w.state())!;
+  }
+  while (state.step < n) {
+    const c = stepCommit(state);
+    await w.commitStep(c);
+    state = c.state;
+    if (checkpointAt.includes(state.step)) {
+      await w.saveCheckpoint({
+        step: state.step,
+        tensors: tensors(state.step),
+        engineState: { t: state.step },
+        reason: 'steps',
+      });
+    }
+  }
+  return state;
+}
+
