@@ -104,6 +104,30 @@ export interface MatmulArgs {
 
 export const MATMUL_PARAMS_BYTES = 32;
 
+/** Matmul arguments for the cached dispatch path (params come from the fields, not a buffer). */
+export interface MatmulKernelArgs extends MatmulEpilogue {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  out: GPUBuffer;
+  bias?: GPUBuffer;
+  M: number;
+  N: number;
+  K: number;
+}
+
+export function matmulParamsData(
+  M: number,
+  N: number,
+  K: number,
+  epilogue: MatmulEpilogue = {},
+): ArrayBuffer {
+  const data = new ArrayBuffer(MATMUL_PARAMS_BYTES);
+  const u = new Uint32Array(data);
+  u.set([M, N, K, epilogue.ldo ?? N, epilogue.colOff ?? 0, epilogue.accumulate ? 1 : 0]);
+  new Float32Array(data)[6] = epilogue.alpha ?? 1;
+  return data;
+}
+
 /** (Re)writes a matmul uniform buffer: lets a pooled params buffer follow a changing row count M. */
 export function writeMatmulParams(
   device: GPUDevice,
@@ -114,11 +138,7 @@ export function writeMatmulParams(
   epilogue: MatmulEpilogue = {},
   offset = 0,
 ): void {
-  const data = new ArrayBuffer(MATMUL_PARAMS_BYTES);
-  const u = new Uint32Array(data);
-  u.set([M, N, K, epilogue.ldo ?? N, epilogue.colOff ?? 0, epilogue.accumulate ? 1 : 0]);
-  new Float32Array(data)[6] = epilogue.alpha ?? 1;
-  device.queue.writeBuffer(buf, offset, data);
+  device.queue.writeBuffer(buf, offset, matmulParamsData(M, N, K, epilogue));
 }
 
 export class MatmulKernel {
@@ -150,6 +170,23 @@ export class MatmulKernel {
     });
     writeMatmulParams(this.device, buf, M, N, K, epilogue);
     return buf;
+  }
+
+  // The Kernel interface (src/engine/dispatch.ts): cached params + bind groups for the hot paths.
+  pipelineFor(args: MatmulKernelArgs): GPUComputePipeline {
+    return this.pipelines.get(Boolean(args.bias))!;
+  }
+
+  params(args: MatmulKernelArgs): ArrayBuffer {
+    return matmulParamsData(args.M, args.N, args.K, args);
+  }
+
+  buffers(args: MatmulKernelArgs): GPUBuffer[] {
+    return args.bias ? [args.a, args.b, args.out, args.bias] : [args.a, args.b, args.out];
+  }
+
+  workgroups(args: MatmulKernelArgs): [number, number, number] {
+    return [Math.ceil(args.N / TILE_N), Math.ceil(args.M / TILE_M), 1];
   }
 
   encode(pass: GPUComputePassEncoder, args: MatmulArgs): void {

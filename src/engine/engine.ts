@@ -1,0 +1,487 @@
+// The engine: a loaded Qwen2 model on one GPUDevice with a preallocated KV cache, implementing the
+// generation side of Policy (generate, logprobs). All sequences of a call decode together (in groups
+// of at most maxSlots); each decode step is one command encoder and one small readback (the sampled
+// ids with their two log-probs); finished sequences leave the batch. The LM head runs only where
+// logits are used. Device loss rejects the pending call with DeviceLostError and is announced to
+// listeners as a typed `device.lost` event.
+import type { Completion, SampleOptions, StopReason, Tokenizer, TrainBatch } from '../policy.ts';
+import type { Qwen2Config } from '../model/qwen2-config.ts';
+import type { SafetensorsFile } from '../model/safetensors-read.ts';
+import type { GpuContext } from './gpu.ts';
+import type { WeightDType } from './kernels/weights-wgsl.ts';
+import type { LoraWeights } from './lora-types.ts';
+import { readBuffer } from './buffers.ts';
+import { Dispatcher } from './dispatch.ts';
+import { MemoryLedger, type MemoryReport } from './memory.ts';
+import { Qwen2Forward, type ForwardLimits } from './qwen2-forward.ts';
+import { Qwen2Weights, type LoadProgress } from './qwen2-weights.ts';
+
+export interface EngineOptions {
+  /** Sequences decoded together (KV-cache slots). */
+  maxBatch: number;
+  /** Positions per sequence (prompt + completion). */
+  maxSeqLen: number;
+  /** Token rows per forward pass (default: maxBatch · 64, at least maxBatch). */
+  maxTokensPerPass?: number;
+  /** Weight dtype override (default: the file's precision). */
+  dtype?: WeightDType;
+  onProgress?: LoadProgress;
+}
+
+export type EngineEvent =
+  | { type: 'device.lost'; reason: string; message: string }
+  | { type: 'load.progress'; done: number; total: number; name: string };
+
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(`GPU device lost (${reason}): ${message}. Re-acquire a device and reload the weights.`);
+  }
+}
+
+/** Per-decode-step counters (the bench reports them). */
+export interface StepStats {
+  decodeSteps: number;
+  decodeDispatches: number;
+  decodeReadbacks: number;
+  prefillTokens: number;
+  decodeTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+}
+
+interface ActiveSeq {
+  /** Index in the output list (also its random-stream id). */
+  index: number;
+  promptIndex: number;
+  slot: number;
+  prompt: readonly number[];
+  ids: number[];
+  logprobs: number[];
+  sampled: number[];
+  stop: StopReason | null;
+  text: string;
+}
+
+const DEFAULT_TOKENS_PER_SLOT = 64;
+
+export class Engine {
+  readonly ledger: MemoryLedger;
+  readonly forward: Qwen2Forward;
+  readonly stats: StepStats = {
+    decodeSteps: 0,
+    decodeDispatches: 0,
+    decodeReadbacks: 0,
+    prefillTokens: 0,
+    decodeTokens: 0,
+    prefillMs: 0,
+    decodeMs: 0,
+  };
+  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private lostInfo: { reason: string; message: string } | null = null;
+  private readonly lost: Promise<never>;
+  private readonly staging: GPUBuffer;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly weights: Qwen2Weights,
+    ledger: MemoryLedger,
+    limits: ForwardLimits,
+    readonly tokenizer: Tokenizer | null,
+  ) {
+    this.ledger = ledger;
+    this.forward = new Qwen2Forward(ctx.device, weights, limits, ledger);
+    this.staging = ledger.create(
+      'scratch',
+      Math.max(limits.lmRows * 12, limits.maxSlots * limits.maxLen * 4),
+      GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+      'readback staging',
+    );
+    this.lost = ctx.device.lost.then((info) => {
+      this.lostInfo = { reason: info.reason, message: info.message };
+      this.emit({ type: 'device.lost', reason: info.reason, message: info.message });
+      throw new DeviceLostError(info.reason, info.message);
+    });
+    this.lost.catch(() => undefined);
+  }
+
+  get config(): Qwen2Config {
+    return this.weights.config;
+  }
+
+  static limitsFor(opts: EngineOptions): ForwardLimits {
+    const maxTokens = Math.max(
+      opts.maxBatch,
+      opts.maxTokensPerPass ?? opts.maxBatch * DEFAULT_TOKENS_PER_SLOT,
+    );
+    return { maxSlots: opts.maxBatch, maxLen: opts.maxSeqLen, maxTokens, lmRows: opts.maxBatch };
+  }
+
+  /** Loads a model's weights (from the model-I/O layer's safetensors reader) onto the device. */
+  static async load(
+    ctx: GpuContext,
+    config: Qwen2Config,
+    weightsFile: SafetensorsFile,
+    tokenizer: Tokenizer | null,
+    opts: EngineOptions,
+  ): Promise<Engine> {
+    const ledger = new MemoryLedger(ctx.device);
+    const weights = await Qwen2Weights.load(ctx.device, config, weightsFile, ledger, {
+      dtype: opts.dtype,
+      maxBinding: ctx.device.limits.maxStorageBufferBindingSize,
+      onProgress: opts.onProgress,
+    });
+    return new Engine(ctx, weights, ledger, Engine.limitsFor(opts), tokenizer);
+  }
+
+  /** Random weights of `config`'s shape (bench). */
+  static random(
+    ctx: GpuContext,
+    config: Qwen2Config,
+    dtype: WeightDType,
+    seed: number,
+    opts: EngineOptions,
+  ): Engine {
+    const ledger = new MemoryLedger(ctx.device);
+    const limits = Engine.limitsFor(opts);
+    const weights = Qwen2Weights.random(
+      ctx.device,
+      config,
+      dtype,
+      seed,
+      ledger,
+      new Dispatcher(ctx.device),
+      ctx.device.limits.maxStorageBufferBindingSize,
+    );
+    return new Engine(ctx, weights, ledger, limits, null);
+  }
+
+  on(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: EngineEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  setLora(lora: LoraWeights | null): void {
+    this.forward.setLora(lora);
+  }
+
+  set loraEnabled(on: boolean) {
+    this.forward.loraEnabled = on;
+  }
+
+  get loraEnabled(): boolean {
+    return this.forward.loraEnabled;
+  }
+
+  memory(): MemoryReport {
+    const r = this.ledger.report();
+    const u = this.forward.dispatcher.uniformBytes;
+    return { ...r, scratch: r.scratch + u, total: r.total + u };
+  }
+
+  private checkAlive(): void {
+    if (this.lostInfo) throw new DeviceLostError(this.lostInfo.reason, this.lostInfo.message);
+  }
+
+  /** Copies `bytes` of `src` into the staging buffer and maps it: the one readback. */
+  private async readback(src: GPUBuffer, bytes: number, enc: GPUCommandEncoder): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    enc.copyBufferToBuffer(src, 0, this.staging, 0, size);
+    this.ctx.device.queue.submit([enc.finish()]);
+    await Promise.race([this.staging.mapAsync(GPUMapMode.READ, 0, size), this.lost]);
+    const out = this.staging.getMappedRange(0, size).slice(0, bytes);
+    this.staging.unmap();
+    return out;
+  }
+
+  /**
+   * Runs the prompt tokens of `seqs` through the model in passes of at most maxTokens rows, filling
+   * their KV-cache slots. `inPass` may add head work to a pass's encoder; `afterPass` runs after its
+   * submission, while the pass's activations are still in place (the next pass overwrites them).
+   */
+  private async prefill(
+    seqs: { slot: number; ids: readonly number[] }[],
+    inPass?: (pass: GPUComputePassEncoder, rowsOfPass: { seq: number; pos: number }[]) => void,
+    afterPass?: (rowsOfPass: { seq: number; pos: number }[]) => void | Promise<void>,
+  ): Promise<void> {
+    const f = this.forward;
+    const all: { seq: number; pos: number }[] = [];
+    seqs.forEach((s, i) => s.ids.forEach((_, pos) => all.push({ seq: i, pos })));
+    for (let start = 0; start < all.length; start += f.limits.maxTokens) {
+      const rows = all.slice(start, start + f.limits.maxTokens);
+      f.writeTokens(
+        rows.map((r) => seqs[r.seq].ids[r.pos]),
+        rows.map((r) => seqs[r.seq].slot),
+        rows.map((r) => r.pos),
+      );
+      const enc = this.ctx.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      f.encodeTokens(pass, rows.length);
+      inPass?.(pass, rows);
+      pass.end();
+      this.ctx.device.queue.submit([enc.finish()]);
+      await afterPass?.(rows);
+      this.stats.prefillTokens += rows.length;
+    }
+  }
+
+  async generate(prompts: number[][], opts: SampleOptions): Promise<Completion[]> {
+    this.checkAlive();
+    const n = opts.n ?? 1;
+    const all: { promptIndex: number; prompt: readonly number[] }[] = [];
+    prompts.forEach((p, i) => {
+      if (p.length === 0) throw new Error(`prompt ${i} is empty`);
+      if (p.length + opts.maxNew > this.forward.limits.maxLen)
+        throw new Error(
+          `prompt ${i}: ${p.length} tokens + ${opts.maxNew} new exceed the engine's ${this.forward.limits.maxLen} positions`,
+        );
+      for (let k = 0; k < n; k++) all.push({ promptIndex: i, prompt: p });
+    });
+    const out: Completion[] = new Array(all.length);
+    const slots = this.forward.limits.maxSlots;
+    for (let g = 0; g < all.length; g += slots) {
+      const group = all.slice(g, g + slots).map((s, k): ActiveSeq => ({
+        index: g + k,
+        promptIndex: s.promptIndex,
+        slot: k,
+        prompt: s.prompt,
+        ids: [],
+        logprobs: [],
+        sampled: [],
+        stop: null,
+        text: '',
+      }));
+      await this.generateGroup(group, opts);
+      for (const s of group) {
+        out[s.index] = {
+          promptIndex: s.promptIndex,
+          ids: s.ids,
+          text: s.text,
+          logprobs: Float32Array.from(s.logprobs),
+          sampledLogprobs: Float32Array.from(s.sampled),
+          stopReason: s.stop ?? 'length',
+        };
+      }
+    }
+    return out;
+  }
+
+  private async generateGroup(group: ActiveSeq[], opts: SampleOptions): Promise<void> {
+    const f = this.forward;
+    const dev = this.ctx.device;
+    const stopTokens = new Set(opts.stopTokens ?? this.tokenizer?.eosTokenIds ?? []);
+    const stopStrings = opts.stopStrings ?? [];
+    if (stopStrings.length > 0 && !this.tokenizer) throw new Error('stop strings need a tokenizer');
+    const sample = (step: number) => ({
+      temperature: opts.temperature,
+      topK: opts.topK ?? 0,
+      topP: opts.topP ?? 1,
+      seed: opts.seed,
+      step,
+    });
+    // Prefill: the head runs on each sequence's last prompt position only.
+    const t0 = performance.now();
+    await this.prefill(
+      group.map((s) => ({ slot: s.slot, ids: s.prompt })),
+      (pass, rows) => {
+        const idx: number[] = [];
+        const outRows: number[] = [];
+        rows.forEach((r, i) => {
+          if (r.pos === group[r.seq].prompt.length - 1) {
+            idx.push(i);
+            outRows.push(r.seq);
+          }
+        });
+        if (idx.length === 0) return;
+        // Sequences complete within a pass in order, so their head rows are consecutive.
+        dev.queue.writeBuffer(f.headIdx, 0, Uint32Array.from(idx));
+        f.encodeHead(pass, idx.length, outRows[0], true);
+      },
+    );
+    dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(group.map((s) => s.index)));
+    let enc = dev.createCommandEncoder();
+    let pass = enc.beginComputePass();
+    f.encodeLmHead(pass, group.length);
+    f.encodeSample(pass, group.length, sample(0));
+    pass.end();
+    let res = await this.readback(f.sampleOut, group.length * 12, enc);
+    this.stats.prefillMs += performance.now() - t0;
+    let active = group;
+    this.accept(active, res, stopTokens, stopStrings, opts.maxNew);
+    const identity = Uint32Array.from({ length: group.length }, (_, i) => i);
+    dev.queue.writeBuffer(f.headIdx, 0, identity);
+    for (let step = 1; ; step++) {
+      active = active.filter((s) => s.stop === null);
+      if (active.length === 0) break;
+      const t1 = performance.now();
+      const R = active.length;
+      f.writeTokens(
+        active.map((s) => s.ids[s.ids.length - 1]),
+        active.map((s) => s.slot),
+        active.map((s) => s.prompt.length + s.ids.length - 1),
+      );
+      dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(active.map((s) => s.index)));
+      const before = f.dispatcher.dispatches;
+      enc = dev.createCommandEncoder();
+      pass = enc.beginComputePass();
+      f.encodeTokens(pass, R);
+      f.encodeHead(pass, R);
+      f.encodeLmHead(pass, R);
+      f.encodeSample(pass, R, sample(step));
+      pass.end();
+      this.stats.decodeDispatches += f.dispatcher.dispatches - before;
+      res = await this.readback(f.sampleOut, R * 12, enc);
+      this.stats.decodeReadbacks++;
+      this.stats.decodeSteps++;
+      this.stats.decodeTokens += R;
+      this.accept(active, res, stopTokens, stopStrings, opts.maxNew);
+      this.stats.decodeMs += performance.now() - t1;
+    }
+  }
+
+  /** Appends each row's sampled token and decides whether its sequence stops. */
+  private accept(
+    active: ActiveSeq[],
+    res: ArrayBuffer,
+    stopTokens: Set<number>,
+    stopStrings: readonly string[],
+    maxNew: number,
+  ): void {
+    const u = new Uint32Array(res);
+    const f = new Float32Array(res);
+    active.forEach((s, r) => {
+      const tok = u[r * 3];
+      s.ids.push(tok);
+      s.logprobs.push(f[r * 3 + 1]);
+      s.sampled.push(f[r * 3 + 2]);
+      if (this.tokenizer) s.text = this.tokenizer.decode(s.ids, { skipSpecialTokens: true });
+      if (stopTokens.has(tok)) s.stop = 'stop_token';
+      else {
+        for (const str of stopStrings) {
+          const at = s.text.indexOf(str);
+          if (at >= 0) {
+            s.stop = 'stop_string';
+            s.text = s.text.slice(0, at + str.length);
+            break;
+          }
+        }
+      }
+      if (s.stop === null && s.ids.length >= maxNew) s.stop = 'length';
+    });
+  }
+
+  /** Teacher-forced log p of each completion token (base policy), one array per sequence. */
+  async logprobs(batch: TrainBatch): Promise<Float32Array[]> {
+    return this.completionLogprobs(batch.sequences);
+  }
+
+  async completionLogprobs(
+    seqs: readonly { promptIds: readonly number[]; completionIds: readonly number[] }[],
+  ): Promise<Float32Array[]> {
+    this.checkAlive();
+    const f = this.forward;
+    const dev = this.ctx.device;
+    const out: Float32Array[] = [];
+    const slots = f.limits.maxSlots;
+    for (let g = 0; g < seqs.length; g += slots) {
+      const group = seqs.slice(g, g + slots);
+      const inputs = group.map((s, k) => {
+        if (s.promptIds.length === 0) throw new Error(`sequence ${g + k} has an empty prompt`);
+        const ids = [...s.promptIds, ...s.completionIds.slice(0, Math.max(0, s.completionIds.length - 1))];
+        if (ids.length > f.limits.maxLen)
+          throw new Error(`sequence ${g + k} exceeds ${f.limits.maxLen} positions`);
+        return { slot: k, ids };
+      });
+      // Output offset of each sequence's completion tokens in lpOut.
+      const offsets = [0];
+      group.forEach((s) => offsets.push(offsets[offsets.length - 1] + s.completionIds.length));
+      const total = offsets[offsets.length - 1];
+      await this.prefill(inputs, undefined, (rows) => {
+        // Rows of this pass that predict a completion token: position promptLen−1+j predicts token j.
+        const idx: number[] = [];
+        const targets: number[] = [];
+        const outAt: number[] = [];
+        rows.forEach((r, i) => {
+          const s = group[r.seq];
+          const j = r.pos - (s.promptIds.length - 1);
+          if (j >= 0 && j < s.completionIds.length) {
+            idx.push(i);
+            targets.push(s.completionIds[j]);
+            outAt.push(offsets[r.seq] + j);
+          }
+        });
+        // Completion rows of a pass are consecutive in lpOut except across sequences: split there too.
+        for (let a = 0; a < idx.length;) {
+          let b = a + 1;
+          while (b < idx.length && b - a < f.limits.lmRows && outAt[b] === outAt[b - 1] + 1) b++;
+          dev.queue.writeBuffer(f.headIdx, 0, Uint32Array.from(idx.slice(a, b)));
+          dev.queue.writeBuffer(f.targets, 0, Uint32Array.from(targets.slice(a, b)));
+          const enc = dev.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          f.encodeHead(pass, b - a, 0, true);
+          f.encodeLmHead(pass, b - a);
+          f.encodeLogprob(pass, b - a, outAt[a]);
+          pass.end();
+          dev.queue.submit([enc.finish()]);
+          a = b;
+        }
+      });
+      if (total > 0) {
+        const res = new Float32Array(await this.readback(f.lpOut, total * 4, dev.createCommandEncoder()));
+        group.forEach((_, k) => out.push(res.slice(offsets[k], offsets[k + 1])));
+      } else {
+        group.forEach(() => out.push(new Float32Array(0)));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Logits [rows, V] of every position of every sequence (packed in order): for the `logits` command
+   * and tests. Reads back per chunk of rows; not a hot path.
+   */
+  async allLogits(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
+    this.checkAlive();
+    const f = this.forward;
+    const dev = this.ctx.device;
+    const V = this.config.vocabSize;
+    const totalRows = seqs.reduce((n, s) => n + s.length, 0);
+    const out = new Float32Array(totalRows * V);
+    const slots = f.limits.maxSlots;
+    let written = 0;
+    for (let g = 0; g < seqs.length; g += slots) {
+      const group = seqs.slice(g, g + slots).map((ids, k) => {
+        if (ids.length > f.limits.maxLen)
+          throw new Error(`sequence ${g + k} exceeds ${f.limits.maxLen} positions`);
+        return { slot: k, ids };
+      });
+      await this.prefill(group, undefined, async (rows) => {
+        for (let a = 0; a < rows.length; a += f.limits.lmRows) {
+          const R = Math.min(f.limits.lmRows, rows.length - a);
+          dev.queue.writeBuffer(
+            f.headIdx,
+            0,
+            Uint32Array.from({ length: R }, (_, i) => a + i),
+          );
+          const enc = dev.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          f.encodeHead(pass, R, 0, true);
+          f.encodeLmHead(pass, R);
+          pass.end();
+          dev.queue.submit([enc.finish()]);
+          const got = new Float32Array(await Promise.race([readBuffer(dev, f.logits, R * V * 4), this.lost]));
+          out.set(got, written * V);
+          written += R;
+        }
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,117 @@
+// Causal GQA attention against the KV cache, for prefill and decode alike: query row t (slot, pos)
+// attends to cache[slot, 0..pos]. One workgroup per (query head, row); keys are taken 64 at a time:
+// each invocation scores one key, then an online softmax (running max and sum) folds the block in,
+// each invocation accumulating the output for its own head dimensions. Every sum runs in a fixed
+// order, so a row's result never depends on the other rows of the batch. The T×T score matrix is
+// never stored. Query head h reads KV head h / (nH / nKv).
+import { computePipeline, type Kernel } from '../dispatch.ts';
+
+const WG = 64;
+/** Head dimensions per invocation: head_dim ≤ 4·64 = 256 (Qwen2 uses 64). */
+const DIMS_PER_THREAD = 4;
+export const MAX_HEAD_DIM = WG * DIMS_PER_THREAD;
+
+const SHADER = /* wgsl */ `
+struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<f32>;
+@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
+var<workgroup> ps: array<f32, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let h = wg.x % p.nH;
+  let t = wg.x / p.nH + wg.y * (65535u / p.nH);
+  if (t >= p.T) { return; }
+  let row = rows[t];
+  let kh = h / (p.nH / p.nKv);
+  let qBase = t * p.nH * p.D + h * p.D;
+  for (var c = li; c < p.D; c += ${WG}u) { qs[c] = q[qBase + c]; }
+  workgroupBarrier();
+  let nKeys = row.y + 1u;
+  let stride = p.nKv * p.D;
+  let seqBase = row.x * p.maxLen * stride + kh * p.D;
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc: array<f32, ${DIMS_PER_THREAD}>;
+  for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
+    let j = j0 + li;
+    var s = -3.0e38;
+    if (j < nKeys) {
+      let kb = seqBase + j * stride;
+      var dot = 0.0;
+      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[kb + c], dot); }
+      s = dot * p.scale;
+    }
+    ps[li] = s;
+    workgroupBarrier();
+    let n = min(${WG}u, nKeys - j0);
+    var bm = m;
+    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
+    let corr = exp(m - bm);
+    workgroupBarrier();
+    if (li < n) { ps[li] = exp(ps[li] - bm); }
+    workgroupBarrier();
+    var bl = 0.0;
+    for (var k = 0u; k < n; k++) { bl += ps[k]; }
+    l = l * corr + bl;
+    for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
+      let c = li + d * ${WG}u;
+      if (c < p.D) {
+        var a = acc[d] * corr;
+        for (var k = 0u; k < n; k++) { a = fma(ps[k], vCache[seqBase + (j0 + k) * stride + c], a); }
+        acc[d] = a;
+      }
+    }
+    m = bm;
+    workgroupBarrier();
+  }
+  for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
+    let c = li + d * ${WG}u;
+    if (c < p.D) { out[qBase + c] = acc[d] / l; }
+  }
+}`;
+
+export interface AttentionArgs {
+  q: GPUBuffer;
+  rows: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  out: GPUBuffer;
+  T: number;
+  nH: number;
+  nKv: number;
+  D: number;
+  maxLen: number;
+}
+
+export class AttentionKernel implements Kernel<AttentionArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(device: GPUDevice) {
+    this.pipeline = computePipeline(device, SHADER, 'attention');
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: AttentionArgs): ArrayBuffer {
+    if (a.D > MAX_HEAD_DIM) throw new Error(`head_dim ${a.D} exceeds the attention kernel's ${MAX_HEAD_DIM}`);
+    const buf = new ArrayBuffer(32);
+    new Uint32Array(buf).set([a.T, a.nH, a.nKv, a.D, a.maxLen]);
+    new Float32Array(buf)[5] = 1 / Math.sqrt(a.D);
+    return buf;
+  }
+  buffers(a: AttentionArgs): GPUBuffer[] {
+    return [a.q, a.rows, a.kCache, a.vCache, a.out];
+  }
+  workgroups(a: AttentionArgs): [number, number, number] {
+    // x = (row, head) pairs, rows folded into y beyond 65,535 workgroups.
+    const rowsPerY = Math.floor(65535 / a.nH);
+    if (a.T <= rowsPerY) return [a.T * a.nH, 1, 1];
+    return [rowsPerY * a.nH, Math.ceil(a.T / rowsPerY), 1];
+  }
+}

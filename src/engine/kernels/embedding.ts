@@ -1,0 +1,55 @@
+// Embedding gather: out[t, :] = table[ids[t] − rowStart, :] for the ids inside this table chunk.
+// The 151,936 × 896 embedding exceeds default binding limits, so it lives in row chunks; one dispatch
+// per chunk, each writing only the rows whose id falls inside it.
+import { computePipeline, type Kernel } from '../dispatch.ts';
+import { weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';
+
+const WG = 64;
+
+function shader(dtype: WeightDType): string {
+  return /* wgsl */ `
+struct Params { T: u32, C: u32, rowStart: u32, rowEnd: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+${weightDecl(2, 'table', dtype)}
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${weightLoadFn('loadW', 'table', dtype)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x; let t = gid.y;
+  if (c >= p.C || t >= p.T) { return; }
+  let id = ids[t];
+  if (id < p.rowStart || id >= p.rowEnd) { return; }
+  out[t * p.C + c] = loadW((id - p.rowStart) * p.C + c);
+}`;
+}
+
+export interface EmbeddingArgs {
+  ids: GPUBuffer;
+  table: GPUBuffer;
+  out: GPUBuffer;
+  T: number;
+  C: number;
+  rowStart: number;
+  rowEnd: number;
+}
+
+export class EmbeddingKernel implements Kernel<EmbeddingArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(device: GPUDevice, dtype: WeightDType) {
+    this.pipeline = computePipeline(device, shader(dtype), `embedding ${dtype}`);
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: EmbeddingArgs): ArrayBuffer {
+    return new Uint32Array([a.T, a.C, a.rowStart, a.rowEnd]).buffer;
+  }
+  buffers(a: EmbeddingArgs): GPUBuffer[] {
+    return [a.ids, a.table, a.out];
+  }
+  workgroups(a: EmbeddingArgs): [number, number, number] {
+    return [Math.ceil(a.C / WG), a.T, 1];
+  }
+}

@@ -1,0 +1,110 @@
+// RMSNorm (HF Qwen2RMSNorm: x · rsqrt(mean(x²) + eps), then · weight), one workgroup per row, with the
+// residual add folded in: `residual` reads x + delta (and writes the sum back to x unless `gather`),
+// `gather` normalises only the rows listed in `rowIdx` (the final norm before the LM head runs only
+// where logits are used). The reduction order is fixed per row: results never depend on the batch.
+import { computePipeline, type Kernel } from '../dispatch.ts';
+
+const WG = 64;
+
+export interface RmsNormVariant {
+  residual: boolean;
+  gather: boolean;
+}
+
+function shader(v: RmsNormVariant): string {
+  const writeBack = v.residual && !v.gather;
+  let b = 1;
+  const xDecl = `@group(0) @binding(${b++}) var<storage, ${writeBack ? 'read_write' : 'read'}> x: array<f32>;`;
+  const dDecl = v.residual ? `@group(0) @binding(${b++}) var<storage, read> delta: array<f32>;` : '';
+  const wDecl = `@group(0) @binding(${b++}) var<storage, read> w: array<f32>;`;
+  const oDecl = `@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`;
+  const iDecl = v.gather ? `@group(0) @binding(${b++}) var<storage, read> rowIdx: array<u32>;` : '';
+  const load = v.residual ? '(x[src + c] + delta[src + c])' : 'x[src + c]';
+  return /* wgsl */ `
+struct Params { R: u32, C: u32, eps: f32, outRow0: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+${xDecl}
+${dDecl}
+${wDecl}
+${oDecl}
+${iDecl}
+var<workgroup> red: array<f32, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let r = wg.x + wg.y * 65535u;
+  if (r >= p.R) { return; }
+  let src = ${v.gather ? 'rowIdx[r]' : 'r'} * p.C;
+  var ss = 0.0;
+  for (var c = li; c < p.C; c += ${WG}u) {
+    let v = ${load};
+    ${writeBack ? 'x[src + c] = v;' : ''}
+    ss = fma(v, v, ss);
+  }
+  red[li] = ss;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (li < s) { red[li] += red[li + s]; }
+    workgroupBarrier();
+  }
+  let rstd = inverseSqrt(red[0] / f32(p.C) + p.eps);
+  for (var c = li; c < p.C; c += ${WG}u) {
+    out[(p.outRow0 + r) * p.C + c] = w[c] * (${writeBack ? 'x[src + c]' : load} * rstd);
+  }
+}`;
+}
+
+export interface RmsNormArgs {
+  x: GPUBuffer;
+  /** Added to x first (residual variants). */
+  delta?: GPUBuffer;
+  weight: GPUBuffer;
+  out: GPUBuffer;
+  /** Rows to normalise (gather variants); out row r = norm(x[rowIdx[r]]). */
+  rowIdx?: GPUBuffer;
+  /** Rows written. */
+  R: number;
+  /** First output row written (default 0): out row outRow0 + r = norm(row r). */
+  outRow0?: number;
+  C: number;
+  eps: number;
+}
+
+export class RmsNormKernel implements Kernel<RmsNormArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(
+    device: GPUDevice,
+    readonly variant: RmsNormVariant,
+  ) {
+    this.pipeline = computePipeline(device, shader(variant), `rmsnorm ${JSON.stringify(variant)}`);
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: RmsNormArgs): ArrayBuffer {
+    const buf = new ArrayBuffer(16);
+    new Uint32Array(buf).set([a.R, a.C, 0, a.outRow0 ?? 0]);
+    new Float32Array(buf)[2] = a.eps;
+    return buf;
+  }
+  buffers(a: RmsNormArgs): GPUBuffer[] {
+    const out = [a.x];
+    if (this.variant.residual) out.push(need(a.delta, 'delta'));
+    out.push(a.weight, a.out);
+    if (this.variant.gather) out.push(need(a.rowIdx, 'rowIdx'));
+    return out;
+  }
+  workgroups(a: RmsNormArgs): [number, number, number] {
+    return gridRows(a.R);
+  }
+}
+
+/** One workgroup per row, folded into 2-D past the 65,535-per-dimension limit. */
+export function gridRows(R: number): [number, number, number] {
+  return R <= 65535 ? [R, 1, 1] : [65535, Math.ceil(R / 65535), 1];
+}
+
+export function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Error(`kernel argument ${what} is required by this variant`);
+  return v;
+}

@@ -1,0 +1,384 @@
+// The Qwen2 forward on the GPU as composable encode steps over explicit buffers, for generation,
+// teacher-forced log-probs and (engine-train) per-layer recomputation:
+//
+//   encodeEmbedding(pass, T)          x[0:T] = embed(ids[0:T])
+//   encodeLayer(pass, l, T)           layer l on rows 0..T−1 (row t = token rows[t] = (slot, pos));
+//                                     k/v go to the KV cache, so attention sees earlier passes too
+//   encodeHead(pass, R, outRow0)      hidden[outRow0 + r] = finalNorm(x + proj)[headIdx[r]]
+//   encodeLmHead(pass, R)             logits[0:R, :] = hidden[0:R] · Eᵀ, vocabulary chunk by chunk
+//   encodeSample / encodeLogprob      on the logits rows
+//
+// Residual stream: layer l's first op is `x += proj` (proj = the previous layer's down_proj output; not
+// for layer 0) fused with its input RMSNorm, so after encodeLayer(l) the stream is x + proj, and layer
+// l's input (HF's hidden_states entering layer l) is x right after that first op.
+// Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down) plus 2
+// per LoRA-adapted projection.
+import type { Qwen2Config } from '../model/qwen2-config.ts';
+import type { LoraTarget } from '../config.ts';
+import { Dispatcher } from './dispatch.ts';
+import { AttentionKernel } from './kernels/attention.ts';
+import { EmbeddingKernel } from './kernels/embedding.ts';
+import { LogprobKernel } from './kernels/logprob.ts';
+import { MatmulKernel } from './kernels/matmul.ts';
+import { RmsNormKernel } from './kernels/rmsnorm.ts';
+import { RopeKvKernel, ropeTable } from './kernels/rope-kv.ts';
+import { SampleKernel, type SampleParams } from './kernels/sample.ts';
+import { SwigluKernel } from './kernels/swiglu.ts';
+import type { LoraWeights } from './lora-types.ts';
+import type { MemoryLedger } from './memory.ts';
+import type { Qwen2Weights } from './qwen2-weights.ts';
+
+export interface ForwardLimits {
+  /** KV-cache slots: sequences decoded together. */
+  maxSlots: number;
+  /** Positions per slot (prompt + completion). */
+  maxLen: number;
+  /** Token rows per forward pass (bounds the activation buffers; longer inputs run in several passes). */
+  maxTokens: number;
+  /** Rows of the logits scratch (≥ maxSlots): the LM head runs on at most this many rows at once. */
+  lmRows: number;
+}
+
+export class Qwen2Forward {
+  readonly config: Qwen2Config;
+  readonly dispatcher: Dispatcher;
+  // Activations [maxTokens, ...], f32.
+  readonly x: GPUBuffer;
+  readonly xn: GPUBuffer;
+  readonly qkv: GPUBuffer;
+  readonly q: GPUBuffer;
+  readonly att: GPUBuffer;
+  readonly proj: GPUBuffer;
+  readonly gu: GPUBuffer;
+  readonly act: GPUBuffer;
+  loraTmp: GPUBuffer | null = null;
+  /** u32 [maxTokens] token ids of the pass. */
+  readonly ids: GPUBuffer;
+  /** vec2<u32> [maxTokens]: (slot, pos) of each row. */
+  readonly rows: GPUBuffer;
+  readonly kCache: GPUBuffer[] = [];
+  readonly vCache: GPUBuffer[] = [];
+  readonly cosSin: GPUBuffer;
+  // LM head scratch.
+  /** u32 [lmRows]: pass rows whose logits are wanted. */
+  readonly headIdx: GPUBuffer;
+  readonly hidden: GPUBuffer;
+  readonly logits: GPUBuffer;
+  /** u32 [lmRows]: targets (log-probs) / random-stream ids (sampling). */
+  readonly targets: GPUBuffer;
+  readonly rowSeq: GPUBuffer;
+  /** u32 [lmRows · 3]: sampled id, base log-prob bits, sampled log-prob bits. */
+  readonly sampleOut: GPUBuffer;
+  /** f32 [maxSlots · maxLen]: teacher-forced log-probs of one group. */
+  readonly lpOut: GPUBuffer;
+
+  lora: LoraWeights | null = null;
+  loraEnabled = true;
+
+  private readonly mmW: MatmulKernel;
+  private readonly mmF32: MatmulKernel;
+  private readonly embedding: EmbeddingKernel;
+  private readonly normPlain: RmsNormKernel;
+  private readonly normResidual: RmsNormKernel;
+  private readonly normHead: RmsNormKernel;
+  private readonly ropeKv: RopeKvKernel;
+  private readonly attention: AttentionKernel;
+  private readonly swiglu: SwigluKernel;
+  private readonly sampler: SampleKernel;
+  private readonly logprob: LogprobKernel;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly weights: Qwen2Weights,
+    readonly limits: ForwardLimits,
+    private readonly ledger: MemoryLedger,
+  ) {
+    const c = (this.config = weights.config);
+    if (limits.lmRows < limits.maxSlots) throw new Error('lmRows must be at least maxSlots');
+    this.dispatcher = new Dispatcher(device);
+    const T = limits.maxTokens;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const a = (n: number, label: string) => ledger.storage('activations', n * 4, label);
+    this.x = a(T * C, 'x');
+    this.xn = a(T * C, 'xn');
+    this.qkv = a(T * weights.qkvRows, 'qkv');
+    this.q = a(T * C, 'q');
+    this.att = a(T * C, 'att');
+    this.proj = a(T * C, 'proj');
+    this.gu = a(T * 2 * I, 'gate_up');
+    this.act = a(T * I, 'act');
+    this.ids = a(T, 'ids');
+    this.rows = a(T * 2, 'rows');
+    const kvFloats = limits.maxSlots * limits.maxLen * c.numKeyValueHeads * c.headDim;
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      this.kCache.push(ledger.storage('kvCache', kvFloats * 4, `k cache ${l}`));
+      this.vCache.push(ledger.storage('kvCache', kvFloats * 4, `v cache ${l}`));
+    }
+    const table = ropeTable(limits.maxLen, c.headDim, c.ropeTheta);
+    this.cosSin = ledger.storage('scratch', table.byteLength, 'rope cos/sin');
+    device.queue.writeBuffer(this.cosSin, 0, table.buffer as ArrayBuffer);
+    const s = (n: number, label: string) => ledger.storage('scratch', n * 4, label);
+    this.headIdx = s(limits.lmRows, 'head rows');
+    this.hidden = s(limits.lmRows * C, 'head hidden');
+    this.logits = s(limits.lmRows * c.vocabSize, 'logits');
+    this.targets = s(limits.lmRows, 'targets');
+    this.rowSeq = s(limits.lmRows, 'row streams');
+    this.sampleOut = s(limits.lmRows * 3, 'sample out');
+    this.lpOut = s(limits.maxSlots * limits.maxLen, 'logprob out');
+
+    this.mmW = new MatmulKernel(device, true, weights.dtype);
+    this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
+    this.embedding = new EmbeddingKernel(device, weights.dtype);
+    this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
+    this.normResidual = new RmsNormKernel(device, { residual: true, gather: false });
+    this.normHead = new RmsNormKernel(device, { residual: true, gather: true });
+    this.ropeKv = new RopeKvKernel(device);
+    this.attention = new AttentionKernel(device);
+    this.swiglu = new SwigluKernel(device);
+    this.sampler = new SampleKernel(device);
+    this.logprob = new LogprobKernel(device);
+  }
+
+  /** Installs (or removes) the LoRA adapter; `loraEnabled` switches it without removing it. */
+  setLora(lora: LoraWeights | null): void {
+    this.lora = lora;
+    this.dispatcher.clear();
+    this.loraTmp?.destroy();
+    this.loraTmp = lora
+      ? this.device.createBuffer({
+          size: this.limits.maxTokens * lora.rank * 4,
+          usage: GPUBufferUsage.STORAGE,
+          label: 'lora tmp',
+        })
+      : null;
+    if (lora) this.ledger.book('lora', this.limits.maxTokens * lora.rank * 4);
+  }
+
+  encodeEmbedding(pass: GPUComputePassEncoder, T: number): void {
+    const C = this.config.hiddenSize;
+    this.weights.embedChunks.forEach((ch, i) =>
+      this.dispatcher.dispatch(pass, `embed${i}`, this.embedding, {
+        ids: this.ids,
+        table: ch.buffer,
+        out: this.x,
+        T,
+        C,
+        rowStart: ch.rowStart,
+        rowEnd: ch.rowEnd,
+      }),
+    );
+  }
+
+  encodeLayer(pass: GPUComputePassEncoder, l: number, T: number): void {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const D = c.headDim;
+    const L = this.weights.layers[l];
+    const d = this.dispatcher;
+    const eps = c.rmsNormEps;
+    const site = `L${l}.`;
+    if (l === 0) {
+      d.dispatch(pass, site + 'norm1', this.normPlain, {
+        x: this.x,
+        weight: L.inputNorm,
+        out: this.xn,
+        R: T,
+        C,
+        eps,
+      });
+    } else {
+      d.dispatch(pass, site + 'norm1', this.normResidual, {
+        x: this.x,
+        delta: this.proj,
+        weight: L.inputNorm,
+        out: this.xn,
+        R: T,
+        C,
+        eps,
+      });
+    }
+    const qkvN = this.weights.qkvRows;
+    d.dispatch(pass, site + 'qkv', this.mmW, {
+      a: this.xn,
+      b: L.qkv,
+      out: this.qkv,
+      bias: L.qkvBias,
+      M: T,
+      N: qkvN,
+      K: C,
+    });
+    const qRows = c.numAttentionHeads * D;
+    const kvRows = c.numKeyValueHeads * D;
+    this.encodeLora(pass, l, 'q_proj', this.xn, this.qkv, T, qRows, C, qkvN, 0);
+    this.encodeLora(pass, l, 'k_proj', this.xn, this.qkv, T, kvRows, C, qkvN, qRows);
+    this.encodeLora(pass, l, 'v_proj', this.xn, this.qkv, T, kvRows, C, qkvN, qRows + kvRows);
+    const attShape = {
+      T,
+      nH: c.numAttentionHeads,
+      nKv: c.numKeyValueHeads,
+      D,
+      maxLen: this.limits.maxLen,
+    };
+    d.dispatch(pass, site + 'rope', this.ropeKv, {
+      qkv: this.qkv,
+      rows: this.rows,
+      cosSin: this.cosSin,
+      q: this.q,
+      kCache: this.kCache[l],
+      vCache: this.vCache[l],
+      ...attShape,
+    });
+    d.dispatch(pass, site + 'attn', this.attention, {
+      q: this.q,
+      rows: this.rows,
+      kCache: this.kCache[l],
+      vCache: this.vCache[l],
+      out: this.att,
+      ...attShape,
+    });
+    d.dispatch(pass, site + 'o', this.mmW, { a: this.att, b: L.o, out: this.proj, M: T, N: C, K: C });
+    this.encodeLora(pass, l, 'o_proj', this.att, this.proj, T, C, C, C, 0);
+    d.dispatch(pass, site + 'norm2', this.normResidual, {
+      x: this.x,
+      delta: this.proj,
+      weight: L.postNorm,
+      out: this.xn,
+      R: T,
+      C,
+      eps,
+    });
+    d.dispatch(pass, site + 'gateup', this.mmW, {
+      a: this.xn,
+      b: L.gateUp,
+      out: this.gu,
+      M: T,
+      N: 2 * I,
+      K: C,
+    });
+    this.encodeLora(pass, l, 'gate_proj', this.xn, this.gu, T, I, C, 2 * I, 0);
+    this.encodeLora(pass, l, 'up_proj', this.xn, this.gu, T, I, C, 2 * I, I);
+    d.dispatch(pass, site + 'swiglu', this.swiglu, { gu: this.gu, act: this.act, T, I });
+    d.dispatch(pass, site + 'down', this.mmW, { a: this.act, b: L.down, out: this.proj, M: T, N: C, K: I });
+    this.encodeLora(pass, l, 'down_proj', this.act, this.proj, T, C, I, C, 0);
+  }
+
+  /** out[:, colOff : colOff+N] += scale · (input·Aᵀ)·Bᵀ when the adapter covers this projection. */
+  private encodeLora(
+    pass: GPUComputePassEncoder,
+    l: number,
+    target: LoraTarget,
+    input: GPUBuffer,
+    out: GPUBuffer,
+    T: number,
+    N: number,
+    K: number,
+    ldo: number,
+    colOff: number,
+  ): void {
+    const pair = this.loraEnabled ? this.lora?.layers[l]?.[target] : undefined;
+    if (!pair || !this.lora || !this.loraTmp) return;
+    const r = this.lora.rank;
+    const site = `L${l}.${target}.lora`;
+    this.dispatcher.dispatch(pass, site + 'A', this.mmF32, {
+      a: input,
+      b: pair.A,
+      out: this.loraTmp,
+      M: T,
+      N: r,
+      K,
+    });
+    this.dispatcher.dispatch(pass, site + 'B', this.mmF32, {
+      a: this.loraTmp,
+      b: pair.B,
+      out,
+      M: T,
+      N,
+      K: r,
+      ldo,
+      colOff,
+      accumulate: true,
+      alpha: this.lora.scale,
+    });
+  }
+
+  /** Final norm of the rows listed in headIdx[0:R] (after the last layer) into hidden[outRow0 + r]. */
+  encodeHead(pass: GPUComputePassEncoder, R: number, outRow0 = 0, dynamic = false): void {
+    this.dispatcher.dispatch(
+      pass,
+      'head.norm',
+      this.normHead,
+      {
+        x: this.x,
+        delta: this.proj,
+        weight: this.weights.finalNorm,
+        out: this.hidden,
+        rowIdx: this.headIdx,
+        R,
+        C: this.config.hiddenSize,
+        eps: this.config.rmsNormEps,
+        outRow0,
+      },
+      dynamic,
+    );
+  }
+
+  /** logits[0:R, :] = hidden[0:R] · LM headᵀ, one matmul per vocabulary chunk. */
+  encodeLmHead(pass: GPUComputePassEncoder, R: number): void {
+    const { hiddenSize: C, vocabSize: V } = this.config;
+    this.weights.lmHeadChunks.forEach((ch, i) =>
+      this.dispatcher.dispatch(pass, `lm${i}`, this.mmW, {
+        a: this.hidden,
+        b: ch.buffer,
+        out: this.logits,
+        M: R,
+        N: ch.rowEnd - ch.rowStart,
+        K: C,
+        ldo: V,
+        colOff: ch.rowStart,
+      }),
+    );
+  }
+
+  encodeSample(pass: GPUComputePassEncoder, R: number, p: SampleParams): void {
+    this.dispatcher.dispatch(
+      pass,
+      'sample',
+      this.sampler,
+      { ...p, logits: this.logits, rowSeq: this.rowSeq, out: this.sampleOut, R, V: this.config.vocabSize },
+      true,
+    );
+  }
+
+  encodeLogprob(pass: GPUComputePassEncoder, R: number, outOff: number): void {
+    this.dispatcher.dispatch(
+      pass,
+      'logprob',
+      this.logprob,
+      { logits: this.logits, targets: this.targets, out: this.lpOut, R, V: this.config.vocabSize, outOff },
+      true,
+    );
+  }
+
+  /** Runs embedding + every layer on rows 0..T−1 (ids and rows already written). */
+  encodeTokens(pass: GPUComputePassEncoder, T: number): void {
+    this.encodeEmbedding(pass, T);
+    for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T);
+  }
+
+  /** Writes a pass's token ids and (slot, pos) rows. */
+  writeTokens(ids: ArrayLike<number>, slots: ArrayLike<number>, positions: ArrayLike<number>): void {
+    const T = ids.length;
+    if (T > this.limits.maxTokens) throw new Error(`${T} rows exceed maxTokens ${this.limits.maxTokens}`);
+    const rows = new Uint32Array(T * 2);
+    for (let t = 0; t < T; t++) {
+      if (positions[t] >= this.limits.maxLen)
+        throw new Error(`position ${positions[t]} is beyond the KV cache (${this.limits.maxLen} positions)`);
+      rows[2 * t] = slots[t];
+      rows[2 * t + 1] = positions[t];
+    }
+    this.device.queue.writeBuffer(this.ids, 0, Uint32Array.from(ids));
+    this.device.queue.writeBuffer(this.rows, 0, rows);
+  }
+}

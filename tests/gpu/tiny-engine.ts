@@ -1,0 +1,59 @@
+// Shared fixture of the forward tests: a tiny random Qwen2 (byte-level vocabulary, so the LM head is
+// cheap on lavapipe) generated in memory, loaded both into the engine and as reference f32 arrays.
+import type { FloatDType } from '../../src/model/dtype.ts';
+import { decodeFloats } from '../../src/model/dtype.ts';
+import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
+import { memoryFolder } from '../../src/model/model-source.ts';
+import { generateTinyModel } from '../../src/model/tiny-model.ts';
+import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
+import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
+import type { RefModelConfig, RefWeights } from '../../src/engine/reference/qwen2.ts';
+import { getTestContext } from '../helpers/gpu.ts';
+
+export interface TinyShape {
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+}
+
+export const TINY: TinyShape = { hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 96 };
+
+export async function tinyModel(
+  seed: number,
+  dtype: FloatDType,
+  shape: TinyShape = TINY,
+): Promise<LoadedModel> {
+  const folder = memoryFolder(`tiny-${seed}-${dtype}`);
+  await generateTinyModel(folder, {
+    seed,
+    tokenizerFiles: byteTokenizerFiles(),
+    tokenizerKind: 'bytes',
+    dtype,
+    ...shape,
+  });
+  return loadModelFolder(folder);
+}
+
+/** The model's weights as f32 arrays by HF name (16-bit files decoded exactly), for the reference. */
+export async function refWeights(model: LoadedModel): Promise<RefWeights> {
+  const out: RefWeights = {};
+  for (const t of model.weights.tensors) {
+    out[t.name] = decodeFloats(await model.weights.read(t.name), t.dtype as FloatDType);
+  }
+  return out;
+}
+
+export function refConfig(model: LoadedModel): RefModelConfig {
+  return model.config;
+}
+
+export async function tinyEngine(model: LoadedModel, opts: Partial<EngineOptions> = {}): Promise<Engine> {
+  const ctx = await getTestContext();
+  return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
+    maxBatch: 4,
+    maxSeqLen: 64,
+    ...opts,
+  });
+}
