@@ -4,8 +4,7 @@
 // `Policy` and `TrainableState`, the store through `RunWriter`.
 import type { EvalSetName, RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
-import { toEvalItems } from '../selfplay/evalsets.ts';
-import { evaluate, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
+import { evaluateConfigured, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
 import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
 import { Runner } from '../selfplay/runner.ts';
 import type { Verifier } from '../selfplay/verifier.ts';
@@ -52,33 +51,18 @@ export function evalName(set: EvalSetName, mode: EvalMode): string {
   return `${set}:${mode}`;
 }
 
-export function evalModes(config: RunConfig): EvalMode[] {
-  return config.evalMode === 'both' ? ['raw', 'chat'] : [config.evalMode];
-}
-
-/** Every eval the config asks for, on the policy's current weights. */
+/** Every eval the config asks for, on the policy's current weights, as store rows. */
 export async function runConfiguredEvals(
   policy: Policy,
   tokenizer: Tokenizer,
   config: RunConfig,
-  onEval?: (set: EvalSetName, mode: EvalMode, report: EvalReport) => void,
 ): Promise<Omit<EvalRow, 'step'>[]> {
-  const rows: Omit<EvalRow, 'step'>[] = [];
-  for (const set of config.evalSets) {
-    for (const mode of evalModes(config)) {
-      const report = await evaluate(policy, tokenizer, toEvalItems(set), mode, {
-        limit: config.evalLimit,
-        maxNew: mode === 'raw' ? config.evalMaxNewRaw : config.evalMaxNewChat,
-      });
-      onEval?.(set, mode, report);
-      rows.push({
-        name: evalName(set, mode),
-        result: report as unknown as JsonValue,
-        time: new Date().toISOString(),
-      });
-    }
-  }
-  return rows;
+  const time = new Date().toISOString();
+  return (await evaluateConfigured(policy, tokenizer, config)).map((report) => ({
+    name: evalName(report.set, report.mode),
+    result: report as unknown as JsonValue,
+    time,
+  }));
 }
 
 export class TrainingSession {
