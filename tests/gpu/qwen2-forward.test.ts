@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { qwen2Logits, qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
+import { uploadF32 } from '../../src/engine/buffers.ts';
+import type { LoraWeights } from '../../src/engine/lora-types.ts';
+import {
+  moduleName,
+  qwen2CompletionLogprobs,
+  qwen2Logits,
+  type Projection,
+  type RefLora,
+} from '../../src/engine/reference/qwen2.ts';
+import type { LoraTarget } from '../../src/config.ts';
+import { getTestDevice, randomF32 } from '../helpers/gpu.ts';
 import { maxAbsDiff } from '../helpers/gpu.ts';
 import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
 
@@ -45,5 +55,100 @@ describe('Qwen2 forward vs reference', () => {
     });
     console.log(`teacher-forced logprobs f32: max abs err ${err.toExponential(2)}`);
     expect(err).toBeLessThan(LOGIT_ATOL_F32);
+  });
+
+  for (const dtype of ['BF16', 'F16'] as const) {
+    it(`whole-model logits, ${dtype} weights (16-bit packed path)`, async () => {
+      const model = await tinyModel(9, dtype);
+      const engine = await tinyEngine(model);
+      expect(engine.weights.dtype).toBe(dtype.toLowerCase());
+      const seqs = [
+        [5, 6, 7, 8, 9],
+        [258, 1],
+      ];
+      const got = await engine.allLogits(seqs);
+      // The reference reads the same 16-bit values decoded to f32, so the f32 tolerance holds.
+      const want = qwen2Logits(
+        refConfig(model),
+        await refWeights(model),
+        seqs.map((ids) => ({ ids })),
+      ).logits;
+      const err = maxAbsDiff(got, want);
+      console.log(`whole-model logits ${dtype}: max abs err ${err.toExponential(2)}`);
+      expect(err).toBeLessThan(LOGIT_ATOL_F32);
+    });
+  }
+
+  it('f32 file run in f16 (--dtype override): logits within f16 rounding of the f32 reference', async () => {
+    const model = await tinyModel(10, 'F32');
+    const engine = await tinyEngine(model, { dtype: 'f16' });
+    const seqs = [[3, 1, 4, 1, 5, 9, 2, 6]];
+    const got = await engine.allLogits(seqs);
+    const want = qwen2Logits(
+      refConfig(model),
+      await refWeights(model),
+      seqs.map((ids) => ({ ids })),
+    ).logits;
+    const err = maxAbsDiff(got, want);
+    console.log(`whole-model logits f32 file as f16: max abs err ${err.toExponential(2)}`);
+    // f16 weights carry a 2^-11 relative rounding each; over 2 layers of O(1) activations and O(3)
+    // logits that moves logits by ~1e-3..1e-2. 3e-2 bounds it; a wrong unpack moves them by O(1).
+    expect(err).toBeLessThan(3e-2);
+  });
+
+  it('LoRA on all seven projections matches the reference, and can be switched off', async () => {
+    const model = await tinyModel(11, 'F32');
+    const engine = await tinyEngine(model);
+    const device = await getTestDevice();
+    const c = model.config;
+    const rank = 4;
+    const scale = 16 / rank;
+    const dims: Record<LoraTarget, [number, number, Projection]> = {
+      q_proj: [c.hiddenSize, c.hiddenSize, 'self_attn.q_proj'],
+      k_proj: [c.numKeyValueHeads * c.headDim, c.hiddenSize, 'self_attn.k_proj'],
+      v_proj: [c.numKeyValueHeads * c.headDim, c.hiddenSize, 'self_attn.v_proj'],
+      o_proj: [c.hiddenSize, c.hiddenSize, 'self_attn.o_proj'],
+      gate_proj: [c.intermediateSize, c.hiddenSize, 'mlp.gate_proj'],
+      up_proj: [c.intermediateSize, c.hiddenSize, 'mlp.up_proj'],
+      down_proj: [c.hiddenSize, c.intermediateSize, 'mlp.down_proj'],
+    };
+    const ref: RefLora = {};
+    const lora: LoraWeights = { rank, scale, layers: [] };
+    let seed = 100;
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      lora.layers.push({});
+      for (const [target, [out, inp, proj]] of Object.entries(dims) as [
+        LoraTarget,
+        [number, number, Projection],
+      ][]) {
+        if (l === 1 && target === 'k_proj') continue; // a layer with a projection left un-adapted
+        const A = randomF32(rank * inp, seed++, 0.1);
+        const B = randomF32(out * rank, seed++, 0.1);
+        ref[moduleName(l, proj)] = { A, B, rank, scale };
+        lora.layers[l][target] = { A: uploadF32(device, A), B: uploadF32(device, B) };
+      }
+    }
+    const seqs = [
+      [1, 2, 3, 4],
+      [60, 61, 62, 63, 64, 65],
+    ];
+    const w = await refWeights(model);
+    const base = await engine.allLogits(seqs);
+    engine.setLora(lora);
+    const got = await engine.allLogits(seqs);
+    const want = qwen2Logits(
+      refConfig(model),
+      w,
+      seqs.map((ids) => ({ ids })),
+      ref,
+    ).logits;
+    const err = maxAbsDiff(got, want);
+    console.log(
+      `whole-model logits with LoRA: max abs err ${err.toExponential(2)}, moved ${maxAbsDiff(got, base).toFixed(3)}`,
+    );
+    expect(err).toBeLessThan(LOGIT_ATOL_F32);
+    expect(maxAbsDiff(got, base)).toBeGreaterThan(0.05);
+    engine.loraEnabled = false;
+    expect(maxAbsDiff(await engine.allLogits(seqs), base)).toBe(0);
   });
 });
