@@ -7,7 +7,14 @@ import type { IDBPDatabase, IDBPTransaction } from 'idb';
 import type { RunnerState } from '../selfplay/runner.ts';
 import type { TaskEntry } from '../selfplay/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
-import { CorruptDataError, RunLockedError, RunNotFoundError, StoreError, StoreFullError, isQuotaError } from './errors.ts';
+import {
+  CorruptDataError,
+  RunLockedError,
+  RunNotFoundError,
+  StoreError,
+  StoreFullError,
+  isQuotaError,
+} from './errors.ts';
 import { RUN_FORMAT, RUN_FORMAT_VERSION, checkFormat, nowIso } from './format.ts';
 import {
   bucketRange,
@@ -22,7 +29,14 @@ import {
   type TaskRecord,
 } from './idb-schema.ts';
 import { chooseCheckpoint, checkCheckpointStep, checkNextStep, latestEvals } from './resume-plan.ts';
-import { BUFFER_TYPES, checkBufferIds, emptyBuffers, joinState, seedEntriesOf, splitState } from './run-state.ts';
+import {
+  BUFFER_TYPES,
+  checkBufferIds,
+  emptyBuffers,
+  joinState,
+  seedEntriesOf,
+  splitState,
+} from './run-state.ts';
 import type {
   BufferSnapshot,
   CheckpointBlob,
@@ -74,21 +88,38 @@ function strip<T extends { runId: string }>(row: T): Omit<T, 'runId'> {
   return rest;
 }
 
+/** Issues requests into a transaction and keeps their promises, so none is left unhandled. */
+class TxWriter {
+  readonly ops: Promise<unknown>[] = [];
+  constructor(readonly tx: WriteTx) {}
+  put<N extends StoreName>(store: N, value: TabzeroDb[N]['value']): void {
+    this.ops.push(this.tx.objectStore(store).put(value));
+  }
+  add<N extends StoreName>(store: N, value: TabzeroDb[N]['value']): void {
+    this.ops.push(this.tx.objectStore(store).add(value));
+  }
+  delete<N extends StoreName>(store: N, key: TabzeroDb[N]['key'] | IDBKeyRange): void {
+    this.ops.push(this.tx.objectStore(store).delete(key));
+  }
+}
+
 /**
- * Runs one readwrite transaction: `fn` issues its requests (without awaiting anything but them) and
- * returns their promises. Any failure aborts the whole transaction; a full quota becomes StoreFullError.
+ * Runs one readwrite transaction: `fn` issues its requests (and awaits nothing else). Any failure aborts
+ * the whole transaction; a full quota becomes StoreFullError.
  */
-async function writeTx(db: Db, what: string, step: number, fn: (tx: WriteTx) => Promise<unknown>[]): Promise<void> {
-  const tx = db.transaction(ALL_STORES, 'readwrite');
+async function writeTx(db: Db, what: string, step: number, fn: (w: TxWriter) => void): Promise<void> {
+  const w = new TxWriter(db.transaction(ALL_STORES, 'readwrite'));
   try {
-    await Promise.all([...fn(tx), tx.done]);
+    fn(w);
+    await Promise.all([...w.ops, w.tx.done]);
   } catch (err) {
+    for (const op of w.ops) op.catch(() => undefined);
     try {
-      tx.abort();
+      w.tx.abort();
     } catch {
       // already finished or aborted
     }
-    await tx.done.catch(() => undefined);
+    await w.tx.done.catch(() => undefined);
     if (isQuotaError(err)) {
       throw new StoreFullError(
         `The browser's storage for TabZero is full (QuotaExceededError) while saving ${what}; nothing of it was ` +
@@ -103,7 +134,8 @@ async function writeTx(db: Db, what: string, step: number, fn: (tx: WriteTx) => 
 
 async function readBuckets(db: Db, runId: string): Promise<Record<Bucket, TaskRecord[]>> {
   const out = { ded: [], abd: [], ind: [], seed: [] } as Record<Bucket, TaskRecord[]>;
-  for (const b of ALL_BUCKETS) out[b] = (await db.getAll('tasks', bucketRange(runId, b))).sort((x, y) => x.seq - y.seq);
+  for (const b of ALL_BUCKETS)
+    out[b] = (await db.getAll('tasks', bucketRange(runId, b))).sort((x, y) => x.seq - y.seq);
   return out;
 }
 
@@ -150,7 +182,8 @@ class IdbRunReader implements RunReader {
   }
 
   async samples(step?: number): Promise<SampleRow[]> {
-    const range = step === undefined ? runRange(this.id) : IDBKeyRange.bound([this.id, step], [this.id, step, []]);
+    const range =
+      step === undefined ? runRange(this.id) : IDBKeyRange.bound([this.id, step], [this.id, step, []]);
     return (await this.db.getAll('samples', range)).map(strip) as SampleRow[];
   }
 
@@ -165,7 +198,9 @@ class IdbRunReader implements RunReader {
   async seedSet(): Promise<SeedSet | null> {
     const rec = await this.record();
     if (!rec.seedSource) return null;
-    const entries = (await this.db.getAll('tasks', bucketRange(this.id, 'seed'))).sort((a, b) => a.seq - b.seq);
+    const entries = (await this.db.getAll('tasks', bucketRange(this.id, 'seed'))).sort(
+      (a, b) => a.seq - b.seq,
+    );
     return { source: rec.seedSource, entries: entries.map((r) => r.entry) };
   }
 
@@ -304,25 +339,24 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
     return all;
   }
 
-  private issue(tx: WriteTx, all: Partial<Record<Bucket, BucketChange>>): Promise<unknown>[] {
-    const ops: Promise<unknown>[] = [];
-    const tasks = tx.objectStore('tasks');
+  private issue(w: TxWriter, all: Partial<Record<Bucket, BucketChange>>): void {
     for (const [bucket, ch] of Object.entries(all) as [Bucket, BucketChange][]) {
-      for (const id of ch.deletes) ops.push(tasks.delete([this.id, bucket, id]));
-      for (const r of ch.puts) ops.push(tasks.put(r));
+      for (const id of ch.deletes) w.delete('tasks', [this.id, bucket, id]);
+      for (const r of ch.puts) w.put('tasks', r);
     }
-    return ops;
   }
 
   private adopt(rec: RunRecord, all: Partial<Record<Bucket, BucketChange>>): void {
     this.committed = rec;
-    for (const [bucket, ch] of Object.entries(all) as [Bucket, BucketChange][]) this.mirror[bucket] = ch.mirror;
+    for (const [bucket, ch] of Object.entries(all) as [Bucket, BucketChange][])
+      this.mirror[bucket] = ch.mirror;
   }
 
   commitSeeding(c: SeedingCommit): Promise<void> {
     return this.serial(async () => {
       const prev = this.committed;
-      if (prev.step !== 0) throw new Error(`commitSeeding: the run is at step ${prev.step}; seeding belongs to step 0`);
+      if (prev.step !== 0)
+        throw new Error(`commitSeeding: the run is at step ${prev.step}; seeding belongs to step 0`);
       const { rest, buffers } = splitState(c.state);
       checkBufferIds(buffers);
       const rec: RunRecord = {
@@ -331,14 +365,19 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
         seeded: true,
         notZeroData: c.state.notZeroData,
         runState: rest,
-        seedSource: { runId: prev.id, model: prev.model, zeroData: !c.state.notZeroData, createdAt: nowIso() },
+        seedSource: {
+          runId: prev.id,
+          model: prev.model,
+          zeroData: !c.state.notZeroData,
+          createdAt: nowIso(),
+        },
       };
       const all = this.changes(rec, { ...buffers, seed: c.seedSet ?? seedEntriesOf(buffers) });
-      await writeTx(this.db, 'the seeding results', prev.step, (tx) => [
-        ...this.issue(tx, all),
-        ...c.samples.map((s, i) => tx.objectStore('samples').put({ ...s, step: 0, i, runId: this.id })),
-        tx.objectStore('runs').put(rec),
-      ]);
+      await writeTx(this.db, 'the seeding results', prev.step, (w) => {
+        this.issue(w, all);
+        c.samples.forEach((s, i) => w.put('samples', { ...s, step: 0, i, runId: this.id }));
+        w.put('runs', rec);
+      });
       this.adopt(rec, all);
     });
   }
@@ -350,15 +389,22 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
       const { rest, buffers } = splitState(c.state);
       checkBufferIds(buffers);
       const time = nowIso();
-      const rec: RunRecord = { ...prev, updatedAt: time, step: c.step, notZeroData: c.state.notZeroData, runState: rest };
+      const rec: RunRecord = {
+        ...prev,
+        updatedAt: time,
+        step: c.step,
+        notZeroData: c.state.notZeroData,
+        runState: rest,
+      };
       const all = this.changes(rec, buffers);
-      await writeTx(this.db, `step ${c.step}`, prev.step, (tx) => [
-        tx.objectStore('steps').put({ runId: this.id, step: c.step, metrics: c.metrics }),
-        ...c.samples.map((s, i) => tx.objectStore('samples').put({ ...s, step: c.step, i, runId: this.id })),
-        ...(c.evals ?? []).map((e) => tx.objectStore('evals').put({ ...e, time: e.time ?? time, step: c.step, runId: this.id })),
-        ...this.issue(tx, all),
-        tx.objectStore('runs').put(rec),
-      ]);
+      await writeTx(this.db, `step ${c.step}`, prev.step, (w) => {
+        w.put('steps', { runId: this.id, step: c.step, metrics: c.metrics });
+        c.samples.forEach((s, i) => w.put('samples', { ...s, step: c.step, i, runId: this.id }));
+        for (const e of c.evals ?? [])
+          w.put('evals', { ...e, time: e.time ?? time, step: c.step, runId: this.id });
+        this.issue(w, all);
+        w.put('runs', rec);
+      });
       this.adopt(rec, all);
     });
   }
@@ -366,17 +412,18 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
   commitEval(row: EvalRow): Promise<void> {
     return this.serial(async () => {
       const prev = this.committed;
-      if (row.step > prev.step) throw new Error(`commitEval: step ${row.step} is past the committed step ${prev.step}`);
-      await writeTx(this.db, `the eval ${row.name} at step ${row.step}`, prev.step, (tx) => [
-        tx.objectStore('evals').put({ ...row, runId: this.id }),
-      ]);
+      if (row.step > prev.step)
+        throw new Error(`commitEval: step ${row.step} is past the committed step ${prev.step}`);
+      await writeTx(this.db, `the eval ${row.name} at step ${row.step}`, prev.step, (w) =>
+        w.put('evals', { ...row, runId: this.id }),
+      );
     });
   }
 
   setStatus(status: RunStatus, message: string | null = null): Promise<void> {
     return this.serial(async () => {
       const rec = { ...this.committed, status, statusMessage: message, updatedAt: nowIso() };
-      await writeTx(this.db, `the run's status`, rec.step, (tx) => [tx.objectStore('runs').put(rec)]);
+      await writeTx(this.db, `the run's status`, rec.step, (w) => w.put('runs', rec));
       this.committed = rec;
     });
   }
@@ -397,10 +444,10 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
         weights: toBlob(blob.weights),
         state: toBlob(blob.state),
       };
-      await writeTx(this.db, `the checkpoint at step ${c.step}`, rec.step, (tx) => [
-        tx.objectStore('checkpoints').put(value),
-        ...prune.map((s) => tx.objectStore('checkpoints').delete([this.id, s])),
-      ]);
+      await writeTx(this.db, `the checkpoint at step ${c.step}`, rec.step, (w) => {
+        w.put('checkpoints', value);
+        for (const s of prune) w.delete('checkpoints', [this.id, s]);
+      });
       return blob.info;
     });
   }
@@ -408,7 +455,9 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
   resume(): Promise<ResumePoint> {
     return this.serial(async () => {
       const prev = this.committed;
-      const choice = await chooseCheckpoint(await this.checkpointSteps(), prev.step, (s) => this.loadCheckpoint(s));
+      const choice = await chooseCheckpoint(await this.checkpointSteps(), prev.step, (s) =>
+        this.loadCheckpoint(s),
+      );
       const ck = choice.chosen;
       const target = ck ? ck.info.step : 0;
       const rs = ck?.runnerState ?? null;
@@ -430,14 +479,14 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
         seedSource: seeded ? prev.seedSource : null,
       };
       const all = this.changes(rec, { ...buffers, ...(seeded ? {} : { seed: [] }) });
-      await writeTx(this.db, `the rollback to step ${target}`, prev.step, (tx) => [
-        tx.objectStore('steps').delete(runRange(this.id, from)),
-        tx.objectStore('samples').delete(runRange(this.id, from)),
-        tx.objectStore('evals').delete(runRange(this.id, from)),
-        ...choice.discard.map((s) => tx.objectStore('checkpoints').delete([this.id, s])),
-        ...this.issue(tx, all),
-        tx.objectStore('runs').put(rec),
-      ]);
+      await writeTx(this.db, `the rollback to step ${target}`, prev.step, (w) => {
+        w.delete('steps', runRange(this.id, from));
+        w.delete('samples', runRange(this.id, from));
+        w.delete('evals', runRange(this.id, from));
+        for (const s of choice.discard) w.delete('checkpoints', [this.id, s]);
+        this.issue(w, all);
+        w.put('runs', rec);
+      });
       this.adopt(rec, all);
       return {
         step: target,
@@ -454,7 +503,7 @@ class IdbRunWriter extends IdbRunReader implements RunWriter {
       this.closed = true;
       try {
         const rec = { ...this.committed, writer: null };
-        await writeTx(this.db, 'the writer release', rec.step, (tx) => [tx.objectStore('runs').put(rec)]);
+        await writeTx(this.db, 'the writer release', rec.step, (w) => w.put('runs', rec));
       } finally {
         this.release();
       }
@@ -477,7 +526,9 @@ export class IdbRunStore implements RunStore {
 
   private async lock(id: string): Promise<() => void> {
     if (!this.locks) {
-      throw new StoreError('Web Locks (navigator.locks) are not available, so TabZero cannot make sure only one tab writes a run');
+      throw new StoreError(
+        'Web Locks (navigator.locks) are not available, so TabZero cannot make sure only one tab writes a run',
+      );
     }
     const release = await tryAcquireLock(this.locks, runLockName(id));
     if (release) return release;
@@ -490,7 +541,8 @@ export class IdbRunStore implements RunStore {
   }
 
   private writerInfo(): RunRecord['writer'] {
-    const agent = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'unknown browser';
+    const agent =
+      (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? 'unknown browser';
     return { tab: Math.random().toString(36).slice(2, 10), since: nowIso(), agent };
   }
 
@@ -519,8 +571,9 @@ export class IdbRunStore implements RunStore {
         taskSeq: 0,
         writer: this.writerInfo(),
       };
-      await writeTx(this.db, `the new run "${id}"`, 0, (tx) => [tx.objectStore('runs').add(rec)]).catch((err) => {
-        if ((err as { name?: string }).name === 'ConstraintError') throw new StoreError(`a run "${id}" already exists`);
+      await writeTx(this.db, `the new run "${id}"`, 0, (w) => w.add('runs', rec)).catch((err) => {
+        if ((err as { name?: string }).name === 'ConstraintError')
+          throw new StoreError(`a run "${id}" already exists`);
         throw err;
       });
       return new IdbRunWriter(this.db, id, release, rec, { ded: [], abd: [], ind: [], seed: [] });
@@ -535,7 +588,7 @@ export class IdbRunStore implements RunStore {
     const release = await this.lock(id);
     try {
       const rec = { ...checkRecord(await this.db.get('runs', id), id), writer: this.writerInfo() };
-      await writeTx(this.db, `run "${id}"`, rec.step, (tx) => [tx.objectStore('runs').put(rec)]);
+      await writeTx(this.db, `run "${id}"`, rec.step, (w) => w.put('runs', rec));
       const buckets = await readBuckets(this.db, id);
       const mirror = {} as Mirror;
       for (const b of ALL_BUCKETS) mirror[b] = buckets[b].map((r) => ({ id: r.id, seq: r.seq }));
@@ -567,12 +620,11 @@ export class IdbRunStore implements RunStore {
     checkRecord(await this.db.get('runs', id), id);
     const release = await this.lock(id);
     try {
-      await writeTx(this.db, `the deletion of run "${id}"`, 0, (tx) => [
-        tx.objectStore('runs').delete(id),
-        ...(['steps', 'samples', 'evals', 'tasks', 'checkpoints'] as const).map((s) =>
-          tx.objectStore(s).delete(wholeRunRange(id)),
-        ),
-      ]);
+      await writeTx(this.db, `the deletion of run "${id}"`, 0, (w) => {
+        w.delete('runs', id);
+        for (const s of ['steps', 'samples', 'evals', 'tasks', 'checkpoints'] as const)
+          w.delete(s, wholeRunRange(id));
+      });
     } finally {
       release();
     }
@@ -609,14 +661,14 @@ export class IdbRunStore implements RunStore {
         weights: toBlob(ck.weights),
         state: toBlob(ck.state),
       };
-      await writeTx(this.db, `the imported run "${id}"`, 0, (tx) => [
-        ...data.steps.map((s) => tx.objectStore('steps').put({ ...s, runId: id })),
-        ...data.samples.map((s) => tx.objectStore('samples').put({ ...s, runId: id })),
-        ...data.evals.map((e) => tx.objectStore('evals').put({ ...e, runId: id })),
-        ...tasks.map((t) => tx.objectStore('tasks').put(t)),
-        ...(ckRec ? [tx.objectStore('checkpoints').put(ckRec)] : []),
-        tx.objectStore('runs').put(rec),
-      ]);
+      await writeTx(this.db, `the imported run "${id}"`, 0, (w) => {
+        for (const s of data.steps) w.put('steps', { ...s, runId: id });
+        for (const s of data.samples) w.put('samples', { ...s, runId: id });
+        for (const e of data.evals) w.put('evals', { ...e, runId: id });
+        for (const t of tasks) w.put('tasks', t);
+        if (ckRec) w.put('checkpoints', ckRec);
+        w.put('runs', rec);
+      });
       return metaOf(rec);
     } finally {
       release();

@@ -34,6 +34,7 @@ export async function storageReport(storage = storageManager()): Promise<Storage
 export function describeStorage(r: StorageReport): string {
   const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${Math.round(n / 1e6)} MB`);
   if (r.usage === null || r.quota === null) return 'storage use unknown';
-  const kind = r.persisted === null ? '' : r.persisted ? ' (persistent)' : ' (may be evicted under storage pressure)';
+  const kind =
+    r.persisted === null ? '' : r.persisted ? ' (persistent)' : ' (may be evicted under storage pressure)';
   return `${mb(r.usage)} of ${mb(r.quota)} used${kind}`;
 }

@@ -40,11 +40,17 @@ const backends: Record<string, () => Promise<Backend>> = {
     };
   },
   files: async () => {
-    const root = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'tabzero-contract-'));
+    const root = mkdtempSync(
+      path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'tabzero-contract-'),
+    );
     return {
       store: new NodeRunStore(root),
       async corrupt(runId, step) {
-        const file = path.join(root, runId, `checkpoints/step-${String(step).padStart(8, '0')}/weights.safetensors`);
+        const file = path.join(
+          root,
+          runId,
+          `checkpoints/step-${String(step).padStart(8, '0')}/weights.safetensors`,
+        );
         const bytes = readFileSync(file);
         bytes[bytes.length - 3] ^= 0x40;
         writeFileSync(file, bytes);
@@ -98,7 +104,17 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     expect(await r.samples(0)).toEqual(generations(0, 2).map((g, i) => ({ ...g, i })));
     expect(await r.samples(3)).toEqual(generations(3).map((g, i) => ({ ...g, i })));
     expect((await r.samples()).map((s) => [s.step, s.i])).toEqual([
-      [0, 0], [0, 1], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2], [3, 0], [3, 1], [3, 2],
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+      [2, 2],
+      [3, 0],
+      [3, 1],
+      [3, 2],
     ]);
     expect((await r.evals()).map((e) => [e.step, e.name, e.result])).toEqual([
       [1, 'arith_eval_200:raw', { accuracy: 0.1 }],
@@ -117,7 +133,9 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     const w = await store.createRun('r', newRun());
     const s1 = await drive(w, 1);
     await expect(w.commitStep(stepCommit(stepCommit(s1).state))).rejects.toThrow(/out of order.*expected 2/);
-    await expect(w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'manual' })).rejects.toThrow(/step boundary/);
+    await expect(w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'manual' })).rejects.toThrow(
+      /step boundary/,
+    );
     expect((await w.meta()).step).toBe(1);
     await w.close();
   });
@@ -149,7 +167,9 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     expect((await again.steps()).map((s) => s.step)).toEqual([1, 2, 3, 4]);
     expect((await again.samples()).length).toBe(2 + 4 * 3);
     expect(await again.state()).toEqual(s4);
-    const ids = Object.values(s4.buffers).flat().map((e) => `${e.type}:${e.id}`);
+    const ids = Object.values(s4.buffers)
+      .flat()
+      .map((e) => `${e.type}:${e.id}`);
     expect(new Set(ids).size).toBe(ids.length);
     await again.close();
   });
@@ -202,7 +222,9 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     const w = await store.createRun('r', newRun());
     const err = await store.openRun('r').catch((e) => e);
     expect(err).toBeInstanceOf(RunLockedError);
-    expect(err.message).toMatch(kind === 'files' ? /already being written by pid \d+ on \S+ \(since/ : /another tab.*tab \w+ \(/);
+    expect(err.message).toMatch(
+      kind === 'files' ? /already being written by pid \d+ on \S+ \(since/ : /another tab.*tab \w+ \(/,
+    );
     await expect(store.deleteRun('r')).rejects.toBeInstanceOf(RunLockedError);
     // Readers need no lock.
     expect((await (await store.readRun('r')).meta()).step).toBe(0);

@@ -141,4 +141,3 @@ export async function drive(w: RunWriter, n: number, checkpointAt: number[] = []
   }
   return state;
 }
-

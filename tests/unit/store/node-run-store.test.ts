@@ -102,7 +102,6 @@ describe('NodeRunStore: checkpoints and resume', () => {
     expect(p.warnings[0]).toMatch(/step 3 is corrupt.*truncated/);
     await w.close();
   });
-
 });
 
 /** Copies a prepared run folder, so each crash case starts from the same committed state. */

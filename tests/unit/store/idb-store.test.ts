@@ -1,0 +1,219 @@
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FormatVersionError, StoreFullError, isQuotaError } from '../../../src/store/errors.ts';
+import { DB_SCHEMA_VERSION, openTabzeroDb } from '../../../src/store/idb-schema.ts';
+import { IdbRunStore } from '../../../src/store/idb-store.ts';
+import {
+  describeStorage,
+  requestPersistentStorage,
+  storageReport,
+} from '../../../src/store/storage-quota.ts';
+import { drive, newRun, stepCommit, tensors } from './fixtures.ts';
+import { MemoryLocks } from './memory-locks.ts';
+
+let dbCount = 0;
+const dbName = () => `tabzero-idb-${++dbCount}`;
+
+const originalPut = IDBObjectStore.prototype.put;
+const originalDelete = IDBObjectStore.prototype.delete;
+afterEach(() => {
+  IDBObjectStore.prototype.put = originalPut;
+  IDBObjectStore.prototype.delete = originalDelete;
+});
+
+/** Makes every put into `storeName` throw what the browser throws when the origin's quota is used up. */
+function failPutsInto(
+  storeName: string,
+  error = () => new DOMException('The quota has been exceeded.', 'QuotaExceededError'),
+) {
+  IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
+    if (this.name === storeName) throw error();
+    return originalPut.apply(this, args);
+  };
+}
+
+async function everything(store: IdbRunStore, id: string) {
+  const r = await store.readRun(id);
+  return {
+    meta: await r.meta(),
+    state: await r.state(),
+    steps: await r.steps(),
+    samples: await r.samples(),
+    evals: await r.evals(),
+    seed: await r.seedSet(),
+    checkpoints: await r.checkpoints(),
+  };
+}
+
+describe('IdbRunStore', () => {
+  it('opens the database `tabzero` with the six object stores of DESIGN.md', async () => {
+    const db = await openTabzeroDb();
+    expect(db.name).toBe('tabzero');
+    expect(db.version).toBe(DB_SCHEMA_VERSION);
+    expect([...db.objectStoreNames].sort()).toEqual([
+      'checkpoints',
+      'evals',
+      'runs',
+      'samples',
+      'steps',
+      'tasks',
+    ]);
+    db.close();
+  });
+
+  it.each(['samples', 'tasks', 'runs', 'steps'])(
+    'a QuotaExceededError on a %s put raises StoreFullError and the whole step is rolled back',
+    async (target) => {
+      const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
+      const w = await store.createRun('r', newRun());
+      const s2 = await drive(w, 2, [2]);
+      const before = await everything(store, 'r');
+      failPutsInto(target);
+      const err = await w.commitStep(stepCommit(s2)).catch((e) => e);
+      expect(err).toBeInstanceOf(StoreFullError);
+      expect(err.message).toMatch(
+        /storage for TabZero is full \(QuotaExceededError\) while saving step 3.*unchanged at step 2/,
+      );
+      IDBObjectStore.prototype.put = originalPut;
+      expect(await everything(store, 'r')).toEqual(before);
+      // The same writer carries on once there is room again.
+      const s3 = await drive(w, 3);
+      expect((await everything(store, 'r')).state).toEqual(s3);
+      await w.close();
+      await store.close();
+    },
+  );
+
+  it('a full quota while checkpointing keeps the previous checkpoints', async () => {
+    const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
+    const w = await store.createRun('r', newRun());
+    await drive(w, 3, [1, 2]);
+    failPutsInto('checkpoints');
+    await expect(w.saveCheckpoint({ step: 3, tensors: tensors(3), reason: 'hidden' })).rejects.toBeInstanceOf(
+      StoreFullError,
+    );
+    IDBObjectStore.prototype.put = originalPut;
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([1, 2]);
+    expect((await w.resume()).step).toBe(2);
+    await w.close();
+    await store.close();
+  });
+
+  it('any other failure inside a commit also leaves nothing behind (and is not called "full")', async () => {
+    const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
+    const w = await store.createRun('r', newRun());
+    const s3 = await drive(w, 3);
+    const before = await everything(store, 'r');
+    IDBObjectStore.prototype.delete = function () {
+      throw new DOMException('disk I/O error', 'UnknownError');
+    };
+    const err = await w.commitStep(stepCommit(s3)).catch((e) => e);
+    expect(err).not.toBeInstanceOf(StoreFullError);
+    expect(err.name).toBe('UnknownError');
+    IDBObjectStore.prototype.delete = originalDelete;
+    expect(await everything(store, 'r')).toEqual(before);
+    await w.close();
+    await store.close();
+  });
+
+  it('writes only the buffer changes of a step (new entries and evictions)', async () => {
+    const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
+    const w = await store.createRun('r', newRun());
+    const s3 = await drive(w, 3);
+    const puts: string[] = [];
+    const deletes: unknown[] = [];
+    IDBObjectStore.prototype.put = function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['put']>
+    ) {
+      if (this.name === 'tasks') puts.push((args[0] as { id: string }).id);
+      return originalPut.apply(this, args);
+    };
+    IDBObjectStore.prototype.delete = function (this: IDBObjectStore, key: IDBValidKey | IDBKeyRange) {
+      if (this.name === 'tasks') deletes.push(key);
+      return originalDelete.call(this, key);
+    };
+    const c = stepCommit(s3);
+    await w.commitStep(c);
+    expect(puts.length).toBe(6); // two new entries per buffer
+    expect(deletes.length).toBe(6); // each full buffer evicted its two oldest non-seed entries
+    expect(await w.buffers()).toEqual(c.state.buffers);
+    await w.close();
+    await store.close();
+  });
+
+  it('refuses a run record written by a newer TabZero', async () => {
+    const name = dbName();
+    const store = await IdbRunStore.open({ name, locks: new MemoryLocks() });
+    await (await store.createRun('r', newRun())).close();
+    const db = await openTabzeroDb(name);
+    await db.put('runs', { ...(await db.get('runs', 'r'))!, formatVersion: 3 });
+    db.close();
+    const err = await store.readRun('r').catch((e) => e);
+    expect(err).toBeInstanceOf(FormatVersionError);
+    expect(err.message).toMatch(
+      /run "r": written by a newer TabZero \(tabzero-run format version 3; this TabZero reads up to 1\)/,
+    );
+    await expect(store.openRun('r')).rejects.toBeInstanceOf(FormatVersionError);
+    expect(await store.listRuns()).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a database upgraded by a newer TabZero', async () => {
+    const name = dbName();
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.open(name, DB_SCHEMA_VERSION + 1);
+      req.onsuccess = () => {
+        req.result.close();
+        resolve();
+      };
+      req.onerror = () => reject(req.error);
+    });
+    const err = await IdbRunStore.open({ name, locks: new MemoryLocks() }).catch((e) => e);
+    expect(err).toBeInstanceOf(FormatVersionError);
+    expect(err.message).toMatch(/upgraded by a newer TabZero.*schema version 1.*Reload/);
+  });
+
+  it('says so when Web Locks are missing instead of writing unguarded', async () => {
+    const store = await IdbRunStore.open({ name: dbName(), locks: null });
+    await expect(store.createRun('r', newRun())).rejects.toThrow(
+      /Web Locks \(navigator.locks\) are not available/,
+    );
+    await store.close();
+  });
+});
+
+describe('quota errors and storage reports', () => {
+  it('recognises QuotaExceededError in the shapes browsers use', () => {
+    expect(isQuotaError(new DOMException('x', 'QuotaExceededError'))).toBe(true);
+    expect(isQuotaError({ name: 'Error', code: 22 })).toBe(true);
+    expect(isQuotaError(new Error('wrapped', { cause: new DOMException('x', 'QuotaExceededError') }))).toBe(
+      true,
+    );
+    expect(isQuotaError(new DOMException('x', 'AbortError'))).toBe(false);
+    expect(isQuotaError(null)).toBe(false);
+  });
+
+  it('asks for persistent storage once and reports usage and quota', async () => {
+    let persisted = false;
+    let asked = 0;
+    const storage = {
+      persisted: async () => persisted,
+      persist: async () => {
+        asked++;
+        persisted = true;
+        return true;
+      },
+      estimate: async () => ({ usage: 412e6, quota: 2.1e9 }),
+    };
+    expect(await requestPersistentStorage(storage)).toBe(true);
+    expect(await requestPersistentStorage(storage)).toBe(true);
+    expect(asked).toBe(1);
+    const report = await storageReport(storage);
+    expect(report).toEqual({ usage: 412e6, quota: 2.1e9, persisted: true });
+    expect(describeStorage(report)).toBe('412 MB of 2.1 GB used (persistent)');
+    expect(await requestPersistentStorage(null)).toBe(false);
+    expect(await storageReport(null)).toEqual({ usage: null, quota: null, persisted: null });
+    expect(describeStorage({ usage: null, quota: null, persisted: null })).toBe('storage use unknown');
+  });
+});
