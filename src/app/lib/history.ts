@@ -1,0 +1,40 @@
+// Merging live events into the history the charts show. A resumed run rolls back to its last
+// checkpoint, so a step number can arrive again: it replaces that step and everything after it.
+import type { EvalRecord, ModelChoice, RunSummary } from '../../protocol.ts';
+import type { StepPoint } from './series.ts';
+
+export function mergeStep(points: readonly StepPoint[], point: StepPoint): StepPoint[] {
+  const step = point.metrics.step;
+  const last = points.at(-1);
+  if (!last || last.metrics.step < step) return [...points, point];
+  return [...points.filter((p) => p.metrics.step < step), point];
+}
+
+/** Evals are keyed by (step, set, mode): a repeated eval replaces the old one; kept in step order. */
+export function mergeEval(records: readonly EvalRecord[], record: EvalRecord): EvalRecord[] {
+  const same = (r: EvalRecord) => r.step === record.step && r.set === record.set && r.mode === record.mode;
+  return [...records.filter((r) => !same(r)), record].sort((a, b) => a.step - b.step);
+}
+
+/** Keeps the list's order (newest first by `updatedAt`) with `run` replaced or added. */
+export function mergeRun(runs: readonly RunSummary[], run: RunSummary): RunSummary[] {
+  return [run, ...runs.filter((r) => r.id !== run.id)].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+}
+
+/** The newest unfinished run: after a reload it is the one to resume. */
+export function runToResume(runs: readonly RunSummary[]): RunSummary | null {
+  const open = runs.filter((r) => r.status !== 'done' && r.status !== 'stopped' && r.status !== 'error');
+  return open.length ? [...open].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0] : null;
+}
+
+/**
+ * How to load the base model a run was trained on, when it is not the one loaded now. Local files
+ * cannot be re-opened without the person choosing them again, so those return null.
+ */
+export function modelChoiceForRun(run: RunSummary, hubEndpoint?: string): ModelChoice | null {
+  const { repo, revision } = run.model;
+  const tiny = /^tiny(?:-seed-(\d+))?$/.exec(repo);
+  if (tiny) return { kind: 'tiny', seed: tiny[1] ? Number(tiny[1]) : 0 };
+  if (repo.startsWith('local:') || repo === '') return null;
+  return { kind: 'hub', repo, revision, ...(hubEndpoint ? { endpoint: hubEndpoint } : {}) };
+}
