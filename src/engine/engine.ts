@@ -159,6 +159,11 @@ export class Engine {
     return new Engine(ctx, weights, ledger, limits, null);
   }
 
+  /** Zeroes the counters (the bench measures each batch size separately). */
+  resetStats(): void {
+    for (const k of Object.keys(this.stats) as (keyof StepStats)[]) this.stats[k] = 0;
+  }
+
   on(listener: (e: EngineEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

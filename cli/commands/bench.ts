@@ -1,0 +1,61 @@
+// `tabzero bench` (= `npm run bench -- ...`): engine throughput, dispatch/readback counts and memory,
+// as JSON + a table. `--shape qwen2-0.5b` uses random weights of the real shape (no download).
+import type { Command } from 'commander';
+import { benchTable, runBench } from '../../bench/engine-bench.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
+import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from './engine-load.ts';
+
+interface BenchArgs {
+  model?: string;
+  shape?: string;
+  batch: string;
+  promptLen: string;
+  new: string;
+  dtype?: string;
+  matmulSize: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark the engine: prefill/decode tok/s per batch size, dispatches, readbacks, memory')
+    .option('--model <dir>', 'model folder')
+    .option('--shape <name>', 'random weights of a known shape instead of a folder: qwen2-0.5b')
+    .option('--batch <list>', 'batch sizes, comma-separated', '1,16,64')
+    .option('--prompt-len <n>', 'prompt tokens per sequence', '128')
+    .option('--new <n>', 'new tokens per sequence', '64')
+    .option('--dtype <dtype>', 'weight precision: f32, f16 or bf16 (default: the file; f16 for --shape)')
+    .option('--matmul-size <n>', 'square matmul size of the peak-FLOP/s probe', '1024')
+    .option('--json', 'print only the JSON')
+    .action(async (args: BenchArgs) => {
+      if (!args.model === !args.shape)
+        throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
+      if (args.shape && args.shape !== 'qwen2-0.5b')
+        throw new Error(`unknown --shape "${args.shape}" (qwen2-0.5b)`);
+      const batches = args.batch.split(',').map((b) => parseIntArg('--batch', b, 1, 1));
+      const promptLen = parseIntArg('--prompt-len', args.promptLen, 128, 1);
+      const newTokens = parseIntArg('--new', args.new, 64, 1);
+      const matmulSize = parseIntArg('--matmul-size', args.matmulSize, 1024, 16);
+      const dtype = parseWeightDType(args.dtype);
+      const maxBatch = Math.max(...batches);
+      const maxSeqLen = promptLen + newTokens;
+      let engine: Engine;
+      let label: string;
+      if (args.model) {
+        engine = await loadEngine(await loadFolder(args.model), { maxBatch, maxSeqLen, dtype });
+        label = args.model;
+        await closeFolders();
+      } else {
+        const ctx = await acquireNodeDevice();
+        const config = parseQwen2Config(qwen2_0_5bConfigJson());
+        engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
+        label = 'qwen2-0.5b shape, random weights';
+      }
+      const result = await runBench(engine, label, { batches, promptLen, newTokens, matmulSize, seed: 1 });
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      if (!args.json) process.stdout.write('\n' + benchTable(result) + '\n');
+    });
+}

@@ -1,0 +1,68 @@
+// Shared by `generate`, `logits` and `bench`: load a model folder onto a Dawn device (or as reference
+// f32 arrays for `--backend cpu`) with a progress line on stderr.
+import { Engine } from '../../src/engine/engine.ts';
+import type { WeightDType } from '../../src/engine/kernels/weights-wgsl.ts';
+import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
+import type { RefWeights } from '../../src/engine/reference/qwen2.ts';
+import { decodeFloats, type FloatDType } from '../../src/model/dtype.ts';
+import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
+import { nodeFolderSource } from '../../src/model/node-folder.ts';
+
+const openSources: { close(): Promise<void> }[] = [];
+
+/** Loads a model folder; its files stay open (weights are read on demand) until closeFolders(). */
+export async function loadFolder(dir: string): Promise<LoadedModel> {
+  const source = nodeFolderSource(dir);
+  openSources.push(source);
+  return loadModelFolder(source);
+}
+
+export async function closeFolders(): Promise<void> {
+  await Promise.all(openSources.splice(0).map((s) => s.close()));
+}
+
+export function parseBackend(v: string | undefined): 'webgpu' | 'cpu' {
+  const b = v ?? 'webgpu';
+  if (b !== 'webgpu' && b !== 'cpu') throw new Error(`--backend must be webgpu or cpu, not "${b}"`);
+  return b;
+}
+
+export function parseWeightDType(v: string | undefined): WeightDType | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'f32' && v !== 'f16' && v !== 'bf16')
+    throw new Error(`--dtype must be f32, f16 or bf16, not "${v}"`);
+  return v;
+}
+
+export function parseIntArg(name: string, v: string | undefined, fallback: number, min = 0): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, not "${v}"`);
+  return n;
+}
+
+export function parseNumberArg(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, not "${v}"`);
+  return n;
+}
+
+export async function loadEngine(
+  model: LoadedModel,
+  opts: { maxBatch: number; maxSeqLen: number; dtype?: WeightDType },
+): Promise<Engine> {
+  const ctx = await acquireNodeDevice();
+  return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
+    ...opts,
+    onProgress: (done, total) => process.stderr.write(`\rloading weights ${done}/${total}`),
+  }).finally(() => process.stderr.write('\n'));
+}
+
+export async function referenceWeights(model: LoadedModel): Promise<RefWeights> {
+  const out: RefWeights = {};
+  for (const t of model.weights.tensors) {
+    out[t.name] = decodeFloats(await model.weights.read(t.name), t.dtype as FloatDType);
+  }
+  return out;
+}
