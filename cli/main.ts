@@ -1,16 +1,16 @@
 // tabzero: the headless twin of the app. Each subcommand lives in cli/commands/<name>.ts and exports
 // `register(program)`; add it to the list below.
-import { Command, CommanderError } from "commander";
-import { register as arith } from "./commands/arith.ts";
-import { register as evalSet } from "./commands/eval-set.ts";
-import { register as bench } from "./commands/bench.ts";
-import { register as generate } from "./commands/generate.ts";
-import { register as gpu } from "./commands/gpu.ts";
-import { register as logits } from "./commands/logits.ts";
-import { register as grad } from "./commands/grad.ts";
-import { register as serveModel } from "./commands/serve-model.ts";
-import { register as tinyModel } from "./commands/tiny-model.ts";
-import { register as tokenize } from "./commands/tokenize.ts";
+import { Command, CommanderError } from 'commander';
+import { register as arith } from './commands/arith.ts';
+import { register as evalSet } from './commands/eval-set.ts';
+import { register as bench } from './commands/bench.ts';
+import { register as generate } from './commands/generate.ts';
+import { register as gpu } from './commands/gpu.ts';
+import { register as logits } from './commands/logits.ts';
+import { register as grad } from './commands/grad.ts';
+import { register as serveModel } from './commands/serve-model.ts';
+import { register as tinyModel } from './commands/tiny-model.ts';
+import { register as tokenize } from './commands/tokenize.ts';
 
 const commands: ((program: Command) => void)[] = [
   generate,
@@ -26,11 +26,9 @@ const commands: ((program: Command) => void)[] = [
 ];
 
 export function buildProgram(): Command {
-  const program = new Command("tabzero")
-    .description(
-      "Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).",
-    )
-    .version("0.1.0")
+  const program = new Command('tabzero')
+    .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
+    .version('0.1.0')
     .exitOverride();
   for (const add of commands) add(program);
   return program;
@@ -40,19 +38,16 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    process.stderr.write(
-      `tabzero: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    process.stderr.write(`tabzero: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }
 
-const isEntry =
-  process.argv[1] && /cli[/\\](main\.ts|bin\.js)$/.test(process.argv[1]);
+const isEntry = process.argv[1] && /cli[/\\](main\.ts|bin\.js)$/.test(process.argv[1]);
 if (isEntry) {
   const code = await main(process.argv.slice(2));
   // Dawn keeps the event loop alive; exit explicitly once the command is done.
