@@ -2,7 +2,9 @@
 // `register(program)`; add it to the list below.
 import { Command, CommanderError } from 'commander';
 import { register as arith } from './commands/arith.ts';
+import { register as checkOnnx } from './commands/check-onnx.ts';
 import { register as evalSet } from './commands/eval-set.ts';
+import { register as exportOnnx } from './commands/export-onnx.ts';
 import { register as bench } from './commands/bench.ts';
 import { register as generate } from './commands/generate.ts';
 import { register as gpu } from './commands/gpu.ts';
@@ -23,6 +25,8 @@ const commands: ((program: Command) => void)[] = [
   arith,
   evalSet,
   grad,
+  exportOnnx,
+  checkOnnx,
 ];
 
 export function buildProgram(): Command {
