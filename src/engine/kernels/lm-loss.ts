@@ -1,0 +1,112 @@
+// The spec 4.7 policy-gradient loss on a block of completion rows' logits, and its gradient written in
+// place over those logits (reference: reference/loss.ts). One workgroup per row, over the vocabulary:
+//   lse, logπ(y), H = −Σ p log p;  ρ = exp(logπ − old) (1 without old logprobs);
+//   g = (dℓ/dlogπ + β·(1 − exp(ref − logπ))) / N;  dz_v = g·(1[v = y] − p_v) + (c/N)·p_v·(log p_v + H).
+// The caller runs this on at most `lmRows` rows at a time (bounded scratch: the logits of the whole
+// batch never exist at once), then multiplies the gradient back through the LM head.
+import { computePipeline, type Kernel } from '../dispatch.ts';
+import { gridRows } from './rmsnorm.ts';
+import { REDUCE_WG, REDUCE_WGSL } from './reduce-wgsl.ts';
+
+const SHADER = /* wgsl */ `
+struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(3) var<storage, read> rowData: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> rowOut: array<vec4<f32>>;
+${REDUCE_WGSL}
+
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let r = wg.x + wg.y * 65535u;
+  if (r >= p.R) { return; }
+  let base = r * p.ldl;
+  var mx = -3.0e38;
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { mx = max(mx, logits[base + i]); }
+  let M = reduceMax(li, mx);
+  var s = 0.0;
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { s += exp(logits[base + i] - M); }
+  let lse = M + log(reduceSum(li, s));
+  var H = 0.0;
+  if (p.entCoef != 0.0) {
+    var h = 0.0;
+    for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+      let lp = logits[base + i] - lse;
+      h -= exp(lp) * lp;
+    }
+    H = reduceSum(li, h);
+  }
+  let y = targets[r];
+  let lpy = logits[base + y] - lse;
+  let rd = rowData[r];
+  let A = rd.x;
+  var loss = -A;
+  var g = -A;
+  var clipped = 0.0;
+  if ((p.flags & 1u) != 0u) {
+    let rho = exp(lpy - rd.y);
+    let un = -A * rho;
+    let cl = -A * clamp(rho, 1.0 - p.clipEps, 1.0 + p.clipEps);
+    if (un >= cl) { loss = un; g = -A * rho; } else { loss = cl; g = 0.0; clipped = 1.0; }
+  }
+  if ((p.flags & 2u) != 0u) {
+    let dr = rd.z - lpy;
+    loss += p.klBeta * (exp(dr) - dr - 1.0);
+    g += p.klBeta * (1.0 - exp(dr));
+  }
+  loss -= p.entCoef * H;
+  g *= p.invN;
+  let ce = p.entCoef * p.invN;
+  workgroupBarrier();
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+    let lp = logits[base + i] - lse;
+    let pv = exp(lp);
+    var d = -g * pv + ce * pv * (lp + H);
+    if (i == y) { d += g; }
+    logits[base + i] = d;
+  }
+  if (li == 0u) { rowOut[r] = vec4<f32>(loss, lpy, H, clipped); }
+}`;
+
+export interface LmLossArgs {
+  /** [R, ldl] logits in, dL/dlogits out. */
+  logits: GPUBuffer;
+  targets: GPUBuffer;
+  /** vec4<f32> [R]: (advantage, old logprob, ref logprob, unused). */
+  rowData: GPUBuffer;
+  /** vec4<f32> [R]: (ℓ + β·k3 − c·H unnormalised, logπ(y), H, clipped). */
+  rowOut: GPUBuffer;
+  R: number;
+  V: number;
+  ldl?: number;
+  /** 1 / global completion-token count. */
+  invN: number;
+  clipEps: number;
+  entropyCoef: number;
+  klBeta: number;
+  hasOld: boolean;
+  hasRef: boolean;
+}
+
+export class LmLossKernel implements Kernel<LmLossArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(device: GPUDevice) {
+    this.pipeline = computePipeline(device, SHADER, 'lm loss');
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: LmLossArgs): ArrayBuffer {
+    const buf = new ArrayBuffer(32);
+    new Uint32Array(buf).set([a.R, a.V, a.ldl ?? a.V, (a.hasOld ? 1 : 0) | (a.hasRef ? 2 : 0)]);
+    new Float32Array(buf).set([a.invN, a.clipEps, a.entropyCoef, a.klBeta], 4);
+    return buf;
+  }
+  buffers(a: LmLossArgs): GPUBuffer[] {
+    return [a.logits, a.targets, a.rowData, a.rowOut];
+  }
+  workgroups(a: LmLossArgs): [number, number, number] {
+    return gridRows(a.R);
+  }
+}
