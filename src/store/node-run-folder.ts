@@ -10,19 +10,15 @@
 // which readers accept and the next writer renames. So a SIGKILL anywhere leaves the last commit intact.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { TaskEntry, TaskType } from '../selfplay/types.ts';
+import type { TaskType } from '../selfplay/types.ts';
 import { CorruptDataError } from './errors.ts';
 import {
-  BUFFER_FORMAT,
-  BUFFER_FORMAT_VERSION,
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   checkFormat,
   fromUtf8,
   parseJson,
-  parseJsonl,
   sha256Hex,
-  toJsonl,
   utf8,
 } from './format.ts';
 import { exists, fileSize, readPrefix, type NodeFs } from './node-fs.ts';
@@ -73,28 +69,6 @@ export async function readRunJson(dir: string): Promise<RunJson> {
   checkFormat(value, RUN_FORMAT, RUN_FORMAT_VERSION, file);
   // Version 1 is the only one so far; older versions would be migrated here.
   return value as RunJson;
-}
-
-export function encodeBufferFile(type: TaskType, step: number, entries: readonly TaskEntry[]): Uint8Array {
-  const header = {
-    format: BUFFER_FORMAT,
-    formatVersion: BUFFER_FORMAT_VERSION,
-    type,
-    step,
-    count: entries.length,
-  };
-  return utf8(toJsonl([header, ...entries]));
-}
-
-export function parseBufferFile(bytes: Uint8Array, what: string): TaskEntry[] {
-  const [header, ...entries] = parseJsonl<Record<string, unknown>>(fromUtf8(bytes, what), what);
-  checkFormat(header, BUFFER_FORMAT, BUFFER_FORMAT_VERSION, what);
-  if (header.count !== entries.length) {
-    throw new CorruptDataError(
-      `${what}: header says ${String(header.count)} entries, file has ${entries.length}`,
-    );
-  }
-  return entries as unknown as TaskEntry[];
 }
 
 export async function snapshotRef(bytes: Uint8Array): Promise<SnapshotRef> {

@@ -3,6 +3,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RunnerState } from '../selfplay/runner.ts';
+import { encodeBufferFile, parseBufferFile } from './buffer-file.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec.ts';
 import { CorruptDataError, RunNotFoundError, StoreError } from './errors.ts';
 import { RUN_FORMAT, RUN_FORMAT_VERSION, fromUtf8, nowIso, parseJsonl, toJsonl, utf8 } from './format.ts';
@@ -24,9 +25,7 @@ import {
   SEED_FILE,
   commitRun,
   cutAfterStep,
-  encodeBufferFile,
   metaOf,
-  parseBufferFile,
   readAppendFile,
   readRunJson,
   readSnapshot,
