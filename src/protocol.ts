@@ -218,7 +218,7 @@ export interface TrainerApi {
   loadModel(choice: ModelChoice): Promise<ModelInfo>;
   /** Abort a download in progress (what is downloaded stays cached and resumes later). */
   cancelLoad(): Promise<void>;
-  /** Bytes to download before loading a hub model (HEAD requests; null when offline). */
+  /** Bytes still to download before a hub model loads (0 when cached; HEAD requests; null when offline). */
   modelDownloadSize(repo: string, revision?: string, endpoint?: string): Promise<number | null>;
   listCachedModels(): Promise<CachedModel[]>;
   /** GPU memory a config needs with the loaded model (or the real Qwen2-0.5B shape when none is loaded). */

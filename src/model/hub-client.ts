@@ -408,3 +408,34 @@ export async function downloadModel(opts: HubModelOptions): Promise<ModelSource>
     knownSha256: async (file) => results.get(file)?.sha256 ?? null,
   };
 }
+
+/**
+ * Bytes a model folder download will take (HEAD on each file; what is already complete in `store`
+ * counts as 0), so the UI can show the size before starting. Null when the endpoint cannot be reached.
+ */
+export async function hubDownloadSize(
+  base: Omit<HubFile, 'file'>,
+  store: ByteStore | null,
+  opts: Pick<DownloadOptions, 'fetch' | 'signal'> = {},
+): Promise<{ total: number; remaining: number } | null> {
+  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
+  let total = 0;
+  let remaining = 0;
+  try {
+    for (const file of MODEL_FILES) {
+      const res = await doFetch(resolveUrl({ ...base, file }), { method: 'HEAD', signal: opts.signal });
+      if (!res.ok) {
+        if (res.status === 404 && OPTIONAL_FILES.has(file)) continue;
+        return null;
+      }
+      const size = remoteInfo(res).size ?? 0;
+      total += size;
+      const stored = store ? await store.readMeta(storeKey({ ...base, file })) : null;
+      if (!stored?.complete)
+        remaining += size - ((store && (await store.size(storeKey({ ...base, file })))) ?? 0);
+    }
+  } catch {
+    return null;
+  }
+  return { total, remaining };
+}

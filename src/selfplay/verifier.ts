@@ -162,18 +162,23 @@ export class WorkerVerifier implements Verifier {
   }
 }
 
-/** Browser: a module Web Worker running workers/verifier.worker.ts (the bundler resolves the URL). */
-export function webWorkerFactory(url: URL | string): VerifierWorkerFactory {
-  return () => {
-    const worker = new Worker(url, { type: 'module' });
-    return {
-      post: (req) => worker.postMessage(req),
-      onResponse: (cb) =>
-        worker.addEventListener('message', (e: MessageEvent<VerifierMessage>) => cb(e.data)),
-      onFailure: (cb) => worker.addEventListener('error', (e) => cb(e.message)),
-      terminate: () => worker.terminate(),
-    };
+/** Browser: wraps a module Web Worker running workers/verifier.worker.ts as a verifier endpoint. */
+export function webWorkerEndpoint(worker: Worker): VerifierEndpoint {
+  return {
+    post: (req) => worker.postMessage(req),
+    onResponse: (cb) => worker.addEventListener('message', (e: MessageEvent<VerifierMessage>) => cb(e.data)),
+    onFailure: (cb) => worker.addEventListener('error', (e) => cb(e.message)),
+    terminate: () => worker.terminate(),
   };
+}
+
+/**
+ * Browser: a factory from a worker constructor. Bundlers only find the worker's module when the
+ * caller writes `new Worker(new URL('…/verifier.worker.ts', import.meta.url), { type: 'module' })`
+ * literally, so the caller passes that expression as a function.
+ */
+export function webWorkerFactory(create: () => Worker): VerifierWorkerFactory {
+  return () => webWorkerEndpoint(create());
 }
 
 export { handleVerifierRequest };

