@@ -49,6 +49,16 @@ export interface RunConfig {
   seedFallback: 'none' | 'templates';
   maxSeedRounds: number;
   verifierTimeoutMs: number;
+  // experiment variants (issue 10)
+  diversityCoef: number;
+  diversityMeasure: 'novel_shape' | 'distance';
+  oversample: boolean;
+  oversampleFactor: number;
+  baselineTiers: boolean;
+  tierHardBelow: number;
+  tierEasyAbove: number;
+  learnabilityReward: 'inverse' | 'binary' | 'improvement';
+  proposerPrompts: 'chat' | 'raw';
   // AZ-Arith limits (spec 4.1)
   maxArity: 2 | 3;
   maxSourceChars: number;
@@ -76,6 +86,7 @@ export interface RunConfig {
   clipEps: number;
   klBeta: number;
   dtype: 'auto' | 'f32' | 'f16' | 'bf16';
+  separateAdapters: boolean;
   // GRPO baseline mode (spec 4.11, section 7)
   grpoGroupSize: number;
   grpoPromptsPerStep: number;
@@ -279,6 +290,52 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   maxSeedRounds: int('selfplay', 50, 1, 10_000, 'Proposer rounds per seeding loop before giving up.'),
   verifierTimeoutMs: int('selfplay', 1000, 10, 60_000, 'Wall-clock limit per verifier request.'),
 
+  // Experiment variants from the research journal (issue 10); each is off by default.
+  diversityCoef: float(
+    'selfplay',
+    0,
+    0,
+    2,
+    'Diversity bonus weight on valid ded/abd proposals (0 = off); the bonus is logged on its own.',
+  ),
+  diversityMeasure: oneOf(
+    'selfplay',
+    'novel_shape',
+    ['novel_shape', 'distance'],
+    'Bonus 1 for a program shape (literals → n) not in the buffer, or the min token edit distance to the K refs.',
+  ),
+  oversample: bool(
+    'selfplay',
+    false,
+    'Generate k×B proposals per type and train on the first B valid ones (extras count in the valid rate).',
+  ),
+  oversampleFactor: int(
+    'selfplay',
+    2,
+    2,
+    16,
+    'k: proposals generated per trained proposal when oversampling.',
+  ),
+  baselineTiers: bool(
+    'selfplay',
+    false,
+    'Split each baseline group by difficulty tier (easy/medium/hard by estimated solve rate); with 2 baselines this is role × tier.',
+  ),
+  tierHardBelow: float('selfplay', 1 / 3, 0, 1, 'Estimated solve rate below this is the hard tier.'),
+  tierEasyAbove: float('selfplay', 2 / 3, 0, 1, 'Estimated solve rate above this is the easy tier.'),
+  learnabilityReward: oneOf(
+    'selfplay',
+    'inverse',
+    ['inverse', 'binary', 'improvement'],
+    "Proposer reward: 1 − s (extremes: extremeReward), binary 0 < s < 1, or the solver's accuracy change over an update.",
+  ),
+  proposerPrompts: oneOf(
+    'selfplay',
+    'chat',
+    ['chat', 'raw'],
+    'ChatML proposer prompts (spec 4.4), or the journal\'s few-shot "Generate arithmetic: Calculate: 5 + 3 = " (deduction only).',
+  ),
+
   maxArity: oneOf('arith', 2, [2, 3], 'Variables a program may declare: 2 = x, y; 3 adds z.'),
   maxSourceChars: int('arith', 120, 8, 4096, 'Longest program source in characters.'),
   maxBinaryOps: int('arith', 10, 1, 100, 'Most binary operators in one program.'),
@@ -316,6 +373,11 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     'auto',
     ['auto', 'f32', 'f16', 'bf16'],
     'Compute dtype override (auto = by adapter).',
+  ),
+  separateAdapters: bool(
+    'train',
+    false,
+    "Two LoRA adapters on one frozen base, each trained only on its role's sequences (the journal's first design).",
   ),
 
   grpoGroupSize: int('grpo', 8, 2, 64, 'G: completions per prompt.'),
@@ -548,6 +610,14 @@ function checkCrossField(c: RunConfig): void {
     throw new ConfigError(
       `config 'maxBuffer': ${c.maxBuffer} is smaller than the seed set B·S = ${c.batchPerGroup * c.seedFactor}`,
     );
+  }
+  if (c.tierHardBelow > c.tierEasyAbove) {
+    throw new ConfigError(
+      `config 'tierHardBelow': ${c.tierHardBelow} is above tierEasyAbove = ${c.tierEasyAbove}`,
+    );
+  }
+  if (c.separateAdapters && c.fineTune !== 'lora') {
+    throw new ConfigError(`config 'separateAdapters': needs fineTune = 'lora' (got '${c.fineTune}')`);
   }
   if (c.grpoPromptFormat === 'raw' && c.grpoReward === 'azr') {
     throw new ConfigError(

@@ -38,3 +38,11 @@ export function normaliseBody(body: string): string {
 export function extractBody(response: string): string {
   return normaliseBody(answerBody(response));
 }
+
+const RAW_PREDICTION = /^\s*(-?\d+)/;
+
+/** First integer of a raw completion (spec 5.2 mode A), or null. */
+export function rawPrediction(text: string): string | null {
+  const m = RAW_PREDICTION.exec(text);
+  return m ? m[1] : null;
+}

@@ -10,7 +10,7 @@ import {
   generateArithEval200,
   type EvalItem,
 } from './evalsets.ts';
-import { extractBody, formatOk } from './format.ts';
+import { extractBody, formatOk, rawPrediction } from './format.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
@@ -93,13 +93,7 @@ export function generateGrpoTrainSet(size: number, seed: number): EvalItem[] {
   return picked.map((p, k) => toItem(`grpo-${String(k).padStart(5, '0')}`, p.tier, p.d));
 }
 
-const RAW_PREDICTION = /^\s*(-?\d+)/;
-
-/** First integer of a raw completion (spec 5.2 mode A), or null. */
-export function rawPrediction(text: string): string | null {
-  const m = RAW_PREDICTION.exec(text);
-  return m ? m[1] : null;
-}
+export { rawPrediction } from './format.ts';
 
 /** Reward of one GRPO completion; also returns whether it was well formatted and correct. */
 export function grpoReward(

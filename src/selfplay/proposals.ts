@@ -32,7 +32,8 @@ export type InvalidReason =
   | 'constant_program'
   | 'example_copy'
   | 'duplicate_inputs'
-  | 'hint_leak';
+  | 'hint_leak'
+  | 'not_closed';
 
 /** A proposal ready for the verifier, or the reason it never gets there. */
 export type ProposalDraft =

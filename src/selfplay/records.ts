@@ -31,6 +31,8 @@ export interface GenerationRecord {
   correct?: boolean;
   reward?: number;
   advantage?: number;
+  /** Proposals: the unweighted diversity bonus when the diversity variant is on (issue 10). */
+  diversityBonus?: number;
   /** Whether this sequence went into policy.step (estimation rollouts never do). */
   trained: boolean;
 }
@@ -67,6 +69,10 @@ export interface StepMetrics {
   /** Deduction buffer entries whose closed expression is an eval-set expression (spec 5.2). */
   evalContamination: number;
   generatedSequences: number;
+  /** Proposals generated this step (k×3B when oversampling; present since issue 10). */
+  proposalsGenerated?: number;
+  /** Mean unweighted diversity bonus of this step's scored proposals per type (diversityCoef > 0). */
+  diversityBonus?: Partial<Record<TaskType, number | null>>;
   estimationRollouts: number;
   trainedSequences: number;
   trainedTokens: number;

@@ -22,6 +22,26 @@ export function proposerReward(valid: boolean, fmt: boolean, s: number | null, e
   return extreme;
 }
 
+/** Binary learnability (issue 10): −1 if invalid or badly formatted; 1 for 0 < s < 1; 0 otherwise. */
+export function binaryProposerReward(valid: boolean, fmt: boolean, s: number | null): number {
+  if (!valid || !fmt) return -1;
+  return s !== null && s > 0 && s < 1 ? 1 : 0;
+}
+
+/**
+ * The journal's "solver improvement" (issue 10): −1 if invalid or badly formatted; otherwise the change in
+ * the solver's accuracy on the task, s_after − s_before, across one policy update (0 when either is missing).
+ */
+export function improvementProposerReward(
+  valid: boolean,
+  fmt: boolean,
+  before: number | null,
+  after: number | null,
+): number {
+  if (!valid || !fmt) return -1;
+  return before === null || after === null ? 0 : after - before;
+}
+
 const TRRPP_EPS = 1e-8;
 
 /**
@@ -46,14 +66,18 @@ export function trrppAdvantages(
   return rewards.map((r) => (r - mu) / sd);
 }
 
-/** Which baseline a (task, role) group shares. New groupings are new entries here. */
-export type BaselineGrouping = (type: TaskType, role: Role) => string;
+export type DifficultyTier = 'easy' | 'medium' | 'hard' | 'unrated';
 
-export const BASELINE_GROUPINGS: Record<6 | 2 | 1, BaselineGrouping> = {
-  6: (type, role) => `${type}:${role}`,
-  2: (_type, role) => role,
-  1: () => 'all',
-};
+/** Tier of a task by its estimated solve rate s: hard s < hardBelow, easy s > easyAbove; null → unrated. */
+export function difficultyTier(
+  s: number | null | undefined,
+  bounds: { tierHardBelow: number; tierEasyAbove: number },
+): DifficultyTier {
+  if (s === null || s === undefined) return 'unrated';
+  if (s < bounds.tierHardBelow) return 'hard';
+  if (s > bounds.tierEasyAbove) return 'easy';
+  return 'medium';
+}
 
 export interface ScoredSequence {
   type: TaskType;
@@ -61,6 +85,28 @@ export interface ScoredSequence {
   reward: number;
   /** Response tokens including the stop token. */
   length: number;
+  /** Difficulty tier of the sequence's task (for tiered baselines; absent = unrated). */
+  tier?: DifficultyTier;
+}
+
+/** Which baseline a sequence shares: a key per group. New groupings are new entries here. */
+export type BaselineGrouping = (s: Pick<ScoredSequence, 'type' | 'role' | 'tier'>) => string;
+
+export const BASELINE_GROUPINGS: Record<6 | 2 | 1, BaselineGrouping> = {
+  6: (s) => `${s.type}:${s.role}`,
+  2: (s) => s.role,
+  1: () => 'all',
+};
+
+/** A grouping further split by difficulty tier (baselines 2 + tiers = the journal's role × tier). */
+export function withTiers(base: BaselineGrouping): BaselineGrouping {
+  return (s) => `${base(s)}|${s.tier ?? 'unrated'}`;
+}
+
+/** The grouping a config asks for. */
+export function baselineGroupingFor(c: { baselines: 6 | 2 | 1; baselineTiers: boolean }): BaselineGrouping {
+  const base = BASELINE_GROUPINGS[c.baselines];
+  return c.baselineTiers ? withTiers(base) : base;
 }
 
 /** TRR++ advantages for a whole step, each sequence normalised within its baseline group. */
@@ -71,7 +117,7 @@ export function groupedAdvantages(
 ): number[] {
   const groups = new Map<string, number[]>();
   seqs.forEach((s, k) => {
-    const key = grouping(s.type, s.role);
+    const key = grouping(s);
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push(k);
   });

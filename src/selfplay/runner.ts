@@ -3,7 +3,7 @@
 // state in plain JSON (buffers, rng state, step) and draws every random choice from one seeded rng.
 import type { RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
-import { runAzrStep } from './azr-step.ts';
+import { runAzrStep, type PendingProposal } from './azr-step.ts';
 import { TaskBuffer, type BufferOptions } from './buffers.ts';
 import { evalCanonicalExpressions } from './evalsets.ts';
 import { runGrpoStep } from './grpo.ts';
@@ -35,6 +35,8 @@ export interface RunnerState {
   notZeroData: boolean;
   nextTaskId: number;
   buffers: Record<TaskType, TaskEntry[]>;
+  /** learnabilityReward = 'improvement': last step's proposals, trained at the next step (issue 10). */
+  pendingProposals?: PendingProposal[];
 }
 
 export class Runner {
@@ -43,6 +45,8 @@ export class Runner {
   step = 0;
   seeded = false;
   notZeroData = false;
+  /** Proposals awaiting their "solver improvement" reward (learnabilityReward = 'improvement'). */
+  pending: PendingProposal[] = [];
   private nextTaskId = 1;
 
   /** Canonical eval expressions watched for contamination (spec 5.2). */
@@ -142,6 +146,7 @@ export class Runner {
         abd: this.buffers.abd.toJSON().map((e) => ({ ...e })),
         ind: this.buffers.ind.toJSON().map((e) => ({ ...e })),
       },
+      ...(this.pending.length ? { pendingProposals: structuredClone(this.pending) } : {}),
     };
   }
 
@@ -157,6 +162,7 @@ export class Runner {
     r.seeded = state.seeded;
     r.notZeroData = state.notZeroData;
     r.nextTaskId = state.nextTaskId;
+    r.pending = structuredClone(state.pendingProposals ?? []);
     const opts = r.bufferOptions();
     for (const type of ['ded', 'abd', 'ind'] as const) {
       r.buffers[type] = TaskBuffer.fromJSON(type, opts, state.buffers[type]);

@@ -8,9 +8,10 @@ import { formatOk } from './format.ts';
 import { inductionProposerPrompt, proposerPrompt, renderPrompt } from './prompts.ts';
 import type { GenerationRecord, SeedResult } from './records.ts';
 import type { Runner } from './runner.ts';
+import { closedTemplateTask, RAW_PROPOSER_STOPS, rawProposerPrompt, rawSeedTask } from './raw-proposer.ts';
 import { templateTask } from './templates.ts';
 import type { TaskEntry, TaskType } from './types.ts';
-import { validateProposals } from './validation.ts';
+import { validateProposals, validateRawProposals } from './validation.ts';
 
 export class SeedingError extends Error {
   override name = 'SeedingError';
@@ -70,6 +71,7 @@ function shortfallMessage(
 }
 
 export async function seedBuffers(runner: Runner): Promise<SeedResult> {
+  if (runner.config.proposerPrompts === 'raw') return seedRawBuffers(runner);
   const c = runner.config;
   const { policy, tokenizer, verifier } = runner.deps;
   const rng = runner.rng;
@@ -244,6 +246,114 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     inductionSize: ind.size,
     rounds: { triplet: rounds, induction: indRounds },
     validRate: { triplet: tripletRate, induction: indSeen ? indValid / indSeen : 0 },
+    usedTemplates,
+    log,
+    generations,
+  };
+}
+
+/**
+ * Seeding with raw proposer prompts (issue 10): only D_ded is used, its tasks are closed expressions.
+ * It starts from the journal's example `5 + 3` and follows the same rounds / shortfall rules as above.
+ */
+async function seedRawBuffers(runner: Runner): Promise<SeedResult> {
+  const c = runner.config;
+  const { policy, tokenizer, verifier } = runner.deps;
+  const rng = runner.rng;
+  const target = c.batchPerGroup * c.seedFactor;
+  const log: string[] = [];
+  const generations: GenerationRecord[] = [];
+  runner.progress('seeding', `seeding closed expressions to ${target}`);
+  const ded = runner.buffers.ded;
+  ded.insert({ id: runner.newTaskId('ded'), ...rawSeedTask() }, { dedup: true });
+  let rounds = 0;
+  let seen = 0;
+  let valid = 0;
+  while (ded.size < target && rounds < c.maxSeedRounds) {
+    rounds++;
+    const prompts = encodePrompts(
+      tokenizer,
+      Array.from({ length: c.batchPerGroup }, () => rawProposerPrompt(ded.sampleRefs(rng, c.refs))),
+    );
+    const out = await generateGrouped(
+      policy,
+      prompts,
+      samplingOptions(c, c.maxProposerTokens, rng.uint32(), 1, RAW_PROPOSER_STOPS),
+    );
+    const judged = await validateRawProposals(
+      out.map(([comp]) => comp.text),
+      verifier,
+      c,
+    );
+    judged.forEach((j, k) => {
+      seen++;
+      const comp = out[k][0];
+      generations.push({
+        step: 0,
+        kind: 'seed',
+        type: 'ded',
+        role: 'propose',
+        prompt: prompts[k].text,
+        response: comp.text,
+        tokens: comp.ids.length,
+        stopReason: comp.stopReason,
+        fmt: true,
+        valid: j.valid,
+        ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
+        trained: false,
+      });
+      if (!j.valid) return;
+      valid++;
+      ded.insert(
+        { ...j.task, id: runner.newTaskId('ded'), step: 0, seed: true, origin: 'model' },
+        { dedup: true },
+      );
+    });
+  }
+  let usedTemplates = false;
+  if (ded.size < target) {
+    if (c.seedFallback === 'templates') {
+      log.push(
+        `seeding closed expressions: ${ded.size}/${target} after ${rounds} rounds; filling from templates`,
+      );
+      while (ded.size < target) {
+        ded.insert(
+          {
+            ...closedTemplateTask(rng),
+            id: runner.newTaskId('ded'),
+            step: 0,
+            seed: true,
+            origin: 'template',
+          },
+          { dedup: true },
+        );
+      }
+      usedTemplates = true;
+    } else if (ded.size >= c.batchPerGroup) {
+      log.push(
+        `seeding closed expressions: going on with ${ded.size}/${target} tasks after ${rounds} rounds`,
+      );
+    } else {
+      throw new SeedingError(
+        shortfallMessage(
+          'closed expressions',
+          ded.size,
+          target,
+          c.batchPerGroup,
+          c.maxSeedRounds,
+          seen,
+          valid,
+        ),
+      );
+    }
+  }
+  ded.truncate(target);
+  if (usedTemplates) runner.notZeroData = true;
+  return {
+    seedSize: ded.size,
+    inductionSize: 0,
+    rounds: { triplet: rounds, induction: 0 },
+    validRate: { triplet: seen ? valid / seen : 0, induction: 0 },
     usedTemplates,
     log,
     generations,

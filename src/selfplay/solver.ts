@@ -2,6 +2,7 @@
 // return verifier jobs plus a decision function, so the runner can verify a whole step in one batch.
 import type { RunConfig } from '../config.ts';
 import { extractBody, formatOk } from './format.ts';
+import { rawSolverCorrect } from './raw-proposer.ts';
 import type { TaskEntry } from './types.ts';
 import type { VerifierJob, VerifierVerdict } from './verifier-protocol.ts';
 
@@ -38,6 +39,8 @@ export function parseAbductionAnswer(body: string, arity: number): bigint[] | nu
 }
 
 export function checkSolverResponse(task: TaskEntry, response: string, config: RunConfig): SolverCheck {
+  // Closed-expression tasks exist only with raw proposer prompts: journal scoring, no format check.
+  if (task.arity === 0) return decided(true, rawSolverCorrect(task, response));
   const fmt = formatOk(response);
   const body = extractBody(response);
   if (task.type === 'ded') {

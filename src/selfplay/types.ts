@@ -5,6 +5,11 @@ export type Role = 'propose' | 'solve';
 export const TASK_TYPES: readonly TaskType[] = ['abd', 'ded', 'ind'];
 export const ROLES: readonly Role[] = ['propose', 'solve'];
 
+/** The task types a config's steps use: raw proposer prompts make closed-expression deduction tasks only. */
+export function activeTaskTypes(c: { proposerPrompts: 'chat' | 'raw' }): readonly TaskType[] {
+  return c.proposerPrompts === 'raw' ? ['ded'] : TASK_TYPES;
+}
+
 /** A task in a buffer: a triplet (ded/abd: one input) or an induction task (N inputs + message). */
 export interface TaskEntry {
   id: string;
@@ -24,6 +29,8 @@ export interface TaskEntry {
   step: number;
   /** Seed entries are never evicted. */
   seed: boolean;
+  /** Learnability s estimated when it was proposed (difficulty tiers); absent for seeds. */
+  estimatedSolveRate?: number | null;
   /** Where the task came from: the model, or a seed template (then the run is not zero-data). */
   origin: 'model' | 'identity_seed' | 'template';
 }

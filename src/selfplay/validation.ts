@@ -6,6 +6,7 @@ import {
   judgeProposal,
   type JudgedProposal,
 } from './proposals.ts';
+import { draftRawProposal, judgeRawProposal } from './raw-proposer.ts';
 import { checkSolverResponse } from './solver.ts';
 import type { TaskEntry, TaskType } from './types.ts';
 import type { Verifier } from './verifier.ts';
@@ -32,6 +33,20 @@ export async function validateProposals(
   let k = 0;
   return drafts.map((d) =>
     d.ok ? judgeProposal(d, verdicts[k++], config) : { valid: false, reason: d.reason },
+  );
+}
+
+/** Raw-mode proposals (closed expressions, issue 10), one verifier call. */
+export async function validateRawProposals(
+  responses: readonly string[],
+  verifier: Verifier,
+  config: RunConfig,
+): Promise<JudgedProposal[]> {
+  const drafts = responses.map(draftRawProposal);
+  const verdicts = await verifier.verify(drafts.flatMap((d) => (d.ok ? [d.job] : [])));
+  let k = 0;
+  return drafts.map((d) =>
+    d.ok ? judgeRawProposal(verdicts[k++], config) : { valid: false, reason: d.reason },
   );
 }
 
