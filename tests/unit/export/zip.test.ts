@@ -1,0 +1,211 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { blobSource, bytesSource } from '../../../src/model/byte-source.ts';
+import { memorySink } from '../../../src/model/safetensors-write.ts';
+import { blobSink } from '../../../src/export/blob-sink.ts';
+import { Crc32, crc32 } from '../../../src/export/crc32.ts';
+import { nodeExportFolder, nodeExportZip } from '../../../src/export/node-export-sink.ts';
+import { readZip } from '../../../src/export/zip-reader.ts';
+import {
+  checkZip32,
+  dosDateTime,
+  ZIP32_MAX,
+  ZipLimitError,
+  ZipWriter,
+} from '../../../src/export/zip-writer.ts';
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+/** Byte equality without vitest's element-by-element diffing (slow on 300 kB). */
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function hasTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes that are not all one value, so a CRC or offset mistake shows. */
+function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out[i] = s >>> 24;
+  }
+  return out;
+}
+
+/** A two-style archive: a file given whole, a streamed one in uneven chunks, a nested name, a UTF-8 name. */
+async function sampleZip(): Promise<{ bytes: Uint8Array; files: Record<string, Uint8Array> }> {
+  const files: Record<string, Uint8Array> = {
+    'config.json': utf8('{"a": 1}\n'),
+    'model.safetensors': pattern(300_001, 7),
+    'buffers/ded.jsonl': utf8('{"id":"x"}\n'),
+    'ünïcode.txt': utf8('é'),
+    'empty.txt': new Uint8Array(0),
+  };
+  const sink = memorySink();
+  const zip = new ZipWriter(sink, { date: new Date('2026-11-27T12:34:56Z') });
+  await zip.writeFile('config.json', '{"a": 1}\n');
+  const w = await zip.createFile('model.safetensors');
+  const big = files['model.safetensors'];
+  for (let pos = 0; pos < big.length; pos += 77_777) await w.write(big.subarray(pos, pos + 77_777));
+  await w.close();
+  await zip.writeFile('buffers/ded.jsonl', files['buffers/ded.jsonl']);
+  await zip.writeFile('ünïcode.txt', 'é');
+  await (await zip.createFile('empty.txt')).close();
+  const summary = await zip.finish();
+  expect(sink.closed).toBe(true);
+  const bytes = sink.bytes();
+  expect(summary).toEqual({ entries: 5, bytes: bytes.byteLength });
+  return { bytes, files };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'tabzero-zip-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('CRC-32', () => {
+  it('matches the standard check value and is independent of chunking', () => {
+    expect(crc32(utf8('123456789'))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    expect(crc32(utf8('The quick brown fox jumps over the lazy dog'))).toBe(0x414fa339);
+    const data = pattern(10_003, 1);
+    const whole = crc32(data);
+    const parts = new Crc32();
+    for (let i = 0; i < data.length; i += 13) parts.update(data.subarray(i, i + 13));
+    expect(parts.value()).toBe(whole);
+  });
+});
+
+describe('ZipWriter', () => {
+  it('round-trips through its own reader, CRCs checked', async () => {
+    const { bytes, files } = await sampleZip();
+    const zip = await readZip(bytesSource(bytes));
+    expect(zip.entries.map((e) => e.name)).toEqual(Object.keys(files));
+    for (const [name, data] of Object.entries(files)) {
+      expect(same(await zip.readAll(name), data), name).toBe(true);
+      await zip.verify(name);
+    }
+    // Entries read in place (what openSafetensors does with an archive member).
+    expect(await zip.open('model.safetensors').read(1000, 5)).toEqual(
+      files['model.safetensors'].subarray(1000, 1005),
+    );
+  });
+
+  it('is accepted by the system unzip (when installed)', async ({ skip }) => {
+    if (!hasTool('unzip')) skip('no unzip on this machine');
+    const { bytes, files } = await sampleZip();
+    const path = join(tmp, 'sample.zip');
+    writeFileSync(path, bytes);
+    const test = execFileSync('unzip', ['-t', path], { encoding: 'utf8' });
+    expect(test).toContain('No errors detected');
+    const out = join(tmp, 'unzipped');
+    execFileSync('unzip', ['-q', '-o', path, '-d', out]);
+    for (const [name, data] of Object.entries(files))
+      expect(same(readFileSync(join(out, name)), data), name).toBe(true);
+  });
+
+  it('is accepted by Python zipfile (when python3 is installed)', async ({ skip }) => {
+    if (!hasTool('python3')) skip('no python3 on this machine');
+    const { bytes } = await sampleZip();
+    const path = join(tmp, 'py.zip');
+    writeFileSync(path, bytes);
+    const script =
+      'import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nprint(z.testzip())\nprint(len(z.read("model.safetensors")))';
+    expect(
+      execFileSync('python3', ['-c', script, path], { encoding: 'utf8' }).split('\n').slice(0, 2),
+    ).toEqual(['None', '300001']);
+  });
+
+  it('detects a corrupted byte through the CRC', async () => {
+    const { bytes } = await sampleZip();
+    const zip0 = await readZip(bytesSource(bytes));
+    const at = zip0.entries.find((e) => e.name === 'model.safetensors')!.dataOffset + 12345;
+    const bad = bytes.slice();
+    bad[at] ^= 0xff;
+    const zip = await readZip(bytesSource(bad));
+    await expect(zip.verify('model.safetensors')).rejects.toThrow(/CRC-32/);
+    await expect(zip.readAll('model.safetensors')).rejects.toThrow(/CRC-32/);
+    await expect(readZip(bytesSource(bytes.subarray(0, bytes.length - 30)))).rejects.toThrow(
+      /end-of-central-directory/,
+    );
+  });
+
+  it('puts entries under a prefix folder and records the date', async () => {
+    const sink = memorySink();
+    const zip = new ZipWriter(sink, { prefix: 'tabzero-merged', date: new Date('2026-11-27T12:34:56Z') });
+    await zip.writeFile('config.json', '{}');
+    await zip.finish();
+    const read = await readZip(bytesSource(sink.bytes()));
+    expect(read.entries.map((e) => e.name)).toEqual(['tabzero-merged/config.json']);
+    const dv = new DataView(sink.bytes().buffer);
+    expect({ time: dv.getUint16(10, true), date: dv.getUint16(12, true) }).toEqual(
+      dosDateTime(new Date('2026-11-27T12:34:56Z')),
+    );
+    // 2026-11-27 12:34:56 → date (46 << 9) | (11 << 5) | 27, time (12 << 11) | (34 << 5) | 28.
+    expect(dosDateTime(new Date('2026-11-27T12:34:56Z'))).toEqual({
+      date: (46 << 9) | (11 << 5) | 27,
+      time: (12 << 11) | (34 << 5) | 28,
+    });
+  });
+
+  it('refuses misuse: overlapping entries, duplicates, bad names, writes after finish', async () => {
+    const zip = new ZipWriter(memorySink());
+    const open = await zip.createFile('a.bin');
+    await expect(zip.writeFile('b.txt', 'x')).rejects.toThrow(/one entry at a time/);
+    await expect(zip.finish()).rejects.toThrow(/still open/);
+    await open.close();
+    await expect(zip.writeFile('a.bin', 'x')).rejects.toThrow(/twice/);
+    for (const bad of ['', '/abs', 'a/../b', 'dir/', 'a\\b'])
+      await expect(zip.writeFile(bad, 'x')).rejects.toThrow(/bad entry name/);
+    await zip.finish();
+    await expect(zip.writeFile('c.txt', 'x')).rejects.toThrow(/finished/);
+  });
+
+  it('refuses sizes past 4 GiB − 1 instead of writing a corrupt archive (no ZIP64)', () => {
+    expect(() => checkZip32(ZIP32_MAX, 'entry')).not.toThrow();
+    expect(() => checkZip32(ZIP32_MAX + 1, 'entry "model.safetensors"')).toThrow(ZipLimitError);
+    // The merged real model in f32 (494,032,768 parameters × 4 bytes + header) fits.
+    expect(() => checkZip32(494_032_768 * 4 + 40_000, 'entry')).not.toThrow();
+  });
+
+  it('streams into a Blob (the browser download path)', async () => {
+    const sink = blobSink();
+    const zip = new ZipWriter(sink);
+    const w = await zip.createFile('w.bin');
+    const data = pattern(70_000, 3);
+    await w.write(data);
+    data.fill(0); // the sink must have copied the chunk
+    await w.close();
+    await zip.finish();
+    const blob = sink.blob();
+    expect(blob.type).toBe('application/zip');
+    const read = await readZip(blobSource(blob));
+    expect(same(await read.readAll('w.bin'), pattern(70_000, 3))).toBe(true);
+  });
+
+  it('writes to a .zip file and to a folder with subfolders in Node', async () => {
+    const zipPath = join(tmp, 'out', 'export.zip');
+    const zip = await nodeExportZip(zipPath);
+    await zip.writeFile('buffers/abd.jsonl', '{}\n');
+    await zip.finish();
+    const read = await readZip(bytesSource(new Uint8Array(readFileSync(zipPath))));
+    expect(text(await read.readAll('buffers/abd.jsonl'))).toBe('{}\n');
+
+    const folder = await nodeExportFolder(join(tmp, 'folder'));
+    await folder.writeFile('buffers/ded.jsonl', 'x\n');
+    const sink = await folder.createFile('samples.jsonl');
+    await sink.write(utf8('y\n'));
+    await sink.close();
+    expect(readFileSync(join(tmp, 'folder', 'buffers', 'ded.jsonl'), 'utf8')).toBe('x\n');
+    expect(readFileSync(join(tmp, 'folder', 'samples.jsonl'), 'utf8')).toBe('y\n');
+    await expect(folder.writeFile('../escape.txt', 'x')).rejects.toThrow(/bad file name/);
+  });
+});
