@@ -324,3 +324,48 @@ describe('NodeRunStore: torn writes and versions', () => {
     expect(existsSync(path.join(root, 'r/run.lock'))).toBe(false);
   });
 });
+
+describe('NodeRunStore: the lock file', () => {
+  async function deadPid(): Promise<number> {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => child.on('exit', resolve));
+    return child.pid!;
+  }
+
+  function writeLock(info: object) {
+    writeFileSync(
+      path.join(root, 'r/run.lock'),
+      JSON.stringify({ since: '2026-01-01T00:00:00Z', token: 't', ...info }),
+    );
+  }
+
+  it('takes over a stale lock whose process is dead on this host', async () => {
+    const store = new NodeRunStore(root);
+    await (await store.createRun('r', newRun())).close();
+    expect(existsSync(path.join(root, 'r/run.lock'))).toBe(false);
+    writeLock({ pid: await deadPid(), hostname: os.hostname() });
+    const w = await store.openRun('r');
+    expect(JSON.parse(readFileSync(path.join(root, 'r/run.lock'), 'utf8'))).toMatchObject({
+      pid: process.pid,
+    });
+    await w.close();
+    expect(existsSync(path.join(root, 'r/run.lock'))).toBe(false);
+  });
+
+  it('names a live holder, or one on another host, and leaves its lock alone', async () => {
+    const store = new NodeRunStore(root);
+    await (await store.createRun('r', newRun())).close();
+    writeLock({ pid: process.ppid, hostname: os.hostname() });
+    await expect(store.openRun('r')).rejects.toThrow(
+      new RegExp(
+        `already being written by pid ${process.ppid} on ${os.hostname()} \\(since 2026-01-01T00:00:00Z\\)\\. Stop that process`,
+      ),
+    );
+    writeLock({ pid: await deadPid(), hostname: 'elsewhere' });
+    await expect(store.openRun('r')).rejects.toThrow(
+      /on elsewhere .*If that machine no longer runs it, delete .*run\.lock/,
+    );
+    expect(JSON.parse(readFileSync(path.join(root, 'r/run.lock'), 'utf8')).hostname).toBe('elsewhere');
+  });
+});
