@@ -6,9 +6,11 @@
 //     dP_j = dO·v_j, Δ = dO·O:  dq = scale Σ_j P_j (dP_j − Δ) k_j;  stores lse = m + log l and Δ.
 //   dkv kernel, one workgroup per (slot, key pos, KV head): over the query rows t ≥ pos of its slot and
 //     the query heads of its group, dv_j = Σ P dO,  dk_j = scale Σ P (dP − Δ) q.
+// K/V are read from an f32 or packed-f16 cache (the forward's); dK/dV are f32 in the cache layout.
 // Reference: ops-backward.ts attentionBackward.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { MAX_HEAD_DIM } from './attention.ts';
+import type { KvDType } from './rope-kv.ts';
 
 const WG = 64;
 const DPT = MAX_HEAD_DIM / WG;
@@ -18,11 +20,18 @@ struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, nSlo
 @group(0) @binding(0) var<uniform> p: Params;
 `;
 
-const DQ_SHADER = /* wgsl */ `${COMMON}
+function kvLoad(kv: KvDType): string {
+  return kv === 'f32'
+    ? 'fn kAt(i: u32) -> f32 { return kCache[i]; }\nfn vAt(i: u32) -> f32 { return vCache[i]; }'
+    : 'fn kAt(i: u32) -> f32 { return unpack2x16float(kCache[i >> 1u])[i & 1u]; }\nfn vAt(i: u32) -> f32 { return unpack2x16float(vCache[i >> 1u])[i & 1u]; }';
+}
+
+const dqShader = (kv: KvDType) => /* wgsl */ `${COMMON}
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> kCache: array<f32>;
-@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+${kvLoad(kv)}
 @group(0) @binding(5) var<storage, read> o: array<f32>;
 @group(0) @binding(6) var<storage, read> dO: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
@@ -65,7 +74,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var s = -3.0e38;
     if (j < nKeys) {
       var dot = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[seqBase + j * stride + c], dot); }
+      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
       s = dot * p.scale;
     }
     ps[li] = s;
@@ -89,8 +98,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       var dot = 0.0;
       var dp = 0.0;
       for (var c = 0u; c < p.D; c++) {
-        dot = fma(qs[c], kCache[seqBase + j * stride + c], dot);
-        dp = fma(dos[c], vCache[seqBase + j * stride + c], dp);
+        dot = fma(qs[c], kAt(seqBase + j * stride + c), dot);
+        dp = fma(dos[c], vAt(seqBase + j * stride + c), dp);
       }
       ds = exp(dot * p.scale - lse) * (dp - delta);
     }
@@ -101,7 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let c = li + d * ${WG}u;
       if (c < p.D) {
         var a = acc[d];
-        for (var k = 0u; k < n; k++) { a = fma(ps[k], kCache[seqBase + (j0 + k) * stride + c], a); }
+        for (var k = 0u; k < n; k++) { a = fma(ps[k], kAt(seqBase + (j0 + k) * stride + c), a); }
         acc[d] = a;
       }
     }
@@ -114,11 +123,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (li == 0u) { stats[t * p.nH + h] = vec2<f32>(lse, delta); }
 }`;
 
-const DKV_SHADER = /* wgsl */ `${COMMON}
+const dkvShader = (kv: KvDType) => /* wgsl */ `${COMMON}
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> slotRows: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> kCache: array<f32>;
-@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+${kvLoad(kv)}
 @group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read> dO: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
@@ -140,7 +150,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let group = p.nH / p.nKv;
   let stride = p.nKv * p.D;
   let kBase = (slot * p.maxLen + j) * stride + kh * p.D;
-  for (var c = li; c < p.D; c += ${WG}u) { ks[c] = kCache[kBase + c]; vs[c] = vCache[kBase + c]; }
+  for (var c = li; c < p.D; c += ${WG}u) { ks[c] = kAt(kBase + c); vs[c] = vAt(kBase + c); }
   workgroupBarrier();
   let nPairs = (sr.y - j) * group;
   var accK: array<f32, ${DPT}>;
@@ -218,8 +228,8 @@ function params(a: AttentionBackwardArgs): ArrayBuffer {
 
 export class AttentionDqKernel implements Kernel<AttentionBackwardArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, DQ_SHADER, 'attention backward dq');
+  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
+    this.pipeline = computePipeline(device, dqShader(kvDType), `attention backward dq ${kvDType}`);
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;
@@ -238,8 +248,8 @@ export class AttentionDqKernel implements Kernel<AttentionBackwardArgs> {
 /** Run after AttentionDqKernel (reads its lse/Δ stats). */
 export class AttentionDkvKernel implements Kernel<AttentionBackwardArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, DKV_SHADER, 'attention backward dkv');
+  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
+    this.pipeline = computePipeline(device, dkvShader(kvDType), `attention backward dkv ${kvDType}`);
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;
