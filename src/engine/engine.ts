@@ -8,6 +8,7 @@ import type { Completion, SampleOptions, StopReason, Tokenizer, TrainBatch } fro
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { SafetensorsFile } from '../model/safetensors-read.ts';
 import type { GpuContext } from './gpu.ts';
+import type { KvDType } from './kernels/rope-kv.ts';
 import type { WeightDType } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import { readBuffer } from './buffers.ts';
@@ -21,8 +22,10 @@ export interface EngineOptions {
   maxBatch: number;
   /** Positions per sequence (prompt + completion). */
   maxSeqLen: number;
-  /** Token rows per forward pass (default: maxBatch · 64, at least maxBatch). */
+  /** Token rows per forward pass (default 1024, at least maxBatch): bounds the activation memory. */
   maxTokensPerPass?: number;
+  /** KV-cache precision (default: f16 with 16-bit weights, f32 with f32 weights). */
+  kvDType?: KvDType;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
   onProgress?: LoadProgress;
@@ -66,7 +69,7 @@ interface ActiveSeq {
   text: string;
 }
 
-const DEFAULT_TOKENS_PER_SLOT = 64;
+const DEFAULT_TOKENS_PER_PASS = 1024;
 
 export class Engine {
   readonly ledger: MemoryLedger;
@@ -112,12 +115,15 @@ export class Engine {
     return this.weights.config;
   }
 
-  static limitsFor(opts: EngineOptions): ForwardLimits {
-    const maxTokens = Math.max(
-      opts.maxBatch,
-      opts.maxTokensPerPass ?? opts.maxBatch * DEFAULT_TOKENS_PER_SLOT,
-    );
-    return { maxSlots: opts.maxBatch, maxLen: opts.maxSeqLen, maxTokens, lmRows: opts.maxBatch };
+  static limitsFor(opts: EngineOptions, weightDType: WeightDType): ForwardLimits {
+    const maxTokens = Math.max(opts.maxBatch, opts.maxTokensPerPass ?? DEFAULT_TOKENS_PER_PASS);
+    return {
+      maxSlots: opts.maxBatch,
+      maxLen: opts.maxSeqLen,
+      maxTokens,
+      lmRows: opts.maxBatch,
+      kvDType: opts.kvDType ?? (weightDType === 'f32' ? 'f32' : 'f16'),
+    };
   }
 
   /** Loads a model's weights (from the model-I/O layer's safetensors reader) onto the device. */
@@ -134,7 +140,7 @@ export class Engine {
       maxBinding: ctx.device.limits.maxStorageBufferBindingSize,
       onProgress: opts.onProgress,
     });
-    return new Engine(ctx, weights, ledger, Engine.limitsFor(opts), tokenizer);
+    return new Engine(ctx, weights, ledger, Engine.limitsFor(opts, weights.dtype), tokenizer);
   }
 
   /** Random weights of `config`'s shape (bench). */
@@ -146,7 +152,7 @@ export class Engine {
     opts: EngineOptions,
   ): Engine {
     const ledger = new MemoryLedger(ctx.device);
-    const limits = Engine.limitsFor(opts);
+    const limits = Engine.limitsFor(opts, dtype);
     const weights = Qwen2Weights.random(
       ctx.device,
       config,

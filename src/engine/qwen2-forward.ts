@@ -21,7 +21,7 @@ import { EmbeddingKernel } from './kernels/embedding.ts';
 import { LogprobKernel } from './kernels/logprob.ts';
 import { MatmulKernel } from './kernels/matmul.ts';
 import { RmsNormKernel } from './kernels/rmsnorm.ts';
-import { RopeKvKernel, ropeTable } from './kernels/rope-kv.ts';
+import { RopeKvKernel, ropeTable, type KvDType } from './kernels/rope-kv.ts';
 import { SampleKernel, type SampleParams } from './kernels/sample.ts';
 import { SwigluKernel } from './kernels/swiglu.ts';
 import type { LoraWeights } from './lora-types.ts';
@@ -37,6 +37,8 @@ export interface ForwardLimits {
   maxTokens: number;
   /** Rows of the logits scratch (≥ maxSlots): the LM head runs on at most this many rows at once. */
   lmRows: number;
+  /** KV-cache element type. */
+  kvDType: KvDType;
 }
 
 export class Qwen2Forward {
@@ -112,8 +114,9 @@ export class Qwen2Forward {
     this.rows = a(T * 2, 'rows');
     const kvFloats = limits.maxSlots * limits.maxLen * c.numKeyValueHeads * c.headDim;
     for (let l = 0; l < c.numHiddenLayers; l++) {
-      this.kCache.push(ledger.storage('kvCache', kvFloats * 4, `k cache ${l}`));
-      this.vCache.push(ledger.storage('kvCache', kvFloats * 4, `v cache ${l}`));
+      const bytes = kvFloats * (limits.kvDType === 'f16' ? 2 : 4);
+      this.kCache.push(ledger.storage('kvCache', bytes, `k cache ${l}`));
+      this.vCache.push(ledger.storage('kvCache', bytes, `v cache ${l}`));
     }
     const table = ropeTable(limits.maxLen, c.headDim, c.ropeTheta);
     this.cosSin = ledger.storage('scratch', table.byteLength, 'rope cos/sin');
@@ -133,8 +136,8 @@ export class Qwen2Forward {
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
     this.normResidual = new RmsNormKernel(device, { residual: true, gather: false });
     this.normHead = new RmsNormKernel(device, { residual: true, gather: true });
-    this.ropeKv = new RopeKvKernel(device);
-    this.attention = new AttentionKernel(device);
+    this.ropeKv = new RopeKvKernel(device, limits.kvDType);
+    this.attention = new AttentionKernel(device, limits.kvDType);
     this.swiglu = new SwigluKernel(device);
     this.sampler = new SampleKernel(device);
     this.logprob = new LogprobKernel(device);

@@ -202,12 +202,14 @@ describe('forward kernels vs reference', () => {
   const ROPE_ATOL = 1e-6;
   // Softmax-weighted sums of ≤ 70 values in f32 against the reference's f64 softmax.
   const ATT_ATOL = 1e-5;
-  for (const [nH, nKv, D, lens] of [
-    [4, 2, 16, [5, 1, 70]],
-    [2, 1, 8, [3, 9]],
-    [3, 3, 64, [66]],
+  for (const [nH, nKv, D, lens, kv] of [
+    [4, 2, 16, [5, 1, 70], 'f32'],
+    [2, 1, 8, [3, 9], 'f32'],
+    [3, 3, 64, [66], 'f32'],
+    [4, 2, 16, [5, 1, 70], 'f16'],
+    [7, 1, 64, [2, 33], 'f16'],
   ] as const) {
-    it(`rope + KV cache + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
+    it(`rope + KV cache (${kv}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
       const device = await getTestDevice();
       const theta = 10000;
       const T = lens.reduce((a, b) => a + b, 0);
@@ -233,11 +235,13 @@ describe('forward kernels vs reference', () => {
       }
       rope(q, positions, T, nH, D, theta);
       rope(kk, positions, T, nKv, D, theta);
+      // An f16 cache stores k (after RoPE) and v rounded to f16: the reference reads the same values.
+      const round = (a: Float32Array) => (kv === 'f16' ? decodeFloats(encodeFloats(a, 'F16'), 'F16') : a);
       const want = new Float32Array(T * nH * D);
-      attention(want, q, kk, v, offsets, { nHeads: nH, nKvHeads: nKv, headDim: D });
+      attention(want, q, round(kk), round(v), offsets, { nHeads: nH, nKvHeads: nKv, headDim: D });
 
       const maxLen = 80;
-      const cacheBytes = lens.length * maxLen * nKv * D * 4;
+      const cacheBytes = lens.length * maxLen * nKv * D * (kv === 'f16' ? 2 : 4);
       const kCache = storageBuffer(device, cacheBytes);
       const vCache = storageBuffer(device, cacheBytes);
       const rows = uploadU32(
@@ -245,7 +249,7 @@ describe('forward kernels vs reference', () => {
         slots.flatMap((s, i) => [s, positions[i]]),
       );
       const qOut = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new RopeKvKernel(device), {
+      await runKernel(device, new RopeKvKernel(device, kv), {
         qkv: uploadF32(device, qkv),
         rows,
         cosSin: uploadF32(device, ropeTable(maxLen, D, theta)),
@@ -260,7 +264,7 @@ describe('forward kernels vs reference', () => {
       });
       expect(record('rope', maxAbsDiff(await readF32(device, qOut, T * nH * D), q))).toBeLessThan(ROPE_ATOL);
       const out = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new AttentionKernel(device), {
+      await runKernel(device, new AttentionKernel(device, kv), {
         q: qOut,
         rows,
         kCache,
@@ -272,9 +276,9 @@ describe('forward kernels vs reference', () => {
         D,
         maxLen,
       });
-      expect(record('attention', maxAbsDiff(await readF32(device, out, T * nH * D), want))).toBeLessThan(
-        ATT_ATOL,
-      );
+      // With an f16 cache the reference reads the same rounded k/v, so the f32 tolerance still holds.
+      const got = await readF32(device, out, T * nH * D);
+      expect(record(`attention (${kv} cache)`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
     });
   }
 

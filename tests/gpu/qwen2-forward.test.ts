@@ -60,7 +60,7 @@ describe('Qwen2 forward vs reference', () => {
   for (const dtype of ['BF16', 'F16'] as const) {
     it(`whole-model logits, ${dtype} weights (16-bit packed path)`, async () => {
       const model = await tinyModel(9, dtype);
-      const engine = await tinyEngine(model);
+      const engine = await tinyEngine(model, { kvDType: 'f32' });
       expect(engine.weights.dtype).toBe(dtype.toLowerCase());
       const seqs = [
         [5, 6, 7, 8, 9],
@@ -79,9 +79,9 @@ describe('Qwen2 forward vs reference', () => {
     });
   }
 
-  it('f32 file run in f16 (--dtype override): logits within f16 rounding of the f32 reference', async () => {
+  it('f32 file run in f16 with an f16 KV cache: logits within f16 rounding of the f32 reference', async () => {
     const model = await tinyModel(10, 'F32');
-    const engine = await tinyEngine(model, { dtype: 'f16' });
+    const engine = await tinyEngine(model, { dtype: 'f16', kvDType: 'f16' });
     const seqs = [[3, 1, 4, 1, 5, 9, 2, 6]];
     const got = await engine.allLogits(seqs);
     const want = qwen2Logits(

@@ -3,21 +3,35 @@
 // each invocation scores one key, then an online softmax (running max and sum) folds the block in,
 // each invocation accumulating the output for its own head dimensions. Every sum runs in a fixed
 // order, so a row's result never depends on the other rows of the batch. The T×T score matrix is
-// never stored. Query head h reads KV head h / (nH / nKv).
+// never stored. Query head h reads KV head h / (nH / nKv). The cache is f32 or packed f16.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import type { KvDType } from './rope-kv.ts';
 
 const WG = 64;
 /** Head dimensions per invocation: head_dim ≤ 4·64 = 256 (Qwen2 uses 64). */
 const DIMS_PER_THREAD = 4;
 export const MAX_HEAD_DIM = WG * DIMS_PER_THREAD;
 
-const SHADER = /* wgsl */ `
+function shader(kv: KvDType): string {
+  const cacheElem = kv === 'f32' ? 'f32' : 'u32';
+  // Key dot product: packed f16 reads two dimensions per word.
+  const dot =
+    kv === 'f32'
+      ? 'for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[kb + c], dot); }'
+      : `for (var c = 0u; c < p.D; c += 2u) {
+        let kk = unpack2x16float(kCache[(kb + c) >> 1u]);
+        dot = fma(qs[c], kk.x, dot);
+        dot = fma(qs[c + 1u], kk.y, dot);
+      }`;
+  const loadV = (idx: string) =>
+    kv === 'f32' ? `vCache[${idx}]` : `unpack2x16float(vCache[(${idx}) >> 1u])[(${idx}) & 1u]`;
+  return /* wgsl */ `
 struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> kCache: array<f32>;
-@group(0) @binding(4) var<storage, read> vCache: array<f32>;
+@group(0) @binding(3) var<storage, read> kCache: array<${cacheElem}>;
+@group(0) @binding(4) var<storage, read> vCache: array<${cacheElem}>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
@@ -45,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (j < nKeys) {
       let kb = seqBase + j * stride;
       var dot = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[kb + c], dot); }
+      ${dot}
       s = dot * p.scale;
     }
     ps[li] = s;
@@ -64,7 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let c = li + d * ${WG}u;
       if (c < p.D) {
         var a = acc[d] * corr;
-        for (var k = 0u; k < n; k++) { a = fma(ps[k], vCache[seqBase + (j0 + k) * stride + c], a); }
+        for (var k = 0u; k < n; k++) { a = fma(ps[k], ${loadV('seqBase + (j0 + k) * stride + c')}, a); }
         acc[d] = a;
       }
     }
@@ -76,6 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (c < p.D) { out[qBase + c] = acc[d] / l; }
   }
 }`;
+}
 
 export interface AttentionArgs {
   q: GPUBuffer;
@@ -92,8 +107,11 @@ export interface AttentionArgs {
 
 export class AttentionKernel implements Kernel<AttentionArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, SHADER, 'attention');
+  constructor(
+    device: GPUDevice,
+    readonly kvDType: KvDType = 'f32',
+  ) {
+    this.pipeline = computePipeline(device, shader(kvDType), `attention ${kvDType}`);
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

@@ -1,53 +1,69 @@
 // RoPE (rotate-half) on the fused q|k|v projection output, then k and v written into the KV cache.
 // qkv [T, (nH + 2·nKv)·D] (bias already added by the matmul epilogue); row t is token `pos` of cache
 // slot `slot` (rows[t] = (slot, pos)). Writes q [T, nH·D] and cache[slot, pos, kvHead, :] for k and v.
-// cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
+// The cache holds f32 or f16 (packed pairs). cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 
 const WG = 64;
 
-const SHADER = /* wgsl */ `
+/** KV-cache element type: f32, or f16 packed two per u32 (half the memory; needs head_dim % 4 == 0). */
+export type KvDType = 'f32' | 'f16';
+
+// Each invocation rotates two adjacent pairs (i, i+1) with their partners (i+D/2, i+1+D/2), so packed
+// f16 cache words are written whole.
+function shader(kv: KvDType): string {
+  const cacheElem = kv === 'f32' ? 'f32' : 'u32';
+  const store = (buf: string, idx: string, a: string, b: string) =>
+    kv === 'f32'
+      ? `${buf}[${idx}] = ${a}; ${buf}[${idx} + 1u] = ${b};`
+      : `${buf}[(${idx}) >> 1u] = pack2x16float(vec2<f32>(${a}, ${b}));`;
+  return /* wgsl */ `
 struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read> cosSin: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
-@group(0) @binding(5) var<storage, read_write> kCache: array<f32>;
-@group(0) @binding(6) var<storage, read_write> vCache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> kCache: array<${cacheElem}>;
+@group(0) @binding(6) var<storage, read_write> vCache: array<${cacheElem}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.y;
   let half = p.D / 2u;
-  let head = gid.x / half;
-  let i = gid.x % half;
+  let quarter = half / 2u;
+  let head = gid.x / quarter;
+  let i = (gid.x % quarter) * 2u;
   if (t >= p.T || head >= p.nH + 2u * p.nKv) { return; }
   let row = rows[t];
   let width = (p.nH + 2u * p.nKv) * p.D;
   let src = t * width + head * p.D + i;
-  let x1 = qkv[src];
-  let x2 = qkv[src + half];
+  let a1 = qkv[src]; let b1 = qkv[src + 1u];
+  let a2 = qkv[src + half]; let b2 = qkv[src + half + 1u];
   let cacheRow = (row.x * p.maxLen + row.y) * p.nKv * p.D;
   if (head >= p.nH + p.nKv) {
     let dst = cacheRow + (head - p.nH - p.nKv) * p.D + i;
-    vCache[dst] = x1;
-    vCache[dst + half] = x2;
+    ${store('vCache', 'dst', 'a1', 'b1')}
+    ${store('vCache', 'dst + half', 'a2', 'b2')}
     return;
   }
-  let cs = cosSin[row.y * half + i];
-  let r1 = x1 * cs.x - x2 * cs.y;
-  let r2 = x2 * cs.x + x1 * cs.y;
+  let ca = cosSin[row.y * half + i];
+  let cb = cosSin[row.y * half + i + 1u];
+  let ra1 = a1 * ca.x - a2 * ca.y;
+  let ra2 = a2 * ca.x + a1 * ca.y;
+  let rb1 = b1 * cb.x - b2 * cb.y;
+  let rb2 = b2 * cb.x + b1 * cb.y;
   if (head < p.nH) {
     let dst = t * p.nH * p.D + head * p.D + i;
-    q[dst] = r1;
-    q[dst + half] = r2;
+    q[dst] = ra1; q[dst + 1u] = rb1;
+    q[dst + half] = ra2; q[dst + half + 1u] = rb2;
   } else {
     let dst = cacheRow + (head - p.nH) * p.D + i;
-    kCache[dst] = r1;
-    kCache[dst + half] = r2;
+    ${store('kCache', 'dst', 'ra1', 'rb1')}
+    ${store('kCache', 'dst + half', 'ra2', 'rb2')}
   }
 }`;
+}
 
 export interface RopeKvArgs {
   qkv: GPUBuffer;
@@ -65,20 +81,24 @@ export interface RopeKvArgs {
 
 export class RopeKvKernel implements Kernel<RopeKvArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, SHADER, 'rope+kv');
+  constructor(
+    device: GPUDevice,
+    readonly kvDType: KvDType = 'f32',
+  ) {
+    this.pipeline = computePipeline(device, shader(kvDType), `rope+kv ${kvDType}`);
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;
   }
   params(a: RopeKvArgs): ArrayBuffer {
+    if (a.D % 4 !== 0) throw new Error(`head_dim ${a.D} must be a multiple of 4`);
     return new Uint32Array([a.T, a.nH, a.nKv, a.D, a.maxLen, 0, 0, 0]).buffer;
   }
   buffers(a: RopeKvArgs): GPUBuffer[] {
     return [a.qkv, a.rows, a.cosSin, a.q, a.kCache, a.vCache];
   }
   workgroups(a: RopeKvArgs): [number, number, number] {
-    return [Math.ceil(((a.nH + 2 * a.nKv) * a.D) / 2 / WG), a.T, 1];
+    return [Math.ceil(((a.nH + 2 * a.nKv) * a.D) / 4 / WG), a.T, 1];
   }
 }
 
