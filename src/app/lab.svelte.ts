@@ -29,6 +29,8 @@ const QUICK_CALL_MS = 20_000;
 /** Live samples kept in memory for the streaming feed and the learnability histogram. */
 const LIVE_SAMPLES = 400;
 const NOTICES = 30;
+/** Generations of each replayed step shown in the live feed. */
+const REPLAY_SAMPLES = 24;
 const ENDPOINT_KEY = 'tabzero.hubEndpoint';
 const PRESENTATION_KEY = 'tabzero.presentation';
 
@@ -83,11 +85,22 @@ export class Lab {
     playing: boolean;
   } | null>(null);
 
-  /** Whether the live run is one the worker is executing now (not a finished or stored one). */
+  /** The run this page asked the worker to execute (a stored 'running' status after a reload is stale). */
+  executing = $state<string | null>(null);
+
+  /** Whether the shown run is one the worker is executing now (not a finished, stored or replayed one). */
   active = $derived(
     this.run !== null &&
+      this.executing === this.run.id &&
       (this.run.status === 'running' || this.run.status === 'seeding') &&
       this.replay === null,
+  );
+
+  /** A stored run that says it is running while this page is not running it: the tab was closed mid-run. */
+  interrupted = $derived(
+    this.run !== null &&
+      this.executing !== this.run.id &&
+      (this.run.status === 'running' || this.run.status === 'seeding'),
   );
 
   configError = $derived.by(() => {
@@ -220,8 +233,12 @@ export class Lab {
           if (this.run?.id !== e.run.id) this.adoptRun(e.run);
           this.run = e.run;
         }
-        if (e.run.status !== 'running' && e.run.status !== 'seeding' && this.phase?.runId === e.run.id) {
-          this.phase = null;
+        if (e.run.status !== 'running' && e.run.status !== 'seeding') {
+          if (this.phase?.runId === e.run.id) this.phase = null;
+          if (this.executing === e.run.id) this.executing = null;
+        } else if (this.executing === null) {
+          // A run the worker reports as running is being executed, whoever started it.
+          this.executing = e.run.id;
         }
         break;
       case 'phase':
@@ -377,7 +394,11 @@ export class Lab {
 
   /** startRun may only settle when the run pauses or ends: never await it in the UI flow. */
   private launch(runId: string): void {
-    this.trainer.startRun(runId).catch((err: unknown) => this.fail(err, 'Running the run'));
+    this.executing = runId;
+    this.trainer.startRun(runId).catch((err: unknown) => {
+      if (this.executing === runId) this.executing = null;
+      this.fail(err, 'Running the run');
+    });
   }
 
   async resume(): Promise<void> {
@@ -406,22 +427,40 @@ export class Lab {
   }
 
   async pause(): Promise<void> {
-    this.busy = true;
-    await this.call('Pausing', () => this.trainer.pauseRun());
-    this.busy = false;
+    await this.settle('Pausing', () => this.trainer.pauseRun());
   }
 
   async stop(): Promise<void> {
+    await this.settle('Stopping', () => this.trainer.stopRun());
+  }
+
+  /** Pause and stop resolve once the run has come to rest: then the stored status is the truth. */
+  private async settle(what: string, fn: () => Promise<void>): Promise<void> {
+    const runId = this.run?.id;
     this.busy = true;
-    await this.call('Stopping', () => this.trainer.stopRun());
-    this.busy = false;
+    try {
+      await this.call(what, fn);
+      await this.refreshRuns();
+      const stored = this.runs.find((r) => r.id === runId);
+      const shown = this.run;
+      if (stored && shown && shown.id === runId) {
+        this.run = { ...stored, step: Math.max(stored.step, shown.step) };
+        if (stored.status !== 'running' && stored.status !== 'seeding') {
+          if (this.executing === runId) this.executing = null;
+          this.phase = null;
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Space bar: pause a running run, resume a paused one. */
   togglePause(): void {
     if (this.busy || !this.run || this.replay) return;
     if (this.active) void this.pause();
-    else if (this.run.status === 'paused' || this.run.status === 'created') void this.resume();
+    else if (this.run.status === 'paused' || this.run.status === 'created' || this.interrupted)
+      void this.resume();
   }
 
   async deleteRun(runId: string): Promise<void> {
@@ -475,11 +514,20 @@ export class Lab {
     this.replayTimer = setInterval(() => {
       if (!this.replay) return;
       this.replay.step = Math.min(this.replay.last, this.replay.step + 1);
+      void this.replaySamples(this.replay.runId, this.replay.step);
       if (this.replay.step >= this.replay.last) {
         this.replay.playing = false;
         if (this.replayTimer) clearInterval(this.replayTimer);
       }
     }, 1000 / r.stepsPerSecond);
+  }
+
+  /** The replayed step's generations stream into the live feed, as they did during the run. */
+  async replaySamples(runId: string, step: number): Promise<void> {
+    const res = await this.quick('Reading the replayed step’s samples', () =>
+      this.trainer.getSamples(runId, { step, limit: REPLAY_SAMPLES }),
+    );
+    if (res && this.replay?.runId === runId) this.live = [...this.live, ...res.records].slice(-LIVE_SAMPLES);
   }
 
   stopReplay(): void {
