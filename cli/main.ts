@@ -2,6 +2,7 @@
 // `register(program)`; add it to the list below.
 import { Command, CommanderError } from 'commander';
 import { register as arith } from './commands/arith.ts';
+import { register as compare } from './commands/compare.ts';
 import { register as checkOnnx } from './commands/check-onnx.ts';
 import { register as evalSet } from './commands/eval-set.ts';
 import { register as exportOnnx } from './commands/export-onnx.ts';
@@ -27,6 +28,7 @@ const commands: ((program: Command) => void)[] = [
   grad,
   exportOnnx,
   checkOnnx,
+  compare,
 ];
 
 export function buildProgram(): Command {
