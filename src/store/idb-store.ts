@@ -231,14 +231,28 @@ class IdbRunReader implements RunReader {
     return decodeCheckpoint(await this.checkpointBlob(step), `run "${this.id}" checkpoint at step ${step}`);
   }
 
+  /** One readonly transaction, so a writer in another tab cannot commit halfway through the export. */
   async exportData(): Promise<RunExport> {
-    const rec = await this.record();
+    const tx = this.db.transaction(ALL_STORES, 'readonly');
+    const [found, steps, samples, evals, tasks, checkpoints] = await Promise.all([
+      tx.objectStore('runs').get(this.id),
+      tx.objectStore('steps').getAll(runRange(this.id)),
+      tx.objectStore('samples').getAll(runRange(this.id)),
+      tx.objectStore('evals').getAll(runRange(this.id)),
+      tx.objectStore('tasks').getAll(wholeRunRange(this.id)),
+      tx.objectStore('checkpoints').getAll(runRange(this.id)),
+    ]);
+    await tx.done;
+    const rec = checkRecord(found, this.id);
+    const buckets = { ded: [], abd: [], ind: [], seed: [] } as Record<Bucket, TaskRecord[]>;
+    for (const t of tasks) buckets[t.bucket].push(t);
+    for (const b of ALL_BUCKETS) buckets[b].sort((x, y) => x.seq - y.seq);
     let checkpoint: CheckpointBlob | null = null;
-    for (const step of (await this.checkpointSteps()).reverse()) {
-      if (step > rec.step) continue;
+    for (const ck of checkpoints.reverse()) {
+      if (ck.step > rec.step) continue;
       try {
-        const blob = await this.checkpointBlob(step);
-        await decodeCheckpoint(blob, `checkpoint at step ${step}`);
+        const blob = await checkpointBlob(ck, `checkpoint at step ${ck.step}`);
+        await decodeCheckpoint(blob, `checkpoint at step ${ck.step}`);
         checkpoint = blob;
         break;
       } catch (err) {
@@ -247,11 +261,11 @@ class IdbRunReader implements RunReader {
     }
     return {
       meta: metaOf(rec),
-      state: joinState(rec.runState, await this.buffers()),
-      steps: await this.steps(),
-      samples: await this.samples(),
-      evals: await this.evals(),
-      seedSet: await this.seedSet(),
+      state: joinState(rec.runState, buffersOf(buckets)),
+      steps: steps.map(strip),
+      samples: samples.map(strip) as SampleRow[],
+      evals: latestEvals(evals.map(strip)),
+      seedSet: rec.seedSource ? { source: rec.seedSource, entries: buckets.seed.map((r) => r.entry) } : null,
       checkpoint,
     };
   }

@@ -78,7 +78,14 @@ export async function snapshotRef(bytes: Uint8Array): Promise<SnapshotRef> {
 async function matches(file: string, ref: SnapshotRef): Promise<Uint8Array | null> {
   const size = await fileSize(file);
   if (size !== ref.bytes) return null;
-  const bytes = await readPrefix(file, size);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readPrefix(file, size);
+  } catch (err) {
+    // Renamed away by a writer between the two calls (or cut): not this one.
+    if ((err as { code?: string }).code === 'ENOENT' || err instanceof CorruptDataError) return null;
+    throw err;
+  }
   return (await sha256Hex(bytes)) === ref.sha256 ? bytes : null;
 }
 
@@ -90,7 +97,8 @@ export async function readSnapshot(
 ): Promise<Uint8Array | null> {
   if (!ref) return null;
   const file = path.join(dir, name);
-  const bytes = (await matches(file, ref)) ?? (await matches(file + NEXT, ref));
+  // `.next` first: a writer renames it over the file, so if it is gone by then, the file has its content.
+  const bytes = (await matches(file + NEXT, ref)) ?? (await matches(file, ref));
   if (!bytes) {
     throw new CorruptDataError(
       `${file}: does not match the ${ref.bytes} bytes and SHA-256 that run.json committed (edited or damaged?)`,

@@ -119,6 +119,9 @@ async function readRows<T>(dir: string, run: RunJson, name: AppendFile): Promise
   return parseJsonl<T>(await readAppendFile(dir, run, name), path.join(dir, name));
 }
 
+/** How often a reader retries when a writer in another process commits under it. */
+const READ_ATTEMPTS = 5;
+
 /** Reads the committed state of a run folder. Each call re-reads run.json, so it sees later commits. */
 class NodeRunReader implements RunReader {
   constructor(
@@ -130,34 +133,50 @@ class NodeRunReader implements RunReader {
     return readRunJson(this.dir);
   }
 
+  /**
+   * Reads against one run.json. A writer in another process may commit meanwhile (renaming snapshot
+   * files, cutting append files on rollback): then the read fails its checks and is retried against the
+   * new run.json. A failure with run.json unchanged is real damage.
+   */
+  protected async read<T>(fn: (run: RunJson) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const run = await this.run();
+      try {
+        return await fn(run);
+      } catch (err) {
+        if (!(err instanceof CorruptDataError) || attempt >= READ_ATTEMPTS) throw err;
+        if (JSON.stringify(await this.run()) === JSON.stringify(run)) throw err;
+      }
+    }
+  }
+
   async meta(): Promise<RunMeta> {
     return metaOf(await this.run());
   }
 
   async state(): Promise<RunnerState | null> {
-    const run = await this.run();
-    return joinState(run.runState, await readBuffers(this.dir, run));
+    return this.read(async (run) => joinState(run.runState, await readBuffers(this.dir, run)));
   }
 
   async steps(): Promise<StepRow[]> {
-    return readRows<StepRow>(this.dir, await this.run(), 'steps.jsonl');
+    return this.read((run) => readRows<StepRow>(this.dir, run, 'steps.jsonl'));
   }
 
   async samples(step?: number): Promise<SampleRow[]> {
-    const rows = await readRows<SampleRow>(this.dir, await this.run(), 'samples.jsonl');
+    const rows = await this.read((run) => readRows<SampleRow>(this.dir, run, 'samples.jsonl'));
     return step === undefined ? rows : rows.filter((r) => r.step === step);
   }
 
   async evals(): Promise<EvalRow[]> {
-    return latestEvals(await readRows<EvalRow>(this.dir, await this.run(), 'evals.jsonl'));
+    return latestEvals(await this.read((run) => readRows<EvalRow>(this.dir, run, 'evals.jsonl')));
   }
 
   async buffers(): Promise<BufferSnapshot> {
-    return readBuffers(this.dir, await this.run());
+    return this.read((run) => readBuffers(this.dir, run));
   }
 
   async seedSet(): Promise<SeedSet | null> {
-    return readSeedSet(this.dir, await this.run());
+    return this.read((run) => readSeedSet(this.dir, run));
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {
@@ -177,29 +196,30 @@ class NodeRunReader implements RunReader {
   }
 
   async exportData(): Promise<RunExport> {
-    const run = await this.run();
-    const buffers = await readBuffers(this.dir, run);
-    let checkpoint: RunExport['checkpoint'] = null;
-    for (const step of (await checkpointSteps(this.dir)).reverse()) {
-      if (step > run.step) continue;
-      try {
-        const blob = await readCheckpointBlob(this.dir, step);
-        await decodeCheckpoint(blob, `checkpoint at step ${step}`);
-        checkpoint = blob;
-        break;
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
+    return this.read(async (run) => {
+      const buffers = await readBuffers(this.dir, run);
+      let checkpoint: RunExport['checkpoint'] = null;
+      for (const step of (await checkpointSteps(this.dir)).reverse()) {
+        if (step > run.step) continue;
+        try {
+          const blob = await readCheckpointBlob(this.dir, step);
+          await decodeCheckpoint(blob, `checkpoint at step ${step}`);
+          checkpoint = blob;
+          break;
+        } catch (err) {
+          if (!(err instanceof CorruptDataError)) throw err;
+        }
       }
-    }
-    return {
-      meta: metaOf(run),
-      state: joinState(run.runState, buffers),
-      steps: await readRows<StepRow>(this.dir, run, 'steps.jsonl'),
-      samples: await readRows<SampleRow>(this.dir, run, 'samples.jsonl'),
-      evals: latestEvals(await readRows<EvalRow>(this.dir, run, 'evals.jsonl')),
-      seedSet: await readSeedSet(this.dir, run),
-      checkpoint,
-    };
+      return {
+        meta: metaOf(run),
+        state: joinState(run.runState, buffers),
+        steps: await readRows<StepRow>(this.dir, run, 'steps.jsonl'),
+        samples: await readRows<SampleRow>(this.dir, run, 'samples.jsonl'),
+        evals: latestEvals(await readRows<EvalRow>(this.dir, run, 'evals.jsonl')),
+        seedSet: await readSeedSet(this.dir, run),
+        checkpoint,
+      };
+    });
   }
 }
 

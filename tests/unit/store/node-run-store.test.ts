@@ -16,7 +16,7 @@ import { CorruptDataError, FormatVersionError, StoreFullError } from '../../../s
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 import type { FsOp } from '../../../src/store/node-fs.ts';
 import type { RunWriter } from '../../../src/store/types.ts';
-import { drive, generations, newRun, stepCommit, tensors } from './fixtures.ts';
+import { drive, generations, newRun, nextState, seededState, stepCommit, tensors } from './fixtures.ts';
 
 // tmpfs where there is one: the store fsyncs at every commit, which a test does not need to wait for.
 let root: string;
@@ -81,6 +81,33 @@ describe('NodeRunStore: commits and reads', () => {
     expect(seed?.source.zeroData).toBe(false);
     expect(seed?.entries.map((e) => e.id)).toEqual(['ded-1', 'ded-2', 'ind-5', 'ind-6']);
     expect((await store.listRuns()).map((m) => m.id)).toEqual(['run-a']);
+  });
+
+  it('a reader polling while the writer commits always sees a whole commit', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 1, [1]);
+    const r = await store.readRun('r');
+    const expected = [seededState()];
+    for (let i = 0; i < 8; i++) expected.push(nextState(expected[i]));
+    let done = false;
+    let reads = 0;
+    const poll = (async () => {
+      while (!done) {
+        const state = (await r.state())!;
+        expect(state).toEqual(expected[state.step]);
+        const steps = await r.steps();
+        expect(steps.map((s) => s.step)).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
+        reads++;
+      }
+    })();
+    await drive(w, 6);
+    await w.resume(); // a rollback (cuts files) under the reader too
+    await drive(w, 8);
+    done = true;
+    await poll;
+    expect(reads).toBeGreaterThan(3);
+    await w.close();
   });
 
   it('refuses to create a run where one exists', async () => {
