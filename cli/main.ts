@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { register as arith } from './commands/arith.ts';
 import { register as compare } from './commands/compare.ts';
+import { register as sweep } from './commands/sweep.ts';
 import { register as checkOnnx } from './commands/check-onnx.ts';
 import { register as evalSet } from './commands/eval-set.ts';
 import { register as exportOnnx } from './commands/export-onnx.ts';
@@ -29,6 +30,7 @@ const commands: ((program: Command) => void)[] = [
   exportOnnx,
   checkOnnx,
   compare,
+  sweep,
 ];
 
 export function buildProgram(): Command {
