@@ -9,7 +9,8 @@ import { gridRows } from './rmsnorm.ts';
 import { REDUCE_WG, REDUCE_WGSL } from './reduce-wgsl.ts';
 
 const SHADER = /* wgsl */ `
-struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32 }
+struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32,
+                rowOff: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
@@ -37,9 +38,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     H = reduceSum(li, h);
   }
-  let y = targets[r];
+  let y = targets[p.rowOff + r];
   let lpy = logits[base + y] - lse;
-  let rd = rowData[r];
+  let rd = rowData[p.rowOff + r];
   let A = rd.x;
   var loss = -A;
   var g = -A;
@@ -66,7 +67,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (i == y) { d += g; }
     logits[base + i] = d;
   }
-  if (li == 0u) { rowOut[r] = vec4<f32>(loss, lpy, H, clipped); }
+  if (li == 0u) { rowOut[p.rowOff + r] = vec4<f32>(loss, lpy, H, clipped); }
 }`;
 
 export interface LmLossArgs {
@@ -80,6 +81,8 @@ export interface LmLossArgs {
   R: number;
   V: number;
   ldl?: number;
+  /** targets, rowData and rowOut are read/written from this row on (logits rows start at 0). */
+  rowOff?: number;
   /** 1 / global completion-token count. */
   invN: number;
   clipEps: number;
@@ -98,9 +101,10 @@ export class LmLossKernel implements Kernel<LmLossArgs> {
     return this.pipeline;
   }
   params(a: LmLossArgs): ArrayBuffer {
-    const buf = new ArrayBuffer(32);
+    const buf = new ArrayBuffer(48);
     new Uint32Array(buf).set([a.R, a.V, a.ldl ?? a.V, (a.hasOld ? 1 : 0) | (a.hasRef ? 2 : 0)]);
     new Float32Array(buf).set([a.invN, a.clipEps, a.entropyCoef, a.klBeta], 4);
+    new Uint32Array(buf)[8] = a.rowOff ?? 0;
     return buf;
   }
   buffers(a: LmLossArgs): GPUBuffer[] {

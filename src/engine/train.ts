@@ -1,0 +1,616 @@
+// The policy-gradient update on the GPU (spec 4.7): Trainer.step(batch) = for each micro-batch
+// [forward keeping only each layer's input → LM head + loss + dlogits on completion rows, lmRows at a
+// time → per layer, last to first: recompute the layer with the forward's own encodeLayer, then run
+// the backward kernels] → global grad-norm clip + AdamW. It runs on the generation engine's weight
+// buffers and KV cache and trains its LoRA adapter in place: the next rollout sees the new weights.
+//
+// Residual stream gradient `dx` is updated in place through a layer (dx3 → dx2 → dx_in): the norm
+// backward kernels accumulate, matching the reference (reference/qwen2-backward.ts).
+import type { Policy, StepStats, TrainBatch, TrainSequence } from '../policy.ts';
+import { GpuAdamW, type OptimizerOptions } from './adamw.ts';
+import { readF32 } from './buffers.ts';
+import { Dispatcher } from './dispatch.ts';
+import type { Engine } from './engine.ts';
+import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
+import { LmLossKernel } from './kernels/lm-loss.ts';
+import { MatmulGradKernel } from './kernels/matmul-grad.ts';
+import { ResidualAddKernel } from './kernels/residual-add.ts';
+import { RmsNormKernel } from './kernels/rmsnorm.ts';
+import { RmsNormBackwardKernel } from './kernels/rmsnorm-backward.ts';
+import { RopeBackwardKernel } from './kernels/rope-backward.ts';
+import { SwigluBackwardKernel } from './kernels/swiglu-backward.ts';
+import type { GpuLora, GpuLoraPair } from './lora-gpu.ts';
+import type { Qwen2Forward } from './qwen2-forward.ts';
+
+export interface TrainerOptions extends OptimizerOptions {
+  /** Most sequences per micro-batch (also bounded by the engine's KV slots and tokens per pass). */
+  microBatch?: number;
+}
+
+/** One micro-batch: the sequences it holds and its packed rows. */
+interface MicroBatch {
+  seqs: TrainSequence[];
+  ids: number[];
+  slots: number[];
+  positions: number[];
+  /** (first row, rows) per slot. */
+  slotRows: Uint32Array;
+  maxRows: number;
+  /** Pass row predicting each completion token, its target and (advantage, old, ref, 0). */
+  lmRows: number[];
+  targets: Uint32Array;
+  rowData: Float32Array;
+  /** Start of each sequence's completion tokens in lmRows. */
+  tokenOffsets: number[];
+}
+
+export interface GradientResult {
+  /** L (spec 4.7) over the whole batch. */
+  loss: number;
+  tokens: number;
+  /** Σ entropy over the tokens (0 when entropyCoef = 0). */
+  entropySum: number;
+  /** logπ of each completion token under the weights before the update, per sequence. */
+  logprobs: Float32Array[];
+  clipped: number;
+  timeMs: Record<string, number>;
+  microBatches: number;
+}
+
+/** Splits a batch into micro-batches that fit the forward's slots, tokens per pass and positions. */
+export function planMicroBatches(
+  seqs: readonly TrainSequence[],
+  limits: { maxSlots: number; maxTokens: number; maxLen: number },
+  microBatch = Infinity,
+): MicroBatch[] {
+  const out: MicroBatch[] = [];
+  let cur: TrainSequence[] = [];
+  let tokens = 0;
+  const flush = () => {
+    if (cur.length) out.push(packMicroBatch(cur));
+    cur = [];
+    tokens = 0;
+  };
+  for (const s of seqs) {
+    if (s.promptIds.length === 0) throw new Error('every training sequence needs at least one prompt token');
+    if (s.completionIds.length === 0) continue;
+    const len = s.promptIds.length + s.completionIds.length - 1;
+    if (len > limits.maxLen)
+      throw new Error(`sequence of ${len} positions exceeds the engine's ${limits.maxLen}`);
+    if (len > limits.maxTokens)
+      throw new Error(`sequence of ${len} tokens exceeds ${limits.maxTokens} tokens per pass`);
+    if (cur.length >= Math.min(limits.maxSlots, microBatch) || tokens + len > limits.maxTokens) flush();
+    cur.push(s);
+    tokens += len;
+  }
+  flush();
+  return out;
+}
+
+function packMicroBatch(seqs: TrainSequence[]): MicroBatch {
+  const ids: number[] = [];
+  const slots: number[] = [];
+  const positions: number[] = [];
+  const slotRows = new Uint32Array(seqs.length * 2);
+  const lmRows: number[] = [];
+  const targets: number[] = [];
+  const rowData: number[] = [];
+  const tokenOffsets = [0];
+  let maxRows = 0;
+  seqs.forEach((s, slot) => {
+    const input = [...s.promptIds, ...s.completionIds.slice(0, -1)];
+    slotRows.set([ids.length, input.length], 2 * slot);
+    maxRows = Math.max(maxRows, input.length);
+    const base = ids.length;
+    input.forEach((id, pos) => {
+      ids.push(id);
+      slots.push(slot);
+      positions.push(pos);
+    });
+    s.completionIds.forEach((tok, t) => {
+      lmRows.push(base + s.promptIds.length - 1 + t);
+      targets.push(tok);
+      rowData.push(s.advantage, s.oldLogprobs?.[t] ?? 0, s.refLogprobs?.[t] ?? 0, 0);
+    });
+    tokenOffsets.push(lmRows.length);
+  });
+  return {
+    seqs,
+    ids,
+    slots,
+    positions,
+    slotRows,
+    maxRows,
+    lmRows,
+    targets: Uint32Array.from(targets),
+    rowData: Float32Array.from(rowData),
+    tokenOffsets,
+  };
+}
+
+export class Trainer {
+  readonly optimizer: GpuAdamW;
+  private readonly fwd: Qwen2Forward;
+  private readonly d: Dispatcher;
+  private readonly mmW: MatmulGradKernel;
+  private readonly mmF: MatmulGradKernel;
+  private readonly add: ResidualAddKernel;
+  private readonly norm: RmsNormKernel;
+  private readonly normBack: RmsNormBackwardKernel;
+  private readonly normBackScatter: RmsNormBackwardKernel;
+  private readonly swigluBack: SwigluBackwardKernel;
+  private readonly ropeBack: RopeBackwardKernel;
+  private readonly attDq: AttentionDqKernel;
+  private readonly attDkv: AttentionDkvKernel;
+  private readonly lmLoss: LmLossKernel;
+  // Saved layer inputs (the only activations kept across the batch) and the final norm's input.
+  private readonly saved: GPUBuffer[] = [];
+  private readonly savedFinal: GPUBuffer;
+  // Backward scratch, [maxTokens, ...].
+  private readonly dx: GPUBuffer;
+  private readonly dxn: GPUBuffer;
+  private readonly xn1: GPUBuffer;
+  private readonly dact: GPUBuffer;
+  private readonly dgu: GPUBuffer;
+  private readonly datt: GPUBuffer;
+  private readonly dq: GPUBuffer;
+  private readonly dqkv: GPUBuffer;
+  private readonly dk: GPUBuffer;
+  private readonly dv: GPUBuffer;
+  private readonly attStats: GPUBuffer;
+  private readonly loraH: GPUBuffer;
+  private readonly loraDh: GPUBuffer;
+  private readonly dhidden: GPUBuffer;
+  private readonly slotRows: GPUBuffer;
+  private readonly lmTargets: GPUBuffer;
+  private readonly lmRowData: GPUBuffer;
+  private readonly lmRowOut: GPUBuffer;
+
+  constructor(
+    readonly engine: Engine,
+    readonly lora: GpuLora,
+    readonly opts: TrainerOptions,
+  ) {
+    const fwd = (this.fwd = engine.forward);
+    const device = fwd.device;
+    const c = fwd.config;
+    const { maxTokens: T, maxSlots, maxLen, kvDType } = fwd.limits;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const kvDim = c.numKeyValueHeads * c.headDim;
+    engine.setLora(lora.weights);
+    this.d = new Dispatcher(device);
+    this.optimizer = new GpuAdamW(device, lora.tensors);
+    this.mmW = new MatmulGradKernel(device, fwd.weights.dtype);
+    this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32');
+    this.add = new ResidualAddKernel(device);
+    this.norm = new RmsNormKernel(device, { residual: false, gather: false });
+    this.normBack = new RmsNormBackwardKernel(device, false);
+    this.normBackScatter = new RmsNormBackwardKernel(device, true);
+    this.swigluBack = new SwigluBackwardKernel(device);
+    this.ropeBack = new RopeBackwardKernel(device);
+    this.attDq = new AttentionDqKernel(device, kvDType);
+    this.attDkv = new AttentionDkvKernel(device, kvDType);
+    this.lmLoss = new LmLossKernel(device);
+    const ledger = engine.ledger;
+    const act = (n: number, label: string) => ledger.storage('activations', n * 4, `train ${label}`);
+    for (let l = 0; l < c.numHiddenLayers; l++) this.saved.push(act(T * C, `layer ${l} input`));
+    this.savedFinal = act(T * C, 'final norm input');
+    this.dx = act(T * C, 'dx');
+    this.dxn = act(T * C, 'dxn');
+    this.xn1 = act(T * C, 'xn1');
+    this.dact = act(T * I, 'dact');
+    this.dgu = act(T * 2 * I, 'dgate_up');
+    this.datt = act(T * C, 'datt');
+    this.dq = act(T * C, 'dq');
+    this.dqkv = act(T * fwd.weights.qkvRows, 'dqkv');
+    this.dk = act(maxSlots * maxLen * kvDim, 'dk');
+    this.dv = act(maxSlots * maxLen * kvDim, 'dv');
+    this.attStats = act(T * c.numAttentionHeads * 2, 'attention stats');
+    this.loraH = act(T * lora.rank, 'lora h');
+    this.loraDh = act(T * lora.rank, 'lora dh');
+    this.dhidden = act(fwd.limits.lmRows * C, 'dhidden');
+    this.slotRows = act(maxSlots * 2, 'slot rows');
+    this.lmTargets = act(T, 'lm targets');
+    this.lmRowData = act(T * 4, 'lm row data');
+    this.lmRowOut = act(T * 4, 'lm row out');
+  }
+
+  /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
+  async computeGradients(batch: TrainBatch): Promise<GradientResult> {
+    const device = this.fwd.device;
+    const mbs = planMicroBatches(batch.sequences, this.fwd.limits, this.opts.microBatch);
+    const totalTokens = mbs.reduce((n, mb) => n + mb.lmRows.length, 0);
+    const timeMs: Record<string, number> = { forward: 0, lmHead: 0, backward: 0 };
+    const wasEnabled = this.fwd.loraEnabled;
+    this.fwd.loraEnabled = true;
+    const zero = device.createCommandEncoder();
+    this.optimizer.encodeZeroGrads(zero);
+    device.queue.submit([zero.finish()]);
+    let lossSum = 0;
+    let entropySum = 0;
+    let clipped = 0;
+    const logprobs: Float32Array[] = [];
+    try {
+      for (const mb of mbs) {
+        let t0 = performance.now();
+        this.encodeForward(mb);
+        await device.queue.onSubmittedWorkDone();
+        timeMs.forward += performance.now() - t0;
+        t0 = performance.now();
+        this.encodeLmHead(mb, batch, totalTokens);
+        const rowOut = await readF32(device, this.lmRowOut, mb.lmRows.length * 4);
+        timeMs.lmHead += performance.now() - t0;
+        t0 = performance.now();
+        this.encodeBackward(mb);
+        await device.queue.onSubmittedWorkDone();
+        timeMs.backward += performance.now() - t0;
+        for (let j = 0; j < mb.seqs.length; j++) {
+          const lp = new Float32Array(mb.tokenOffsets[j + 1] - mb.tokenOffsets[j]);
+          for (let t = 0; t < lp.length; t++) lp[t] = rowOut[4 * (mb.tokenOffsets[j] + t) + 1];
+          logprobs.push(lp);
+        }
+        for (let r = 0; r < mb.lmRows.length; r++) {
+          lossSum += rowOut[4 * r];
+          entropySum += rowOut[4 * r + 2];
+          clipped += rowOut[4 * r + 3];
+        }
+      }
+    } finally {
+      this.fwd.loraEnabled = wasEnabled;
+    }
+    return {
+      loss: totalTokens ? lossSum / totalTokens : 0,
+      tokens: totalTokens,
+      entropySum: batch.entropyCoef !== 0 ? entropySum : 0,
+      logprobs,
+      clipped,
+      timeMs,
+      microBatches: mbs.length,
+    };
+  }
+
+  /** One optimizer step on the batch (Policy.step). */
+  async step(batch: TrainBatch): Promise<StepStats & { logprobs: Float32Array[] }> {
+    const grads = await this.computeGradients(batch);
+    const device = this.fwd.device;
+    const t0 = performance.now();
+    const enc = device.createCommandEncoder();
+    this.optimizer.encodeStep(enc, this.opts);
+    device.queue.submit([enc.finish()]);
+    const { gradNorm, clipFactor } = await this.optimizer.readStats();
+    return {
+      loss: grads.loss,
+      gradNorm,
+      clipFactor,
+      tokens: grads.tokens,
+      entropy: batch.entropyCoef !== 0 && grads.tokens ? grads.entropySum / grads.tokens : NaN,
+      timeMs: { ...grads.timeMs, optimizer: performance.now() - t0 },
+      logprobs: grads.logprobs,
+    };
+  }
+
+  private encodeForward(mb: MicroBatch): void {
+    const fwd = this.fwd;
+    const device = fwd.device;
+    const c = fwd.config;
+    const T = mb.ids.length;
+    const bytes = T * c.hiddenSize * 4;
+    fwd.writeTokens(mb.ids, mb.slots, mb.positions);
+    device.queue.writeBuffer(this.slotRows, 0, mb.slotRows.buffer as ArrayBuffer);
+    device.queue.writeBuffer(this.lmTargets, 0, mb.targets.buffer as ArrayBuffer);
+    device.queue.writeBuffer(this.lmRowData, 0, mb.rowData.buffer as ArrayBuffer);
+    const enc = device.createCommandEncoder({ label: 'train forward' });
+    let pass = enc.beginComputePass();
+    fwd.encodeEmbedding(pass, T);
+    pass.end();
+    enc.copyBufferToBuffer(fwd.x, 0, this.saved[0], 0, bytes);
+    pass = enc.beginComputePass();
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      if (l > 0)
+        this.d.dispatch(pass, `save${l}`, this.add, {
+          a: fwd.x,
+          b: fwd.proj,
+          out: this.saved[l],
+          n: T * c.hiddenSize,
+        });
+      fwd.encodeLayer(pass, l, T);
+    }
+    this.d.dispatch(pass, 'saveFinal', this.add, {
+      a: fwd.x,
+      b: fwd.proj,
+      out: this.savedFinal,
+      n: T * c.hiddenSize,
+    });
+    pass.end();
+    enc.clearBuffer(this.dx, 0, bytes);
+    device.queue.submit([enc.finish()]);
+  }
+
+  /** LM head, loss and dL/dhidden → dx at the completion rows, lmRows rows per submission. */
+  private encodeLmHead(mb: MicroBatch, batch: TrainBatch, totalTokens: number): void {
+    const fwd = this.fwd;
+    const device = fwd.device;
+    const c = fwd.config;
+    const hasOld = mb.seqs.some((s) => s.oldLogprobs);
+    const hasRef = batch.klBeta !== 0;
+    if (hasOld && !mb.seqs.every((s) => s.oldLogprobs))
+      throw new Error('oldLogprobs must be given for every sequence or none');
+    if (hasRef && !mb.seqs.every((s) => s.refLogprobs))
+      throw new Error('klBeta > 0 needs refLogprobs on every sequence');
+    const block = fwd.limits.lmRows;
+    for (let off = 0; off < mb.lmRows.length; off += block) {
+      const R = Math.min(block, mb.lmRows.length - off);
+      device.queue.writeBuffer(fwd.headIdx, 0, Uint32Array.from(mb.lmRows.slice(off, off + R)));
+      const enc = device.createCommandEncoder({ label: 'train lm head' });
+      const pass = enc.beginComputePass();
+      fwd.encodeHead(pass, R);
+      fwd.encodeLmHead(pass, R);
+      this.d.dispatch(pass, 'lmloss', this.lmLoss, {
+        logits: fwd.logits,
+        targets: this.lmTargets,
+        rowData: this.lmRowData,
+        rowOut: this.lmRowOut,
+        R,
+        V: c.vocabSize,
+        rowOff: off,
+        invN: 1 / totalTokens,
+        clipEps: batch.clipEps,
+        entropyCoef: batch.entropyCoef,
+        klBeta: batch.klBeta,
+        hasOld,
+        hasRef,
+      });
+      fwd.weights.lmHeadChunks.forEach((ch, i) =>
+        this.d.dispatch(pass, `lm.dhidden${i}`, this.mmW, {
+          a: fwd.logits,
+          b: ch.buffer,
+          out: this.dhidden,
+          M: R,
+          N: c.hiddenSize,
+          K: ch.rowEnd - ch.rowStart,
+          transA: false,
+          transB: false,
+          lda: c.vocabSize,
+          aOff: ch.rowStart,
+          accumulate: i > 0,
+        }),
+      );
+      this.d.dispatch(pass, 'lm.normback', this.normBackScatter, {
+        x: this.savedFinal,
+        weight: fwd.weights.finalNorm,
+        dy: this.dhidden,
+        dx: this.dx,
+        rowIdx: fwd.headIdx,
+        R,
+        C: c.hiddenSize,
+        eps: c.rmsNormEps,
+      });
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    }
+  }
+
+  private encodeBackward(mb: MicroBatch): void {
+    const fwd = this.fwd;
+    const device = fwd.device;
+    const c = fwd.config;
+    const T = mb.ids.length;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const D = c.headDim;
+    const qRows = c.numAttentionHeads * D;
+    const kvRows = c.numKeyValueHeads * D;
+    const Q = fwd.weights.qkvRows;
+    const eps = c.rmsNormEps;
+    const enc = device.createCommandEncoder({ label: 'train backward' });
+    for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
+      const W = fwd.weights.layers[l];
+      const s = `L${l}.`;
+      // Recompute the layer from its saved input (proj = 0 makes its fused residual add a no-op).
+      enc.copyBufferToBuffer(this.saved[l], 0, fwd.x, 0, T * C * 4);
+      enc.clearBuffer(fwd.proj, 0, T * C * 4);
+      const pass = enc.beginComputePass({ label: `layer ${l} backward` });
+      fwd.encodeLayer(pass, l, T);
+      this.d.dispatch(pass, s + 'xn1', this.norm, {
+        x: this.saved[l],
+        weight: W.inputNorm,
+        out: this.xn1,
+        R: T,
+        C,
+        eps,
+      });
+      const mm = (
+        site: string,
+        a: GPUBuffer,
+        b: GPUBuffer,
+        out: GPUBuffer,
+        M: number,
+        N: number,
+        K: number,
+      ) => this.d.dispatch(pass, s + site, this.mmW, { a, b, out, M, N, K, transA: false, transB: false });
+      const lora = (
+        target: GpuLoraPair['target'],
+        input: GPUBuffer,
+        Kin: number,
+        dY: GPUBuffer,
+        lda: number,
+        off: number,
+        Nout: number,
+        dIn: GPUBuffer,
+      ) => this.encodeLoraBackward(pass, l, target, input, Kin, dY, lda, off, Nout, dIn, T);
+      // MLP: x3 = x2 + down(silu(gate(xn2))·up(xn2)); dx holds dL/dx3.
+      mm('down', this.dx, W.down, this.dact, T, I, C);
+      lora('down_proj', fwd.act, I, this.dx, C, 0, C, this.dact);
+      this.d.dispatch(pass, s + 'swiglu', this.swigluBack, {
+        gu: fwd.gu,
+        dact: this.dact,
+        dgu: this.dgu,
+        T,
+        I,
+      });
+      mm('gateup', this.dgu, W.gateUp, this.dxn, T, C, 2 * I);
+      lora('gate_proj', fwd.xn, C, this.dgu, 2 * I, 0, I, this.dxn);
+      lora('up_proj', fwd.xn, C, this.dgu, 2 * I, I, I, this.dxn);
+      this.d.dispatch(pass, s + 'norm2', this.normBack, {
+        x: fwd.x,
+        weight: W.postNorm,
+        dy: this.dxn,
+        dx: this.dx,
+        R: T,
+        C,
+        eps,
+      });
+      // Attention: x2 = x + o(attn(rope(qkv(xn1)))); dx now holds dL/dx2.
+      mm('o', this.dx, W.o, this.datt, T, C, C);
+      lora('o_proj', fwd.att, C, this.dx, C, 0, C, this.datt);
+      const att = {
+        q: fwd.q,
+        o: fwd.att,
+        dO: this.datt,
+        rows: fwd.rows,
+        slotRows: this.slotRows,
+        kCache: fwd.kCache[l],
+        vCache: fwd.vCache[l],
+        dq: this.dq,
+        dk: this.dk,
+        dv: this.dv,
+        stats: this.attStats,
+        T,
+        nH: c.numAttentionHeads,
+        nKv: c.numKeyValueHeads,
+        D,
+        maxLen: fwd.limits.maxLen,
+        nSlots: mb.seqs.length,
+        maxRows: mb.maxRows,
+      };
+      this.d.dispatch(pass, s + 'attdq', this.attDq, att);
+      this.d.dispatch(pass, s + 'attdkv', this.attDkv, att);
+      this.d.dispatch(pass, s + 'rope', this.ropeBack, {
+        dq: this.dq,
+        dk: this.dk,
+        dv: this.dv,
+        rows: fwd.rows,
+        cosSin: fwd.cosSin,
+        dqkv: this.dqkv,
+        T,
+        nH: c.numAttentionHeads,
+        nKv: c.numKeyValueHeads,
+        D,
+        maxLen: fwd.limits.maxLen,
+      });
+      mm('qkv', this.dqkv, W.qkv, this.dxn, T, C, Q);
+      lora('q_proj', this.xn1, C, this.dqkv, Q, 0, qRows, this.dxn);
+      lora('k_proj', this.xn1, C, this.dqkv, Q, qRows, kvRows, this.dxn);
+      lora('v_proj', this.xn1, C, this.dqkv, Q, qRows + kvRows, kvRows, this.dxn);
+      this.d.dispatch(pass, s + 'norm1', this.normBack, {
+        x: this.saved[l],
+        weight: W.inputNorm,
+        dy: this.dxn,
+        dx: this.dx,
+        R: T,
+        C,
+        eps,
+      });
+      pass.end();
+    }
+    device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * LoRA backward of one projection whose output gradient is columns [off, off + Nout) of dY (row
+   * stride lda): h = x·Aᵀ, dB += s·dYᵀ·h, dh = s·dY·B, dA += dhᵀ·x, dIn += dh·A.
+   */
+  private encodeLoraBackward(
+    pass: GPUComputePassEncoder,
+    l: number,
+    target: GpuLoraPair['target'],
+    input: GPUBuffer,
+    Kin: number,
+    dY: GPUBuffer,
+    lda: number,
+    off: number,
+    Nout: number,
+    dIn: GPUBuffer,
+    T: number,
+  ): void {
+    const pair = this.lora.weights.layers[l][target];
+    const p = this.lora.pairs.find((x) => x.layer === l && x.target === target);
+    if (!pair || !p) return;
+    const r = this.lora.rank;
+    const sc = this.lora.scale;
+    const site = `L${l}.${target}.`;
+    const mm = this.mmF;
+    this.d.dispatch(pass, site + 'h', mm, {
+      a: input,
+      b: p.A.param,
+      out: this.loraH,
+      M: T,
+      N: r,
+      K: Kin,
+      transA: false,
+      transB: true,
+    });
+    this.d.dispatch(pass, site + 'dB', mm, {
+      a: dY,
+      b: this.loraH,
+      out: p.B.grad,
+      M: Nout,
+      N: r,
+      K: T,
+      transA: true,
+      transB: false,
+      lda,
+      aOff: off,
+      accumulate: true,
+      alpha: sc,
+    });
+    this.d.dispatch(pass, site + 'dh', mm, {
+      a: dY,
+      b: p.B.param,
+      out: this.loraDh,
+      M: T,
+      N: r,
+      K: Nout,
+      transA: false,
+      transB: false,
+      lda,
+      aOff: off,
+      alpha: sc,
+    });
+    this.d.dispatch(pass, site + 'dA', mm, {
+      a: this.loraDh,
+      b: input,
+      out: p.A.grad,
+      M: r,
+      N: Kin,
+      K: T,
+      transA: true,
+      transB: false,
+      accumulate: true,
+    });
+    this.d.dispatch(pass, site + 'dx', mm, {
+      a: this.loraDh,
+      b: p.A.param,
+      out: dIn,
+      M: T,
+      N: Kin,
+      K: r,
+      transA: false,
+      transB: false,
+      accumulate: true,
+    });
+  }
+}
+
+/** The engine's generation side plus this trainer's step: the whole Policy. */
+export function trainablePolicy(engine: Engine, trainer: Trainer): Policy {
+  return {
+    generate: (prompts, opts) => engine.generate(prompts, opts),
+    logprobs: (batch) => engine.logprobs(batch),
+    step: async (batch) => {
+      const { logprobs: _lp, ...stats } = await trainer.step(batch);
+      return stats;
+    },
+  };
+}
