@@ -20,9 +20,22 @@ export function addLoraDelta(
   for (let i = 0; i < n; i++) {
     acc.fill(0, 0, inDim);
     const bRow = (rowStart + i) * rank;
-    for (let j = 0; j < rank; j++) {
+    let j = 0;
+    // Four ranks per pass over the row: a quarter of the accumulator loads and stores.
+    for (; j + 4 <= rank; j += 4) {
+      const b0 = B[bRow + j];
+      const b1 = B[bRow + j + 1];
+      const b2 = B[bRow + j + 2];
+      const b3 = B[bRow + j + 3];
+      const a0 = j * inDim;
+      const a1 = a0 + inDim;
+      const a2 = a1 + inDim;
+      const a3 = a2 + inDim;
+      for (let k = 0; k < inDim; k++)
+        acc[k] += b0 * A[a0 + k] + b1 * A[a1 + k] + b2 * A[a2 + k] + b3 * A[a3 + k];
+    }
+    for (; j < rank; j++) {
       const b = B[bRow + j];
-      if (b === 0) continue;
       const a0 = j * inDim;
       for (let k = 0; k < inDim; k++) acc[k] += b * A[a0 + k];
     }

@@ -52,6 +52,8 @@ export interface MergedExportOptions {
    */
   checkBaseSha256?: boolean;
   onTensor?: (done: number, total: number, name: string) => void;
+  /** Elements per converted block (default BLOCK_ELEMENTS); tests make it small to cross block edges. */
+  blockElements?: number;
 }
 
 export interface MergedExportResult {
@@ -83,6 +85,7 @@ async function* convertedTensor(
   weights: SafetensorsFile,
   spec: TensorSpec,
   pair: LoraPair | undefined,
+  blockElements: number,
 ): AsyncGenerator<Uint8Array> {
   const info = weights.tensor(spec.name);
   if (!pair && info.dtype === spec.dtype) {
@@ -94,7 +97,7 @@ async function* convertedTensor(
   const total = info.shape.reduce((a, b) => a * b, 1);
   // A merged weight is [out, in]: blocks hold whole rows so each row's delta is computed once.
   const rowLen = pair ? info.shape[1] : 1;
-  const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / rowLen));
+  const rowsPerBlock = Math.max(1, Math.floor(blockElements / rowLen));
   const acc = pair ? new Float64Array(rowLen) : undefined;
   for (let first = 0; first < total; first += rowsPerBlock * rowLen) {
     const count = Math.min(rowsPerBlock * rowLen, total - first);
@@ -114,7 +117,8 @@ export async function exportMergedModel(
   const present = new Set(await base.list());
   for (const f of REQUIRED_FILES)
     if (!present.has(f)) throw new Error(`export: ${base.description} has no ${f}`);
-  const configRaw = JSON.parse(await readText(await base.open('config.json'))) as Record<string, unknown>;
+  const configText = await readText(await base.open('config.json'));
+  const configRaw = JSON.parse(configText) as Record<string, unknown>;
   const config = parseQwen2Config(configRaw);
   const weights = await openSafetensors(await base.open(WEIGHTS_FILE), WEIGHTS_FILE);
   checkWeightsAgainstConfig(weights, config);
@@ -138,8 +142,11 @@ export async function exportMergedModel(
   }));
 
   const files: string[] = [];
-  const configOut = opts.dtype === 'f32' ? { ...configRaw, torch_dtype: TORCH_DTYPE.F32 } : configRaw;
-  await out.writeFile('config.json', prettyJson(configOut));
+  // Same dtype: the base's config.json byte for byte (re-serialising would turn 1e-6 into 0.000001, 0.0 into 0).
+  await out.writeFile(
+    'config.json',
+    opts.dtype === 'f32' ? prettyJson({ ...configRaw, torch_dtype: TORCH_DTYPE.F32 }) : configText,
+  );
   files.push('config.json');
   for (const f of COPIED_FILES) {
     if (!present.has(f)) continue;
@@ -154,7 +161,7 @@ export async function exportMergedModel(
     sink,
     specs,
     async function* (spec) {
-      yield* convertedTensor(weights, spec, pairs.get(spec.name));
+      yield* convertedTensor(weights, spec, pairs.get(spec.name), opts.blockElements ?? BLOCK_ELEMENTS);
       opts.onTensor?.(++done, specs.length, spec.name);
     },
     { generator: 'tabzero export' },
