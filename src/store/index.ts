@@ -20,5 +20,6 @@ export {
   writeRunArchive,
 } from './archive.ts';
 export { encodeSeedSet, parseSeedSet } from './seed-set.ts';
+export { ModelMismatchError, checkSameModel, describeModel } from './identity.ts';
 export { describeStorage, requestPersistentStorage, storageReport } from './storage-quota.ts';
 export { runLockName, type LockManagerLike } from './web-lock.ts';

@@ -234,3 +234,22 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     await w2.close();
   });
 });
+
+describe('model identity', () => {
+  it('a run resumes only on the weights it was created with', async () => {
+    const { checkSameModel, ModelMismatchError } = await import('../../../src/store/identity.ts');
+    const store = new NodeRunStore(mkdtempSync(path.join(os.tmpdir(), 'tabzero-id-')));
+    const w = await store.createRun('r', newRun());
+    const meta = await w.meta();
+    await w.close();
+    rmSync(store.root, { recursive: true, force: true });
+    expect(() =>
+      checkSameModel(meta, { ...newRun().model, revision: 'other', sha256: 'AB'.repeat(32) }),
+    ).not.toThrow();
+    const other = { repo: 'Qwen/Qwen2-0.5B-Instruct', revision: 'main', sha256: 'cd'.repeat(32) };
+    expect(() => checkSameModel(meta, other)).toThrow(ModelMismatchError);
+    expect(() => checkSameModel(meta, other)).toThrow(
+      /Run "r" was trained on tabzero\/tiny@main \(sha256 abababababab…\), but the loaded model is Qwen\/Qwen2-0\.5B-Instruct@main/,
+    );
+  });
+});
