@@ -1,17 +1,25 @@
 // `tabzero check-onnx`: the same prompts through TabZero's forward and through onnxruntime (the model
 // exported on the fly, or an existing export): greedy-token agreement and the largest logit difference
-// per prompt. TabZero's side is the plain-TS f32 reference forward until the WebGPU engine exposes
-// logits (then it becomes the engine); it recomputes every step, so use it on small models.
+// per prompt. TabZero's side is the WebGPU engine (Dawn), or with `--backend cpu` the plain-TS f32
+// reference forward, which recomputes every step (fine for small models, minutes at the real shape).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Engine } from '../../src/engine/engine.ts';
+import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { loadRefWeights } from '../../src/engine/reference/load.ts';
-import { loadModelFolder } from '../../src/model/model-folder.ts';
+import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
-import { exportOnnx } from '../../src/onnx/export.ts';
+import { exportOnnx, type OnnxLora } from '../../src/onnx/export.ts';
 import { loadOnnxNode, nodeOnnxTarget, readPeftAdapterFolder } from '../../src/onnx/node.ts';
-import { LOGIT_TOLERANCE, promptParity, type PromptParity } from '../../src/onnx/parity.ts';
+import { EngineOracle } from '../../src/onnx/engine-oracle.ts';
+import {
+  LOGIT_TOLERANCE,
+  promptParity,
+  type GreedyOracle,
+  type PromptParity,
+} from '../../src/onnx/parity.ts';
 import type { OnnxVariant } from '../../src/onnx/qwen2-graph.ts';
 import { ReferenceOracle } from '../../src/onnx/reference-oracle.ts';
 import { resolveModelArg } from '../model-arg.ts';
@@ -23,6 +31,8 @@ interface CheckOnnxArgs {
   onnx?: string;
   adapter?: string;
   variant: OnnxVariant;
+  backend: 'webgpu' | 'cpu';
+  kvDtype?: 'f32' | 'f16';
   maxNewTokens: number;
   tolerance?: number;
   chat?: boolean;
@@ -57,6 +67,33 @@ function promptLine(i: number, p: PromptParity): string {
   );
 }
 
+function kvDType(args: CheckOnnxArgs): 'f32' | 'f16' {
+  return args.kvDtype ?? (args.variant === 'fp32' ? 'f32' : 'f16');
+}
+
+async function makeOracle(
+  args: CheckOnnxArgs,
+  model: LoadedModel,
+  lora: OnnxLora | null,
+  maxSeqLen: number,
+): Promise<GreedyOracle> {
+  if (args.backend === 'cpu') {
+    const names = model.weights.tensors.map((t) => t.name);
+    return new ReferenceOracle(
+      model.config,
+      await loadRefWeights(model.weights, names, { dtype: 'f32' }),
+      lora,
+    );
+  }
+  if (lora) throw new Error('--adapter with --backend webgpu is not supported yet (use --backend cpu)');
+  const engine = await Engine.load(await acquireNodeDevice(), model.config, model.weights, model.tokenizer, {
+    maxBatch: 1,
+    maxSeqLen,
+    kvDType: kvDType(args),
+  });
+  return new EngineOracle(engine);
+}
+
 export function register(program: Command): void {
   program
     .command('check-onnx')
@@ -72,6 +109,17 @@ export function register(program: Command): void {
     .option('--adapter <dir>', 'PEFT LoRA adapter: applied to the reference, merged into the export')
     .addOption(
       new Option('--variant <v>', 'ONNX precision variant').choices(['fp32', 'fp16']).default('fp32'),
+    )
+    .addOption(
+      new Option('--backend <name>', "TabZero's side: the WebGPU engine, or the CPU reference forward")
+        .choices(['webgpu', 'cpu'])
+        .default('webgpu'),
+    )
+    .addOption(
+      new Option(
+        '--kv-dtype <dtype>',
+        "engine KV cache precision (default: f32 for fp32, f16 for fp16, like the export's)",
+      ).choices(['f32', 'f16']),
     )
     .option('--max-new-tokens <n>', 'greedy tokens per prompt', positiveInt, DEFAULT_NEW_TOKENS)
     .option(
@@ -95,22 +143,22 @@ export function register(program: Command): void {
           onnxDir = tmp;
           await exportOnnx(source, model, await nodeOnnxTarget(onnxDir), { variants: [args.variant], lora });
         }
-        const weights = await loadRefWeights(
-          model.weights,
-          model.weights.tensors.map((t) => t.name),
-          { dtype: 'f32' },
-        );
-        const oracle = new ReferenceOracle(model.config, weights, lora);
-        const lm = await loadOnnxNode(onnxDir, args.variant);
-        const results: PromptParity[] = [];
-        try {
-          for (const [i, text] of prompts.entries()) {
-            const rendered = args.chat
+        const promptIds = prompts.map((text) =>
+          model.tokenizer.encode(
+            args.chat
               ? model.tokenizer.applyChatTemplate([{ role: 'user', content: text }], {
                   addGenerationPrompt: true,
                 })
-              : text;
-            const p = await promptParity(oracle, lm, model.tokenizer.encode(rendered), {
+              : text,
+          ),
+        );
+        const longest = Math.max(...promptIds.map((p) => p.length));
+        const oracle = await makeOracle(args, model, lora, longest + args.maxNewTokens);
+        const lm = await loadOnnxNode(onnxDir, args.variant);
+        const results: PromptParity[] = [];
+        try {
+          for (const [i, ids] of promptIds.entries()) {
+            const p = await promptParity(oracle, lm, ids, {
               maxNewTokens: args.maxNewTokens,
               tolerance,
               eosIds: model.tokenizer.eosTokenIds,
@@ -127,7 +175,7 @@ export function register(program: Command): void {
         const maxDiff = Math.max(...results.map((p) => p.maxLogitDiff));
         const ok = sum((p) => p.decidable - p.agreeDecidable) === 0 && maxDiff <= tolerance;
         const summary =
-          `${args.variant} vs reference (f32, TypeScript): agreement ${sum((p) => p.agree)}/${sum((p) => p.steps)}, ` +
+          `${args.variant} vs ${args.backend === 'cpu' ? 'reference (f32, TypeScript)' : `engine (WebGPU, ${kvDType(args)} KV)`}: agreement ${sum((p) => p.agree)}/${sum((p) => p.steps)}, ` +
           `decidable ${sum((p) => p.agreeDecidable)}/${sum((p) => p.decidable)}, ` +
           `max |Δlogit| ${maxDiff.toExponential(2)} (tolerance ${tolerance})`;
         if (!args.json) process.stdout.write(`${summary}: ${ok ? 'PASS' : 'FAIL'}\n`);

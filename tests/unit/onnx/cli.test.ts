@@ -82,7 +82,15 @@ describe('tabzero export-onnx', () => {
 
 describe('tabzero check-onnx', () => {
   it('reports agreement and logit differences per prompt, and passes on a faithful export', async () => {
-    const r = await run(['check-onnx', '--model', join(root, 'm1'), '--prompts', join(root, 'prompts.txt')]);
+    const r = await run([
+      'check-onnx',
+      '--backend',
+      'cpu',
+      '--model',
+      join(root, 'm1'),
+      '--prompts',
+      join(root, 'prompts.txt'),
+    ]);
     expect(r.code).toBe(0);
     const lines = r.out.trim().split('\n');
     expect(lines).toHaveLength(3);
@@ -95,6 +103,8 @@ describe('tabzero check-onnx', () => {
   it('prints JSON per prompt with --json', async () => {
     const r = await run([
       'check-onnx',
+      '--backend',
+      'cpu',
       '--model',
       join(root, 'm1'),
       '--prompts',
@@ -122,6 +132,8 @@ describe('tabzero check-onnx', () => {
     await expect(
       run([
         'check-onnx',
+        '--backend',
+        'cpu',
         '--model',
         join(root, 'm1'),
         '--onnx',
@@ -133,17 +145,44 @@ describe('tabzero check-onnx', () => {
   });
 
   it('rejects bad arguments', async () => {
-    expect((await run(['check-onnx', '--model', join(root, 'm1')])).code).not.toBe(0);
+    expect((await run(['check-onnx', '--backend', 'cpu', '--model', join(root, 'm1')])).code).not.toBe(0);
     expect(
-      (await run(['check-onnx', '--model', join(root, 'm1'), '--prompts', 'p', '--max-new-tokens', '0']))
-        .code,
+      (
+        await run([
+          'check-onnx',
+          '--backend',
+          'cpu',
+          '--model',
+          join(root, 'm1'),
+          '--prompts',
+          'p',
+          '--max-new-tokens',
+          '0',
+        ])
+      ).code,
     ).not.toBe(0);
     await writeFile(join(root, 'empty.txt'), '\n\n');
     await expect(
-      run(['check-onnx', '--model', join(root, 'm1'), '--prompts', join(root, 'empty.txt')]),
+      run([
+        'check-onnx',
+        '--backend',
+        'cpu',
+        '--model',
+        join(root, 'm1'),
+        '--prompts',
+        join(root, 'empty.txt'),
+      ]),
     ).rejects.toThrow(/no prompts/);
     await expect(
-      run(['check-onnx', '--model', join(root, 'm1'), '--prompts', join(root, 'missing.txt')]),
+      run([
+        'check-onnx',
+        '--backend',
+        'cpu',
+        '--model',
+        join(root, 'm1'),
+        '--prompts',
+        join(root, 'missing.txt'),
+      ]),
     ).rejects.toThrow(/cannot read/);
   });
 
@@ -163,9 +202,11 @@ describe('tabzero check-onnx', () => {
     expect(
       (await run(['export-onnx', '--model', join(root, 'm1'), '--out', merged, '--adapter', adapter])).code,
     ).toBe(0);
-    const r = await run(['check-onnx', ...args, '--onnx', merged, '--adapter', adapter]);
+    const r = await run(['check-onnx', '--backend', 'cpu', ...args, '--onnx', merged, '--adapter', adapter]);
     expect(r.out).toMatch(/: PASS\n$/);
     // The base reference does not match the merged export.
-    await expect(run(['check-onnx', ...args, '--onnx', merged])).rejects.toThrow(/ONNX parity check failed/);
+    await expect(run(['check-onnx', '--backend', 'cpu', ...args, '--onnx', merged])).rejects.toThrow(
+      /ONNX parity check failed/,
+    );
   });
 });

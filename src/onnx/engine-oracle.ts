@@ -1,0 +1,28 @@
+// The WebGPU engine as a GreedyOracle: tokens from its own greedy generation (KV-cache decode on the
+// GPU), and the logits that chose them from one prefill of prompt + tokens (`allLogits`), so the
+// parity check compares onnxruntime with both of the engine's paths. Browser-safe.
+
+import type { Engine } from '../engine/engine.ts';
+import type { GreedyOracle } from './parity.ts';
+
+export class EngineOracle implements GreedyOracle {
+  constructor(private readonly engine: Engine) {}
+
+  async greedy(
+    prompt: readonly number[],
+    maxNewTokens: number,
+    eosIds: readonly number[],
+  ): Promise<{ tokens: number[]; stepLogits: Float32Array[] }> {
+    const [completion] = await this.engine.generate([[...prompt]], {
+      maxNew: maxNewTokens,
+      temperature: 0,
+      seed: 0,
+      stopTokens: eosIds,
+    });
+    const tokens = completion.ids;
+    const V = this.engine.config.vocabSize;
+    const all = await this.engine.allLogits([[...prompt, ...tokens.slice(0, -1)]]);
+    const stepLogits = tokens.map((_, i) => all.slice((prompt.length - 1 + i) * V, (prompt.length + i) * V));
+    return { tokens, stepLogits };
+  }
+}
