@@ -25,14 +25,13 @@ import {
   type StepResult,
 } from './records.ts';
 import {
-  baselineGroupingFor,
   binaryProposerReward,
   difficultyTier,
-  groupedAdvantages,
   improvementProposerReward,
   learnability,
   proposerReward,
   solverReward,
+  stepAdvantages,
   type ScoredSequence,
 } from './rewards.ts';
 import type { Runner } from './runner.ts';
@@ -397,7 +396,7 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
       record: { kind: 'solve', fmt: !!s.fmt, taskId: s.task.id, correct: s.correct },
     });
   }
-  const advantages = groupedAdvantages(trained, baselineGroupingFor(c), c.advNorm);
+  const advantages = stepAdvantages(trained, c);
   lap('solving');
 
   // (6) one optimizer step on the proposer and solver sequences, each tagged with its role (the engine

@@ -103,10 +103,28 @@ export function withTiers(base: BaselineGrouping): BaselineGrouping {
   return (s) => `${base(s)}|${s.tier ?? 'unrated'}`;
 }
 
-/** The grouping a config asks for. */
-export function baselineGroupingFor(c: { baselines: 6 | 2 | 1; baselineTiers: boolean }): BaselineGrouping {
+/**
+ * Tiered baselines: a sequence with a tier is normalised within (base group × tier); an unrated one
+ * (an invalid or unformatted proposal, a seed task never estimated) against its whole base group, so
+ * that invalid proposals keep their negative advantage instead of forming a constant group of −1.
+ */
+export function tieredAdvantages(
+  seqs: readonly ScoredSequence[],
+  base: BaselineGrouping,
+  norm: 'sequence' | 'token',
+): number[] {
+  const whole = groupedAdvantages(seqs, base, norm);
+  const tiered = groupedAdvantages(seqs, withTiers(base), norm);
+  return seqs.map((s, k) => (s.tier === undefined || s.tier === 'unrated' ? whole[k] : tiered[k]));
+}
+
+/** The advantages of one step's sequences under a config's baseline options. */
+export function stepAdvantages(
+  seqs: readonly ScoredSequence[],
+  c: { baselines: 6 | 2 | 1; baselineTiers: boolean; advNorm: 'sequence' | 'token' },
+): number[] {
   const base = BASELINE_GROUPINGS[c.baselines];
-  return c.baselineTiers ? withTiers(base) : base;
+  return c.baselineTiers ? tieredAdvantages(seqs, base, c.advNorm) : groupedAdvantages(seqs, base, c.advNorm);
 }
 
 /** TRR++ advantages for a whole step, each sequence normalised within its baseline group. */

@@ -10,7 +10,7 @@ import { runGrpoStep } from './grpo.ts';
 import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
 import { Rng } from './rng.ts';
 import { seedBuffers } from './seeding.ts';
-import type { TaskEntry, TaskType } from './types.ts';
+import { activeTaskTypes, type TaskEntry, type TaskType } from './types.ts';
 import type { Verifier } from './verifier.ts';
 
 export interface RunnerDeps {
@@ -109,11 +109,23 @@ export class Runner {
    */
   importSeedSet(seed: Record<TaskType, TaskEntry[]>, opts: { fromZeroDataRun: boolean }): void {
     const opts2 = this.bufferOptions();
+    // Closed-expression tasks belong to raw proposer prompts only (spec 4.1 forbids them elsewhere).
+    const raw = this.config.proposerPrompts === 'raw';
+    const misfit = Object.values(seed)
+      .flat()
+      .find((e) => (e.arity === 0) !== raw);
+    if (misfit) {
+      throw new Error(
+        `imported seed set holds ${misfit.arity === 0 ? 'closed expressions' : 'programs with variables'} ` +
+          `(e.g. ${misfit.program}), which ${raw ? 'raw' : 'chat'} proposer prompts cannot use`,
+      );
+    }
     for (const type of ['ded', 'abd', 'ind'] as const) {
       const entries = seed[type].map((e) => ({ ...e, type, step: 0, seed: true, id: this.newTaskId(type) }));
       this.buffers[type] = TaskBuffer.fromJSON(type, opts2, []);
       for (const e of entries) this.buffers[type].insert(e, { dedup: true });
-      if (this.buffers[type].size === 0) throw new Error(`imported seed set has no ${type} tasks`);
+      if (this.buffers[type].size === 0 && activeTaskTypes(this.config).includes(type))
+        throw new Error(`imported seed set has no ${type} tasks`);
     }
     const templated = Object.values(seed).some((list) => list.some((e) => e.origin === 'template'));
     this.notZeroData = this.notZeroData || !opts.fromZeroDataRun || templated;

@@ -19,12 +19,13 @@ import {
 import type { GenerationRecord } from '../../../src/selfplay/records.ts';
 import {
   BASELINE_GROUPINGS,
-  baselineGroupingFor,
   binaryProposerReward,
   difficultyTier,
   groupedAdvantages,
   improvementProposerReward,
   proposerReward,
+  stepAdvantages,
+  tieredAdvantages,
   withTiers,
   type ScoredSequence,
 } from '../../../src/selfplay/rewards.ts';
@@ -98,25 +99,24 @@ describe('baseline grouping (hand-computed)', () => {
     { type: 'abd', role: 'propose', reward: 0, length: 3, tier: 'easy' },
     { type: 'ded', role: 'propose', reward: -1, length: 3, tier: 'hard' },
     { type: 'ind', role: 'propose', reward: 1, length: 3, tier: 'hard' },
+    { type: 'ind', role: 'propose', reward: -1, length: 3, tier: 'unrated' },
   ];
-  it('role × tier normalises each tier on its own', () => {
-    const adv = groupedAdvantages(
-      seqs,
-      baselineGroupingFor({ baselines: 2, baselineTiers: true }),
-      'sequence',
-    );
-    // [1, 0]: μ = 0.5, σ² = 0.5 → ±0.70711; [−1, 1]: μ = 0, σ² = 2 → ∓0.70711.
-    const r = Math.SQRT1_2;
-    [r, -r, -r, r].forEach((v, k) => expect(adv[k]).toBeCloseTo(v, 6));
+  const opts = (baselineTiers: boolean) => ({
+    baselines: 2 as const,
+    baselineTiers,
+    advNorm: 'sequence' as const,
   });
-  it('role only pools the tiers: [1, 0, −1, 1] with μ = 0.25, σ² = 11/12', () => {
-    const adv = groupedAdvantages(
-      seqs,
-      baselineGroupingFor({ baselines: 2, baselineTiers: false }),
-      'sequence',
-    );
-    const sd = Math.sqrt(11 / 12);
-    [0.75 / sd, -0.25 / sd, -1.25 / sd, 0.75 / sd].forEach((v, k) => expect(adv[k]).toBeCloseTo(v, 6));
+  it('role × tier normalises each tier on its own; unrated sequences against the whole role', () => {
+    const adv = stepAdvantages(seqs, opts(true));
+    // [1, 0]: μ = 0.5, σ² = 0.5 → ±0.70711; [−1, 1]: μ = 0, σ² = 2 → ∓0.70711;
+    // the unrated −1 against [1, 0, −1, 1, −1]: μ = 0, σ² = 4/4 = 1 → −1.
+    const r = Math.SQRT1_2;
+    [r, -r, -r, r, -1].forEach((v, k) => expect(adv[k]).toBeCloseTo(v, 6));
+    expect(tieredAdvantages(seqs, BASELINE_GROUPINGS[2], 'sequence')).toEqual(adv);
+  });
+  it('role only pools the tiers: [1, 0, −1, 1, −1] with μ = 0, σ² = 1', () => {
+    const adv = stepAdvantages(seqs, opts(false));
+    [1, 0, -1, 1, -1].forEach((v, k) => expect(adv[k]).toBeCloseTo(v, 6));
   });
   it('type × role and global keys; tiers compose with any grouping', () => {
     expect(BASELINE_GROUPINGS[6](seqs[0])).toBe('ded:propose');
@@ -237,7 +237,7 @@ describe('tiered baselines in a step', () => {
           : difficultyTier(byId.get(g.taskId!)?.estimatedSolveRate, config),
     }));
     expect(new Set(seqs.filter((s) => s.role === 'solve').map((s) => s.tier)).size).toBeGreaterThan(1);
-    const expected = groupedAdvantages(seqs, withTiers(BASELINE_GROUPINGS[2]), 'sequence');
+    const expected = tieredAdvantages(seqs, BASELINE_GROUPINGS[2], 'sequence');
     trained.forEach((g, k) => expect(g.advantage).toBeCloseTo(expected[k], 9));
     const untiered = groupedAdvantages(seqs, BASELINE_GROUPINGS[2], 'sequence');
     expect(untiered.some((a, k) => Math.abs(a - expected[k]) > 1e-6)).toBe(true);
@@ -371,5 +371,23 @@ describe('separate proposer and solver adapters', () => {
     const roles = policy.stepBatches[0].sequences.map((s) => s.role);
     expect(roles).toEqual(r.generations.filter((g) => g.trained).map((g) => g.role));
     expect(new Set(roles)).toEqual(new Set(['propose', 'solve']));
+  });
+});
+
+describe('seed sets and raw proposer prompts', () => {
+  it('a raw run exports and imports a ded-only seed set; a chat run refuses it', async () => {
+    const rawConfig = small({ proposerPrompts: 'raw', seedFallback: 'templates' });
+    const { runner } = makeRunner(rawConfig, rawScript());
+    await runner.seed();
+    const seed = runner.exportSeedSet();
+    expect(seed.ded.length).toBe(rawConfig.batchPerGroup * rawConfig.seedFactor);
+    expect(seed.abd.length + seed.ind.length).toBe(0);
+    const fresh = makeRunner(rawConfig, rawScript()).runner;
+    fresh.importSeedSet(seed, { fromZeroDataRun: false });
+    expect(fresh.buffers.ded.size).toBe(seed.ded.length);
+    const chat = makeRunner(small()).runner;
+    expect(() =>
+      chat.importSeedSet({ ...seed, abd: seed.ded, ind: seed.ded }, { fromZeroDataRun: true }),
+    ).toThrow(/closed expressions/);
   });
 });
