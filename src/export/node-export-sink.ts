@@ -29,3 +29,15 @@ export async function nodeExportZip(path: string, opts: ZipOptions = {}): Promis
   await mkdir(dirname(resolve(path)), { recursive: true });
   return new ZipWriter(nodeFileSink(resolve(path)), opts);
 }
+
+/** `--out PATH` of `tabzero export`: a .zip file when PATH ends in .zip, else a folder. */
+export async function nodeExportTarget(
+  path: string,
+  opts: ZipOptions = {},
+): Promise<{ sink: FolderSink; kind: 'zip' | 'folder'; finish(): Promise<void> }> {
+  if (path.toLowerCase().endsWith('.zip')) {
+    const zip = await nodeExportZip(path, opts);
+    return { sink: zip, kind: 'zip', finish: async () => void (await zip.finish()) };
+  }
+  return { sink: await nodeExportFolder(path), kind: 'folder', finish: async () => undefined };
+}

@@ -7,7 +7,7 @@ import { blobSource, bytesSource } from '../../../src/model/byte-source.ts';
 import { memorySink } from '../../../src/model/safetensors-write.ts';
 import { blobSink } from '../../../src/export/blob-sink.ts';
 import { Crc32, crc32 } from '../../../src/export/crc32.ts';
-import { nodeExportFolder, nodeExportZip } from '../../../src/export/node-export-sink.ts';
+import { nodeExportFolder, nodeExportTarget, nodeExportZip } from '../../../src/export/node-export-sink.ts';
 import { readZip } from '../../../src/export/zip-reader.ts';
 import {
   checkZip32,
@@ -207,5 +207,17 @@ describe('ZipWriter', () => {
     expect(readFileSync(join(tmp, 'folder', 'buffers', 'ded.jsonl'), 'utf8')).toBe('x\n');
     expect(readFileSync(join(tmp, 'folder', 'samples.jsonl'), 'utf8')).toBe('y\n');
     await expect(folder.writeFile('../escape.txt', 'x')).rejects.toThrow(/bad file name/);
+
+    const z = await nodeExportTarget(join(tmp, 'target', 'a.ZIP'), { prefix: 'a' });
+    await z.sink.writeFile('x.txt', 'x');
+    await z.finish();
+    expect(z.kind).toBe('zip');
+    const zr = await readZip(bytesSource(new Uint8Array(readFileSync(join(tmp, 'target', 'a.ZIP')))));
+    expect(zr.entries.map((e) => e.name)).toEqual(['a/x.txt']);
+    const f = await nodeExportTarget(join(tmp, 'target', 'dir'));
+    await f.sink.writeFile('x.txt', 'y');
+    await f.finish();
+    expect(f.kind).toBe('folder');
+    expect(readFileSync(join(tmp, 'target', 'dir', 'x.txt'), 'utf8')).toBe('y');
   });
 });
