@@ -103,7 +103,15 @@ describe('tabzero grad --backend cpu', () => {
     ];
     await writeFile(join(dir, 'batch.json'), JSON.stringify(batch));
     const out = join(dir, 'grads.safetensors');
-    const args = ['grad', '--model', join(dir, 'model'), '--batch', join(dir, 'batch.json')];
+    const args = [
+      'grad',
+      '--backend',
+      'cpu',
+      '--model',
+      join(dir, 'model'),
+      '--batch',
+      join(dir, 'batch.json'),
+    ];
     const res = await runCli([
       ...args,
       '--lora',
@@ -158,13 +166,29 @@ describe('tabzero grad --backend cpu', () => {
   });
 
   it('refuses bad arguments with a one-line reason and a non-zero exit', async () => {
-    const base = ['grad', '--model', join(dir, 'model'), '--batch', join(dir, 'batch.json')];
+    const base = [
+      'grad',
+      '--backend',
+      'cpu',
+      '--model',
+      join(dir, 'model'),
+      '--batch',
+      join(dir, 'batch.json'),
+    ];
     const more = ['--lora', join(dir, 'lora.safetensors'), '--out', join(dir, 'x.safetensors')];
     const bad = await runCli([...base, ...more, '--lora-alpha', '-1']);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/--lora-alpha/);
     expect(bad.err.trim().split('\n')).toHaveLength(1);
-    const backend = await runCli([...base, ...more, '--lora-alpha', '2', '--backend', 'tpu']);
+    const backend = await runCli([
+      'grad',
+      ...base.slice(3),
+      ...more,
+      '--lora-alpha',
+      '2',
+      '--backend',
+      'tpu',
+    ]);
     expect(backend.code).not.toBe(0);
     await writeFile(
       join(dir, 'bad.json'),
@@ -172,6 +196,8 @@ describe('tabzero grad --backend cpu', () => {
     );
     const emptyPrompt = await runCli([
       'grad',
+      '--backend',
+      'cpu',
       '--model',
       join(dir, 'model'),
       '--batch',
