@@ -17,6 +17,8 @@ export interface BenchOptions {
   /** Square matmul size for the peak-FLOP/s probe. */
   matmulSize: number;
   seed: number;
+  /** Progress lines (the CLI writes them to stderr). */
+  log?: (msg: string) => void;
 }
 
 export interface BatchResult {
@@ -78,6 +80,8 @@ export async function matmulPeak(device: GPUDevice, dtype: WeightDType, n: numbe
 export async function runBench(engine: Engine, label: string, opts: BenchOptions): Promise<BenchResult> {
   const c = engine.config;
   const device = engine.ctx.device;
+  const log = (msg: string) => opts.log?.(msg);
+  log(`matmul peak probe (${opts.matmulSize}³)...`);
   const matmulFlopPerS = await matmulPeak(device, engine.weights.dtype, opts.matmulSize);
   let s = opts.seed;
   const nextId = () => {
@@ -85,11 +89,13 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
     return s % Math.min(c.vocabSize, 32000);
   };
   // Warm-up: compile every pipeline once.
+  log('warm-up...');
   await engine.generate([[1, 2, 3]], { maxNew: 2, temperature: 0, seed: 0, stopTokens: [] });
   const results: BatchResult[] = [];
   for (const B of opts.batches) {
     const prompts = Array.from({ length: B }, () => Array.from({ length: opts.promptLen }, nextId));
     engine.resetStats();
+    log(`batch ${B}: ${B}×${opts.promptLen} prompt tokens, ${opts.newTokens} new...`);
     await engine.generate(prompts, { maxNew: opts.newTokens, temperature: 0, seed: 0, stopTokens: [] });
     const st = engine.stats;
     const prefillFlopPerS = prefillFlops(c, B, opts.promptLen) / (st.prefillMs / 1000);

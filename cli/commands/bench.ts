@@ -16,6 +16,7 @@ interface BenchArgs {
   dtype?: string;
   matmulSize: string;
   json?: boolean;
+  memoryOnly?: boolean;
 }
 
 export function register(program: Command): void {
@@ -30,6 +31,10 @@ export function register(program: Command): void {
     .option('--dtype <dtype>', 'weight precision: f32, f16 or bf16 (default: the file; f16 for --shape)')
     .option('--matmul-size <n>', 'square matmul size of the peak-FLOP/s probe', '1024')
     .option('--json', 'print only the JSON')
+    .option(
+      '--memory-only',
+      'allocate everything for the largest batch and report GPU memory, without running',
+    )
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
@@ -41,6 +46,7 @@ export function register(program: Command): void {
       const matmulSize = parseIntArg('--matmul-size', args.matmulSize, 1024, 16);
       const dtype = parseWeightDType(args.dtype);
       const maxBatch = Math.max(...batches);
+      const t0 = performance.now();
       const maxSeqLen = promptLen + newTokens;
       let engine: Engine;
       let label: string;
@@ -54,7 +60,25 @@ export function register(program: Command): void {
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
       }
-      const result = await runBench(engine, label, { batches, promptLen, newTokens, matmulSize, seed: 1 });
+      if (args.memoryOnly) {
+        const memory = engine.memory();
+        process.stdout.write(
+          JSON.stringify(
+            { model: label, weightDType: engine.weights.dtype, maxBatch, maxSeqLen, memory },
+            null,
+            2,
+          ) + '\n',
+        );
+        return;
+      }
+      const result = await runBench(engine, label, {
+        batches,
+        promptLen,
+        newTokens,
+        matmulSize,
+        seed: 1,
+        log: (m) => process.stderr.write(`${m} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`),
+      });
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       if (!args.json) process.stdout.write('\n' + benchTable(result) + '\n');
     });

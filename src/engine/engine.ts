@@ -319,7 +319,7 @@ export class Engine {
     dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(group.map((s) => s.index)));
     let enc = dev.createCommandEncoder();
     let pass = enc.beginComputePass();
-    f.encodeLmHead(pass, group.length);
+    f.encodeLmHead(pass, group.length, 'gemv');
     f.encodeSample(pass, group.length, sample(0));
     pass.end();
     let res = await this.readback(f.sampleOut, group.length * 12, enc);
@@ -342,9 +342,9 @@ export class Engine {
       const before = f.dispatcher.dispatches;
       enc = dev.createCommandEncoder();
       pass = enc.beginComputePass();
-      f.encodeTokens(pass, R);
+      f.encodeTokens(pass, R, 'gemv');
       f.encodeHead(pass, R);
-      f.encodeLmHead(pass, R);
+      f.encodeLmHead(pass, R, 'gemv');
       f.encodeSample(pass, R, sample(step));
       pass.end();
       this.stats.decodeDispatches += f.dispatcher.dispatches - before;

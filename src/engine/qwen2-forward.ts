@@ -19,6 +19,7 @@ import { Dispatcher } from './dispatch.ts';
 import { AttentionKernel } from './kernels/attention.ts';
 import { EmbeddingKernel } from './kernels/embedding.ts';
 import { LogprobKernel } from './kernels/logprob.ts';
+import { GemvKernel } from './kernels/gemv.ts';
 import { MatmulKernel } from './kernels/matmul.ts';
 import { RmsNormKernel } from './kernels/rmsnorm.ts';
 import { RopeKvKernel, ropeTable, type KvDType } from './kernels/rope-kv.ts';
@@ -27,6 +28,8 @@ import { SwigluKernel } from './kernels/swiglu.ts';
 import type { LoraWeights } from './lora-types.ts';
 import type { MemoryLedger } from './memory.ts';
 import type { Qwen2Weights } from './qwen2-weights.ts';
+
+export type MatmulMode = 'gemm' | 'gemv';
 
 export interface ForwardLimits {
   /** KV-cache slots: sequences decoded together. */
@@ -78,6 +81,7 @@ export class Qwen2Forward {
   loraEnabled = true;
 
   private readonly mmW: MatmulKernel;
+  private readonly gemvW: GemvKernel;
   private readonly mmF32: MatmulKernel;
   private readonly embedding: EmbeddingKernel;
   private readonly normPlain: RmsNormKernel;
@@ -131,6 +135,7 @@ export class Qwen2Forward {
     this.lpOut = s(limits.maxSlots * limits.maxLen, 'logprob out');
 
     this.mmW = new MatmulKernel(device, true, weights.dtype);
+    this.gemvW = new GemvKernel(device, weights.dtype);
     this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
     this.embedding = new EmbeddingKernel(device, weights.dtype);
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
@@ -173,7 +178,11 @@ export class Qwen2Forward {
     );
   }
 
-  encodeLayer(pass: GPUComputePassEncoder, l: number, T: number): void {
+  /**
+   * `mode` picks the weight matmul: 'gemm' (tiled; prefill, log-probs, training) or 'gemv' (decode: few
+   * rows, bandwidth-bound). Each is batch-invariant on its own; generation decodes with 'gemv' only.
+   */
+  encodeLayer(pass: GPUComputePassEncoder, l: number, T: number, mode: MatmulMode = 'gemm'): void {
     const c = this.config;
     const C = c.hiddenSize;
     const I = c.intermediateSize;
@@ -182,6 +191,8 @@ export class Qwen2Forward {
     const d = this.dispatcher;
     const eps = c.rmsNormEps;
     const site = `L${l}.`;
+    const mm = mode === 'gemv' ? this.gemvW : this.mmW;
+    const ms = `${site}${mode}.`;
     if (l === 0) {
       d.dispatch(pass, site + 'norm1', this.normPlain, {
         x: this.x,
@@ -203,7 +214,7 @@ export class Qwen2Forward {
       });
     }
     const qkvN = this.weights.qkvRows;
-    d.dispatch(pass, site + 'qkv', this.mmW, {
+    d.dispatch(pass, ms + 'qkv', mm, {
       a: this.xn,
       b: L.qkv,
       out: this.qkv,
@@ -241,7 +252,7 @@ export class Qwen2Forward {
       out: this.att,
       ...attShape,
     });
-    d.dispatch(pass, site + 'o', this.mmW, { a: this.att, b: L.o, out: this.proj, M: T, N: C, K: C });
+    d.dispatch(pass, ms + 'o', mm, { a: this.att, b: L.o, out: this.proj, M: T, N: C, K: C });
     this.encodeLora(pass, l, 'o_proj', this.att, this.proj, T, C, C, C, 0);
     d.dispatch(pass, site + 'norm2', this.normResidual, {
       x: this.x,
@@ -252,7 +263,7 @@ export class Qwen2Forward {
       C,
       eps,
     });
-    d.dispatch(pass, site + 'gateup', this.mmW, {
+    d.dispatch(pass, ms + 'gateup', mm, {
       a: this.xn,
       b: L.gateUp,
       out: this.gu,
@@ -263,7 +274,7 @@ export class Qwen2Forward {
     this.encodeLora(pass, l, 'gate_proj', this.xn, this.gu, T, I, C, 2 * I, 0);
     this.encodeLora(pass, l, 'up_proj', this.xn, this.gu, T, I, C, 2 * I, I);
     d.dispatch(pass, site + 'swiglu', this.swiglu, { gu: this.gu, act: this.act, T, I });
-    d.dispatch(pass, site + 'down', this.mmW, { a: this.act, b: L.down, out: this.proj, M: T, N: C, K: I });
+    d.dispatch(pass, ms + 'down', mm, { a: this.act, b: L.down, out: this.proj, M: T, N: C, K: I });
     this.encodeLora(pass, l, 'down_proj', this.act, this.proj, T, C, I, C, 0);
   }
 
@@ -328,10 +339,10 @@ export class Qwen2Forward {
   }
 
   /** logits[0:R, :] = hidden[0:R] · LM headᵀ, one matmul per vocabulary chunk. */
-  encodeLmHead(pass: GPUComputePassEncoder, R: number): void {
+  encodeLmHead(pass: GPUComputePassEncoder, R: number, mode: MatmulMode = 'gemm'): void {
     const { hiddenSize: C, vocabSize: V } = this.config;
     this.weights.lmHeadChunks.forEach((ch, i) =>
-      this.dispatcher.dispatch(pass, `lm${i}`, this.mmW, {
+      this.dispatcher.dispatch(pass, `lm${i}.${mode}`, mode === 'gemv' ? this.gemvW : this.mmW, {
         a: this.hidden,
         b: ch.buffer,
         out: this.logits,
@@ -365,9 +376,9 @@ export class Qwen2Forward {
   }
 
   /** Runs embedding + every layer on rows 0..T−1 (ids and rows already written). */
-  encodeTokens(pass: GPUComputePassEncoder, T: number): void {
+  encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm'): void {
     this.encodeEmbedding(pass, T);
-    for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T);
+    for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T, mode);
   }
 
   /** Writes a pass's token ids and (slot, pos) rows. */

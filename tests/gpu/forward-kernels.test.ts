@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readF32 } from '../../src/engine/buffers.ts';
 import { AttentionKernel } from '../../src/engine/kernels/attention.ts';
 import { EmbeddingKernel } from '../../src/engine/kernels/embedding.ts';
+import { GemvKernel } from '../../src/engine/kernels/gemv.ts';
 import { LogprobKernel } from '../../src/engine/kernels/logprob.ts';
 import { MatmulKernel } from '../../src/engine/kernels/matmul.ts';
 import { RmsNormKernel } from '../../src/engine/kernels/rmsnorm.ts';
@@ -104,6 +105,41 @@ describe('forward kernels vs reference', () => {
         expect(record(`linear ${dtype} accumulate`, err)).toBeLessThan(MATMUL_ATOL);
       });
     }
+  }
+
+  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
+    it(`gemv (decode matmul) ${dtype}: vs reference, and each row independent of M`, async () => {
+      const device = await getTestDevice();
+      const N = 37;
+      const K = 130;
+      const w = asDType(randomF32(N * K, 61, 1), dtype);
+      const bias = randomF32(N, 62);
+      const k = new GemvKernel(device, dtype);
+      const wb = uploadBytes(device, w.bytes);
+      const bb = uploadF32(device, bias);
+      const x = randomF32(13 * K, 63);
+      const rowsOf = async (M: number) => {
+        const out = storageBuffer(device, M * N * 4);
+        await runKernel(device, k, {
+          a: uploadF32(device, x.subarray(0, M * K)),
+          b: wb,
+          out,
+          bias: bb,
+          M,
+          N,
+          K,
+        });
+        return readF32(device, out, M * N);
+      };
+      const all = await rowsOf(13);
+      const want = new Float32Array(13 * N);
+      linear(want, x, w.f32, bias, 13, N, K);
+      expect(record(`gemv ${dtype}`, maxAbsDiff(all, want))).toBeLessThan(MATMUL_ATOL);
+      for (const M of [1, 2, 3, 8]) {
+        const got = await rowsOf(M);
+        expect(Array.from(got)).toEqual(Array.from(all.subarray(0, M * N)));
+      }
+    });
   }
 
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
