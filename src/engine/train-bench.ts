@@ -1,0 +1,127 @@
+// The training step's benchmark (`npm run bench -- --train ...`): a synthetic batch of the requested
+// shape, timed per phase over a few steps, with the FLOPs the step performs and GPU memory by category.
+import type { Qwen2Config } from '../model/qwen2-config.ts';
+import type { TrainBatch } from '../policy.ts';
+import type { Engine } from './engine.ts';
+import type { MemoryReport } from './memory.ts';
+import { planMicroBatches, type Trainer } from './train.ts';
+import { uniformSource } from './reference/random.ts';
+
+export interface TrainBenchOptions {
+  sequences: number;
+  promptLen: number;
+  completionLen: number;
+  steps: number;
+  seed: number;
+}
+
+export interface TrainBenchResult {
+  sequences: number;
+  promptLen: number;
+  completionLen: number;
+  /** Completion tokens trained on per step. */
+  tokens: number;
+  /** Token rows through the layers per step (prompt + completion − 1 per sequence). */
+  inputTokens: number;
+  microBatches: number;
+  /** Best step time and its phases (ms). */
+  stepMs: number;
+  timeMs: Record<string, number>;
+  /** Input tokens per second of a whole step (forward + recompute + backward + update). */
+  tokensPerSecond: number;
+  flops: { layers: number; attention: number; lmHead: number; lora: number; total: number };
+  flopsPerSecond: number;
+  /** Same-run matmul peak, when the caller measured it, and the step's fraction of it. */
+  peakMatmulFlops: number | null;
+  ratioToPeak: number | null;
+  memory: MemoryReport;
+}
+
+/**
+ * FLOPs of one LoRA training step with per-layer recomputation: the layer matmuls run three times
+ * (forward, recompute, dX in the backward; no base dW with LoRA), attention about 4.5 times its forward
+ * (forward, recompute, and the backward's five score-sized products), the LM head twice (logits and
+ * dL/dhidden) on completion rows only, LoRA ~5 products of rank r per adapted projection and token.
+ */
+export function trainStepFlops(
+  c: Qwen2Config,
+  lens: readonly { prompt: number; completion: number }[],
+  lora: { rank: number; inOutSum: number },
+): TrainBenchResult['flops'] {
+  const C = c.hiddenSize;
+  const Q = (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim;
+  const perTokenLayer = 2 * C * (Q + C + 3 * c.intermediateSize);
+  let tokens = 0;
+  let completion = 0;
+  let attnPairs = 0;
+  for (const l of lens) {
+    const n = l.prompt + l.completion - 1;
+    tokens += n;
+    completion += l.completion;
+    attnPairs += (n * (n + 1)) / 2;
+  }
+  const L = c.numHiddenLayers;
+  const layers = 3 * L * tokens * perTokenLayer;
+  const attention = 4.5 * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
+  const lmHead = 2 * 2 * completion * c.vocabSize * C;
+  const loraFlops = 3 * 2 * L * tokens * lora.rank * lora.inOutSum * 2;
+  return { layers, attention, lmHead, lora: loraFlops, total: layers + attention + lmHead + loraFlops };
+}
+
+export async function benchTrainStep(
+  engine: Engine,
+  trainer: Trainer,
+  opts: TrainBenchOptions,
+  peakMatmulFlops: number | null = null,
+): Promise<TrainBenchResult> {
+  const c = engine.config;
+  const next = uniformSource(opts.seed);
+  const tok = () => Math.floor(((next() + 1) / 2) * Math.min(c.vocabSize, 150000));
+  const batch: TrainBatch = {
+    sequences: Array.from({ length: opts.sequences }, (_, j) => ({
+      promptIds: Array.from({ length: opts.promptLen }, tok),
+      completionIds: Array.from({ length: opts.completionLen }, tok),
+      advantage: j % 2 ? 1 : -1,
+    })),
+    clipEps: 0.2,
+    entropyCoef: 0,
+    klBeta: 0,
+  };
+  let best: { ms: number; timeMs: Record<string, number>; tokens: number } | null = null;
+  let microBatches = 0;
+  for (let s = 0; s < opts.steps; s++) {
+    const t0 = performance.now();
+    const stats = await trainer.step(batch);
+    const ms = performance.now() - t0;
+    if (!best || ms < best.ms) best = { ms, timeMs: stats.timeMs, tokens: stats.tokens };
+  }
+  microBatches = (await import('./train.ts')).planMicroBatches(
+    batch.sequences,
+    engine.forward.limits,
+    trainer.opts.microBatch,
+  ).length;
+  const lens = batch.sequences.map(() => ({ prompt: opts.promptLen, completion: opts.completionLen }));
+  const inOutSum = trainer.lora.pairs
+    .filter((p) => p.layer === 0)
+    .reduce((n, p) => n + (p.A.n + p.B.n) / trainer.lora.rank, 0);
+  const flops = trainStepFlops(c, lens, { rank: trainer.lora.rank, inOutSum });
+  const stepMs = best!.ms;
+  const inputTokens = opts.sequences * (opts.promptLen + opts.completionLen - 1);
+  const flopsPerSecond = flops.total / (stepMs / 1000);
+  return {
+    sequences: opts.sequences,
+    promptLen: opts.promptLen,
+    completionLen: opts.completionLen,
+    tokens: best!.tokens,
+    inputTokens,
+    microBatches,
+    stepMs,
+    timeMs: best!.timeMs,
+    tokensPerSecond: inputTokens / (stepMs / 1000),
+    flops,
+    flopsPerSecond,
+    peakMatmulFlops,
+    ratioToPeak: peakMatmulFlops ? flopsPerSecond / peakMatmulFlops : null,
+    memory: engine.memory(),
+  };
+}
