@@ -88,14 +88,13 @@ export async function benchTrainStep(
     klBeta: 0,
   };
   let best: { ms: number; timeMs: Record<string, number>; tokens: number } | null = null;
-  let microBatches = 0;
   for (let s = 0; s < opts.steps; s++) {
     const t0 = performance.now();
     const stats = await trainer.step(batch);
     const ms = performance.now() - t0;
     if (!best || ms < best.ms) best = { ms, timeMs: stats.timeMs, tokens: stats.tokens };
   }
-  microBatches = (await import('./train.ts')).planMicroBatches(
+  const microBatches = planMicroBatches(
     batch.sequences,
     engine.forward.limits,
     trainer.opts.microBatch,
