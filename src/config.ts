@@ -329,12 +329,15 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     ['inverse', 'binary', 'improvement'],
     "Proposer reward: 1 − s (extremes: extremeReward), binary 0 < s < 1, or the solver's accuracy change over an update.",
   ),
-  proposerPrompts: oneOf(
-    'selfplay',
-    'chat',
-    ['chat', 'raw'],
-    'ChatML proposer prompts (spec 4.4), or the journal\'s few-shot "Generate arithmetic: Calculate: 5 + 3 = " (deduction only).',
-  ),
+  proposerPrompts: {
+    ...oneOf(
+      'selfplay',
+      'chat',
+      ['chat', 'raw'],
+      'ChatML proposer prompts (spec 4.4), or the journal\'s few-shot "Generate arithmetic: Calculate: 5 + 3 = " (closed-expression deduction tasks only).',
+    ),
+    deviation: true,
+  },
 
   maxArity: oneOf('arith', 2, [2, 3], 'Variables a program may declare: 2 = x, y; 3 adds z.'),
   maxSourceChars: int('arith', 120, 8, 4096, 'Longest program source in characters.'),
@@ -691,13 +694,19 @@ export function parseSetFlag(flag: string): Partial<RunConfig> {
 }
 
 /** The spec DEVIATIONs that a config turns on, for labels in the UI and run records. */
+/** The AZR-faithful value of each enum knob marked as a deviation. */
+const FAITHFUL_ENUM_VALUE: Partial<Record<keyof RunConfig, string>> = {
+  bufferEviction: 'keep_oldest',
+  seedFallback: 'none',
+  proposerPrompts: 'chat',
+};
+
 export function activeDeviations(c: RunConfig): string[] {
   const out: string[] = [];
   for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [keyof RunConfig, Knob][]) {
     if (!knob.deviation) continue;
     const v = c[key];
-    if (knob.kind === 'bool' ? v === true : v !== (key === 'bufferEviction' ? 'keep_oldest' : 'none'))
-      out.push(key);
+    if (knob.kind === 'bool' ? v === true : v !== FAITHFUL_ENUM_VALUE[key]) out.push(key);
   }
   return out;
 }

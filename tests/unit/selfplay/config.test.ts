@@ -93,5 +93,26 @@ describe('run config', () => {
     );
     expect(activeDeviations(resolveConfig('azr-parity'))).toEqual([]);
     expect(activeDeviations(resolveConfig('smoke'))).toContain('seedFallback');
+    expect(activeDeviations(resolveConfig('azr-parity', { proposerPrompts: 'raw' }))).toEqual([
+      'proposerPrompts',
+    ]);
+  });
+
+  it('issue 10 variants are off by default and validated', () => {
+    const c = resolveConfig('browser');
+    expect(c).toMatchObject({
+      diversityCoef: 0,
+      oversample: false,
+      oversampleFactor: 2,
+      baselineTiers: false,
+      learnabilityReward: 'inverse',
+      proposerPrompts: 'chat',
+      separateAdapters: false,
+    });
+    expect(() => resolveConfig('browser', { tierHardBelow: 0.8, tierEasyAbove: 0.5 })).toThrow(
+      /tierHardBelow/,
+    );
+    expect(parseSetFlag('learnabilityReward=improvement')).toEqual({ learnabilityReward: 'improvement' });
+    expect(() => parseSetFlag('oversampleFactor=1')).toThrow(/\[2, 16\]/);
   });
 });
