@@ -23,14 +23,24 @@ export async function nodeOnnxTarget(dir: string): Promise<OnnxExportTarget> {
   return { root: await nodeFolderSink(dir), onnx: await nodeFolderSink(join(dir, 'onnx')) };
 }
 
+export interface NodeSessionOptions {
+  /** onnxruntime-node's bundled providers: 'cpu' (default) or 'webgpu' (its own Dawn). */
+  executionProvider?: 'cpu' | 'webgpu';
+  /** Intra-op threads (default 1: tests and the CLI run beside other work on small machines). */
+  threads?: number;
+}
+
 /** Opens `dir/onnx/model[_fp16].onnx` (external data is found beside it). */
-export async function loadOnnxNode(dir: string, variant: OnnxVariant): Promise<OnnxCausalLM> {
+export async function loadOnnxNode(
+  dir: string,
+  variant: OnnxVariant,
+  opts: NodeSessionOptions = {},
+): Promise<OnnxCausalLM> {
   // Imported on first use: the native binding is not loaded for CLI commands that never need it.
   const ort = await import('onnxruntime-node');
   return OnnxCausalLM.load(ort, join(dir, 'onnx', VARIANT_FILE[variant]), {
-    executionProviders: ['cpu'],
-    // One thread per session: the tests and the CLI run beside other work on small machines.
-    intraOpNumThreads: 1,
+    executionProviders: [opts.executionProvider ?? 'cpu'],
+    intraOpNumThreads: opts.threads ?? 1,
     interOpNumThreads: 1,
   });
 }

@@ -11,6 +11,8 @@ import { LOGIT_TOLERANCE } from '../../../src/onnx/parity.ts';
 import { decodeModel, DataType, type ValueInfoProto } from '../../../src/onnx/proto.ts';
 import { VARIANT_FILE, type OnnxVariant } from '../../../src/onnx/qwen2-graph.ts';
 import type { OnnxCausalLM } from '../../../src/onnx/runner.ts';
+import { measureOnnxSpeed } from '../../../src/onnx/speed.ts';
+import { loadOnnxWasm } from '../../../src/onnx/web.ts';
 import { maxAbsDiff, tinyFixture, type TinyFixture } from './fixture.ts';
 
 const VARIANTS: OnnxVariant[] = ['fp32', 'fp16'];
@@ -196,5 +198,61 @@ describe('ONNX fp32: batches and LoRA', () => {
         lora: { 'model.layers.0.mlp.down_proj': good['model.layers.0.mlp.up_proj'] },
       }),
     ).rejects.toThrow(/LoRA model.layers.0.mlp.down_proj: A has/);
+  });
+});
+
+describe('onnxruntime-web (WASM backend, as the browser runs it)', () => {
+  it.each(VARIANTS)('%s: the bytes + external data load and match the reference', async (variant) => {
+    const lm = await loadOnnxWasm({
+      variant,
+      model: new Uint8Array(await readFile(join(exportDir, 'onnx', VARIANT_FILE[variant]))),
+      data: new Uint8Array(await readFile(join(exportDir, 'onnx', `${VARIANT_FILE[variant]}_data`))),
+    });
+    try {
+      const prefill = await lm.forward({ ids: [IDS.slice(0, 9)] });
+      const step = await lm.forward({ ids: [[IDS[9]]] }, prefill.present);
+      const tol = LOGIT_TOLERANCE[variant];
+      expect(maxAbsDiff(prefill.logits, refLogits, 9 * V)).toBeLessThanOrEqual(tol);
+      expect(maxAbsDiff(step.logits, refLogits.subarray(9 * V, 10 * V))).toBeLessThanOrEqual(tol);
+    } finally {
+      await lm.release();
+    }
+  });
+});
+
+describe('decode speed', () => {
+  it('times a prefill and decode steps through the cache', async () => {
+    const s = await measureOnnxSpeed(sessions.get('fp32')!, IDS, 4);
+    expect(s).toMatchObject({ promptTokens: IDS.length, newTokens: 4 });
+    expect(s.prefillMs).toBeGreaterThan(0);
+    expect(s.decodeMs).toBeGreaterThan(0);
+    expect(s.decodeTokensPerSecond).toBeCloseTo(4 / (s.decodeMs / 1000), 6);
+  });
+});
+
+describe('an untied LM head (lm_head.weight)', () => {
+  it('exports the separate head and matches the reference', async () => {
+    const untied = await tinyFixture(4, { untied: true });
+    try {
+      expect(untied.model.config.tieWordEmbeddings).toBe(false);
+      const dir = join(untied.root, 'export');
+      await exportOnnx(untied.source, untied.model, await nodeOnnxTarget(dir), { variants: ['fp32'] });
+      const lm = await loadOnnxNode(dir, 'fp32');
+      try {
+        const want = qwen2Logits(untied.model.config, untied.weights, [{ ids: IDS }]).logits;
+        expect(maxAbsDiff((await lm.forward({ ids: [IDS] })).logits, want)).toBeLessThanOrEqual(
+          LOGIT_TOLERANCE.fp32,
+        );
+        // The head really is the separate tensor: the tied computation differs.
+        const tied = qwen2Logits({ ...untied.model.config, tieWordEmbeddings: true }, untied.weights, [
+          { ids: IDS },
+        ]);
+        expect(maxAbsDiff(tied.logits, want)).toBeGreaterThan(100 * LOGIT_TOLERANCE.fp32);
+      } finally {
+        await lm.release();
+      }
+    } finally {
+      await untied.cleanup();
+    }
   });
 });

@@ -1,0 +1,34 @@
+// The runner on onnxruntime-web's WASM backend (CPU, no GPU device: the trainer worker stays the only
+// owner of the GPU). onnxruntime-web is imported on first use, so it never weighs on the trainer path,
+// and its .wasm files come from `wasmPaths` — the app serves its own copy, never a CDN. The model
+// arrives as bytes (OPFS, file picker or fetch from the app's origin) with its external data file.
+// Browser-safe; also runs in Node.
+
+import { VARIANT_FILE, type OnnxVariant } from './qwen2-graph.ts';
+import { OnnxCausalLM } from './runner.ts';
+
+export interface WasmModelFiles {
+  variant: OnnxVariant;
+  /** onnx/model[_fp16].onnx */
+  model: Uint8Array;
+  /** onnx/model[_fp16].onnx_data */
+  data: Uint8Array;
+}
+
+export interface WasmOptions {
+  /** URL prefix of the ort-wasm-*.wasm files (e.g. the app's `/ort/`); default: beside the module. */
+  wasmPaths?: string;
+  /** WASM threads (needs cross-origin isolation for more than 1). */
+  threads?: number;
+}
+
+export async function loadOnnxWasm(files: WasmModelFiles, opts: WasmOptions = {}): Promise<OnnxCausalLM> {
+  const ort = await import('onnxruntime-web/wasm');
+  if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
+  ort.env.wasm.numThreads = opts.threads ?? 1;
+  return OnnxCausalLM.load(ort, files.model, {
+    executionProviders: ['wasm'],
+    // The location recorded in the model's external tensors.
+    externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
+  });
+}
