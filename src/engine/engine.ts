@@ -297,25 +297,40 @@ export class Engine {
       seed: opts.seed,
       step,
     });
-    // Prefill: the head runs on each sequence's last prompt position only.
+    // Prefill each distinct prompt once (the n samples of a prompt share it): the leader's KV-cache rows
+    // are copied to its followers' slots. The head runs on each sequence's last prompt position only,
+    // followers reading their leader's row; n copies are adjacent, so head output rows stay consecutive.
     const t0 = performance.now();
+    const leaderOf = group.map((s, k) => {
+      const first = group.findIndex((o) => o.promptIndex === s.promptIndex);
+      return first === -1 ? k : first;
+    });
+    const leaders = group.map((_, k) => k).filter((k) => leaderOf[k] === k);
     await this.prefill(
-      group.map((s) => ({ slot: s.slot, ids: s.prompt })),
+      leaders.map((k) => ({ slot: group[k].slot, ids: group[k].prompt })),
       (pass, rows) => {
         const idx: number[] = [];
         const outRows: number[] = [];
         rows.forEach((r, i) => {
-          if (r.pos === group[r.seq].prompt.length - 1) {
-            idx.push(i);
-            outRows.push(r.seq);
-          }
+          const lead = leaders[r.seq];
+          if (r.pos !== group[lead].prompt.length - 1) return;
+          group.forEach((_, k) => {
+            if (leaderOf[k] === lead) {
+              idx.push(i);
+              outRows.push(k);
+            }
+          });
         });
         if (idx.length === 0) return;
-        // Sequences complete within a pass in order, so their head rows are consecutive.
         dev.queue.writeBuffer(f.headIdx, 0, Uint32Array.from(idx));
         f.encodeHead(pass, idx.length, outRows[0], true);
       },
     );
+    const copies = dev.createCommandEncoder();
+    group.forEach((s, k) => {
+      if (leaderOf[k] !== k) f.encodeCopySlot(copies, group[leaderOf[k]].slot, s.slot, s.prompt.length);
+    });
+    dev.queue.submit([copies.finish()]);
     dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(group.map((s) => s.index)));
     let enc = dev.createCommandEncoder();
     let pass = enc.beginComputePass();

@@ -57,6 +57,7 @@ export class Qwen2Forward {
   readonly gu: GPUBuffer;
   readonly act: GPUBuffer;
   loraTmp: GPUBuffer | null = null;
+  private slotBounce: GPUBuffer | null = null;
   /** u32 [maxTokens] token ids of the pass. */
   readonly ids: GPUBuffer;
   /** vec2<u32> [maxTokens]: (slot, pos) of each row. */
@@ -379,6 +380,23 @@ export class Qwen2Forward {
   encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm'): void {
     this.encodeEmbedding(pass, T);
     for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T, mode);
+  }
+
+  /**
+   * Copies positions [0, len) of KV-cache slot `from` to slot `to` in every layer (prompts shared by n
+   * samples). WebGPU forbids a copy within one buffer, so it goes through a one-slot bounce buffer.
+   */
+  encodeCopySlot(enc: GPUCommandEncoder, from: number, to: number, len: number): void {
+    const c = this.config;
+    const rowBytes = c.numKeyValueHeads * c.headDim * (this.limits.kvDType === 'f16' ? 2 : 4);
+    const slotBytes = this.limits.maxLen * rowBytes;
+    this.slotBounce ??= this.ledger.storage('scratch', slotBytes, 'kv slot bounce');
+    for (let l = 0; l < c.numHiddenLayers; l++) {
+      for (const cache of [this.kCache[l], this.vCache[l]]) {
+        enc.copyBufferToBuffer(cache, from * slotBytes, this.slotBounce, 0, len * rowBytes);
+        enc.copyBufferToBuffer(this.slotBounce, 0, cache, to * slotBytes, len * rowBytes);
+      }
+    }
   }
 
   /** Writes a pass's token ids and (slot, pos) rows. */
