@@ -18,7 +18,7 @@ function shader(v: RmsNormVariant): string {
   const dDecl = v.residual ? `@group(0) @binding(${b++}) var<storage, read> delta: array<f32>;` : '';
   const wDecl = `@group(0) @binding(${b++}) var<storage, read> w: array<f32>;`;
   const oDecl = `@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`;
-  const iDecl = v.gather ? `@group(0) @binding(${b++}) var<storage, read> rowIdx: array<u32>;` : '';
+  const iDecl = v.gather ? `@group(0) @binding(${b}) var<storage, read> rowIdx: array<u32>;` : '';
   const load = v.residual ? '(x[src + c] + delta[src + c])' : 'x[src + c]';
   return /* wgsl */ `
 struct Params { R: u32, C: u32, eps: f32, outRow0: u32 }
