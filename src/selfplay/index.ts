@@ -37,4 +37,7 @@ export {
 } from './evalsets.ts';
 export { generateGrpoTrainSet } from './grpo.ts';
 export { renderPrompt } from './prompts.ts';
-export type { Role, TaskEntry, TaskType } from './types.ts';
+export { activeTaskTypes, type Role, type TaskEntry, type TaskType } from './types.ts';
+export { diversityBonus, programShape, shapeDistance, type DiversityMeasure } from './diversity.ts';
+export { rawProposerPrompt, rawSolverPrompt, RAW_EXAMPLE } from './raw-proposer.ts';
+export type { PendingProposal } from './azr-step.ts';
