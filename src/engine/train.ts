@@ -44,6 +44,12 @@ interface MicroBatch {
   tokenOffsets: number[];
 }
 
+/** Checkpointable trainer state (LoRA parameters + AdamW moments, by PEFT tensor name). */
+export interface TrainerState {
+  step: number;
+  tensors: Record<string, { param: Float32Array; m: Float32Array; v: Float32Array }>;
+}
+
 export interface GradientResult {
   /** L (spec 4.7) over the whole batch. */
   loss: number;
@@ -268,6 +274,37 @@ export class Trainer {
       timeMs,
       microBatches: mbs.length,
     };
+  }
+
+  /**
+   * The trainable state for a checkpoint: every LoRA tensor (PEFT name) with its AdamW moments, and
+   * the optimizer's step count (bias correction continues from it after a resume).
+   */
+  async exportState(): Promise<TrainerState> {
+    const device = this.fwd.device;
+    const tensors: TrainerState['tensors'] = {};
+    for (const t of this.lora.tensors) {
+      tensors[t.name] = {
+        param: await readF32(device, t.param, t.n),
+        m: await readF32(device, t.m, t.n),
+        v: await readF32(device, t.v, t.n),
+      };
+    }
+    return { step: this.optimizer.step, tensors };
+  }
+
+  /** Restores a state from exportState (same adapter layout; every tensor must be present). */
+  importState(state: TrainerState): void {
+    const q = this.fwd.device.queue;
+    for (const t of this.lora.tensors) {
+      const s = state.tensors[t.name];
+      if (!s || s.param.length !== t.n || s.m.length !== t.n || s.v.length !== t.n)
+        throw new Error(`trainer state: ${t.name} is missing or has the wrong size`);
+      q.writeBuffer(t.param, 0, s.param.buffer as ArrayBuffer, s.param.byteOffset, s.param.byteLength);
+      q.writeBuffer(t.m, 0, s.m.buffer as ArrayBuffer, s.m.byteOffset, s.m.byteLength);
+      q.writeBuffer(t.v, 0, s.v.buffer as ArrayBuffer, s.v.byteOffset, s.v.byteLength);
+    }
+    this.optimizer.step = state.step;
   }
 
   /** One optimizer step on the batch (Policy.step). */

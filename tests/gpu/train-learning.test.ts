@@ -95,3 +95,29 @@ describe('learning end to end (GPU step, tiny model)', () => {
     );
   });
 });
+
+describe('trainer state (checkpoint / resume)', () => {
+  it('a resumed trainer takes the same next step as one that never stopped', async () => {
+    const a = await setup();
+    const batch: TrainBatch = {
+      sequences: [{ promptIds: prompt, completionIds: target, advantage: 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0,
+      klBeta: 0,
+    };
+    await a.trainer.step(batch);
+    await a.trainer.step(batch);
+    const state = await a.trainer.exportState();
+    expect(state.step).toBe(2);
+    const b = await setup();
+    b.trainer.importState(state);
+    await a.trainer.step(batch);
+    await b.trainer.step(batch);
+    const sa = await a.trainer.exportState();
+    const sb = await b.trainer.exportState();
+    for (const [name, t] of Object.entries(sa.tensors)) {
+      expect(Array.from(sb.tensors[name].param), name).toEqual(Array.from(t.param));
+      expect(Array.from(sb.tensors[name].v), name).toEqual(Array.from(t.v));
+    }
+  });
+});
