@@ -207,8 +207,8 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
     policy,
     proposers.map((p) => p.prompt),
     raw
-      ? samplingOptions(c, c.maxProposerTokens, rng.uint32(), 1, RAW_PROPOSER_STOPS)
-      : samplingOptions(c, c.maxProposerTokens, rng.uint32()),
+      ? samplingOptions(c, c.maxProposerTokens, rng.uint32(), 'propose', 1, RAW_PROPOSER_STOPS)
+      : samplingOptions(c, c.maxProposerTokens, rng.uint32(), 'propose'),
   );
   proposers.forEach((p, k) => {
     p.completion = proposed[k][0];
@@ -286,8 +286,8 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
     policy,
     [...estimationEncoded, ...solvers.map((s) => s.prompt)],
     raw
-      ? samplingOptions(c, c.maxSolverTokens, rng.uint32(), 1, RAW_SOLVER_STOPS)
-      : samplingOptions(c, c.maxSolverTokens, rng.uint32()),
+      ? samplingOptions(c, c.maxSolverTokens, rng.uint32(), 'solve', 1, RAW_SOLVER_STOPS)
+      : samplingOptions(c, c.maxSolverTokens, rng.uint32(), 'solve'),
   );
   const estimationOut = rollouts.slice(0, estimationEncoded.length).map((x) => x[0]);
   solvers.forEach((s, k) => (s.completion = rollouts[estimationEncoded.length + k][0]));

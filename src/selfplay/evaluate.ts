@@ -98,7 +98,9 @@ export async function evaluate(
     tokenizer,
     items.map((it) => evalPromptText(tokenizer, it, mode)),
   );
+  // Evaluation measures the solver (its adapter, when proposer and solver have separate ones).
   const out = await generateGrouped(policy, prompts, {
+    role: 'solve',
     n: 1,
     maxNew,
     temperature: 0,

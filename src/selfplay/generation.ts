@@ -1,6 +1,14 @@
 // The runner's one door to the model: render → encode → policy.generate, grouped back per prompt.
 import type { Completion, Policy, SampleOptions, Tokenizer } from '../policy.ts';
 import { ANSWER_STOP } from './format.ts';
+import type { Role } from './types.ts';
+
+/**
+ * Sampling options plus the role whose policy generates: with separateAdapters the engine must sample
+ * proposals with the proposer adapter and solver/estimation/eval completions with the solver adapter.
+ * Every generate call of the runner is single-role. (Policy's SampleOptions does not declare `role` yet.)
+ */
+export type RoleSampleOptions = SampleOptions & { role: Role };
 
 export interface EncodedPrompt {
   text: string;
@@ -15,7 +23,7 @@ export function encodePrompts(tokenizer: Tokenizer, texts: readonly string[]): E
 export async function generateGrouped(
   policy: Policy,
   prompts: readonly EncodedPrompt[],
-  opts: SampleOptions,
+  opts: SampleOptions & { role?: Role },
 ): Promise<Completion[][]> {
   const out: Completion[][] = prompts.map(() => []);
   if (prompts.length === 0) return out;
@@ -37,10 +45,12 @@ export function samplingOptions(
   c: { temperature: number; topP: number; topK: number },
   maxNew: number,
   seed: number,
+  role: Role,
   n = 1,
   stopStrings: readonly string[] = [ANSWER_STOP],
-): SampleOptions {
+): RoleSampleOptions {
   return {
+    role,
     n,
     maxNew,
     temperature: c.temperature,

@@ -159,7 +159,7 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
   const out = await generateGrouped(
     policy,
     prompts,
-    samplingOptions(c, c.maxSolverTokens, runner.rng.uint32(), c.grpoGroupSize, stops),
+    samplingOptions(c, c.maxSolverTokens, runner.rng.uint32(), 'solve', c.grpoGroupSize, stops),
   );
   const generatedAt = Date.now();
   const flat = out.flatMap((comps, i) => comps.map((comp) => ({ item: items[i], prompt: prompts[i], comp })));

@@ -100,7 +100,11 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
         renderPrompt(tokenizer, proposerPrompt(type as 'ded' | 'abd', seedSet.sampleRefs(rng, c.refs))),
       ),
     );
-    const out = await generateGrouped(policy, prompts, samplingOptions(c, c.maxProposerTokens, rng.uint32()));
+    const out = await generateGrouped(
+      policy,
+      prompts,
+      samplingOptions(c, c.maxProposerTokens, rng.uint32(), 'propose'),
+    );
     const judged = await validateProposals(
       out.map(([comp]) => ({ type, response: comp.text })),
       verifier,
@@ -182,7 +186,11 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
         renderPrompt(tokenizer, inductionProposerPrompt(s.program, s.arity, c.inductionInputs)),
       ),
     );
-    const out = await generateGrouped(policy, prompts, samplingOptions(c, c.maxProposerTokens, rng.uint32()));
+    const out = await generateGrouped(
+      policy,
+      prompts,
+      samplingOptions(c, c.maxProposerTokens, rng.uint32(), 'propose'),
+    );
     const judged = await validateProposals(
       out.map(([comp], k) => ({ type: 'ind' as const, response: comp.text, source: sources[k] })),
       verifier,
@@ -278,7 +286,7 @@ async function seedRawBuffers(runner: Runner): Promise<SeedResult> {
     const out = await generateGrouped(
       policy,
       prompts,
-      samplingOptions(c, c.maxProposerTokens, rng.uint32(), 1, RAW_PROPOSER_STOPS),
+      samplingOptions(c, c.maxProposerTokens, rng.uint32(), 'propose', 1, RAW_PROPOSER_STOPS),
     );
     const judged = await validateRawProposals(
       out.map(([comp]) => comp.text),

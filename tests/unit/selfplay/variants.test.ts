@@ -364,13 +364,18 @@ describe('few-shot raw proposer prompts', () => {
 });
 
 describe('separate proposer and solver adapters', () => {
-  it('is a LoRA-only option, and every trained sequence carries its role', async () => {
+  it('is a LoRA-only option; every trained sequence and every generate call carries its role', async () => {
     expect(() => resolveConfig('browser', { separateAdapters: true, fineTune: 'full' })).toThrow(ConfigError);
     const { runner, policy } = makeRunner(small({ separateAdapters: true }));
     const r = await runner.runStep();
     const roles = policy.stepBatches[0].sequences.map((s) => s.role);
     expect(roles).toEqual(r.generations.filter((g) => g.trained).map((g) => g.role));
     expect(new Set(roles)).toEqual(new Set(['propose', 'solve']));
+    // Every generate call is single-role and says which policy samples it: seeding and proposals with
+    // the proposer, estimation and solving with the solver.
+    const callRoles = policy.generateCalls.map((c) => (c.opts as { role?: string }).role);
+    expect(callRoles.slice(-2)).toEqual(['propose', 'solve']);
+    expect(callRoles.slice(0, -2).every((r) => r === 'propose')).toBe(true);
   });
 });
 
