@@ -11,6 +11,7 @@ import {
   randomRefLora,
   randomRefWeights,
 } from '../../src/engine/reference/random.ts';
+import { f16ToF32, f32ToF16 } from '../../src/model/dtype.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 import { engineFromRef, gradRelErr, makeTrainer, tinyConfig } from './train-helpers.ts';
 
@@ -24,6 +25,8 @@ const sequences = [
   { promptIds: [100, 101], completionIds: [102, 103, 104], advantage: 0.2 },
 ];
 const errors: Record<string, number> = {};
+/** Norm weights and biases stay f32 on the GPU whatever the weight dtype (qwen2-weights.ts). */
+const isNormOrBias = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
 
 async function setup(maxTokensPerPass: number, microBatch?: number) {
   const ctx = await getTestContext();
@@ -85,6 +88,37 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     // Only the summation order of f32 accumulations differs.
     expect(e1).toBeLessThan(1e-5);
     expect(e2).toBeLessThan(1e-5);
+  });
+
+  it('f16 weights (packed, unpacked in the shader) against the reference on f16-rounded weights', async () => {
+    const ctx = await getTestContext();
+    const engine = await engineFromRef(
+      ctx,
+      cfg,
+      w,
+      { maxBatch: 4, maxSeqLen: 16, maxTokensPerPass: 64 },
+      { dtype: 'f16', kvDType: 'f32' },
+    );
+    const trainer = makeTrainer(engine, cfg, lora);
+    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
+    await trainer.computeGradients(batch);
+    const rounded = convertWeights(
+      Object.fromEntries(
+        Object.entries(w).map(([k, v]) => [
+          k,
+          isNormOrBias(k) ? v : f16ToF32(f32ToF16(Float32Array.from(v))),
+        ]),
+      ),
+      'f64',
+    );
+    const want = qwen2PolicyGradient(cfg, rounded, l64, sequences, {
+      clipEps: 0.2,
+      entropyCoef: 0,
+      klBeta: 0,
+    });
+    const err = gradRelErr(await trainer.lora.downloadGrads(), want.grads.lora);
+    errors.f16Weights = err;
+    expect(err).toBeLessThan(1e-4);
     console.info(
       'whole-model LoRA gradient errors (max |gpu − ref| / max |ref| per tensor):',
       JSON.stringify(errors),

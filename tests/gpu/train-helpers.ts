@@ -32,6 +32,7 @@ export async function engineFromRef(
   cfg: Qwen2Config,
   w: RefWeights,
   limits: { maxBatch: number; maxSeqLen: number; maxTokensPerPass: number },
+  precision: { dtype: 'f32' | 'f16'; kvDType: 'f32' | 'f16' } = { dtype: 'f32', kvDType: 'f32' },
 ): Promise<Engine> {
   const tensors = Object.entries(w).map(([name, data]) => ({
     name,
@@ -41,7 +42,7 @@ export async function engineFromRef(
   }));
   const bytes = await encodeSafetensors(tensors);
   const file = await openSafetensors(bytesSource(bytes), 'tiny.safetensors');
-  return Engine.load(ctx, cfg, file, null, { ...limits, dtype: 'f32', kvDType: 'f32' });
+  return Engine.load(ctx, cfg, file, null, { ...limits, ...precision });
 }
 
 function shapeOf(cfg: Qwen2Config, name: string): number[] {
