@@ -1,7 +1,8 @@
 // `tabzero bench` (= `npm run bench -- ...`): engine throughput, dispatch/readback counts and memory,
 // as JSON + a table. `--shape qwen2-0.5b` uses random weights of the real shape (no download).
 import type { Command } from 'commander';
-import { benchTable, runBench } from '../../bench/engine-bench.ts';
+import { benchTable, matmulPeak, runBench } from '../../bench/engine-bench.ts';
+import { runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
@@ -17,6 +18,7 @@ interface BenchArgs {
   matmulSize: string;
   json?: boolean;
   memoryOnly?: boolean;
+  train?: string;
 }
 
 export function register(program: Command): void {
@@ -34,6 +36,10 @@ export function register(program: Command): void {
     .option(
       '--memory-only',
       'allocate everything for the largest batch and report GPU memory, without running',
+    )
+    .option(
+      '--train <n>',
+      'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
     )
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
@@ -69,6 +75,22 @@ export function register(program: Command): void {
             2,
           ) + '\n',
         );
+        return;
+      }
+      if (args.train) {
+        const peak = await matmulPeak(engine.ctx.device, engine.weights.dtype, matmulSize);
+        const train = await runTrainBench(engine, {
+          sequences: parseIntArg('--train', args.train, 48, 1),
+          promptLen,
+          completionLen: newTokens,
+          steps: 2,
+          seed: 1,
+          loraRank: 16,
+          loraAlpha: 32,
+          peakMatmulFlops: peak,
+        });
+        process.stdout.write(JSON.stringify({ model: label, train }, null, 2) + '\n');
+        if (!args.json) process.stdout.write('\n' + trainBenchTable(train) + '\n');
         return;
       }
       const result = await runBench(engine, label, {

@@ -4,7 +4,10 @@ import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { TrainBatch } from '../policy.ts';
 import type { Engine } from './engine.ts';
 import type { MemoryReport } from './memory.ts';
-import { planMicroBatches, type Trainer } from './train.ts';
+import { LORA_TARGETS } from '../config.ts';
+import { initLora } from './lora.ts';
+import { GpuLora } from './lora-gpu.ts';
+import { planMicroBatches, Trainer } from './train.ts';
 import { uniformSource } from './reference/random.ts';
 
 export interface TrainBenchOptions {
@@ -123,4 +126,47 @@ export async function benchTrainStep(
     ratioToPeak: peakMatmulFlops ? flopsPerSecond / peakMatmulFlops : null,
     memory: engine.memory(),
   };
+}
+
+export interface RunTrainBenchOptions extends TrainBenchOptions {
+  loraRank: number;
+  loraAlpha: number;
+  /** Same-run matmul peak (FLOP/s), measured by the caller. */
+  peakMatmulFlops: number | null;
+}
+
+/** Puts a fresh LoRA adapter (all seven projections) and a trainer on the engine and times the step. */
+export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Promise<TrainBenchResult> {
+  const cfg = engine.config;
+  const lora = initLora(cfg, { rank: o.loraRank, alpha: o.loraAlpha, targets: LORA_TARGETS }, o.seed);
+  const gpu = GpuLora.create(engine.ctx.device, engine.ledger, cfg, lora);
+  const trainer = new Trainer(engine, gpu, {
+    lr: 2e-5,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    maxGradNorm: 1,
+    warmupSteps: 0,
+  });
+  return benchTrainStep(engine, trainer, o, o.peakMatmulFlops);
+}
+
+/** A small text table of a training-step bench. */
+export function trainBenchTable(r: TrainBenchResult): string {
+  const gb = (b: number) => (b / 2 ** 30).toFixed(2);
+  const rows = [
+    ['sequences × (prompt + completion)', `${r.sequences} × (${r.promptLen} + ${r.completionLen})`],
+    ['micro-batches', String(r.microBatches)],
+    ['step (ms)', r.stepMs.toFixed(0)],
+    ...Object.entries(r.timeMs).map(([k, v]) => [`  ${k} (ms)`, v.toFixed(0)]),
+    ['tokens/s (input rows)', r.tokensPerSecond.toFixed(1)],
+    ['GFLOP per step', (r.flops.total / 1e9).toFixed(1)],
+    ['GFLOP/s achieved', (r.flopsPerSecond / 1e9).toFixed(2)],
+    ['matmul peak GFLOP/s', r.peakMatmulFlops ? (r.peakMatmulFlops / 1e9).toFixed(2) : '—'],
+    ['ratio to peak', r.ratioToPeak ? `${(100 * r.ratioToPeak).toFixed(1)} %` : '—'],
+    ...Object.entries(r.memory).map(([k, v]) => [`GPU memory ${k} (GiB)`, gb(v)]),
+  ];
+  const w = Math.max(...rows.map((x) => x[0].length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
