@@ -47,9 +47,9 @@ export class OnnxGenerator {
     const logprobs: number[] = [];
     let text = '';
     let stopReason: StopReason = 'length';
-    let out = await this.lm.forward({ ids: [prompt] });
+    let out = await this.lm.forward({ ids: [prompt], logitsToKeep: 1 });
     while (ids.length < maxNew) {
-      const logits = out.logits.subarray((out.seq - 1) * out.vocab, out.seq * out.vocab);
+      const logits = out.logits.subarray((out.rows - 1) * out.vocab, out.rows * out.vocab);
       const tok = argmax(logits);
       ids.push(tok);
       logprobs.push(logSoftmaxAt(logits, tok));

@@ -2,9 +2,12 @@
 // Qwen2ForCausalLM feeds (the layout optimum's "text-generation-with-past" export has):
 //   input_ids [batch_size, sequence_length] int64, attention_mask [batch_size, total_sequence_length]
 //   int64, position_ids [batch_size, sequence_length] int64, past_key_values.{i}.key|value
-//   [batch_size, kv_heads, past_sequence_length, head_dim]
-//   → logits [batch_size, sequence_length, vocab] float32, present.{i}.key|value
+//   [batch_size, kv_heads, past_sequence_length, head_dim], num_logits_to_keep [] int64
+//   → logits [batch_size, logits_length, vocab] float32, present.{i}.key|value
 //   [batch_size, kv_heads, total_sequence_length, head_dim].
+// num_logits_to_keep (as in transformers.js, which sets 1 while generating and 0 otherwise): the LM
+// head runs on the last k positions only, all of them for 0 — at the real vocabulary the head over
+// every prompt position would cost more than a quarter of the prefill.
 // transformers.js builds the empty first-step cache from this input metadata (the symbol
 // "batch_size" resolved, every other symbol 0), so the names of the symbolic dims matter.
 // Standard ops only, plus SimplifiedLayerNormalization (onnxruntime's RMSNorm, registered in the
@@ -90,6 +93,11 @@ export function qwen2WeightPlan(c: Qwen2Config): OnnxWeight[] {
   return out;
 }
 
+/** Name of the scalar input choosing how many trailing positions get logits (0 = all). */
+export const LOGITS_TO_KEEP = 'num_logits_to_keep';
+/** Slice's "to the end". */
+const INT64_MAX = Number.MAX_SAFE_INTEGER;
+
 /** Most negative finite f32: the additive mask of disallowed keys (finite, so fully masked rows stay NaN-free). */
 const F32_LOWEST = -3.4028234663852886e38;
 
@@ -128,7 +136,8 @@ export function buildQwen2Graph(
       );
     }
   }
-  g.outputs.push(valueInfo('logits', 'float32', ['batch_size', 'sequence_length', c.vocabSize]));
+  g.inputs.push(valueInfo(LOGITS_TO_KEEP, 'int64', []));
+  g.outputs.push(valueInfo('logits', 'float32', ['batch_size', 'logits_length', c.vocabSize]));
   for (let i = 0; i < c.numHiddenLayers; i++) {
     for (const kind of ['key', 'value']) {
       g.outputs.push(
@@ -221,12 +230,16 @@ export function buildQwen2Graph(
     });
   }
   g.scoped('lm_head', () => {
-    const hidden = rmsnorm(x, 'model.norm.weight');
+    // The last k positions (k = 0: all): Slice from −k to the end of the sequence axis.
+    const start = g.op('Neg', [g.op('Unsqueeze', [LOGITS_TO_KEEP, g.int64([0])])]);
+    const kept = g.op('Slice', [x, start, g.int64([INT64_MAX]), g.int64([1])]);
+    const hidden = rmsnorm(kept, 'model.norm.weight');
     // Gemm with transB reads the [V, C] embedding as stored, so the tied head needs no second copy.
     const rows = g.op('Reshape', [hidden, g.int64([-1, C])]);
     const head = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
     const logits = castTo(g.op('Gemm', [rows, head], { transB: 1 }), f32, toElem);
-    const shape = g.op('Concat', [g.op('Shape', ['input_ids']), g.int64([c.vocabSize])], { axis: 0 });
+    const batchAndRows = g.op('Shape', [hidden], { start: 0, end: 2 });
+    const shape = g.op('Concat', [batchAndRows, g.int64([c.vocabSize])], { axis: 0 });
     g.op('Reshape', [logits, shape], {}, 'logits');
   });
   return g.model('qwen2', 'tabzero', metadata);

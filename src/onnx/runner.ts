@@ -26,13 +26,16 @@ export interface ForwardInput {
   attentionMask?: readonly (readonly number[])[];
   /** [batch][seq]; default past, past+1, ... */
   positionIds?: readonly (readonly number[])[];
+  /** Logits of the last k positions only (0 or absent: all), where the model has num_logits_to_keep. */
+  logitsToKeep?: number;
 }
 
 export interface ForwardOutput {
-  /** f32 [batch, seq, vocab]. */
+  /** f32 [batch, rows, vocab]: rows = seq, or logitsToKeep where the model honours it. */
   logits: Float32Array;
   batch: number;
   seq: number;
+  rows: number;
   vocab: number;
   present: KvCache;
 }
@@ -70,6 +73,7 @@ export class OnnxCausalLM {
     private readonly ort: OrtModule,
     readonly session: InferenceSession,
     private readonly cacheInputs: CacheInput[],
+    private readonly hasLogitsToKeep: boolean,
   ) {}
 
   /** Opens a model (a path in Node; bytes plus `externalData` session options in the browser). */
@@ -96,7 +100,7 @@ export class OnnxCausalLM {
     for (const need of ['input_ids', 'attention_mask', 'position_ids']) {
       if (!session.inputNames.includes(need)) throw new Error(`ONNX model has no input "${need}"`);
     }
-    return new OnnxCausalLM(ort, session, cacheInputs);
+    return new OnnxCausalLM(ort, session, cacheInputs, session.inputNames.includes('num_logits_to_keep'));
   }
 
   /** One forward pass over `input`, continuing `past` (null: empty cache). */
@@ -115,6 +119,8 @@ export class OnnxCausalLM {
       attention_mask: new T('int64', toInt64(mask), [batch, pastLen + seq]),
       position_ids: new T('int64', toInt64(positions), [batch, seq]),
     };
+    if (this.hasLogitsToKeep)
+      feeds.num_logits_to_keep = new T('int64', BigInt64Array.of(BigInt(input.logitsToKeep ?? 0)), []);
     for (const c of this.cacheInputs) {
       const given = past?.tensors[c.name.replace('past_key_values.', 'present.')];
       feeds[c.name] =
@@ -135,6 +141,7 @@ export class OnnxCausalLM {
       logits: logits.data as Float32Array,
       batch,
       seq,
+      rows: logits.dims[1],
       vocab: logits.dims[2],
       present: { tensors, length: pastLen + seq },
     };
@@ -148,9 +155,9 @@ export class OnnxCausalLM {
   ): Promise<GreedyResult> {
     const tokens: number[] = [];
     const stepLogits: Float32Array[] = [];
-    let out = await this.forward({ ids: [prompt] });
+    let out = await this.forward({ ids: [prompt], logitsToKeep: 1 });
     for (let step = 0; step < maxNewTokens; step++) {
-      const last = out.logits.slice((out.seq - 1) * out.vocab, out.seq * out.vocab);
+      const last = out.logits.slice((out.rows - 1) * out.vocab, out.rows * out.vocab);
       const next = argmax(last);
       tokens.push(next);
       stepLogits.push(last);
@@ -166,9 +173,9 @@ export class OnnxCausalLM {
    */
   async teacherForced(prompt: readonly number[], continuation: readonly number[]): Promise<Float32Array[]> {
     const steps: Float32Array[] = [];
-    let out = await this.forward({ ids: [prompt] });
+    let out = await this.forward({ ids: [prompt], logitsToKeep: 1 });
     for (let i = 0; ; i++) {
-      steps.push(out.logits.slice((out.seq - 1) * out.vocab, out.seq * out.vocab));
+      steps.push(out.logits.slice((out.rows - 1) * out.vocab, out.rows * out.vocab));
       if (i + 1 >= continuation.length) break;
       out = await this.forward({ ids: [[continuation[i]]] }, out.present);
     }

@@ -18,10 +18,10 @@ export async function measureOnnxSpeed(
   newTokens: number,
 ): Promise<OnnxSpeed> {
   const t0 = performance.now();
-  let out = await lm.forward({ ids: [prompt] });
+  let out = await lm.forward({ ids: [prompt], logitsToKeep: 1 });
   const t1 = performance.now();
   for (let i = 0; i < newTokens; i++) {
-    const next = argmax(out.logits, (out.seq - 1) * out.vocab, out.vocab);
+    const next = argmax(out.logits, (out.rows - 1) * out.vocab, out.vocab);
     out = await lm.forward({ ids: [[next]] }, out.present);
   }
   const t2 = performance.now();

@@ -85,9 +85,10 @@ describe('ONNX export: files and graph', () => {
     const past = byName.get('past_key_values.1.value')!;
     expect(dims(past)).toEqual(['batch_size', 2, 'past_sequence_length', 16]);
     expect(past.type!.tensorType!.elemType).toBe(DataType.FLOAT16);
-    expect(inputs).toHaveLength(3 + 2 * 2);
+    expect(dims(byName.get('num_logits_to_keep')!)).toEqual([]);
+    expect(inputs).toHaveLength(4 + 2 * 2);
     const outs = new Map((g.output ?? []).map((o) => [o.name, o]));
-    expect(dims(outs.get('logits')!)).toEqual(['batch_size', 'sequence_length', V]);
+    expect(dims(outs.get('logits')!)).toEqual(['batch_size', 'logits_length', V]);
     expect(outs.get('logits')!.type!.tensorType!.elemType).toBe(DataType.FLOAT);
     expect(dims(outs.get('present.0.key')!)).toEqual(['batch_size', 2, 'total_sequence_length', 16]);
     const weights = (g.initializer ?? []).filter((t) => t.name!.startsWith('model.'));
@@ -109,6 +110,17 @@ describe.each(VARIANTS)('ONNX %s on onnxruntime-node vs the f32 reference', (var
     expect(diff).toBeLessThanOrEqual(tol);
     // The bound is meaningful: the logits themselves are far larger.
     expect(maxAbsDiff(refLogits, new Float32Array(refLogits.length))).toBeGreaterThan(20 * tol);
+  });
+
+  it('runs the LM head on the last num_logits_to_keep positions only (0: all)', async () => {
+    const lm = sessions.get(variant)!;
+    for (const k of [1, 3]) {
+      const out = await lm.forward({ ids: [IDS], logitsToKeep: k });
+      expect(out.rows).toBe(k);
+      expect(out.logits).toHaveLength(k * V);
+      expect(maxAbsDiff(out.logits, refLogits.subarray((IDS.length - k) * V))).toBeLessThanOrEqual(tol);
+    }
+    expect((await lm.forward({ ids: [IDS], logitsToKeep: 0 })).rows).toBe(IDS.length);
   });
 
   it('matches through the KV cache: prefill, then one and two decode steps with past', async () => {
