@@ -15,6 +15,7 @@ import { register as grad } from './commands/grad.ts';
 import { register as serveModel } from './commands/serve-model.ts';
 import { register as tinyModel } from './commands/tiny-model.ts';
 import { register as tokenize } from './commands/tokenize.ts';
+import { register as train } from './commands/train.ts';
 
 const commands: ((program: Command) => void)[] = [
   generate,
@@ -31,6 +32,7 @@ const commands: ((program: Command) => void)[] = [
   checkOnnx,
   compare,
   sweep,
+  train,
 ];
 
 export function buildProgram(): Command {

@@ -1,51 +1,68 @@
 // The trainer worker: the one owner of the GPU device (a WebGPU device and its buffers cannot be shared
-// between workers). The UI talks to it only through the comlink API typed in src/protocol.ts.
+// between workers). A thin host: it gives the Lab (src/trainer/lab.ts) the browser's pieces — WebGPU,
+// the model sources (tiny / hub into OPFS / picked files), IndexedDB, the verifier Web Worker — and
+// exposes the typed API of src/protocol.ts through comlink.
 import * as Comlink from 'comlink';
-import { acquireDevice, NO_WEBGPU_HELP, type GpuContext } from '../src/engine/gpu.ts';
-import { checkMatmulOnDevice } from '../src/engine/matmul-check.ts';
-import type { GpuRequest, GpuStatus, TrainerApi, TrainerEvent } from '../src/protocol.ts';
+import { acquireDevice, NO_WEBGPU_HELP } from '../src/engine/gpu.ts';
+import type { TrainerApi } from '../src/protocol.ts';
+import { webWorkerFactory } from '../src/selfplay/verifier.ts';
+import { IdbRunStore } from '../src/store/idb-store.ts';
+import { requestPersistentStorage, storageReport } from '../src/store/storage-quota.ts';
+import { createEngineTrainer } from '../src/trainer/engine-trainer.ts';
+import { Lab } from '../src/trainer/lab.ts';
+import { openModelChoice } from '../src/trainer/open-model.ts';
+import { OpfsByteStore } from '../src/model/opfs-store.ts';
 
-let context: Promise<GpuContext> | null = null;
-const listeners: ((event: TrainerEvent) => void)[] = [];
+const modelStore = new OpfsByteStore();
 
-function emit(event: TrainerEvent): void {
-  for (const listener of listeners) listener(event);
-}
-
-function device(req: GpuRequest = {}): Promise<GpuContext> {
-  if (!context) {
-    context = acquireDevice(navigator.gpu, req).then((ctx) => {
-      ctx.device.lost.then((info) => {
-        context = null;
-        emit({
-          type: 'device-lost',
-          reason: info.reason,
-          message: `The GPU device was lost (${info.reason}: ${info.message}). It will be re-acquired on the next request.`,
-          recovering: false,
-        });
-      });
-      return ctx;
-    });
-    context.catch(() => (context = null));
-  }
-  return context;
-}
-
-// Grows into the whole TrainerApi as the trainer lands (issue 7).
-const api: Pick<TrainerApi, 'gpuStatus' | 'checkMatmul' | 'subscribe'> = {
-  async gpuStatus(req?: GpuRequest): Promise<GpuStatus> {
-    try {
-      return { ok: true, report: (await device(req)).report };
-    } catch (err) {
-      return { ok: false, error: err instanceof Error ? err.message : String(err), help: NO_WEBGPU_HELP };
-    }
+const lab = new Lab({
+  modelStore: () => modelStore,
+  acquireDevice: (req) => acquireDevice(navigator.gpu, req),
+  openModel: (choice, opts) => openModelChoice(choice, { ...opts, store: modelStore }),
+  store: async () => {
+    await requestPersistentStorage();
+    return IdbRunStore.open();
   },
-  async checkMatmul(M, N, K, seed) {
-    return checkMatmulOnDevice((await device()).device, M, N, K, seed);
+  verifierFactory: webWorkerFactory(
+    () => new Worker(new URL('./verifier.worker.ts', import.meta.url), { type: 'module', name: 'verifier' }),
+  ),
+  storageInfo: async () => {
+    const r = await storageReport();
+    return { usage: r.usage ?? 0, quota: r.quota ?? 0, persisted: r.persisted ?? false };
   },
-  subscribe(listener) {
-    listeners.push(listener);
+  createTrainer: createEngineTrainer,
+});
+
+const api: TrainerApi = {
+  async gpuStatus(req) {
+    const s = await lab.gpuStatus(req);
+    return s.ok ? s : { ...s, help: NO_WEBGPU_HELP };
   },
+  checkMatmul: (M, N, K, seed) => lab.checkMatmul(M, N, K, seed),
+  subscribe: (listener) => lab.subscribe(listener),
+  loadModel: (choice) => lab.loadModel(choice),
+  cancelLoad: () => lab.cancelLoad(),
+  modelDownloadSize: (repo, revision, endpoint) => lab.modelDownloadSize(repo, revision, endpoint),
+  listCachedModels: () => lab.listCachedModels(),
+  memoryEstimate: (config) => lab.memoryEstimate(config),
+  listRuns: () => lab.listRuns(),
+  createRun: (config, name) => lab.createRun(config, name),
+  startRun: (runId) => lab.startRun(runId),
+  pauseRun: () => lab.pauseRun(),
+  stopRun: () => lab.stopRun(),
+  deleteRun: (runId) => lab.deleteRun(runId),
+  getSteps: (runId) => lab.getSteps(runId),
+  getEvals: (runId) => lab.getEvals(runId),
+  getSamples: (runId, filter) => lab.getSamples(runId, filter),
+  getBuffers: (runId) => lab.getBuffers(runId),
+  runEval: (req) => lab.runEval(req),
+  listCheckpoints: (runId) => lab.listCheckpoints(runId),
+  restoreCheckpoint: (runId, step) => lab.restoreCheckpoint(runId, step),
+  exportRun: (runId, format) => lab.exportRun(runId, format),
+  importArchive: (file) => lab.importArchive(file),
+  chat: (req) => lab.chat(req),
+  storageInfo: () => lab.storageInfo(),
+  tabHidden: () => lab.tabHidden(),
 };
 
 Comlink.expose(api);

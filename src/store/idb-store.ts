@@ -575,6 +575,8 @@ export class IdbRunStore implements RunStore {
         model: init.model,
         tabzeroVersion: init.tabzeroVersion,
         templates: init.templates ?? {},
+        name: init.name ?? id,
+        preset: init.preset ?? '',
         status: 'created',
         statusMessage: null,
         step: 0,

@@ -84,6 +84,8 @@ function newRunJson(id: string, init: NewRun): RunJson {
     model: init.model,
     tabzeroVersion: init.tabzeroVersion,
     templates: init.templates ?? {},
+    name: init.name ?? id,
+    preset: init.preset ?? '',
     status: 'created',
     statusMessage: null,
     step: 0,

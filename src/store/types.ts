@@ -26,6 +26,10 @@ export interface NewRun {
   tabzeroVersion: string;
   /** The run's prompt templates, carried by every export (spec 4.4). */
   templates?: Record<string, string>;
+  /** A person's name for the run (the id when absent). */
+  name?: string;
+  /** The preset the config started from. */
+  preset?: string;
 }
 
 /** What every reader sees of a run (run.json in Node, the `runs` record in IndexedDB). */
@@ -40,6 +44,8 @@ export interface RunMeta {
   model: ModelIdentity;
   tabzeroVersion: string;
   templates: Record<string, string>;
+  name: string;
+  preset: string;
   status: RunStatus;
   statusMessage: string | null;
   /** Last committed step; 0 before step 1 (seeding, if done, is part of step 0). */

@@ -8,7 +8,7 @@ import type { GpuContext } from '../engine/gpu.ts';
 import { checkMatmulOnDevice } from '../engine/matmul-check.ts';
 import type { DownloadProgress } from '../model/hub-client.ts';
 import { loadModelFolder, type LoadedModel } from '../model/model-folder.ts';
-import type { ModelSource } from '../model/model-source.ts';
+import type { FolderSink, ModelSource } from '../model/model-source.ts';
 import type { ByteStore } from '../model/byte-store.ts';
 import { DEFAULT_HUB_ENDPOINT, hubDownloadSize, storeKey } from '../model/hub-client.ts';
 import { parameterCount, parseQwen2Config, qwen2_0_5bConfigJson } from '../model/qwen2-config.ts';
@@ -19,6 +19,8 @@ import type {
   CheckpointInfo,
   EvalRecord,
   EvalRequest,
+  ExportedFile,
+  ExportFormat,
   GpuRequest,
   GpuStatus,
   LoadProgress,
@@ -34,12 +36,23 @@ import type {
   UserError,
 } from '../protocol.ts';
 import { evaluate } from '../selfplay/evaluate.ts';
+import { runPromptTemplates } from '../export/templates.ts';
 import { renderPrompt } from '../selfplay/prompts.ts';
 import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
 import { StoreFullError } from '../store/errors.ts';
 import type { RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
+import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
+import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
+import { blobSink } from '../export/blob-sink.ts';
+import { exportJsonl } from '../export/jsonl.ts';
+import { provenanceFromRun } from '../export/manifest.ts';
+import { exportMergedModel } from '../export/merged-model.ts';
+import { exportPeftAdapter } from '../export/peft-adapter.ts';
+import { ZipWriter } from '../export/zip-writer.ts';
+import { loraFromCheckpoint } from './engine-trainer.ts';
+import { blobSource } from '../model/byte-source.ts';
 import { engineShapeFor, estimateMemory } from './memory-estimate.ts';
 import { evalName, TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
 
@@ -72,6 +85,7 @@ export interface LabPlatform {
 
 interface LoadedState {
   choice: ModelChoice;
+  source: ModelSource;
   model: LoadedModel;
   engine: Engine;
   info: ModelInfo;
@@ -240,7 +254,7 @@ export class Lab {
       onProgress: (done, total, name) => this.progress({ phase: 'upload', file: name, loaded: done, total }),
     });
     const info = modelInfo(model, engine);
-    this.loaded = { choice, model, engine, info };
+    this.loaded = { choice, source, model, engine, info };
     this.emit({ type: 'memory', memory: this.measuredMemory(engine) });
     return info;
   }
@@ -327,11 +341,11 @@ export class Lab {
               : m.status;
     return {
       id: m.id,
-      name: (m.templates['name'] as string | undefined) ?? m.id,
+      name: m.name ?? m.id,
       status,
       step: m.step,
       totalSteps: m.config.totalSteps,
-      preset: (m.templates['preset'] as string | undefined) ?? '',
+      preset: m.preset ?? '',
       config: m.config,
       model: m.model,
       createdAt: m.createdAt,
@@ -352,7 +366,9 @@ export class Lab {
       config: checked,
       model: model.identity,
       tabzeroVersion: TABZERO_VERSION,
-      templates: { name: name ?? id, preset },
+      templates: runPromptTemplates(checked),
+      name: name ?? id,
+      preset,
     });
     const meta = await writer.meta();
     await writer.close();
@@ -521,6 +537,130 @@ export class Lab {
 
   async listCheckpoints(runId: string): Promise<CheckpointInfo[]> {
     return (await (await (await this.store()).readRun(runId)).checkpoints()).map(checkpointInfo);
+  }
+
+  /**
+   * Continues from an earlier checkpoint without destroying history: a new run holding the history up
+   * to that checkpoint's step and the checkpoint itself (named "… from step N").
+   */
+  async restoreCheckpoint(runId: string, step: number): Promise<RunSummary> {
+    const store = await this.store();
+    const reader = await store.readRun(runId);
+    const data = await reader.exportData();
+    const cp = await reader.loadCheckpoint(step);
+    const meta = data.meta;
+    const blob = await encodeCheckpoint(
+      meta,
+      { step, tensors: cp.tensors, engineState: cp.engineState, reason: 'manual' },
+      cp.runnerState,
+    );
+    const id = `${runId}-from-${step}-${Date.now().toString(36)}`;
+    const name = `${meta.name ?? runId} from step ${step}`;
+    const imported = await store.importRun(id, {
+      meta: {
+        ...meta,
+        id,
+        step,
+        status: 'paused',
+        statusMessage: null,
+        templates: { ...meta.templates, name },
+      },
+      state: cp.runnerState,
+      steps: data.steps.filter((r) => r.step <= step),
+      samples: data.samples.filter((r) => r.step <= step),
+      evals: data.evals.filter((r) => r.step <= step),
+      seedSet: data.seedSet,
+      checkpoint: blob,
+    });
+    const s = this.summary(imported);
+    this.emit({ type: 'run-status', run: s });
+    return s;
+  }
+
+  /** An export of a run as one file: folders (HF, PEFT, JSONL, ONNX) come as a zip, the archive as a tar. */
+  async exportRun(runId: string, format: ExportFormat): Promise<ExportedFile> {
+    const reader = await (await this.store()).readRun(runId);
+    const meta = await reader.meta();
+    const base = `${meta.name ?? runId}`.replace(/[^\w.-]+/g, '_');
+    if (format === 'archive') {
+      const blob = await runArchiveBlob(await reader.exportData(), `tabzero ${TABZERO_VERSION}`);
+      return { filename: `${base}${ARCHIVE_EXTENSION}`, blob };
+    }
+    const provenance = { ...provenanceFromRun(meta), tabzeroVersion: TABZERO_VERSION };
+    const sink = blobSink('application/zip');
+    const zip = new ZipWriter(sink, { prefix: `${base}-${format}/` });
+    if (format === 'jsonl') {
+      await exportJsonl(
+        { buffers: await reader.buffers(), samples: await reader.samples() },
+        provenance,
+        zip,
+      );
+    } else {
+      const cps = await reader.checkpoints();
+      const last = cps.at(-1);
+      if (!last)
+        throw new Error(`Run ${runId} has no checkpoint yet: train at least until the first checkpoint.`);
+      const cp = await reader.loadCheckpoint(last.step);
+      const lora = loraFromCheckpoint(cp.tensors, cp.engineState);
+      const exportProvenance = {
+        ...provenance,
+        run: { id: meta.id, step: last.step, zeroData: !meta.notZeroData },
+      };
+      if (format === 'onnx') {
+        const { source, model } = this.requireModel();
+        if (model.identity.sha256 !== meta.model.sha256)
+          throw new Error(`Load the run's base model (${meta.model.repo}) to export it as ONNX.`);
+        const onnxDir: FolderSink = {
+          writeFile: (name, data) => zip.writeFile(`onnx/${name}`, data),
+          createFile: (name) => zip.createFile(`onnx/${name}`),
+        };
+        await exportOnnx(
+          source,
+          model,
+          { root: zip, onnx: onnxDir },
+          {
+            lora,
+            metadata: {
+              'tabzero.run': meta.id,
+              'tabzero.step': String(last.step),
+              'tabzero.seed': String(meta.seed),
+            },
+            onProgress: (done, total, name) =>
+              this.progress({ phase: 'read', file: name, loaded: done, total }),
+          },
+        );
+      } else if (format === 'peft') {
+        const { model } = this.requireModel();
+        await exportPeftAdapter(lora, { provenance: exportProvenance, model: model.config }, zip);
+      } else {
+        const { source, model } = this.requireModel();
+        if (model.identity.sha256 !== meta.model.sha256)
+          throw new Error(`Load the run's base model (${meta.model.repo}) to export merged weights.`);
+        await exportMergedModel(
+          source,
+          lora,
+          {
+            dtype: 'base',
+            provenance: exportProvenance,
+            onTensor: (done, total, name) =>
+              this.progress({ phase: 'read', file: name, loaded: done, total }),
+          },
+          zip,
+        );
+      }
+    }
+    await zip.finish();
+    return { filename: `${base}-${format}.zip`, blob: sink.blob() };
+  }
+
+  async importArchive(file: Blob): Promise<RunSummary> {
+    const store = await this.store();
+    const data = await readRunArchive(blobSource(file, 'run archive'));
+    const id = `${data.meta.id}-imported-${Date.now().toString(36)}`;
+    const meta = await store.importRun(id, { ...data, meta: { ...data.meta, id } });
+    const s = this.summary(meta);
+    this.emit({ type: 'run-status', run: s });
+    return s;
   }
 
   async storageInfo(): Promise<StorageInfo> {

@@ -1,0 +1,175 @@
+// `tabzero train`: a self-play run in Node, on the same Runner, engine and run loop as the app, with
+// the run kept in a folder (run.json, steps.jsonl, samples.jsonl, buffers/, checkpoints/). Kill it at
+// any point and `--resume` continues from the last checkpoint with nothing lost or duplicated.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSetFlag, PRESET_NAMES, resolveConfig, type RunConfig } from '../../src/config.ts';
+import type { StepMetrics } from '../../src/selfplay/records.ts';
+import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
+import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
+import { NodeRunStore } from '../../src/store/node-run-store.ts';
+import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
+import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
+import { runPromptTemplates } from '../../src/export/templates.ts';
+import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
+import { TrainingSession, type SessionEvent } from '../../src/trainer/session.ts';
+import { resolveModelArg } from '../model-arg.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg } from './engine-load.ts';
+
+export interface TrainOptions {
+  model: string;
+  preset: string;
+  set: string[];
+  steps?: number;
+  out: string;
+  resume: boolean;
+  checkpointEverySteps?: number;
+  /** Where lines go (stdout by default). */
+  log?: (line: string) => void;
+}
+
+function fmt(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits);
+}
+
+/** One line per step: rewards per group, valid rate, tokens/s, time. */
+export function stepLine(m: StepMetrics, wallMs: number, totalSteps: number): string {
+  const g = m.groups;
+  const groups = (['abd', 'ded', 'ind'] as const)
+    .map((t) => `${t} P ${fmt(g[`${t}:propose`]?.meanReward)} S ${fmt(g[`${t}:solve`]?.meanReward)}`)
+    .join(' | ');
+  const proposals = (['abd', 'ded', 'ind'] as const).map((t) => g[`${t}:propose`]?.validRate ?? null);
+  const valid = proposals.filter((v): v is number => v !== null);
+  const validRate = valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : null;
+  const tokPerS = m.generatedSequences > 0 ? (m.trainedTokens / wallMs) * 1000 : 0;
+  return (
+    `step ${m.step}/${totalSteps}  ${groups}  valid ${fmt(validRate)}  ` +
+    `loss ${fmt(m.policy.loss, 3)} |g| ${fmt(m.policy.gradNorm, 3)}  ${fmt(tokPerS, 0)} tok/s  ${(wallMs / 1000).toFixed(1)} s`
+  );
+}
+
+export async function runTrainCommand(opts: TrainOptions): Promise<void> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const store = new NodeRunStore(process.cwd());
+  const hasRun = existsSync(join(opts.out, 'run.json'));
+  if (hasRun && !opts.resume) {
+    throw new Error(`${opts.out} already holds a run: add --resume to continue it, or choose another --out`);
+  }
+  const modelDir = await resolveModelArg(opts.model);
+  const model = await loadFolder(modelDir);
+  try {
+    let writer;
+    if (hasRun) {
+      writer = await store.openRun(opts.out);
+      const meta = await writer.meta();
+      if (meta.model.sha256 !== model.identity.sha256) {
+        await writer.close();
+        throw new Error(
+          `${opts.out} was trained on ${meta.model.repo} (sha256 ${meta.model.sha256.slice(0, 12)}…), not on ${modelDir}`,
+        );
+      }
+      log(`resuming ${opts.out} at step ${meta.step} of ${meta.config.totalSteps}`);
+    } else {
+      const overrides: Partial<RunConfig> = Object.assign({}, ...opts.set.map(parseSetFlag));
+      if (opts.steps !== undefined) overrides.totalSteps = opts.steps;
+      if (opts.checkpointEverySteps !== undefined) overrides.checkpointEverySteps = opts.checkpointEverySteps;
+      const config = resolveConfig(opts.preset, overrides);
+      writer = await store.createRun(opts.out, {
+        config,
+        model: model.identity,
+        tabzeroVersion: TABZERO_VERSION,
+        templates: runPromptTemplates(config),
+        name: opts.out,
+        preset: opts.preset,
+      });
+      log(`new run ${opts.out}: preset ${opts.preset}, ${config.totalSteps} steps, seed ${config.seed}`);
+    }
+    const config = (await writer.meta()).config;
+    const shape = engineShapeFor(config, 2);
+    const engine = await loadEngine(model, {
+      maxBatch: shape.maxBatch,
+      maxSeqLen: Math.min(shape.maxSeqLen, model.config.maxPositionEmbeddings),
+    });
+    const trainer = await createEngineTrainer(engine, config);
+    const verifier = createWorkerVerifier(nodeWorkerFactory(), config);
+    const onEvent = (e: SessionEvent) => {
+      if (e.type === 'step') log(stepLine(e.result.metrics, e.wallMs, config.totalSteps));
+      else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+      else if (e.type === 'eval')
+        log(
+          `eval ${e.set} ${e.mode} at step ${e.row.step}: ${(e.report.accuracy * 100).toFixed(1)}% of ${e.report.n}`,
+        );
+      else if (e.type === 'checkpoint') log(`checkpoint at step ${e.info.step} (${e.info.reason})`);
+      else if (e.type === 'phase' && process.stderr.isTTY)
+        process.stderr.write(
+          `\r\x1b[K  step ${e.progress.step}: ${e.progress.phase}${e.progress.message ? ` ${e.progress.message}` : ''}`,
+        );
+    };
+    const session = new TrainingSession({
+      writer,
+      policy: trainer.policy,
+      tokenizer: model.tokenizer,
+      verifier,
+      trainable: trainer.trainable,
+      onEvent,
+    });
+    const stop = () => session.requestStop();
+    process.once('SIGINT', stop);
+    try {
+      const end = await session.run();
+      log(`run ${end} at step ${session.step}`);
+    } finally {
+      process.off('SIGINT', stop);
+      verifier.close();
+      trainer.dispose();
+      await writer.close();
+    }
+  } finally {
+    await closeFolders();
+  }
+}
+
+interface TrainArgs {
+  model: string;
+  preset: string;
+  set: string[];
+  steps?: string;
+  out: string;
+  resume?: boolean;
+  checkpointEverySteps?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('run Absolute Zero self-play (or the GRPO baseline) in Node, resumable')
+    .requiredOption('--model <dir|tiny>', 'model folder, or "tiny" for the built-in tiny model')
+    .option('--preset <name>', `one of ${PRESET_NAMES.join(', ')}`, 'browser')
+    .option(
+      '--set <key=value>',
+      'override a config knob (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--steps <n>', "the run's total number of steps")
+    .requiredOption('--out <dir>', 'run folder')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (tests)')
+    .action(async (a: TrainArgs) => {
+      if (!PRESET_NAMES.includes(a.preset as never))
+        throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}`);
+      await runTrainCommand({
+        model: a.model,
+        preset: a.preset,
+        set: a.set,
+        steps: a.steps === undefined ? undefined : parseIntArg('--steps', a.steps, 0, 1),
+        out: a.out,
+        resume: Boolean(a.resume),
+        checkpointEverySteps:
+          a.checkpointEverySteps === undefined
+            ? undefined
+            : parseIntArg('--checkpoint-every-steps', a.checkpointEverySteps, 0, 1),
+      });
+    });
+}
