@@ -614,6 +614,8 @@ export class Lab {
           writeFile: (name, data) => zip.writeFile(`onnx/${name}`, data),
           createFile: (name) => zip.createFile(`onnx/${name}`),
         };
+        // Lazily: the ONNX protobuf schema is only needed for this export.
+        const { exportOnnx } = await import('../onnx/export.ts');
         await exportOnnx(
           source,
           model,
