@@ -103,10 +103,10 @@ export async function benchTrainStep(
     trainer.opts.microBatch,
   ).length;
   const lens = batch.sequences.map(() => ({ prompt: opts.promptLen, completion: opts.completionLen }));
-  const inOutSum = trainer.lora.pairs
+  const inOutSum = (trainer.lora?.pairs ?? [])
     .filter((p) => p.layer === 0)
-    .reduce((n, p) => n + (p.A.n + p.B.n) / trainer.lora.rank, 0);
-  const flops = trainStepFlops(c, lens, { rank: trainer.lora.rank, inOutSum });
+    .reduce((n, p) => n + (p.A.n + p.B.n) / (trainer.lora?.rank ?? 1), 0);
+  const flops = trainStepFlops(c, lens, { rank: trainer.lora?.rank ?? 0, inOutSum });
   const stepMs = best!.ms;
   const inputTokens = opts.sequences * (opts.promptLen + opts.completionLen - 1);
   const flopsPerSecond = flops.total / (stepMs / 1000);

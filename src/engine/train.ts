@@ -7,7 +7,9 @@
 // Residual stream gradient `dx` is updated in place through a layer (dx3 → dx2 → dx_in): the norm
 // backward kernels accumulate, matching the reference (reference/qwen2-backward.ts).
 import type { Policy, StepStats, TrainBatch, TrainSequence } from '../policy.ts';
-import { GpuAdamW, type OptimizerOptions } from './adamw.ts';
+import { GpuAdamW, type OptimizerOptions, type TrainableTensor } from './adamw.ts';
+import { ParamGradKernel } from './kernels/param-grad.ts';
+import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
 import { Dispatcher } from './dispatch.ts';
 import type { Engine } from './engine.ts';
@@ -164,6 +166,13 @@ export class Trainer {
   private readonly dk: GPUBuffer;
   private readonly dv: GPUBuffer;
   private readonly attStats: GPUBuffer;
+  /** What the optimizer updates: the LoRA tensors, or every base weight (full fine-tuning). */
+  readonly trainables: TrainableTensor[];
+  private readonly full: FullParams | null = null;
+  private readonly pgNorm: ParamGradKernel;
+  private readonly pgNormScatter: ParamGradKernel;
+  private readonly pgColsum: ParamGradKernel;
+  private readonly pgEmbed: ParamGradKernel;
   private readonly loraH: GPUBuffer;
   private readonly loraDh: GPUBuffer;
   private readonly dhidden: GPUBuffer;
@@ -174,7 +183,8 @@ export class Trainer {
 
   constructor(
     readonly engine: Engine,
-    readonly lora: GpuLora,
+    /** The adapter to train; null = full fine-tuning of every base weight (needs f32 weights). */
+    readonly lora: GpuLora | null,
     readonly opts: TrainerOptions,
   ) {
     const fwd = (this.fwd = engine.forward);
@@ -184,9 +194,22 @@ export class Trainer {
     const C = c.hiddenSize;
     const I = c.intermediateSize;
     const kvDim = c.numKeyValueHeads * c.headDim;
-    engine.setLora(lora.weights);
     this.d = new Dispatcher(device);
-    this.optimizer = new GpuAdamW(device, lora.tensors);
+    if (lora) {
+      engine.setLora(lora.weights);
+      this.trainables = lora.tensors;
+    } else {
+      if (fwd.weights.dtype !== 'f32')
+        throw new Error('full fine-tuning needs f32 weights (load the model with dtype f32)');
+      engine.setLora(null);
+      this.full = fullParams(fwd, engine.ledger);
+      this.trainables = this.full.tensors;
+    }
+    this.optimizer = new GpuAdamW(device, this.trainables);
+    this.pgNorm = new ParamGradKernel(device, 'norm');
+    this.pgNormScatter = new ParamGradKernel(device, 'normScatter');
+    this.pgColsum = new ParamGradKernel(device, 'colsum');
+    this.pgEmbed = new ParamGradKernel(device, 'embed');
     this.mmW = new MatmulGradKernel(device, fwd.weights.dtype);
     this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32');
     this.add = new ResidualAddKernel(device);
@@ -213,8 +236,8 @@ export class Trainer {
     this.dk = act(maxSlots * maxLen * kvDim, 'dk');
     this.dv = act(maxSlots * maxLen * kvDim, 'dv');
     this.attStats = act(T * c.numAttentionHeads * 2, 'attention stats');
-    this.loraH = act(T * lora.rank, 'lora h');
-    this.loraDh = act(T * lora.rank, 'lora dh');
+    this.loraH = act(T * (lora?.rank ?? 1), 'lora h');
+    this.loraDh = act(T * (lora?.rank ?? 1), 'lora dh');
     this.dhidden = act(fwd.limits.lmRows * C, 'dhidden');
     this.slotRows = act(maxSlots * 2, 'slot rows');
     this.lmTargets = act(T, 'lm targets');
@@ -283,7 +306,7 @@ export class Trainer {
   async exportState(): Promise<TrainerState> {
     const device = this.fwd.device;
     const tensors: TrainerState['tensors'] = {};
-    for (const t of this.lora.tensors) {
+    for (const t of this.trainables) {
       tensors[t.name] = {
         param: await readF32(device, t.param, t.n),
         m: await readF32(device, t.m, t.n),
@@ -296,7 +319,7 @@ export class Trainer {
   /** Restores a state from exportState (same adapter layout; every tensor must be present). */
   importState(state: TrainerState): void {
     const q = this.fwd.device.queue;
-    for (const t of this.lora.tensors) {
+    for (const t of this.trainables) {
       const s = state.tensors[t.name];
       if (!s || s.param.length !== t.n || s.m.length !== t.n || s.v.length !== t.n)
         throw new Error(`trainer state: ${t.name} is missing or has the wrong size`);
@@ -413,6 +436,33 @@ export class Trainer {
           accumulate: i > 0,
         }),
       );
+      if (this.full) {
+        // Tied LM head: dE[chunk] += dlogits[:, chunk]ᵀ · hidden; final norm weight.
+        fwd.weights.lmHeadChunks.forEach((ch, i) =>
+          this.d.dispatch(pass, `lm.dE${i}`, this.mmF, {
+            a: fwd.logits,
+            b: fwd.hidden,
+            out: this.fullGrad(`embed${i}`),
+            M: ch.rowEnd - ch.rowStart,
+            N: c.hiddenSize,
+            K: R,
+            transA: true,
+            transB: false,
+            lda: c.vocabSize,
+            aOff: ch.rowStart,
+            accumulate: true,
+          }),
+        );
+        this.d.dispatch(pass, 'lm.dnorm', this.pgNormScatter, {
+          x: this.savedFinal,
+          dy: this.dhidden,
+          g: this.fullGrad('finalNorm'),
+          rowIdx: fwd.headIdx,
+          R,
+          C: c.hiddenSize,
+          eps: c.rmsNormEps,
+        });
+      }
       this.d.dispatch(pass, 'lm.normback', this.normBackScatter, {
         x: this.savedFinal,
         weight: fwd.weights.finalNorm,
@@ -476,8 +526,25 @@ export class Trainer {
         Nout: number,
         dIn: GPUBuffer,
       ) => this.encodeLoraBackward(pass, l, target, input, Kin, dY, lda, off, Nout, dIn, T);
+      // Full fine-tuning: dW[N, K] += dYᵀ · X over this micro-batch's rows.
+      const dW = (field: string, dY: GPUBuffer, X: GPUBuffer, N: number, K: number, lda: number) => {
+        if (!this.full) return;
+        this.d.dispatch(pass, s + 'dW.' + field, this.mmF, {
+          a: dY,
+          b: X,
+          out: this.fullGrad(`${l}.${field}`),
+          M: N,
+          N: K,
+          K: T,
+          transA: true,
+          transB: false,
+          lda,
+          accumulate: true,
+        });
+      };
       // MLP: x3 = x2 + down(silu(gate(xn2))·up(xn2)); dx holds dL/dx3.
       mm('down', this.dx, W.down, this.dact, T, I, C);
+      dW('down', this.dx, fwd.act, C, I, C);
       lora('down_proj', fwd.act, I, this.dx, C, 0, C, this.dact);
       this.d.dispatch(pass, s + 'swiglu', this.swigluBack, {
         gu: fwd.gu,
@@ -487,8 +554,18 @@ export class Trainer {
         I,
       });
       mm('gateup', this.dgu, W.gateUp, this.dxn, T, C, 2 * I);
+      dW('gateUp', this.dgu, fwd.xn, 2 * I, C, 2 * I);
       lora('gate_proj', fwd.xn, C, this.dgu, 2 * I, 0, I, this.dxn);
       lora('up_proj', fwd.xn, C, this.dgu, 2 * I, I, I, this.dxn);
+      if (this.full)
+        this.d.dispatch(pass, s + 'dnorm2', this.pgNorm, {
+          x: fwd.x,
+          dy: this.dxn,
+          g: this.fullGrad(`${l}.postNorm`),
+          R: T,
+          C,
+          eps,
+        });
       this.d.dispatch(pass, s + 'norm2', this.normBack, {
         x: fwd.x,
         weight: W.postNorm,
@@ -500,6 +577,7 @@ export class Trainer {
       });
       // Attention: x2 = x + o(attn(rope(qkv(xn1)))); dx now holds dL/dx2.
       mm('o', this.dx, W.o, this.datt, T, C, C);
+      dW('o', this.dx, fwd.att, C, C, C);
       lora('o_proj', fwd.att, C, this.dx, C, 0, C, this.datt);
       const att = {
         q: fwd.q,
@@ -537,9 +615,26 @@ export class Trainer {
         maxLen: fwd.limits.maxLen,
       });
       mm('qkv', this.dqkv, W.qkv, this.dxn, T, C, Q);
+      dW('qkv', this.dqkv, this.xn1, Q, C, Q);
+      if (this.full)
+        this.d.dispatch(pass, s + 'dbias', this.pgColsum, {
+          dy: this.dqkv,
+          g: this.fullGrad(`${l}.qkvBias`),
+          R: T,
+          C: Q,
+        });
       lora('q_proj', this.xn1, C, this.dqkv, Q, 0, qRows, this.dxn);
       lora('k_proj', this.xn1, C, this.dqkv, Q, qRows, kvRows, this.dxn);
       lora('v_proj', this.xn1, C, this.dqkv, Q, qRows + kvRows, kvRows, this.dxn);
+      if (this.full)
+        this.d.dispatch(pass, s + 'dnorm1', this.pgNorm, {
+          x: this.saved[l],
+          dy: this.dxn,
+          g: this.fullGrad(`${l}.inputNorm`),
+          R: T,
+          C,
+          eps,
+        });
       this.d.dispatch(pass, s + 'norm1', this.normBack, {
         x: this.saved[l],
         weight: W.inputNorm,
@@ -551,7 +646,29 @@ export class Trainer {
       });
       pass.end();
     }
+    if (this.full) {
+      // dx is now dL/d(embedding output): scatter it into the embedding rows.
+      const pass = enc.beginComputePass({ label: 'embedding backward' });
+      fwd.weights.embedChunks.forEach((ch, i) =>
+        this.d.dispatch(pass, `embed${i}`, this.pgEmbed, {
+          dy: this.dx,
+          ids: fwd.ids,
+          g: this.fullGrad(`embed${i}`),
+          R: T,
+          C,
+          rowStart: ch.rowStart,
+          rowEnd: ch.rowEnd,
+        }),
+      );
+      pass.end();
+    }
     device.queue.submit([enc.finish()]);
+  }
+
+  private fullGrad(key: string): GPUBuffer {
+    const t = this.full?.byKey.get(key);
+    if (!t) throw new Error(`full fine-tuning: no tensor ${key}`);
+    return t.grad;
   }
 
   /**
@@ -571,6 +688,7 @@ export class Trainer {
     dIn: GPUBuffer,
     T: number,
   ): void {
+    if (!this.lora) return;
     const pair = this.lora.weights.layers[l][target];
     const p = this.lora.pairs.find((x) => x.layer === l && x.target === target);
     if (!pair || !p) return;
@@ -650,4 +768,39 @@ export function trainablePolicy(engine: Engine, trainer: Trainer): Policy {
       return stats;
     },
   };
+}
+
+/** Full fine-tuning: gradient and moment buffers for every base weight (the weights are the params). */
+interface FullParams {
+  tensors: TrainableTensor[];
+  /** By `layer.field` (e.g. "3.qkv"), "finalNorm", "embed{i}". */
+  byKey: Map<string, TrainableTensor>;
+}
+
+function fullParams(fwd: Qwen2Forward, ledger: MemoryLedger): FullParams {
+  const tensors: TrainableTensor[] = [];
+  const byKey = new Map<string, TrainableTensor>();
+  const add = (key: string, param: GPUBuffer, n: number) => {
+    const buf = (what: string) => ledger.storage('lora', n * 4, `full ${key} ${what}`);
+    const t = { name: key, param, n, grad: buf('grad'), m: buf('m'), v: buf('v') };
+    tensors.push(t);
+    byKey.set(key, t);
+  };
+  const c = fwd.config;
+  const C = c.hiddenSize;
+  const I = c.intermediateSize;
+  const Q = fwd.weights.qkvRows;
+  fwd.weights.layers.forEach((L, l) => {
+    add(`${l}.inputNorm`, L.inputNorm, C);
+    add(`${l}.postNorm`, L.postNorm, C);
+    add(`${l}.qkv`, L.qkv, Q * C);
+    add(`${l}.qkvBias`, L.qkvBias, Q);
+    add(`${l}.o`, L.o, C * C);
+    add(`${l}.gateUp`, L.gateUp, 2 * I * C);
+    add(`${l}.down`, L.down, C * I);
+  });
+  add('finalNorm', fwd.weights.finalNorm, C);
+  fwd.weights.embedChunks.forEach((ch, i) => add(`embed${i}`, ch.buffer, (ch.rowEnd - ch.rowStart) * C));
+  if (!c.tieWordEmbeddings) throw new Error('full fine-tuning supports tied embeddings (Qwen2-0.5B) only');
+  return { tensors, byKey };
 }

@@ -47,7 +47,7 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     expect(res.microBatches).toBe(1);
     expect(res.loss).toBeCloseTo(want.loss, 5);
     res.logprobs.forEach((lp, j) => lp.forEach((x, t) => expect(x).toBeCloseTo(want.logprobs[j][t], 4)));
-    const err = gradRelErr(await trainer.lora.downloadGrads(), want.grads.lora);
+    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
     errors.plain = err;
     expect(err).toBeLessThan(1e-4);
   });
@@ -66,7 +66,7 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     expect(res.clipped).toBeGreaterThan(0);
     expect(res.loss).toBeCloseTo(want.loss, 5);
     expect(res.entropySum).toBeCloseTo(want.entropySum, 3);
-    const err = gradRelErr(await trainer.lora.downloadGrads(), want.grads.lora);
+    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
     errors.clipEntropyKl = err;
     expect(err).toBeLessThan(1e-4);
   });
@@ -75,15 +75,15 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
     const whole = await setup(64);
     await whole.computeGradients(batch);
-    const g0 = await whole.lora.downloadGrads();
+    const g0 = await whole.lora!.downloadGrads();
     const one = await setup(64, 1);
     const r1 = await one.computeGradients(batch);
     expect(r1.microBatches).toBe(4);
     const byTokens = await setup(10);
     const r2 = await byTokens.computeGradients(batch);
     expect(r2.microBatches).toBeGreaterThan(1);
-    const e1 = gradRelErr(await one.lora.downloadGrads(), g0);
-    const e2 = gradRelErr(await byTokens.lora.downloadGrads(), g0);
+    const e1 = gradRelErr(await one.lora!.downloadGrads(), g0);
+    const e2 = gradRelErr(await byTokens.lora!.downloadGrads(), g0);
     errors.microBatch = Math.max(e1, e2);
     // Only the summation order of f32 accumulations differs.
     expect(e1).toBeLessThan(1e-5);
@@ -116,7 +116,7 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
       entropyCoef: 0,
       klBeta: 0,
     });
-    const err = gradRelErr(await trainer.lora.downloadGrads(), want.grads.lora);
+    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
     errors.f16Weights = err;
     expect(err).toBeLessThan(1e-4);
     console.info(
