@@ -8,6 +8,7 @@ import { initLora } from '../../src/engine/lora.ts';
 import { randomRefWeights } from '../../src/engine/reference/random.ts';
 import type { TrainBatch } from '../../src/policy.ts';
 import { getTestContext } from '../helpers/gpu.ts';
+import { trainablePolicy } from '../../src/engine/train.ts';
 import { engineFromRef, makeTrainer, tinyConfig } from './train-helpers.ts';
 
 /** Steps within which the target must become the greedy completion (lr 1e-2: 4 on lavapipe; 2× margin). */
@@ -119,5 +120,35 @@ describe('trainer state (checkpoint / resume)', () => {
       expect(Array.from(sb.tensors[name].param), name).toEqual(Array.from(t.param));
       expect(Array.from(sb.tensors[name].v), name).toEqual(Array.from(t.v));
     }
+  });
+});
+
+describe('trainablePolicy (Policy = engine generation + trainer step)', () => {
+  it('step returns the StepStats fields with per-phase times; generation sees the new weights', async () => {
+    const { engine, trainer } = await setup();
+    const policy = trainablePolicy(engine, trainer);
+    const batch: TrainBatch = {
+      sequences: [{ promptIds: prompt, completionIds: target, advantage: 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0.001,
+      klBeta: 0,
+    };
+    const before = sum((await policy.logprobs(batch))[0]);
+    const stats = await policy.step(batch);
+    expect(Object.keys(stats).sort()).toEqual([
+      'clipFactor',
+      'entropy',
+      'gradNorm',
+      'loss',
+      'timeMs',
+      'tokens',
+    ]);
+    expect(stats.tokens).toBe(target.length);
+    expect(stats.gradNorm).toBeGreaterThan(0);
+    expect(stats.clipFactor).toBeGreaterThan(0);
+    expect(stats.clipFactor).toBeLessThanOrEqual(1);
+    expect(stats.entropy).toBeGreaterThan(0);
+    expect(Object.keys(stats.timeMs).sort()).toEqual(['backward', 'forward', 'lmHead', 'optimizer']);
+    expect(sum((await policy.logprobs(batch))[0])).toBeGreaterThan(before);
   });
 });
