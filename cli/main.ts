@@ -16,6 +16,9 @@ import { register as serveModel } from './commands/serve-model.ts';
 import { register as tinyModel } from './commands/tiny-model.ts';
 import { register as tokenize } from './commands/tokenize.ts';
 import { register as train } from './commands/train.ts';
+import { register as evalCmd } from './commands/eval.ts';
+import { register as exportCmd } from './commands/export.ts';
+import { register as importCmd } from './commands/import.ts';
 
 const commands: ((program: Command) => void)[] = [
   generate,
@@ -33,6 +36,9 @@ const commands: ((program: Command) => void)[] = [
   compare,
   sweep,
   train,
+  evalCmd,
+  exportCmd,
+  importCmd,
 ];
 
 export function buildProgram(): Command {

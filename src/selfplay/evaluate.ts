@@ -83,7 +83,7 @@ export function evalPromptText(tokenizer: Tokenizer, item: EvalItem, mode: EvalM
 
 /** Score a policy on an eval set (by name or as items); greedy decoding, one batched generate call. */
 export async function evaluate(
-  policy: Policy,
+  policy: Pick<Policy, 'generate'>,
   tokenizer: Tokenizer,
   set: EvalSetName | readonly EvalItem[],
   mode: EvalMode,
@@ -129,7 +129,7 @@ export async function evaluate(
 
 /** The evaluations a run config asks for (evalSets × evalMode, evalLimit, token budgets), in order. */
 export async function evaluateConfigured(
-  policy: Policy,
+  policy: Pick<Policy, 'generate'>,
   tokenizer: Tokenizer,
   config: Pick<RunConfig, 'evalSets' | 'evalMode' | 'evalLimit' | 'evalMaxNewRaw' | 'evalMaxNewChat'>,
 ): Promise<(EvalReport & { set: EvalSetName })[]> {

@@ -21,7 +21,7 @@ export function encodePrompts(tokenizer: Tokenizer, texts: readonly string[]): E
 
 /** Generates n completions per prompt; result[i] holds prompt i's completions in the order returned. */
 export async function generateGrouped(
-  policy: Policy,
+  policy: Pick<Policy, 'generate'>,
   prompts: readonly EncodedPrompt[],
   opts: SampleOptions & { role?: Role },
 ): Promise<Completion[][]> {

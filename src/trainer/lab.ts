@@ -8,7 +8,7 @@ import type { GpuContext } from '../engine/gpu.ts';
 import { checkMatmulOnDevice } from '../engine/matmul-check.ts';
 import type { DownloadProgress } from '../model/hub-client.ts';
 import { loadModelFolder, type LoadedModel } from '../model/model-folder.ts';
-import type { FolderSink, ModelSource } from '../model/model-source.ts';
+import type { ModelSource } from '../model/model-source.ts';
 import type { ByteStore } from '../model/byte-store.ts';
 import { DEFAULT_HUB_ENDPOINT, hubDownloadSize, storeKey } from '../model/hub-client.ts';
 import { parameterCount, parseQwen2Config, qwen2_0_5bConfigJson } from '../model/qwen2-config.ts';
@@ -46,12 +46,8 @@ import type { RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts'
 import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
 import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
 import { blobSink } from '../export/blob-sink.ts';
-import { exportJsonl } from '../export/jsonl.ts';
-import { provenanceFromRun } from '../export/manifest.ts';
-import { exportMergedModel } from '../export/merged-model.ts';
-import { exportPeftAdapter } from '../export/peft-adapter.ts';
 import { ZipWriter } from '../export/zip-writer.ts';
-import { loraFromCheckpoint } from './engine-trainer.ts';
+import { exportRunFolder } from './run-export.ts';
 import { blobSource } from '../model/byte-source.ts';
 import { engineShapeFor, estimateMemory } from './memory-estimate.ts';
 import { evalName, TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
@@ -586,71 +582,13 @@ export class Lab {
       const blob = await runArchiveBlob(await reader.exportData(), `tabzero ${TABZERO_VERSION}`);
       return { filename: `${base}${ARCHIVE_EXTENSION}`, blob };
     }
-    const provenance = { ...provenanceFromRun(meta), tabzeroVersion: TABZERO_VERSION };
     const sink = blobSink('application/zip');
     const zip = new ZipWriter(sink, { prefix: `${base}-${format}/` });
-    if (format === 'jsonl') {
-      await exportJsonl(
-        { buffers: await reader.buffers(), samples: await reader.samples() },
-        provenance,
-        zip,
-      );
-    } else {
-      const cps = await reader.checkpoints();
-      const last = cps.at(-1);
-      if (!last)
-        throw new Error(`Run ${runId} has no checkpoint yet: train at least until the first checkpoint.`);
-      const cp = await reader.loadCheckpoint(last.step);
-      const lora = loraFromCheckpoint(cp.tensors, cp.engineState);
-      const exportProvenance = {
-        ...provenance,
-        run: { id: meta.id, step: last.step, zeroData: !meta.notZeroData },
-      };
-      if (format === 'onnx') {
-        const { source, model } = this.requireModel();
-        if (model.identity.sha256 !== meta.model.sha256)
-          throw new Error(`Load the run's base model (${meta.model.repo}) to export it as ONNX.`);
-        const onnxDir: FolderSink = {
-          writeFile: (name, data) => zip.writeFile(`onnx/${name}`, data),
-          createFile: (name) => zip.createFile(`onnx/${name}`),
-        };
-        // Lazily: the ONNX protobuf schema is only needed for this export.
-        const { exportOnnx } = await import('../onnx/export.ts');
-        await exportOnnx(
-          source,
-          model,
-          { root: zip, onnx: onnxDir },
-          {
-            lora,
-            metadata: {
-              'tabzero.run': meta.id,
-              'tabzero.step': String(last.step),
-              'tabzero.seed': String(meta.seed),
-            },
-            onProgress: (done, total, name) =>
-              this.progress({ phase: 'read', file: name, loaded: done, total }),
-          },
-        );
-      } else if (format === 'peft') {
-        const { model } = this.requireModel();
-        await exportPeftAdapter(lora, { provenance: exportProvenance, model: model.config }, zip);
-      } else {
-        const { source, model } = this.requireModel();
-        if (model.identity.sha256 !== meta.model.sha256)
-          throw new Error(`Load the run's base model (${meta.model.repo}) to export merged weights.`);
-        await exportMergedModel(
-          source,
-          lora,
-          {
-            dtype: 'base',
-            provenance: exportProvenance,
-            onTensor: (done, total, name) =>
-              this.progress({ phase: 'read', file: name, loaded: done, total }),
-          },
-          zip,
-        );
-      }
-    }
+    await exportRunFolder(reader, format, zip, {
+      base: this.loaded ? { source: this.loaded.source, model: this.loaded.model } : undefined,
+      tabzeroVersion: TABZERO_VERSION,
+      onProgress: (done, total, name) => this.progress({ phase: 'read', file: name, loaded: done, total }),
+    });
     await zip.finish();
     return { filename: `${base}-${format}.zip`, blob: sink.blob() };
   }

@@ -1,0 +1,109 @@
+// `tabzero eval`: score a model (optionally with a run's or a PEFT folder's adapter) on an eval set,
+// greedy, on the WebGPU engine — or on onnxruntime for an ONNX export folder (`--backend onnx`).
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EVAL_SET_NAMES, type EvalSetName } from '../../src/config.ts';
+import { GpuLora } from '../../src/engine/lora-gpu.ts';
+import type { RefLora } from '../../src/engine/reference/qwen2.ts';
+import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
+import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
+import { NodeRunStore } from '../../src/store/node-run-store.ts';
+import { loraFromCheckpoint } from '../../src/trainer/engine-trainer.ts';
+import { resolveModelArg } from '../model-arg.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg } from './engine-load.ts';
+
+interface EvalArgs {
+  model: string;
+  adapter?: string;
+  evalSet: string;
+  mode: string;
+  limit?: string;
+  backend: string;
+  json?: boolean;
+}
+
+/** A run folder's latest checkpoint, or a PEFT adapter folder. */
+async function readAdapter(path: string, config: Qwen2Config): Promise<RefLora> {
+  if (existsSync(join(path, 'run.json'))) {
+    const reader = await new NodeRunStore(process.cwd()).readRun(path);
+    const last = (await reader.checkpoints()).at(-1);
+    if (!last) throw new Error(`${path}: the run has no checkpoint yet`);
+    const cp = await reader.loadCheckpoint(last.step);
+    return loraFromCheckpoint(cp.tensors, cp.engineState);
+  }
+  const { readPeftAdapterFolder } = await import('../../src/onnx/node.ts');
+  return (await readPeftAdapterFolder(path, config)) as RefLora;
+}
+
+function table(r: EvalReport): string {
+  const pct = (a: { accuracy: number; correct: number; n: number }) =>
+    `${(a.accuracy * 100).toFixed(1).padStart(5)}%  (${a.correct}/${a.n})`;
+  const lines = [`overall      ${pct(r)}   format failures ${(r.formatFailureRate * 100).toFixed(1)}%`];
+  for (const [k, v] of Object.entries(r.perTier)) lines.push(`  ${k.padEnd(10)} ${pct(v)}`);
+  for (const [k, v] of Object.entries(r.perOp)) lines.push(`  op ${k.padEnd(7)} ${pct(v)}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('score a model (plus an optional adapter) on an eval set, greedy')
+    .requiredOption('--model <dir|tiny>', 'model folder (an ONNX export folder with --backend onnx)')
+    .option('--adapter <dir>', 'a run folder (its latest checkpoint) or a PEFT adapter folder')
+    .option('--eval-set <name>', EVAL_SET_NAMES.join(' | '), 'arith_eval_200')
+    .option('--mode <mode>', 'raw (morgan parity) or chat (the solver format)', 'raw')
+    .option('--limit <n>', 'first N items only')
+    .option('--backend <name>', 'webgpu or onnx', 'webgpu')
+    .option('--json', 'print the whole report as JSON')
+    .action(async (a: EvalArgs) => {
+      if (!EVAL_SET_NAMES.includes(a.evalSet as EvalSetName))
+        throw new Error(`--eval-set must be one of ${EVAL_SET_NAMES.join(', ')}`);
+      if (a.mode !== 'raw' && a.mode !== 'chat') throw new Error('--mode must be raw or chat');
+      if (a.backend !== 'webgpu' && a.backend !== 'onnx') throw new Error('--backend must be webgpu or onnx');
+      const mode = a.mode as EvalMode;
+      const limit = parseIntArg('--limit', a.limit, 0, 1);
+      const maxNew = mode === 'raw' ? 16 : 256;
+      try {
+        const dir = await resolveModelArg(a.model);
+        const model = await loadFolder(dir);
+        let report: EvalReport;
+        if (a.backend === 'onnx') {
+          if (a.adapter)
+            throw new Error('--backend onnx evaluates an exported folder; merge the adapter at export');
+          const { loadOnnxNode } = await import('../../src/onnx/node.ts');
+          const { OnnxGenerator } = await import('../../src/onnx/generator.ts');
+          const lm = await loadOnnxNode(dir, 'fp32');
+          report = await evaluate(
+            new OnnxGenerator(lm, model.tokenizer),
+            model.tokenizer,
+            a.evalSet as EvalSetName,
+            mode,
+            {
+              limit,
+              maxNew,
+            },
+          );
+        } else {
+          const engine = await loadEngine(model, { maxBatch: 16, maxSeqLen: 512 });
+          if (a.adapter) {
+            const lora = GpuLora.create(
+              engine.ctx.device,
+              engine.ledger,
+              model.config,
+              await readAdapter(a.adapter, model.config),
+            );
+            engine.setLora(lora.weights);
+          }
+          report = await evaluate(engine, model.tokenizer, a.evalSet as EvalSetName, mode, { limit, maxNew });
+        }
+        if (a.json) process.stdout.write(JSON.stringify(report, null, 1) + '\n');
+        else
+          process.stdout.write(
+            `${a.evalSet} (${mode}${limit ? `, first ${limit}` : ''})\n${table(report)}\n`,
+          );
+      } finally {
+        await closeFolders();
+      }
+    });
+}

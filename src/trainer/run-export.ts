@@ -1,0 +1,95 @@
+// Exports of a run's committed state, shared by the app (a zip in the browser) and `tabzero export`
+// (a folder or a zip in Node): the merged HF model, the PEFT adapter, JSONL, and ONNX for transformers.js.
+// The run archive is the store's (src/store/archive.ts).
+import { exportJsonl } from '../export/jsonl.ts';
+import { provenanceFromRun } from '../export/manifest.ts';
+import { exportMergedModel } from '../export/merged-model.ts';
+import { exportPeftAdapter } from '../export/peft-adapter.ts';
+import type { LoadedModel } from '../model/model-folder.ts';
+import type { FolderSink, ModelSource } from '../model/model-source.ts';
+import type { RunReader } from '../store/types.ts';
+import { loraFromCheckpoint } from './engine-trainer.ts';
+
+export type FolderExportFormat = 'hf' | 'peft' | 'jsonl' | 'onnx';
+
+export interface RunExportOptions {
+  /** The run's base model: needed for hf and onnx (the merge) and peft (the shapes). */
+  base?: { source: ModelSource; model: LoadedModel };
+  /** Merged weights in the base's dtype (default) or f32 (a bf16 merge rounds away much of a small delta). */
+  dtype?: 'base' | 'f32';
+  /** PEFT's base_model_name_or_path (default: the run's base repo). */
+  baseModelNameOrPath?: string;
+  tabzeroVersion: string;
+  onProgress?: (done: number, total: number, name: string) => void;
+}
+
+function needBase(opts: RunExportOptions, want: string, repo: string, sha256: string) {
+  if (!opts.base) throw new Error(`exporting ${want} needs the run's base model (${repo}): load it first`);
+  if (opts.base.model.identity.sha256 !== sha256) {
+    throw new Error(
+      `exporting ${want} needs the run's base model ${repo} (sha256 ${sha256.slice(0, 12)}…), ` +
+        `not ${opts.base.model.identity.repo} (sha256 ${opts.base.model.identity.sha256.slice(0, 12)}…)`,
+    );
+  }
+  return opts.base;
+}
+
+/** Writes one export of `reader`'s run into `out`. */
+export async function exportRunFolder(
+  reader: RunReader,
+  format: FolderExportFormat,
+  out: FolderSink,
+  opts: RunExportOptions,
+): Promise<void> {
+  const meta = await reader.meta();
+  const provenance = { ...provenanceFromRun(meta), tabzeroVersion: opts.tabzeroVersion };
+  if (format === 'jsonl') {
+    await exportJsonl({ buffers: await reader.buffers(), samples: await reader.samples() }, provenance, out);
+    return;
+  }
+  const last = (await reader.checkpoints()).at(-1);
+  if (!last)
+    throw new Error(`run ${meta.id} has no checkpoint yet: train until its first checkpoint, then export`);
+  const cp = await reader.loadCheckpoint(last.step);
+  const lora = loraFromCheckpoint(cp.tensors, cp.engineState);
+  const runProvenance = { ...provenance, run: { id: meta.id, step: last.step, zeroData: !meta.notZeroData } };
+  const { repo, sha256 } = meta.model;
+  if (format === 'peft') {
+    const base = needBase(opts, 'a PEFT adapter', repo, sha256);
+    await exportPeftAdapter(
+      lora,
+      { provenance: runProvenance, model: base.model.config, baseModelNameOrPath: opts.baseModelNameOrPath },
+      out,
+    );
+  } else if (format === 'hf') {
+    const base = needBase(opts, 'the merged model', repo, sha256);
+    await exportMergedModel(
+      base.source,
+      lora,
+      { dtype: opts.dtype ?? 'base', provenance: runProvenance, onTensor: opts.onProgress },
+      out,
+    );
+  } else {
+    const base = needBase(opts, 'ONNX', repo, sha256);
+    const onnxDir: FolderSink = {
+      writeFile: (name, data) => out.writeFile(`onnx/${name}`, data),
+      createFile: (name) => out.createFile(`onnx/${name}`),
+    };
+    // Lazily: the ONNX protobuf schema is only needed for this export.
+    const { exportOnnx } = await import('../onnx/export.ts');
+    await exportOnnx(
+      base.source,
+      base.model,
+      { root: out, onnx: onnxDir },
+      {
+        lora,
+        metadata: {
+          'tabzero.run': meta.id,
+          'tabzero.step': String(last.step),
+          'tabzero.seed': String(meta.seed),
+        },
+        onProgress: opts.onProgress,
+      },
+    );
+  }
+}
