@@ -6,8 +6,12 @@ import type { Engine } from '../engine/engine.ts';
 import { GpuLora } from '../engine/lora-gpu.ts';
 import { initLora, parsePeftName, type LoraSpec } from '../engine/lora.ts';
 import { moduleName, type RefLora } from '../engine/reference/qwen2.ts';
-import { readF32 } from '../engine/buffers.ts';
-import { Trainer as EngineTrainer, trainablePolicy, type TrainerOptions } from '../engine/train.ts';
+import {
+  Trainer as EngineTrainer,
+  trainablePolicy,
+  type TrainerOptions,
+  type TrainerState,
+} from '../engine/train.ts';
 import type { CheckpointTensor, JsonValue } from '../store/types.ts';
 import type { Trainer } from './lab.ts';
 
@@ -46,9 +50,8 @@ const cache = new WeakMap<Engine, { key: string; lora: GpuLora; trainer: EngineT
 export async function createEngineTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
   if (config.fineTune !== 'lora') {
     throw new Error(
-      'Full fine-tuning is not available in this version of the engine: use fineTune = lora (the default). ' +
-        `Full fine-tuning of ${engine.config.numHiddenLayers} layers would need the base weights, their gradients and ` +
-        'two AdamW moments in f32 on the GPU.',
+      'Runs train a LoRA adapter: set fineTune = lora. (Full fine-tuning exists in the engine, with f32 weights, ' +
+        'but runs cannot yet checkpoint or restore the full weights, so it is not offered for runs.)',
     );
   }
   const spec = loraSpecOf(config);
@@ -79,18 +82,19 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
     },
     trainable: {
       async save() {
+        const exported = await trainer.exportState();
         const tensors: CheckpointTensor[] = [];
-        for (const t of lora.tensors) {
-          tensors.push({ name: t.name, shape: [t.n], data: await readF32(device, t.param, t.n) });
-          tensors.push({ name: `${t.name}.adam_m`, shape: [t.n], data: await readF32(device, t.m, t.n) });
-          tensors.push({ name: `${t.name}.adam_v`, shape: [t.n], data: await readF32(device, t.v, t.n) });
+        for (const [name, t] of Object.entries(exported.tensors)) {
+          tensors.push({ name, shape: [t.param.length], data: t.param });
+          for (const m of MOMENTS)
+            tensors.push({ name: `${name}.adam_${m}`, shape: [t[m].length], data: t[m] });
         }
         const state: EngineState = {
           kind: 'lora',
           rank: spec.rank,
           alpha: spec.alpha,
           targets: [...spec.targets],
-          optimizerStep: trainer.optimizer.step,
+          optimizerStep: exported.step,
         };
         return { tensors, state: state as unknown as JsonValue };
       },
@@ -103,19 +107,16 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
           );
         }
         const byName = new Map(tensors.map((t) => [t.name, t.data]));
+        const get = (name: string) => byName.get(name) ?? new Float32Array(0);
+        const restored: TrainerState = { step: s.optimizerStep, tensors: {} };
         for (const t of lora.tensors) {
-          const parts: [GPUBuffer, string][] = [
-            [t.param, t.name],
-            ...MOMENTS.map((m): [GPUBuffer, string] => [t[m], `${t.name}.adam_${m}`]),
-          ];
-          for (const [buf, name] of parts) {
-            const data = byName.get(name);
-            if (!data || data.length !== t.n)
-              throw new Error(`the checkpoint has no tensor ${name} of ${t.n} values`);
-            write(buf, data);
-          }
+          restored.tensors[t.name] = {
+            param: get(t.name),
+            m: get(`${t.name}.adam_m`),
+            v: get(`${t.name}.adam_v`),
+          };
         }
-        trainer.optimizer.step = s.optimizerStep;
+        trainer.importState(restored);
         engine.loraEnabled = true;
       },
       async reset(seed) {
