@@ -15,7 +15,13 @@ import { Dispatcher } from './dispatch.ts';
 import type { Engine } from './engine.ts';
 import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
 import { LmLossKernel } from './kernels/lm-loss.ts';
-import { MatmulGradKernel } from './kernels/matmul-grad.ts';
+import {
+  chooseSplits,
+  encodeMatmulGrad,
+  MatmulGradKernel,
+  MatmulSplitReduceKernel,
+  type MatmulGradArgs,
+} from './kernels/matmul-grad.ts';
 import { ResidualAddKernel } from './kernels/residual-add.ts';
 import { RmsNormKernel } from './kernels/rmsnorm.ts';
 import { RmsNormBackwardKernel } from './kernels/rmsnorm-backward.ts';
@@ -24,9 +30,14 @@ import { SwigluBackwardKernel } from './kernels/swiglu-backward.ts';
 import type { GpuLora, GpuLoraPair } from './lora-gpu.ts';
 import type { Qwen2Forward } from './qwen2-forward.ts';
 
+/** Most K-slices of a split-K matmul (bounds the partial-sum scratch). */
+const MAX_SPLITS = 32;
+
 export interface TrainerOptions extends OptimizerOptions {
   /** Most sequences per micro-batch (also bounded by the engine's KV slots and tokens per pass). */
   microBatch?: number;
+  /** Shortest K-slice of a split-K backward matmul (default 256; smaller splits more eagerly). */
+  splitMinK?: number;
 }
 
 /** One micro-batch: the sequences it holds and its packed rows. */
@@ -173,6 +184,9 @@ export class Trainer {
   private readonly pgNormScatter: ParamGradKernel;
   private readonly pgColsum: ParamGradKernel;
   private readonly pgEmbed: ParamGradKernel;
+  private readonly splitReduce: MatmulSplitReduceKernel;
+  /** Split-K partial sums (long reductions with small outputs). */
+  private readonly splitPartial: GPUBuffer;
   private readonly loraH: GPUBuffer;
   private readonly loraDh: GPUBuffer;
   private readonly dhidden: GPUBuffer;
@@ -236,6 +250,12 @@ export class Trainer {
     this.dk = act(maxSlots * maxLen * kvDim, 'dk');
     this.dv = act(maxSlots * maxLen * kvDim, 'dv');
     this.attStats = act(T * c.numAttentionHeads * 2, 'attention stats');
+    this.splitReduce = new MatmulSplitReduceKernel(device);
+    const widest = Math.max(C, I, fwd.weights.qkvRows);
+    this.splitPartial = act(
+      MAX_SPLITS * Math.max(fwd.limits.lmRows * C, (lora?.rank ?? 1) * widest),
+      'split-K partials',
+    );
     this.loraH = act(T * (lora?.rank ?? 1), 'lora h');
     this.loraDh = act(T * (lora?.rank ?? 1), 'lora dh');
     this.dhidden = act(fwd.limits.lmRows * C, 'dhidden');
@@ -422,7 +442,7 @@ export class Trainer {
         hasRef,
       });
       fwd.weights.lmHeadChunks.forEach((ch, i) =>
-        this.d.dispatch(pass, `lm.dhidden${i}`, this.mmW, {
+        this.mmGrad(pass, `lm.dhidden${i}`, this.mmW, {
           a: fwd.logits,
           b: ch.buffer,
           out: this.dhidden,
@@ -439,7 +459,7 @@ export class Trainer {
       if (this.full) {
         // Tied LM head: dE[chunk] += dlogits[:, chunk]ᵀ · hidden; final norm weight.
         fwd.weights.lmHeadChunks.forEach((ch, i) =>
-          this.d.dispatch(pass, `lm.dE${i}`, this.mmF, {
+          this.mmGrad(pass, `lm.dE${i}`, this.mmF, {
             a: fwd.logits,
             b: fwd.hidden,
             out: this.fullGrad(`embed${i}`),
@@ -529,7 +549,7 @@ export class Trainer {
       // Full fine-tuning: dW[N, K] += dYᵀ · X over this micro-batch's rows.
       const dW = (field: string, dY: GPUBuffer, X: GPUBuffer, N: number, K: number, lda: number) => {
         if (!this.full) return;
-        this.d.dispatch(pass, s + 'dW.' + field, this.mmF, {
+        this.mmGrad(pass, s + 'dW.' + field, this.mmF, {
           a: dY,
           b: X,
           out: this.fullGrad(`${l}.${field}`),
@@ -665,6 +685,17 @@ export class Trainer {
     device.queue.submit([enc.finish()]);
   }
 
+  /** A backward matmul, split along K when its output alone would leave the GPU idle. */
+  private mmGrad(
+    pass: GPUComputePassEncoder,
+    site: string,
+    mm: MatmulGradKernel,
+    args: MatmulGradArgs,
+  ): void {
+    const splits = chooseSplits(args.M, args.N, args.K, undefined, this.opts.splitMinK, MAX_SPLITS);
+    encodeMatmulGrad(this.d, pass, site, mm, this.splitReduce, args, splits, this.splitPartial);
+  }
+
   private fullGrad(key: string): GPUBuffer {
     const t = this.full?.byKey.get(key);
     if (!t) throw new Error(`full fine-tuning: no tensor ${key}`);
@@ -706,7 +737,7 @@ export class Trainer {
       transA: false,
       transB: true,
     });
-    this.d.dispatch(pass, site + 'dB', mm, {
+    this.mmGrad(pass, site + 'dB', mm, {
       a: dY,
       b: this.loraH,
       out: p.B.grad,
@@ -733,7 +764,7 @@ export class Trainer {
       aOff: off,
       alpha: sc,
     });
-    this.d.dispatch(pass, site + 'dA', mm, {
+    this.mmGrad(pass, site + 'dA', mm, {
       a: this.loraDh,
       b: input,
       out: p.A.grad,

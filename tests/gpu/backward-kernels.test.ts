@@ -5,7 +5,12 @@ import { readF32, storageBuffer, uploadF32 } from '../../src/engine/buffers.ts';
 import { Dispatcher, type Kernel } from '../../src/engine/dispatch.ts';
 import { AttentionDkvKernel, AttentionDqKernel } from '../../src/engine/kernels/attention-backward.ts';
 import { LmLossKernel } from '../../src/engine/kernels/lm-loss.ts';
-import { MatmulGradKernel } from '../../src/engine/kernels/matmul-grad.ts';
+import {
+  chooseSplits,
+  encodeMatmulGrad,
+  MatmulGradKernel,
+  MatmulSplitReduceKernel,
+} from '../../src/engine/kernels/matmul-grad.ts';
 import { RmsNormBackwardKernel } from '../../src/engine/kernels/rmsnorm-backward.ts';
 import { RopeBackwardKernel } from '../../src/engine/kernels/rope-backward.ts';
 import { ropeTable } from '../../src/engine/kernels/rope-kv.ts';
@@ -121,6 +126,54 @@ describe('backward kernels vs reference', () => {
         ).toBeLessThan(1e-5);
       }
     }
+  });
+
+  it('split-K matmul (long reductions, small outputs) equals the reference, accumulating', async () => {
+    const device = await getTestDevice();
+    const mm = new MatmulGradKernel(device, 'f32');
+    const reduce = new MatmulSplitReduceKernel(device);
+    const [M, N, K] = [5, 70, 1000];
+    const splits = chooseSplits(M, N, K);
+    expect(splits).toBeGreaterThan(1);
+    const a = randomF32(K * M, 31); // transA: a [K, M]
+    const b = randomF32(K * N, 32);
+    const out0 = randomF32(M * N, 33);
+    const want = Float32Array.from(out0);
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a[k * M + m] * b[k * N + n];
+        want[m * N + n] += 2 * acc;
+      }
+    const out = uploadF32(device, out0);
+    const partial = storageBuffer(device, splits * M * N * 4);
+    const d = new Dispatcher(device);
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeMatmulGrad(
+      d,
+      pass,
+      'split',
+      mm,
+      reduce,
+      {
+        a: uploadF32(device, a),
+        b: uploadF32(device, b),
+        out,
+        M,
+        N,
+        K,
+        transA: true,
+        transB: false,
+        accumulate: true,
+        alpha: 2,
+      },
+      splits,
+      partial,
+    );
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    expect(record('matmul-grad split-K', relErr(await readF32(device, out, M * N), want))).toBeLessThan(1e-5);
   });
 
   it('RMSNorm backward, plain and scatter, accumulating', async () => {

@@ -28,10 +28,10 @@ const errors: Record<string, number> = {};
 /** Norm weights and biases stay f32 on the GPU whatever the weight dtype (qwen2-weights.ts). */
 const isNormOrBias = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
 
-async function setup(maxTokensPerPass: number, microBatch?: number) {
+async function setup(maxTokensPerPass: number, microBatch?: number, splitMinK?: number) {
   const ctx = await getTestContext();
   const engine = await engineFromRef(ctx, cfg, w, { maxBatch: 4, maxSeqLen: 16, maxTokensPerPass });
-  return makeTrainer(engine, cfg, lora, { microBatch });
+  return makeTrainer(engine, cfg, lora, { microBatch, splitMinK });
 }
 
 describe('GPU training step: whole-model LoRA gradients vs reference', () => {
@@ -88,6 +88,16 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     // Only the summation order of f32 accumulations differs.
     expect(e1).toBeLessThan(1e-5);
     expect(e2).toBeLessThan(1e-5);
+  });
+
+  it('split-K reductions (forced: K-slices of 4) give the reference gradients', async () => {
+    const trainer = await setup(64, undefined, 4);
+    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
+    await trainer.computeGradients(batch);
+    const want = qwen2PolicyGradient(cfg, w64, l64, sequences, { clipEps: 0.2, entropyCoef: 0, klBeta: 0 });
+    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
+    errors.splitK = err;
+    expect(err).toBeLessThan(1e-4);
   });
 
   it('f16 weights (packed, unpacked in the shader) against the reference on f16-rounded weights', async () => {
