@@ -54,9 +54,9 @@ function extent(values: number[], fixed?: [number, number]): [number, number] {
 
 const num = (v: number) => (Math.round(v * 100) / 100).toString();
 
-function panel(set: CurveSet, ox: number, oy: number, xLabel: string): string[] {
+function panel(set: CurveSet, ox: number, oy: number, xLabel: string, xRange: [number, number]): string[] {
   const all = set.runs.flatMap((r) => r.points);
-  const [x0, x1] = extent(all.map((p) => p[0]));
+  const [x0, x1] = xRange;
   const [y0, y1] = extent(
     all.map((p) => p[1]),
     set.yRange,
@@ -122,10 +122,11 @@ export function renderComparisonSvg(
     );
   });
   out.push('</g>');
+  // One x range for every panel, so a given step (or budget) lines up across the whole figure.
+  const xRange = extent(sets.flatMap((set) => set.runs.flatMap((r) => r.points.map((p) => p[0]))));
   sets.forEach((set, k) => {
-    out.push(
-      ...panel(set, (k % COLUMNS) * PANEL_W, legendH + Math.floor(k / COLUMNS) * PANEL_H, opts.xLabel),
-    );
+    const ox = (k % COLUMNS) * PANEL_W;
+    out.push(...panel(set, ox, legendH + Math.floor(k / COLUMNS) * PANEL_H, opts.xLabel, xRange));
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

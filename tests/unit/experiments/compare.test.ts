@@ -122,6 +122,11 @@ describe('SVG chart', () => {
     const solver = els.filter((e) => e.name === 'path' && e.parent === panels[0]);
     expect(solver[0].attrs.d.split('L')).toHaveLength(3);
     expect(solver[1].attrs.d.split('L')).toHaveLength(2);
+    // One x range for the figure: step 2 sits at the same place in the solver panel (column 0) and in
+    // the eval panel (column 1, 420 px to the right).
+    const xs = (d: string) => [...d.matchAll(/[ML]([\d.]+) /g)].map((m) => Number(m[1]));
+    const evalPaths = els.filter((e) => e.name === 'path' && e.parent === panels[5]);
+    expect(xs(evalPaths[0].attrs.d)[1] - 420).toBeCloseTo(xs(solver[0].attrs.d)[1], 6);
     expect(svg).toContain('six &amp; &lt;co&gt;');
     expect(escapeXml(`a"b'c`)).toBe('a&quot;b&apos;c');
   });
