@@ -2,7 +2,7 @@
 // as JSON + a table. `--shape qwen2-0.5b` uses random weights of the real shape (no download).
 import type { Command } from 'commander';
 import { benchTable, matmulPeak, runBench } from '../../bench/engine-bench.ts';
-import { runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
+import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
@@ -66,6 +66,8 @@ export function register(program: Command): void {
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
       }
+      // With --train, --memory-only includes the trainer (LoRA r 16 state, saved layer inputs, scratch).
+      if (args.train && args.memoryOnly) createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1 });
       if (args.memoryOnly) {
         const memory = engine.memory();
         process.stdout.write(

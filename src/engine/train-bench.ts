@@ -137,10 +137,18 @@ export interface RunTrainBenchOptions extends TrainBenchOptions {
 
 /** Puts a fresh LoRA adapter (all seven projections) and a trainer on the engine and times the step. */
 export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Promise<TrainBenchResult> {
+  return benchTrainStep(engine, createBenchTrainer(engine, o), o, o.peakMatmulFlops);
+}
+
+/** The bench's trainer: a fresh LoRA adapter on all seven projections (memory is booked on creation). */
+export function createBenchTrainer(
+  engine: Engine,
+  o: { loraRank: number; loraAlpha: number; seed: number },
+): Trainer {
   const cfg = engine.config;
   const lora = initLora(cfg, { rank: o.loraRank, alpha: o.loraAlpha, targets: LORA_TARGETS }, o.seed);
   const gpu = GpuLora.create(engine.ctx.device, engine.ledger, cfg, lora);
-  const trainer = new Trainer(engine, gpu, {
+  return new Trainer(engine, gpu, {
     lr: 2e-5,
     beta1: 0.9,
     beta2: 0.999,
@@ -149,7 +157,6 @@ export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Pr
     maxGradNorm: 1,
     warmupSteps: 0,
   });
-  return benchTrainStep(engine, trainer, o, o.peakMatmulFlops);
 }
 
 /** A small text table of a training-step bench. */
