@@ -11,7 +11,7 @@ import { GpuAdamW, type OptimizerOptions, type TrainableTensor } from './adamw.t
 import { ParamGradKernel } from './kernels/param-grad.ts';
 import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
-import { Dispatcher } from './dispatch.ts';
+import { Dispatcher, type Kernel } from './dispatch.ts';
 import type { Engine } from './engine.ts';
 import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
 import { LmLossKernel } from './kernels/lm-loss.ts';
@@ -388,7 +388,7 @@ export class Trainer {
     pass = enc.beginComputePass();
     for (let l = 0; l < c.numHiddenLayers; l++) {
       if (l > 0)
-        this.d.dispatch(pass, `save${l}`, this.add, {
+        this.dispatch(pass, `save${l}`, this.add, {
           a: fwd.x,
           b: fwd.proj,
           out: this.saved[l],
@@ -396,7 +396,7 @@ export class Trainer {
         });
       fwd.encodeLayer(pass, l, T);
     }
-    this.d.dispatch(pass, 'saveFinal', this.add, {
+    this.dispatch(pass, 'saveFinal', this.add, {
       a: fwd.x,
       b: fwd.proj,
       out: this.savedFinal,
@@ -426,7 +426,7 @@ export class Trainer {
       const pass = enc.beginComputePass();
       fwd.encodeHead(pass, R);
       fwd.encodeLmHead(pass, R);
-      this.d.dispatch(pass, 'lmloss', this.lmLoss, {
+      this.dispatch(pass, 'lmloss', this.lmLoss, {
         logits: fwd.logits,
         targets: this.lmTargets,
         rowData: this.lmRowData,
@@ -473,7 +473,7 @@ export class Trainer {
             accumulate: true,
           }),
         );
-        this.d.dispatch(pass, 'lm.dnorm', this.pgNormScatter, {
+        this.dispatch(pass, 'lm.dnorm', this.pgNormScatter, {
           x: this.savedFinal,
           dy: this.dhidden,
           g: this.fullGrad('finalNorm'),
@@ -483,7 +483,7 @@ export class Trainer {
           eps: c.rmsNormEps,
         });
       }
-      this.d.dispatch(pass, 'lm.normback', this.normBackScatter, {
+      this.dispatch(pass, 'lm.normback', this.normBackScatter, {
         x: this.savedFinal,
         weight: fwd.weights.finalNorm,
         dy: this.dhidden,
@@ -519,7 +519,7 @@ export class Trainer {
       enc.clearBuffer(fwd.proj, 0, T * C * 4);
       const pass = enc.beginComputePass({ label: `layer ${l} backward` });
       fwd.encodeLayer(pass, l, T);
-      this.d.dispatch(pass, s + 'xn1', this.norm, {
+      this.dispatch(pass, s + 'xn1', this.norm, {
         x: this.saved[l],
         weight: W.inputNorm,
         out: this.xn1,
@@ -535,7 +535,7 @@ export class Trainer {
         M: number,
         N: number,
         K: number,
-      ) => this.d.dispatch(pass, s + site, this.mmW, { a, b, out, M, N, K, transA: false, transB: false });
+      ) => this.dispatch(pass, s + site, this.mmW, { a, b, out, M, N, K, transA: false, transB: false });
       const lora = (
         target: GpuLoraPair['target'],
         input: GPUBuffer,
@@ -566,7 +566,7 @@ export class Trainer {
       mm('down', this.dx, W.down, this.dact, T, I, C);
       dW('down', this.dx, fwd.act, C, I, C);
       lora('down_proj', fwd.act, I, this.dx, C, 0, C, this.dact);
-      this.d.dispatch(pass, s + 'swiglu', this.swigluBack, {
+      this.dispatch(pass, s + 'swiglu', this.swigluBack, {
         gu: fwd.gu,
         dact: this.dact,
         dgu: this.dgu,
@@ -578,7 +578,7 @@ export class Trainer {
       lora('gate_proj', fwd.xn, C, this.dgu, 2 * I, 0, I, this.dxn);
       lora('up_proj', fwd.xn, C, this.dgu, 2 * I, I, I, this.dxn);
       if (this.full)
-        this.d.dispatch(pass, s + 'dnorm2', this.pgNorm, {
+        this.dispatch(pass, s + 'dnorm2', this.pgNorm, {
           x: fwd.x,
           dy: this.dxn,
           g: this.fullGrad(`${l}.postNorm`),
@@ -586,7 +586,7 @@ export class Trainer {
           C,
           eps,
         });
-      this.d.dispatch(pass, s + 'norm2', this.normBack, {
+      this.dispatch(pass, s + 'norm2', this.normBack, {
         x: fwd.x,
         weight: W.postNorm,
         dy: this.dxn,
@@ -619,9 +619,9 @@ export class Trainer {
         nSlots: mb.seqs.length,
         maxRows: mb.maxRows,
       };
-      this.d.dispatch(pass, s + 'attdq', this.attDq, att);
-      this.d.dispatch(pass, s + 'attdkv', this.attDkv, att);
-      this.d.dispatch(pass, s + 'rope', this.ropeBack, {
+      this.dispatch(pass, s + 'attdq', this.attDq, att);
+      this.dispatch(pass, s + 'attdkv', this.attDkv, att);
+      this.dispatch(pass, s + 'rope', this.ropeBack, {
         dq: this.dq,
         dk: this.dk,
         dv: this.dv,
@@ -637,7 +637,7 @@ export class Trainer {
       mm('qkv', this.dqkv, W.qkv, this.dxn, T, C, Q);
       dW('qkv', this.dqkv, this.xn1, Q, C, Q);
       if (this.full)
-        this.d.dispatch(pass, s + 'dbias', this.pgColsum, {
+        this.dispatch(pass, s + 'dbias', this.pgColsum, {
           dy: this.dqkv,
           g: this.fullGrad(`${l}.qkvBias`),
           R: T,
@@ -647,7 +647,7 @@ export class Trainer {
       lora('k_proj', this.xn1, C, this.dqkv, Q, qRows, kvRows, this.dxn);
       lora('v_proj', this.xn1, C, this.dqkv, Q, qRows + kvRows, kvRows, this.dxn);
       if (this.full)
-        this.d.dispatch(pass, s + 'dnorm1', this.pgNorm, {
+        this.dispatch(pass, s + 'dnorm1', this.pgNorm, {
           x: this.saved[l],
           dy: this.dxn,
           g: this.fullGrad(`${l}.inputNorm`),
@@ -655,7 +655,7 @@ export class Trainer {
           C,
           eps,
         });
-      this.d.dispatch(pass, s + 'norm1', this.normBack, {
+      this.dispatch(pass, s + 'norm1', this.normBack, {
         x: this.saved[l],
         weight: W.inputNorm,
         dy: this.dxn,
@@ -670,7 +670,7 @@ export class Trainer {
       // dx is now dL/d(embedding output): scatter it into the embedding rows.
       const pass = enc.beginComputePass({ label: 'embedding backward' });
       fwd.weights.embedChunks.forEach((ch, i) =>
-        this.d.dispatch(pass, `embed${i}`, this.pgEmbed, {
+        this.dispatch(pass, `embed${i}`, this.pgEmbed, {
           dy: this.dx,
           ids: fwd.ids,
           g: this.fullGrad(`embed${i}`),
@@ -685,6 +685,15 @@ export class Trainer {
     device.queue.submit([enc.finish()]);
   }
 
+  /**
+   * Every trainer dispatch uses a per-site uniform rewritten when its parameters change (each site runs
+   * at most once per submission): the dispatcher's cache stays bounded however many different token
+   * counts the micro-batches have over a run.
+   */
+  private dispatch<A>(pass: GPUComputePassEncoder, site: string, kernel: Kernel<A>, args: A): void {
+    this.d.dispatch(pass, site, kernel, args, true);
+  }
+
   /** A backward matmul, split along K when its output alone would leave the GPU idle. */
   private mmGrad(
     pass: GPUComputePassEncoder,
@@ -693,7 +702,7 @@ export class Trainer {
     args: MatmulGradArgs,
   ): void {
     const splits = chooseSplits(args.M, args.N, args.K, undefined, this.opts.splitMinK, MAX_SPLITS);
-    encodeMatmulGrad(this.d, pass, site, mm, this.splitReduce, args, splits, this.splitPartial);
+    encodeMatmulGrad(this.d, pass, site, mm, this.splitReduce, args, splits, this.splitPartial, true);
   }
 
   private fullGrad(key: string): GPUBuffer {
@@ -727,7 +736,7 @@ export class Trainer {
     const sc = this.lora.scale;
     const site = `L${l}.${target}.`;
     const mm = this.mmF;
-    this.d.dispatch(pass, site + 'h', mm, {
+    this.dispatch(pass, site + 'h', mm, {
       a: input,
       b: p.A.param,
       out: this.loraH,
@@ -751,7 +760,7 @@ export class Trainer {
       accumulate: true,
       alpha: sc,
     });
-    this.d.dispatch(pass, site + 'dh', mm, {
+    this.dispatch(pass, site + 'dh', mm, {
       a: dY,
       b: p.B.param,
       out: this.loraDh,
@@ -775,7 +784,7 @@ export class Trainer {
       transB: false,
       accumulate: true,
     });
-    this.d.dispatch(pass, site + 'dx', mm, {
+    this.dispatch(pass, site + 'dx', mm, {
       a: this.loraDh,
       b: p.A.param,
       out: dIn,

@@ -240,21 +240,29 @@ export function encodeMatmulGrad(
   args: MatmulGradArgs,
   splits: number,
   partial: GPUBuffer,
+  /** Dispatcher's dynamic mode (one uniform per site, rewritten when the shape changes). */
+  dynamic = false,
 ): void {
   if (splits <= 1) {
-    d.dispatch(pass, site, mm, { ...args, splits: 1 });
+    d.dispatch(pass, site, mm, { ...args, splits: 1 }, dynamic);
     return;
   }
-  d.dispatch(pass, site + '.split', mm, { ...args, out: partial, splits });
-  d.dispatch(pass, site + '.reduce', reduce, {
-    partial,
-    out: args.out,
-    M: args.M,
-    N: args.N,
-    splits,
-    ldo: args.ldo ?? args.N,
-    oOff: args.oOff ?? 0,
-    accumulate: args.accumulate ?? false,
-    alpha: args.alpha ?? 1,
-  });
+  d.dispatch(pass, site + '.split', mm, { ...args, out: partial, splits }, dynamic);
+  d.dispatch(
+    pass,
+    site + '.reduce',
+    reduce,
+    {
+      partial,
+      out: args.out,
+      M: args.M,
+      N: args.N,
+      splits,
+      ldo: args.ldo ?? args.N,
+      oOff: args.oOff ?? 0,
+      accumulate: args.accumulate ?? false,
+      alpha: args.alpha ?? 1,
+    },
+    dynamic,
+  );
 }
