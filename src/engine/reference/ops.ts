@@ -3,7 +3,7 @@
 // path is what central finite differences run on. Activations are packed row-major [T, C] over all
 // tokens of a batch; sequence boundaries are given by `offsets` (see attention).
 
-import type { FloatArray } from './matmul.ts';
+import { matmul, type FloatArray } from './matmul.ts';
 
 export type { FloatArray } from './matmul.ts';
 
@@ -73,13 +73,7 @@ export function linear(
   lora: LoraPair | null = null,
   loraHidden: FloatArray | null = null,
 ): void {
-  for (let t = 0; t < T; t++) {
-    for (let n = 0; n < N; n++) {
-      let acc = bias ? bias[n] : 0;
-      for (let k = 0; k < K; k++) acc += x[t * K + k] * W[n * K + k];
-      out[t * N + n] = acc;
-    }
-  }
+  matmul(out, x, W, bias, T, N, K, true);
   if (!lora) return;
   const r = lora.rank;
   const h = loraHidden ?? allocLike(out, T * r);
