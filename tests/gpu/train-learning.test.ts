@@ -5,7 +5,8 @@
 // learning is judged by log-probabilities, read from each step's own forward pass.
 import { describe, expect, it } from 'vitest';
 import { initLora } from '../../src/engine/lora.ts';
-import { randomRefWeights } from '../../src/engine/reference/random.ts';
+import { qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
+import { convertWeights, randomRefWeights } from '../../src/engine/reference/random.ts';
 import type { TrainBatch } from '../../src/policy.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 import { trainablePolicy } from '../../src/engine/train.ts';
@@ -150,5 +151,39 @@ describe('trainablePolicy (Policy = engine generation + trainer step)', () => {
     expect(stats.entropy).toBeGreaterThan(0);
     expect(Object.keys(stats.timeMs).sort()).toEqual(['backward', 'forward', 'lmHead', 'optimizer']);
     expect(sum((await policy.logprobs(batch))[0])).toBeGreaterThan(before);
+  });
+});
+
+describe('adapter switch (GRPO reference policy for the k3 KL)', () => {
+  it('with the adapter disabled, logprobs are the base model’s even after training; enabled, they moved', async () => {
+    const { engine, trainer } = await setup();
+    const batch: TrainBatch = {
+      sequences: [{ promptIds: prompt, completionIds: target, advantage: 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0,
+      klBeta: 0,
+    };
+    const base = (await engine.logprobs(batch))[0];
+    await trainer.step(batch);
+    await trainer.step(batch);
+    engine.loraEnabled = false;
+    const ref = (await engine.logprobs(batch))[0];
+    engine.loraEnabled = true;
+    const cfg = tinyConfig();
+    const want = qwen2CompletionLogprobs(
+      cfg,
+      convertWeights(randomRefWeights(cfg, 11, 'f32'), 'f64'),
+      batch.sequences,
+    )[0];
+    ref.forEach((x, t) => expect(x).toBeCloseTo(want[t], 4));
+    base.forEach((x, t) => expect(x).toBeCloseTo(want[t], 4)); // B = 0 at init: adapter starts as the identity
+    expect(sum((await engine.logprobs(batch))[0])).toBeGreaterThan(sum(ref) + 1);
+    // A KL step against the disabled-adapter reference runs and reports the KL-bearing loss.
+    const kl = await trainer.step({
+      ...batch,
+      klBeta: 0.1,
+      sequences: [{ ...batch.sequences[0], refLogprobs: ref }],
+    });
+    expect(kl.loss).toBeGreaterThan(-1);
   });
 });
