@@ -5,6 +5,7 @@ import { ConfigError, resolveConfig, type RunConfig } from '../config.ts';
 import type {
   CheckpointInfo,
   EvalRecord,
+  GpuStatus,
   LoadProgress,
   MemoryReport,
   ModelChoice,
@@ -129,8 +130,21 @@ export class Lab {
   private subscribed = false;
   private replayTimer: ReturnType<typeof setInterval> | null = null;
 
+  private gpuStatusPromise: Promise<GpuStatus> | null = null;
+
   get trainer() {
     return getTrainer();
+  }
+
+  /**
+   * The worker's device, acquired once: the first request decides core or compatibility mode
+   * (`?compat=1`), so every other call waits for this one to be made first.
+   */
+  gpuStatus(): Promise<GpuStatus> {
+    this.gpuStatusPromise ??= this.trainer.gpuStatus({
+      compatibility: new URLSearchParams(location.search).get('compat') === '1',
+    });
+    return this.gpuStatusPromise;
   }
 
   /** Subscribes to worker events, restores preferences and the shared link, lists stored runs. */
@@ -201,6 +215,7 @@ export class Lab {
   /** Runs a worker call; on failure shows an actionable error and returns undefined. */
   async call<T>(what: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T | undefined> {
     try {
+      await this.gpuStatus().catch(() => undefined);
       return await (timeoutMs ? withTimeout(fn(), timeoutMs, what) : fn());
     } catch (err) {
       this.fail(err, what);
@@ -303,6 +318,7 @@ export class Lab {
     this.loading = true;
     this.loadProgress = null;
     try {
+      await this.gpuStatus().catch(() => undefined);
       this.model = await this.trainer.loadModel(choice);
       this.notice('info', `Loaded ${this.model.id}.`);
       void this.estimateMemory();

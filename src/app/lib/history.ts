@@ -33,8 +33,9 @@ export function runToResume(runs: readonly RunSummary[]): RunSummary | null {
  */
 export function modelChoiceForRun(run: RunSummary, hubEndpoint?: string): ModelChoice | null {
   const { repo, revision } = run.model;
-  const tiny = /^tiny(?:-seed-(\d+))?$/.exec(repo);
-  if (tiny) return { kind: 'tiny', seed: tiny[1] ? Number(tiny[1]) : 0 };
-  if (repo.startsWith('local:') || repo === '') return null;
+  // The built-in tiny model is named `local/tiny-seed-N` (generated in place, so it can be made again).
+  const tiny = /^(?:local\/)?tiny-seed-(\d+)$/.exec(repo);
+  if (tiny) return { kind: 'tiny', seed: Number(tiny[1]) };
+  if (repo.startsWith('local/') || repo.startsWith('local:') || repo === '') return null;
   return { kind: 'hub', repo, revision, ...(hubEndpoint ? { endpoint: hubEndpoint } : {}) };
 }

@@ -193,6 +193,11 @@ describe('history', () => {
       endpoint: 'http://10.0.0.2:8080',
     });
     expect(modelChoiceForRun(run('e', 'paused', 'x', 'local:my-model'))).toBeNull();
+    expect(modelChoiceForRun(run('t', 'paused', 'x', 'local/tiny-seed-0'))).toEqual({
+      kind: 'tiny',
+      seed: 0,
+    });
+    expect(modelChoiceForRun(run('f', 'paused', 'x', 'local/my-folder'))).toBeNull();
   });
 });
 
