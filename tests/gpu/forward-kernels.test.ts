@@ -107,11 +107,17 @@ describe('forward kernels vs reference', () => {
     }
   }
 
-  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-    it(`gemv (decode matmul) ${dtype}: vs reference, and each row independent of M`, async () => {
+  // K = 130 takes the narrow (column-per-invocation) shader, K = 300 the split-K one (NARROW_K = 256).
+  for (const [dtype, K] of [
+    ['f32', 130],
+    ['f16', 130],
+    ['bf16', 130],
+    ['f32', 300],
+    ['bf16', 300],
+  ] as const) {
+    it(`gemv (decode matmul) ${dtype} K=${K}: vs reference, and each row independent of M`, async () => {
       const device = await getTestDevice();
       const N = 37;
-      const K = 130;
       const w = asDType(randomF32(N * K, 61, 1), dtype);
       const bias = randomF32(N, 62);
       const k = new GemvKernel(device, dtype);
@@ -134,7 +140,7 @@ describe('forward kernels vs reference', () => {
       const all = await rowsOf(13);
       const want = new Float32Array(13 * N);
       linear(want, x, w.f32, bias, 13, N, K);
-      expect(record(`gemv ${dtype}`, maxAbsDiff(all, want))).toBeLessThan(MATMUL_ATOL);
+      expect(record(`gemv ${dtype} K=${K}`, maxAbsDiff(all, want))).toBeLessThan(MATMUL_ATOL);
       for (const M of [1, 2, 3, 8]) {
         const got = await rowsOf(M);
         expect(Array.from(got)).toEqual(Array.from(all.subarray(0, M * N)));

@@ -4,6 +4,12 @@
 // and a fixed tree adds their partial sums. Every (row, column) result runs the same sequence of
 // operations whatever M or MB is, so batched and one-at-a-time decoding agree bit for bit.
 // Same epilogue and uniform block as matmul.ts (column window, accumulate, alpha). K must be even.
+//
+// Narrow weights (K ≤ NARROW_K, e.g. the LM head of a tiny model: 151,936 × 64) take a second shader:
+// each invocation owns one output column and runs the whole K loop itself. Splitting a short K over 64
+// invocations leaves most of them idle and pays a 6-level barrier tree per 4 columns, which on CPU
+// adapters (lavapipe) made the tiny model's LM head ~15× slower. The choice depends on K only, so
+// batch invariance holds on both paths.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
 import type { WeightDType } from './weights-wgsl.ts';
@@ -12,6 +18,8 @@ const WG = 64;
 const NB = 4;
 /** Row-block sizes with a pipeline each; the smallest that covers M is used (M > 8 runs in blocks of 8). */
 const ROW_BLOCKS = [1, 2, 4, 8] as const;
+/** Largest K served by the column-per-invocation shader. */
+export const NARROW_K = 256;
 
 function loadPair(dtype: WeightDType): string {
   // Elements i, i+1 of W (i even).
@@ -78,22 +86,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`;
 }
 
+function narrowShader(dtype: WeightDType, MB: number, withBias: boolean): string {
+  return /* wgsl */ `
+struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<${dtype === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+${loadPair(dtype)}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let n = wg.x * ${WG}u + li;
+  let m0 = wg.y * ${MB}u;
+  if (n >= p.N) { return; }
+  var acc: array<f32, ${MB}>;
+  for (var k = 0u; k < p.K; k += 2u) {
+    let w = loadW2(n * p.K + k);
+    for (var i = 0u; i < ${MB}u; i++) {
+      let m = min(m0 + i, p.M - 1u);
+      acc[i] = fma(a[m * p.K + k + 1u], w.y, fma(a[m * p.K + k], w.x, acc[i]));
+    }
+  }
+  for (var i = 0u; i < ${MB}u; i++) {
+    let m = m0 + i;
+    if (m < p.M) {
+      let o = m * p.ldo + p.colOff + n;
+      let v = p.alpha * acc[i]${withBias ? ' + bias[n]' : ''};
+      if (p.accumulate != 0u) { out[o] = out[o] + v; } else { out[o] = v; }
+    }
+  }
+}`;
+}
+
 export class GemvKernel implements Kernel<MatmulKernelArgs> {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
   constructor(
-    device: GPUDevice,
+    private readonly device: GPUDevice,
     readonly weightDType: WeightDType,
-  ) {
-    for (const MB of ROW_BLOCKS) {
-      for (const withBias of [false, true]) {
-        this.pipelines.set(
-          `${MB}${withBias}`,
-          computePipeline(device, shader(weightDType, MB, withBias), `gemv ${weightDType} rows ${MB}`),
-        );
-      }
-    }
-  }
+  ) {}
 
   private rowBlock(M: number): number {
     return ROW_BLOCKS.find((mb) => mb >= M) ?? ROW_BLOCKS[ROW_BLOCKS.length - 1];
@@ -101,7 +134,21 @@ export class GemvKernel implements Kernel<MatmulKernelArgs> {
 
   pipelineFor(args: MatmulKernelArgs): GPUComputePipeline {
     if (args.K % 2 !== 0) throw new Error(`gemv needs an even K, got ${args.K}`);
-    return this.pipelines.get(`${this.rowBlock(args.M)}${Boolean(args.bias)}`)!;
+    // Created on first use (a one-time cost in the first decode steps): of the 8 variants a run
+    // needs only those of its batch sizes, and shader compilation is slow on software adapters.
+    const MB = this.rowBlock(args.M);
+    const narrow = args.K <= NARROW_K;
+    const key = `${MB}${Boolean(args.bias)}${narrow}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = computePipeline(
+        this.device,
+        (narrow ? narrowShader : shader)(this.weightDType, MB, Boolean(args.bias)),
+        `gemv ${this.weightDType} rows ${MB}${narrow ? ' narrow' : ''}`,
+      );
+      this.pipelines.set(key, p);
+    }
+    return p;
   }
 
   params(args: MatmulKernelArgs): ArrayBuffer {
@@ -113,6 +160,7 @@ export class GemvKernel implements Kernel<MatmulKernelArgs> {
   }
 
   workgroups(args: MatmulKernelArgs): [number, number, number] {
-    return [Math.ceil(args.N / NB), Math.ceil(args.M / this.rowBlock(args.M)), 1];
+    const columnsPerGroup = args.K <= NARROW_K ? WG : NB;
+    return [Math.ceil(args.N / columnsPerGroup), Math.ceil(args.M / this.rowBlock(args.M)), 1];
   }
 }
