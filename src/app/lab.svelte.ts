@@ -22,6 +22,7 @@ import { mergeEval, mergeRun, mergeStep, modelChoiceForRun } from './lib/history
 import { stepWallMs, type StepPoint } from './lib/series.ts';
 import { runEtaSeconds } from './lib/eta.ts';
 import { decodeShare, diffFromPreset } from './lib/share.ts';
+import { wantsCompat } from './lib/page.ts';
 
 export type View = 'model' | 'train' | 'samples' | 'buffers' | 'eval' | 'runs' | 'chat';
 
@@ -142,7 +143,7 @@ export class Lab {
    */
   gpuStatus(): Promise<GpuStatus> {
     this.gpuStatusPromise ??= this.trainer.gpuStatus({
-      compatibility: new URLSearchParams(location.search).get('compat') === '1',
+      compatibility: wantsCompat(location.search),
     });
     return this.gpuStatusPromise;
   }

@@ -25,6 +25,7 @@ import { compareEvals } from '../../../src/app/lib/evals.ts';
 import { knobsByGroup, parseNumber, parseEnum } from '../../../src/app/lib/knobs.ts';
 import { CONFIG_SCHEMA } from '../../../src/config.ts';
 import { checkModelFiles } from '../../../src/app/lib/files.ts';
+import { wantsCompat } from '../../../src/app/lib/page.ts';
 
 function group(over: Partial<GroupMetrics>): GroupMetrics {
   return {
@@ -375,5 +376,14 @@ describe('local model files', () => {
     const bad = checkModelFiles([f('config.json')]);
     expect(bad.ok).toBe(false);
     expect(!bad.ok && bad.problem).toMatch(/tokenizer\.json, model\.safetensors/);
+  });
+});
+
+describe('page', () => {
+  it('reads the compat switch from the query', () => {
+    expect(wantsCompat('?compat=1')).toBe(true);
+    expect(wantsCompat('?x=1&compat=1')).toBe(true);
+    expect(wantsCompat('?compat=0')).toBe(false);
+    expect(wantsCompat('')).toBe(false);
   });
 });
