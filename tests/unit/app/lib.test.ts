@@ -139,7 +139,7 @@ describe('errors', () => {
 
 describe('history', () => {
   it('appends new steps and replaces a step that arrives again after a rollback', () => {
-    let pts = [1, 2, 3].map((s) => ({ metrics: metrics(s) }));
+    let pts: StepPoint[] = [1, 2, 3].map((s) => ({ metrics: metrics(s) }));
     pts = mergeStep(pts, { metrics: metrics(4), wallMs: 10 });
     expect(pts.map((p) => p.metrics.step)).toEqual([1, 2, 3, 4]);
     pts = mergeStep(pts, { metrics: metrics(3), wallMs: 20 });
