@@ -20,6 +20,7 @@ import {
   evalChart,
   histogram01,
   stepWallMs,
+  type StepPoint,
 } from '../../../src/app/lib/series.ts';
 import { compareEvals } from '../../../src/app/lib/evals.ts';
 import { knobsByGroup, parseNumber, parseEnum } from '../../../src/app/lib/knobs.ts';
