@@ -71,6 +71,9 @@ interface ActiveSeq {
 
 const DEFAULT_TOKENS_PER_PASS = 1024;
 
+/** Rows per LM-head block (one matmul tile): see limitsFor. */
+const LM_ROWS_PER_BLOCK = 64;
+
 export class Engine {
   readonly ledger: MemoryLedger;
   readonly forward: Qwen2Forward;
@@ -121,7 +124,10 @@ export class Engine {
       maxSlots: opts.maxBatch,
       maxLen: opts.maxSeqLen,
       maxTokens,
-      lmRows: opts.maxBatch,
+      // The LM head runs on lmRows rows at a time: a whole 64-row matmul tile, so teacher-forced log-probs
+      // and training (hundreds of completion rows) read the vocabulary-sized weight once per 64 rows,
+      // not once per KV slot. The logits scratch is lmRows × vocab f32 (39 MB at Qwen2's vocabulary).
+      lmRows: Math.max(opts.maxBatch, LM_ROWS_PER_BLOCK),
       kvDType: opts.kvDType ?? (weightDType === 'f32' ? 'f32' : 'f16'),
     };
   }
