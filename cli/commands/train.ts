@@ -33,8 +33,13 @@ function fmt(v: number | null | undefined, digits = 2): string {
   return v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits);
 }
 
-/** One line per step: rewards per group, valid rate, tokens/s, time. */
-export function stepLine(m: StepMetrics, wallMs: number, totalSteps: number): string {
+/** One line per step: rewards per group, valid rate, generated tokens/s, time. */
+export function stepLine(
+  m: StepMetrics,
+  generatedTokens: number,
+  wallMs: number,
+  totalSteps: number,
+): string {
   const g = m.groups;
   const groups = (['abd', 'ded', 'ind'] as const)
     .map((t) => `${t} P ${fmt(g[`${t}:propose`]?.meanReward)} S ${fmt(g[`${t}:solve`]?.meanReward)}`)
@@ -42,10 +47,11 @@ export function stepLine(m: StepMetrics, wallMs: number, totalSteps: number): st
   const proposals = (['abd', 'ded', 'ind'] as const).map((t) => g[`${t}:propose`]?.validRate ?? null);
   const valid = proposals.filter((v): v is number => v !== null);
   const validRate = valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : null;
-  const tokPerS = m.generatedSequences > 0 ? (m.trainedTokens / wallMs) * 1000 : 0;
+  const tokPerS = (generatedTokens / wallMs) * 1000;
   return (
     `step ${m.step}/${totalSteps}  ${groups}  valid ${fmt(validRate)}  ` +
-    `loss ${fmt(m.policy.loss, 3)} |g| ${fmt(m.policy.gradNorm, 3)}  ${fmt(tokPerS, 0)} tok/s  ${(wallMs / 1000).toFixed(1)} s`
+    `loss ${fmt(m.policy.loss, 3)} |g| ${fmt(m.policy.gradNorm, 3)}  ${fmt(tokPerS, 0)} generated tok/s  ` +
+    `${(wallMs / 1000).toFixed(1)} s`
   );
 }
 
@@ -94,8 +100,10 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
     const trainer = await createEngineTrainer(engine, config);
     const verifier = createWorkerVerifier(nodeWorkerFactory(), config);
     const onEvent = (e: SessionEvent) => {
-      if (e.type === 'step') log(stepLine(e.result.metrics, e.wallMs, config.totalSteps));
-      else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+      if (e.type === 'step') {
+        const tokens = e.result.generations.reduce((n, g) => n + g.tokens, 0);
+        log(stepLine(e.result.metrics, tokens, e.wallMs, config.totalSteps));
+      } else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
       else if (e.type === 'eval')
         log(
           `eval ${e.set} ${e.mode} at step ${e.row.step}: ${(e.report.accuracy * 100).toFixed(1)}% of ${e.report.n}`,

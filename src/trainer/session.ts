@@ -70,6 +70,7 @@ export class TrainingSession {
   private hiddenCheckpoint = false;
   private runner: Runner | null = null;
   private lastCheckpointAt = 0;
+  private lastCheckpointStep = -1;
   private readonly now: () => number;
 
   constructor(private readonly deps: SessionDeps) {
@@ -107,6 +108,7 @@ export class TrainingSession {
       reason,
     });
     this.lastCheckpointAt = this.now();
+    this.lastCheckpointStep = info.step;
     this.emit({ type: 'checkpoint', info });
   }
 
@@ -180,7 +182,7 @@ export class TrainingSession {
 
     const end: SessionEnd =
       runner.step >= config.totalSteps ? 'done' : this.control === 'stop' ? 'stopped' : 'paused';
-    await this.checkpoint(end === 'paused' ? 'pause' : 'stop');
+    if (this.lastCheckpointStep !== runner.step) await this.checkpoint(end === 'paused' ? 'pause' : 'stop');
     await writer.setStatus(end === 'done' ? 'finished' : end);
     return end;
   }
