@@ -149,17 +149,23 @@ export class MatmulKernel {
     readonly transposeB: boolean,
     /** Element type of `b` (the weights): f32, or f16 / bf16 packed two per u32. */
     readonly weightDType: WeightDType = 'f32',
-  ) {
-    for (const withBias of [false, true]) {
-      const module = device.createShaderModule({
-        code: shader(transposeB, withBias, weightDType),
-        label: `matmul ${transposeB ? 'NT' : 'NN'} ${weightDType}`,
+  ) {}
+
+  /**
+   * The with/without-bias pipeline, compiled on first use: software adapters spend seconds per
+   * shader, and most call sites only ever need one of the two.
+   */
+  private pipeline(withBias: boolean): GPUComputePipeline {
+    let p = this.pipelines.get(withBias);
+    if (!p) {
+      const module = this.device.createShaderModule({
+        code: shader(this.transposeB, withBias, this.weightDType),
+        label: `matmul ${this.transposeB ? 'NT' : 'NN'} ${this.weightDType}`,
       });
-      this.pipelines.set(
-        withBias,
-        device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } }),
-      );
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(withBias, p);
     }
+    return p;
   }
 
   makeParams(M: number, N: number, K: number, epilogue: MatmulEpilogue = {}): GPUBuffer {
@@ -174,7 +180,7 @@ export class MatmulKernel {
 
   // The Kernel interface (src/engine/dispatch.ts): cached params + bind groups for the hot paths.
   pipelineFor(args: MatmulKernelArgs): GPUComputePipeline {
-    return this.pipelines.get(Boolean(args.bias))!;
+    return this.pipeline(Boolean(args.bias));
   }
 
   params(args: MatmulKernelArgs): ArrayBuffer {
@@ -190,7 +196,7 @@ export class MatmulKernel {
   }
 
   encode(pass: GPUComputePassEncoder, args: MatmulArgs): void {
-    const pipeline = this.pipelines.get(Boolean(args.bias))!;
+    const pipeline = this.pipeline(Boolean(args.bias));
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: args.params } },
       { binding: 1, resource: { buffer: args.a } },
