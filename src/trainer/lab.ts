@@ -559,7 +559,7 @@ export class Lab {
         step,
         status: 'paused',
         statusMessage: null,
-        templates: { ...meta.templates, name },
+        name,
       },
       state: cp.runnerState,
       steps: data.steps.filter((r) => r.step <= step),
