@@ -72,6 +72,8 @@ const meta: RunMeta = {
   model: { repo: 'Qwen/Qwen2-0.5B-Instruct', revision: 'c540970', sha256: 'cd'.repeat(32) },
   tabzeroVersion: '0.1.0',
   templates: { system: 'You are a helpful assistant.' },
+  name: 'run 42',
+  preset: 'browser',
   status: 'paused',
   statusMessage: null,
   step: 3,
