@@ -21,24 +21,24 @@ import { register as exportCmd } from './commands/export.ts';
 import { register as importCmd } from './commands/import.ts';
 
 const commands: ((program: Command) => void)[] = [
-  generate,
-  logits,
-  bench,
   gpu,
   tinyModel,
   tokenize,
   serveModel,
+  generate,
+  logits,
   arith,
   evalSet,
-  grad,
-  exportOnnx,
-  checkOnnx,
-  compare,
-  sweep,
   train,
   evalCmd,
   exportCmd,
   importCmd,
+  compare,
+  sweep,
+  grad,
+  bench,
+  exportOnnx,
+  checkOnnx,
 ];
 
 export function buildProgram(): Command {
