@@ -225,7 +225,7 @@ export interface TrainerApi {
   memoryEstimate(config: RunConfig): Promise<MemoryReport>;
 
   listRuns(): Promise<RunSummary[]>;
-  createRun(config: RunConfig, name?: string): Promise<RunSummary>;
+  createRun(config: RunConfig, name?: string, preset?: string): Promise<RunSummary>;
   /** Start or resume (from the last checkpoint) a run with the loaded model. */
   startRun(runId: string): Promise<void>;
   /** Pause at the next safe point (a checkpoint is taken). */

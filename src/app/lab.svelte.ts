@@ -397,7 +397,7 @@ export class Lab {
     try {
       const config = $state.snapshot(this.config) as RunConfig;
       const run = await this.call('Creating the run', () =>
-        this.trainer.createRun(config, name || undefined),
+        this.trainer.createRun(config, name || undefined, this.preset),
       );
       if (!run) return;
       this.stopReplay();

@@ -555,6 +555,9 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
         ? runner.buffers.ded.entries.filter((e) => evalSet.has(e.closed[0])).length
         : 0,
       generatedSequences: proposers.length + estimationOut.length + solvers.length,
+      generatedTokens:
+        [...proposers, ...solvers].reduce((a, x) => a + (x.completion?.ids.length ?? 0), 0) +
+        estimationOut.reduce((a, x) => a + x.ids.length, 0),
       proposalsGenerated: proposers.length,
       ...(c.diversityCoef > 0 ? { diversityBonus: diversity } : {}),
       estimationRollouts: estimationOut.length,

@@ -232,6 +232,7 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
       meanAbsOutput: null,
       evalContamination: 0,
       generatedSequences: flat.length,
+      generatedTokens: flat.reduce((a, x) => a + x.comp.ids.length, 0),
       estimationRollouts: 0,
       trainedSequences: sequences.length,
       trainedTokens: sequences.reduce((a, s) => a + s.completionIds.length, 0),

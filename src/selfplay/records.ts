@@ -69,6 +69,8 @@ export interface StepMetrics {
   /** Deduction buffer entries whose closed expression is an eval-set expression (spec 5.2). */
   evalContamination: number;
   generatedSequences: number;
+  /** Tokens generated in the step (proposals, estimation rollouts, solutions): the throughput measure. */
+  generatedTokens: number;
   /** Proposals generated this step (k×3B when oversampling; present since issue 10). */
   proposalsGenerated?: number;
   /** Mean unweighted diversity bonus of this step's scored proposals per type (diversityCoef > 0). */

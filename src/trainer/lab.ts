@@ -324,17 +324,19 @@ export class Lab {
   }
 
   private summary(m: RunMeta): RunSummary {
+    // The store's status is the truth once a session ended; a run still marked running with no active
+    // session was interrupted (a closed tab, a lost device) and is shown as paused, ready to resume.
     const active = this.active?.runId === m.id;
     const status: RunStatus =
       m.status === 'finished'
         ? 'done'
         : m.status === 'failed'
           ? 'error'
-          : active
-            ? 'running'
-            : m.status === 'running'
-              ? 'paused'
-              : m.status;
+          : m.status === 'running'
+            ? active
+              ? 'running'
+              : 'paused'
+            : m.status;
     return {
       id: m.id,
       name: m.name ?? m.id,

@@ -178,15 +178,16 @@ export const STEP_CHARTS: ChartSpec<StepPoint>[] = [
   {
     id: 'speed',
     title: 'Speed',
-    hint: 'Trained tokens per second of step wall time, and the wall time of each step (slow when the tab was hidden).',
+    hint: 'Generated tokens per second of step wall time, and the wall time of each step (slow when the tab was hidden).',
     x: stepX,
     series: [
       {
-        label: 'trained tokens/s',
+        label: 'generated tokens/s',
         color: '#009e73',
         value: (p: StepPoint) => {
           const ms = stepWallMs(p);
-          return ms ? (p.metrics.trainedTokens / ms) * 1000 : null;
+          // Runs recorded before generatedTokens existed fall back to the trained tokens.
+          return ms ? ((p.metrics.generatedTokens ?? p.metrics.trainedTokens) / ms) * 1000 : null;
         },
       },
       {

@@ -59,6 +59,7 @@ function metrics(step: number, over: Partial<StepMetrics> = {}): StepMetrics {
     meanAbsOutput: 10,
     evalContamination: 0,
     generatedSequences: 24,
+    generatedTokens: 480,
     estimationRollouts: 6,
     trainedSequences: 12,
     trainedTokens: 300,
@@ -303,8 +304,9 @@ describe('chart series', () => {
     expect(cols[1]).toEqual([null, null, null]);
     expect(cols[2]).toEqual([0.5, 0.5, 0.5]);
     const speed = STEP_CHARTS.find((c) => c.id === 'speed')!;
-    expect(speed.series[0].value({ metrics: metrics(1) })).toBe(200);
-    expect(speed.series[0].value({ metrics: metrics(1), wallMs: 3000 })).toBe(100);
+    // 480 generated tokens over the phases' 1.5 s, or over a measured 3 s wall time.
+    expect(speed.series[0].value({ metrics: metrics(1) })).toBe(320);
+    expect(speed.series[0].value({ metrics: metrics(1), wallMs: 3000 })).toBe(160);
     expect(stepWallMs({ metrics: metrics(1, { timeMs: {} }) })).toBeNull();
   });
 

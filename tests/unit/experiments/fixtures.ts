@@ -47,6 +47,7 @@ export function syntheticMetrics(step: number, s: SyntheticStep): StepMetrics {
     meanAbsOutput: null,
     evalContamination: 0,
     generatedSequences: s.generated,
+    generatedTokens: s.generated * 20,
     estimationRollouts: 0,
     trainedSequences: 0,
     trainedTokens: 0,
