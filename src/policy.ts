@@ -34,6 +34,12 @@ export interface SampleOptions {
   stopTokens?: readonly number[];
   /** Generation stops after the token that completes one of these strings. */
   stopStrings?: readonly string[];
+  /**
+   * The role whose policy samples (default 'solve'): with separate proposer and solver adapters
+   * (config.separateAdapters) proposals use the proposer's adapter, everything else the solver's.
+   * A policy with one adapter ignores it.
+   */
+  role?: 'propose' | 'solve';
 }
 
 export type StopReason = 'stop_token' | 'stop_string' | 'length';

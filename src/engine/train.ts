@@ -63,6 +63,16 @@ export interface TrainerState {
   tensors: Record<string, { param: Float32Array; m: Float32Array; v: Float32Array }>;
 }
 
+/** Options of one gradient pass. */
+export interface GradientOptions {
+  /**
+   * The completion-token count the loss is normalised by (spec 4.7 token mean): default this batch's
+   * own. A larger global count lets a batch be split over several trainers (separate proposer and
+   * solver adapters) whose gradients together equal the gradient of the whole batch's mean.
+   */
+  totalTokens?: number;
+}
+
 export interface GradientResult {
   /** L (spec 4.7) over the whole batch. */
   loss: number;
@@ -266,10 +276,13 @@ export class Trainer {
   }
 
   /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
-  async computeGradients(batch: TrainBatch): Promise<GradientResult> {
+  async computeGradients(batch: TrainBatch, opts: GradientOptions = {}): Promise<GradientResult> {
     const device = this.fwd.device;
     const mbs = planMicroBatches(batch.sequences, this.fwd.limits, this.opts.microBatch);
-    const totalTokens = mbs.reduce((n, mb) => n + mb.lmRows.length, 0);
+    const ownTokens = mbs.reduce((n, mb) => n + mb.lmRows.length, 0);
+    const totalTokens = opts.totalTokens ?? ownTokens;
+    if (totalTokens < ownTokens)
+      throw new Error(`totalTokens ${totalTokens} is less than the batch's own ${ownTokens} tokens`);
     const timeMs: Record<string, number> = { forward: 0, lmHead: 0, backward: 0 };
     const wasEnabled = this.fwd.loraEnabled;
     this.fwd.loraEnabled = true;
@@ -310,7 +323,7 @@ export class Trainer {
     }
     return {
       loss: totalTokens ? lossSum / totalTokens : 0,
-      tokens: totalTokens,
+      tokens: ownTokens,
       entropySum: batch.entropyCoef !== 0 ? entropySum : 0,
       logprobs,
       clipped,
@@ -351,8 +364,11 @@ export class Trainer {
   }
 
   /** One optimizer step on the batch (Policy.step). */
-  async step(batch: TrainBatch): Promise<StepStats & { logprobs: Float32Array[] }> {
-    const grads = await this.computeGradients(batch);
+  async step(
+    batch: TrainBatch,
+    opts: GradientOptions = {},
+  ): Promise<StepStats & { logprobs: Float32Array[] }> {
+    const grads = await this.computeGradients(batch, opts);
     const device = this.fwd.device;
     const t0 = performance.now();
     const enc = device.createCommandEncoder();

@@ -4,9 +4,9 @@ import { ANSWER_STOP } from './format.ts';
 import type { Role } from './types.ts';
 
 /**
- * Sampling options plus the role whose policy generates: with separateAdapters the engine must sample
- * proposals with the proposer adapter and solver/estimation/eval completions with the solver adapter.
- * Every generate call of the runner is single-role. (Policy's SampleOptions does not declare `role` yet.)
+ * Sampling options with the role whose policy generates always set (SampleOptions.role): with
+ * separateAdapters the engine samples proposals with the proposer adapter and solver/estimation/eval
+ * completions with the solver adapter. Every generate call of the runner is single-role.
  */
 export type RoleSampleOptions = SampleOptions & { role: Role };
 
@@ -23,7 +23,7 @@ export function encodePrompts(tokenizer: Tokenizer, texts: readonly string[]): E
 export async function generateGrouped(
   policy: Pick<Policy, 'generate'>,
   prompts: readonly EncodedPrompt[],
-  opts: SampleOptions & { role?: Role },
+  opts: SampleOptions,
 ): Promise<Completion[][]> {
   const out: Completion[][] = prompts.map(() => []);
   if (prompts.length === 0) return out;

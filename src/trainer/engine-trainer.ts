@@ -1,6 +1,7 @@
 // Binds the engine's training half (src/engine/train.ts: LoRA on the GPU, backward, AdamW) to a run:
 // the run's LoRA spec and optimizer settings, checkpointable state (LoRA parameters + AdamW moments +
-// step count as named f32 tensors), and the base/adapter switch for evals and the KL reference.
+// step count as named f32 tensors), and the base/adapter switch for evals and the KL reference. With
+// config.separateAdapters the proposer and the solver train separate adapters (separate-adapters.ts).
 import type { RunConfig } from '../config.ts';
 import type { Engine } from '../engine/engine.ts';
 import { GpuLora } from '../engine/lora-gpu.ts';
@@ -12,8 +13,16 @@ import {
   type TrainerOptions,
   type TrainerState,
 } from '../engine/train.ts';
+import type { Policy } from '../policy.ts';
 import type { CheckpointTensor, JsonValue } from '../store/types.ts';
 import type { Trainer } from './lab.ts';
+import {
+  ADAPTER_ROLES,
+  separateAdapterPolicy,
+  useAdapter,
+  type AdapterRole,
+  type AdapterTrainers,
+} from './separate-adapters.ts';
 
 /** What a checkpoint of the engine-side state records besides tensors. */
 interface EngineState {
@@ -21,7 +30,12 @@ interface EngineState {
   rank: number;
   alpha: number;
   targets: string[];
+  /** The (solver's, with separate adapters) AdamW step count. */
   optimizerStep: number;
+  /** Separate proposer and solver adapters: tensor names carry a `propose.` / `solve.` prefix. */
+  separate?: boolean;
+  /** Each adapter's AdamW step count (separate adapters only). */
+  optimizerSteps?: Record<AdapterRole, number>;
 }
 
 const MOMENTS = ['m', 'v'] as const;
@@ -43,9 +57,23 @@ export function trainerOptionsOf(config: RunConfig): TrainerOptions {
   };
 }
 
-// One adapter (and its training buffers) per engine and LoRA shape: creating a Trainer allocates GPU
-// buffers, so evals, chats and resumed runs with the same shape reuse it instead of allocating again.
-const cache = new WeakMap<Engine, { key: string; lora: GpuLora; trainer: EngineTrainer }>();
+/** One adapter and the engine Trainer (gradients, AdamW, backward scratch) that trains it. */
+interface Adapter {
+  lora: GpuLora;
+  trainer: EngineTrainer;
+}
+
+/** The adapters of a run: one ('' = no name prefix), or the proposer's and the solver's. */
+type Adapters = Map<'' | AdapterRole, Adapter>;
+
+// The adapters (and their training buffers) per engine and LoRA layout: creating a Trainer allocates GPU
+// buffers, so evals, chats and resumed runs with the same layout reuse them instead of allocating again.
+const cache = new WeakMap<Engine, { key: string; adapters: Adapters }>();
+
+/** Each adapter's init seed: the solver (or the only adapter) uses the run seed, the proposer seed + 1. */
+function adapterSeed(seed: number, name: '' | AdapterRole): number {
+  return name === 'propose' ? seed + 1 : seed;
+}
 
 export async function createEngineTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
   if (config.fineTune !== 'lora') {
@@ -55,17 +83,36 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
     );
   }
   const spec = loraSpecOf(config);
-  const key = JSON.stringify(spec);
+  const separate = config.separateAdapters;
+  const names: ('' | AdapterRole)[] = separate ? [...ADAPTER_ROLES] : [''];
+  const key = JSON.stringify({ spec, separate });
   let entry = cache.get(engine);
   if (!entry || entry.key !== key) {
-    const host = initLora(engine.config, spec, config.seed);
-    const lora = GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host);
-    entry = { key, lora, trainer: new EngineTrainer(engine, lora, trainerOptionsOf(config)) };
+    const adapters: Adapters = new Map();
+    for (const name of names) {
+      const host = initLora(engine.config, spec, adapterSeed(config.seed, name));
+      const lora = GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host);
+      adapters.set(name, { lora, trainer: new EngineTrainer(engine, lora, trainerOptionsOf(config)) });
+    }
+    entry = { key, adapters };
     cache.set(engine, entry);
   }
-  const { lora, trainer } = entry;
-  Object.assign(trainer.opts, trainerOptionsOf(config));
-  engine.setLora(lora.weights);
+  const { adapters } = entry;
+  for (const { trainer } of adapters.values()) Object.assign(trainer.opts, trainerOptionsOf(config));
+  const prefix = (name: '' | AdapterRole) => (name ? `${name}.` : '');
+  let policy: Policy;
+  if (separate) {
+    const trainers: AdapterTrainers = {
+      propose: adapters.get('propose')!.trainer,
+      solve: adapters.get('solve')!.trainer,
+    };
+    useAdapter(engine, trainers, 'solve');
+    policy = separateAdapterPolicy(engine, trainers);
+  } else {
+    const { lora, trainer } = adapters.get('')!;
+    engine.setLora(lora.weights);
+    policy = trainablePolicy(engine, trainer);
+  }
   engine.loraEnabled = true;
   const device = engine.ctx.device;
 
@@ -73,7 +120,8 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
     device.queue.writeBuffer(buf, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
 
   return {
-    policy: trainablePolicy(engine, trainer),
+    policy,
+    // One switch for both adapters: the forward applies whichever is installed only when enabled.
     setAdapterEnabled: (on) => {
       engine.loraEnabled = on;
     },
@@ -82,19 +130,27 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
     },
     trainable: {
       async save() {
-        const exported = await trainer.exportState();
         const tensors: CheckpointTensor[] = [];
-        for (const [name, t] of Object.entries(exported.tensors)) {
-          tensors.push({ name, shape: [t.param.length], data: t.param });
-          for (const m of MOMENTS)
-            tensors.push({ name: `${name}.adam_${m}`, shape: [t[m].length], data: t[m] });
+        const steps = {} as Record<AdapterRole, number>;
+        let step = 0;
+        for (const [name, { trainer }] of adapters) {
+          const exported = await trainer.exportState();
+          for (const [tensor, t] of Object.entries(exported.tensors)) {
+            const full = prefix(name) + tensor;
+            tensors.push({ name: full, shape: [t.param.length], data: t.param });
+            for (const m of MOMENTS)
+              tensors.push({ name: `${full}.adam_${m}`, shape: [t[m].length], data: t[m] });
+          }
+          if (name) steps[name] = exported.step;
+          if (name === '' || name === 'solve') step = exported.step;
         }
         const state: EngineState = {
           kind: 'lora',
           rank: spec.rank,
           alpha: spec.alpha,
           targets: [...spec.targets],
-          optimizerStep: exported.step,
+          optimizerStep: step,
+          ...(separate ? { separate: true, optimizerSteps: steps } : {}),
         };
         return { tensors, state: state as unknown as JsonValue };
       },
@@ -106,27 +162,41 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
               `(rank ${spec.rank}, alpha ${spec.alpha})`,
           );
         }
+        if (Boolean(s.separate) !== separate) {
+          throw new Error(
+            s.separate
+              ? 'the checkpoint holds separate proposer and solver adapters, but the run config has separateAdapters off'
+              : 'the checkpoint holds one adapter, but the run config has separateAdapters on',
+          );
+        }
         const byName = new Map(tensors.map((t) => [t.name, t.data]));
         const get = (name: string) => byName.get(name) ?? new Float32Array(0);
-        const restored: TrainerState = { step: s.optimizerStep, tensors: {} };
-        for (const t of lora.tensors) {
-          restored.tensors[t.name] = {
-            param: get(t.name),
-            m: get(`${t.name}.adam_m`),
-            v: get(`${t.name}.adam_v`),
-          };
+        for (const [name, { lora, trainer }] of adapters) {
+          const step = name ? s.optimizerSteps?.[name] : s.optimizerStep;
+          if (typeof step !== 'number') throw new Error(`the checkpoint has no optimizer step for ${name}`);
+          const restored: TrainerState = { step, tensors: {} };
+          for (const t of lora.tensors) {
+            const full = prefix(name) + t.name;
+            restored.tensors[t.name] = {
+              param: get(full),
+              m: get(`${full}.adam_m`),
+              v: get(`${full}.adam_v`),
+            };
+          }
+          trainer.importState(restored);
         }
-        trainer.importState(restored);
         engine.loraEnabled = true;
       },
       async reset(seed) {
-        const host = initLora(engine.config, spec, seed);
-        for (const p of lora.pairs) {
-          write(p.A.param, host[p.module].A as Float32Array);
-          write(p.B.param, host[p.module].B as Float32Array);
+        for (const [name, { lora, trainer }] of adapters) {
+          const host = initLora(engine.config, spec, adapterSeed(seed, name));
+          for (const p of lora.pairs) {
+            write(p.A.param, host[p.module].A as Float32Array);
+            write(p.B.param, host[p.module].B as Float32Array);
+          }
+          lora.resetOptimizer();
+          trainer.optimizer.step = 0;
         }
-        lora.resetOptimizer();
-        trainer.optimizer.step = 0;
         engine.loraEnabled = true;
       },
     },
@@ -137,9 +207,31 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
 export function loraFromCheckpoint(tensors: readonly CheckpointTensor[], state: JsonValue): RefLora {
   const s = state as unknown as EngineState | null;
   if (s?.kind !== 'lora') throw new Error('this checkpoint holds no LoRA adapter');
+  if (s.separate) {
+    throw new Error(
+      'this checkpoint holds separate proposer and solver adapters: exporting or evaluating them as one ' +
+        'adapter is not supported',
+    );
+  }
+  return loraFromTensors(tensors, s, '');
+}
+
+/** Both adapters of a separate-adapters checkpoint (parameters only). */
+export function lorasFromCheckpoint(
+  tensors: readonly CheckpointTensor[],
+  state: JsonValue,
+): Record<AdapterRole, RefLora> {
+  const s = state as unknown as EngineState | null;
+  if (s?.kind !== 'lora' || !s.separate)
+    throw new Error('this checkpoint holds no separate proposer and solver adapters');
+  return { propose: loraFromTensors(tensors, s, 'propose.'), solve: loraFromTensors(tensors, s, 'solve.') };
+}
+
+function loraFromTensors(tensors: readonly CheckpointTensor[], s: EngineState, prefix: string): RefLora {
   const lora: RefLora = {};
   for (const t of tensors) {
-    const parsed = parsePeftName(t.name);
+    if (!t.name.startsWith(prefix)) continue;
+    const parsed = parsePeftName(t.name.slice(prefix.length));
     if (!parsed) continue; // AdamW moments (`….adam_m`) and anything else
     const mod = moduleName(parsed.layer, parsed.projection);
     const pair = (lora[mod] ??= {
