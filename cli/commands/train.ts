@@ -47,7 +47,7 @@ export function stepLine(
   const proposals = (['abd', 'ded', 'ind'] as const).map((t) => g[`${t}:propose`]?.validRate ?? null);
   const valid = proposals.filter((v): v is number => v !== null);
   const validRate = valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : null;
-  const tokPerS = (generatedTokens / wallMs) * 1000;
+  const tokPerS = (m.generatedTokens / wallMs) * 1000;
   return (
     `step ${m.step}/${totalSteps}  ${groups}  valid ${fmt(validRate)}  ` +
     `loss ${fmt(m.policy.loss, 3)} |g| ${fmt(m.policy.gradNorm, 3)}  ${fmt(tokPerS, 0)} generated tok/s  ` +
@@ -100,10 +100,8 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
     const trainer = await createEngineTrainer(engine, config);
     const verifier = createWorkerVerifier(nodeWorkerFactory(), config);
     const onEvent = (e: SessionEvent) => {
-      if (e.type === 'step') {
-        const tokens = e.result.generations.reduce((n, g) => n + g.tokens, 0);
-        log(stepLine(e.result.metrics, tokens, e.wallMs, config.totalSteps));
-      } else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
+      if (e.type === 'step') log(stepLine(e.result.metrics, e.wallMs, config.totalSteps));
+      else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
       else if (e.type === 'eval')
         log(
           `eval ${e.set} ${e.mode} at step ${e.row.step}: ${(e.report.accuracy * 100).toFixed(1)}% of ${e.report.n}`,
