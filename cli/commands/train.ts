@@ -34,12 +34,7 @@ function fmt(v: number | null | undefined, digits = 2): string {
 }
 
 /** One line per step: rewards per group, valid rate, generated tokens/s, time. */
-export function stepLine(
-  m: StepMetrics,
-  generatedTokens: number,
-  wallMs: number,
-  totalSteps: number,
-): string {
+export function stepLine(m: StepMetrics, wallMs: number, totalSteps: number): string {
   const g = m.groups;
   const groups = (['abd', 'ded', 'ind'] as const)
     .map((t) => `${t} P ${fmt(g[`${t}:propose`]?.meanReward)} S ${fmt(g[`${t}:solve`]?.meanReward)}`)
