@@ -5,7 +5,7 @@
 import type { Completion, SampleOptions, Tokenizer } from '../policy.ts';
 import { logSumExp } from './reference/ops.ts';
 import { qwen2Logits, type RefModelConfig, type RefWeights } from './reference/qwen2.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../random.ts';
 
 export function cpuGenerate(
   config: RefModelConfig,

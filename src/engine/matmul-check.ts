@@ -3,7 +3,7 @@
 import { MatmulKernel } from './kernels/matmul.ts';
 import { matmul } from './reference/matmul.ts';
 import { readF32, storageBuffer, uploadF32 } from './buffers.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../random.ts';
 
 export async function checkMatmulOnDevice(device: GPUDevice, M: number, N: number, K: number, seed: number) {
   const rng = mulberry32(seed);

@@ -152,16 +152,19 @@ export class Qwen2Forward {
   /** Installs (or removes) the LoRA adapter; `loraEnabled` switches it without removing it. */
   setLora(lora: LoraWeights | null): void {
     this.lora = lora;
+    // Bind groups are cached per call site and parameters, not per buffer: a new adapter needs new ones.
     this.dispatcher.clear();
-    this.loraTmp?.destroy();
+    // The x·Aᵀ scratch depends only on the rank: keep it (and its booking) across adapter switches.
+    const bytes = lora ? Math.max(16, this.limits.maxTokens * lora.rank * 4) : 0;
+    if (this.loraTmp && this.loraTmp.size === bytes) return;
+    if (this.loraTmp) {
+      this.ledger.book('lora', -this.loraTmp.size);
+      this.loraTmp.destroy();
+    }
     this.loraTmp = lora
-      ? this.device.createBuffer({
-          size: this.limits.maxTokens * lora.rank * 4,
-          usage: GPUBufferUsage.STORAGE,
-          label: 'lora tmp',
-        })
+      ? this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, label: 'lora tmp' })
       : null;
-    if (lora) this.ledger.book('lora', this.limits.maxTokens * lora.rank * 4);
+    if (this.loraTmp) this.ledger.book('lora', this.loraTmp.size);
   }
 
   encodeEmbedding(pass: GPUComputePassEncoder, T: number): void {

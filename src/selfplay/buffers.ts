@@ -1,7 +1,7 @@
 // Task buffers (spec 4.8): canonical dedup (DEVIATION dedupBuffer), a cap with FIFO eviction of the
 // oldest non-seed entry (DEVIATION) or AZR's keep-oldest, reference sampling and max_new solver sampling.
 import type { RunConfig } from '../config.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../random.ts';
 import { taskKey, type TaskEntry, type TaskType } from './types.ts';
 
 export type BufferOptions = Pick<RunConfig, 'maxBuffer' | 'bufferEviction' | 'dedupBuffer'>;

@@ -2,7 +2,7 @@
 // item form the scorer uses. The committed fixtures in tests/fixtures/eval are these generators' output.
 import { evaluateExpr, parseProgram, printExpr, type BinaryOp, type Expr } from '../arith/index.ts';
 import type { EvalSetName } from '../config.ts';
-import { mulberry32 } from './rng.ts';
+import { mulberry32 } from '../random.ts';
 
 export interface ArithEvalRow {
   id: string;

@@ -15,7 +15,7 @@ import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
 import { grpoAdvantages, solverReward } from './rewards.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../random.ts';
 import type { Runner } from './runner.ts';
 import { parseDeductionAnswer } from './solver.ts';
 

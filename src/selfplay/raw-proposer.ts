@@ -6,7 +6,7 @@
 import type { RunConfig } from '../config.ts';
 import { rawPrediction } from './format.ts';
 import type { JudgedProposal, ProposalDraft } from './proposals.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../random.ts';
 import type { TaskEntry } from './types.ts';
 import type { VerifierVerdict } from './verifier-protocol.ts';
 

@@ -8,7 +8,7 @@ import { TaskBuffer, type BufferOptions } from './buffers.ts';
 import { evalCanonicalExpressions } from './evalsets.ts';
 import { runGrpoStep } from './grpo.ts';
 import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../random.ts';
 import { seedBuffers } from './seeding.ts';
 import { activeTaskTypes, type TaskEntry, type TaskType } from './types.ts';
 import type { Verifier } from './verifier.ts';

@@ -1,7 +1,7 @@
 // seedFallback='templates' (spec 4.8, a DEVIATION that makes the run "not zero-data"): a small fixed
 // family of template programs with seeded constants and inputs, used only to fill a seeding shortfall.
 import { closedForm, evaluateProgram, parseProgram, printProgram, binaryOpCount } from '../arith/index.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../random.ts';
 import type { TaskEntry } from './types.ts';
 
 type TemplateTask = Omit<TaskEntry, 'id' | 'step' | 'seed' | 'origin'>;

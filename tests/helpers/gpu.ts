@@ -1,6 +1,7 @@
 // One Dawn device per test file (Mesa lavapipe in CI: core mode, shader-f16, subgroups).
 import { acquireNodeDevice, type NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
 import type { GpuContext } from '../../src/engine/gpu.ts';
+import { mulberry32 } from '../../src/random.ts';
 
 const cache = new Map<string, Promise<GpuContext>>();
 
@@ -20,16 +21,8 @@ export async function getTestDevice(opts: NodeDeviceOptions = {}): Promise<GPUDe
 
 /** Deterministic pseudo-random floats in [-scale, scale) (mulberry32), for test inputs. */
 export function randomF32(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
 }
 
 /** Largest |a − b| / (atol + rtol·|b|) > 1 is a failure; returns the largest absolute error too. */

@@ -1,6 +1,7 @@
 // Deterministic random Qwen2 weights and LoRA pairs for tests (f32 or f64), by HF tensor name.
 // Scales follow model/tiny-model's reasoning: 1/sqrt(fan_in) weights keep activations O(1).
 
+import { mulberry32 } from '../../random.ts';
 import type { FloatArray } from './ops.ts';
 import {
   moduleName,
@@ -13,16 +14,10 @@ import {
 
 export type RefDType = 'f32' | 'f64';
 
-/** mulberry32: uniform floats in [−1, 1). */
+/** Uniform floats in [−1, 1) from mulberry32. */
 export function uniformSource(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 export function allocFloat(dtype: RefDType, n: number): FloatArray {

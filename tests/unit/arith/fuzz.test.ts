@@ -2,7 +2,7 @@
 // produce a typed verdict.
 import { describe, expect, it } from 'vitest';
 import { evaluateProgram, parseProgram, type ArithLimits } from '../../../src/arith/index.ts';
-import { Rng } from '../../../src/selfplay/rng.ts';
+import { Rng } from '../../../src/random.ts';
 
 const KINDS = ['syntax', 'unsafe', 'limit', 'arity', 'div0', 'overflow'];
 

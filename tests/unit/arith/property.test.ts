@@ -2,7 +2,7 @@
 // semantics on thousands of random programs, and canonical printing as a fixed point.
 import { describe, expect, it } from 'vitest';
 import { evaluateProgram, parseProgram, printProgram } from '../../../src/arith/index.ts';
-import { Rng } from '../../../src/selfplay/rng.ts';
+import { Rng } from '../../../src/random.ts';
 
 type Node =
   | { k: 'n'; v: number }

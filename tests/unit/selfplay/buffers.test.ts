@@ -2,7 +2,7 @@
 // canonical strings.
 import { describe, expect, it } from 'vitest';
 import { TaskBuffer, type BufferOptions } from '../../../src/selfplay/buffers.ts';
-import { Rng } from '../../../src/selfplay/rng.ts';
+import { Rng } from '../../../src/random.ts';
 import type { TaskEntry } from '../../../src/selfplay/types.ts';
 
 const opts: BufferOptions = { maxBuffer: 100, bufferEviction: 'fifo_non_seed', dedupBuffer: true };

@@ -9,7 +9,7 @@ import type {
   Tokenizer,
   TrainBatch,
 } from '../../../src/policy.ts';
-import { Rng } from '../../../src/selfplay/rng.ts';
+import { Rng } from '../../../src/random.ts';
 
 const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 const SPECIAL_BASE = 256;

@@ -1,5 +1,6 @@
-// Seeded randomness for every draw of a run. mulberry32 exactly as spec 5.2 (uint32 wrap-around), with
-// its state exposed as one number so a run can be checkpointed and resumed bit-for-bit.
+// Seeded randomness, shared by every layer: a run's draws (self-play), the engine's self-checks and the
+// reference's test weights. mulberry32 exactly as spec 5.2 (uint32 wrap-around), with its state exposed
+// as one number so a run can be checkpointed and resumed bit-for-bit.
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
