@@ -4,6 +4,7 @@ import type { RunConfig, EvalSetName } from './config.ts';
 import type { AdapterReport } from './engine/gpu.ts';
 import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/records.ts';
 import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
+import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';
 
 /** What the GPU panel shows: the adapter the worker's device came from, or why there is none. */
@@ -159,6 +160,17 @@ export interface ChatRequest {
   seed?: number;
 }
 
+/** Stored runs side by side (issue 10): the comparison table, the config knobs that differ and the
+ * curves to overlay, all on one x axis (steps, or sequences generated: equal generation budget). */
+export interface RunComparison {
+  runIds: string[];
+  /** Legend labels, in run order (run names, made unique). */
+  labels: string[];
+  xLabel: string;
+  comparison: Comparison;
+  curves: CurveSet[];
+}
+
 // ---- events ---------------------------------------------------------------------------------------
 
 export interface LoadProgress {
@@ -242,6 +254,8 @@ export interface TrainerApi {
   restoreCheckpoint(runId: string, step: number): Promise<RunSummary>;
   exportRun(runId: string, format: ExportFormat): Promise<ExportedFile>;
   importArchive(file: Blob): Promise<RunSummary>;
+  /** Two or more stored runs compared on one x axis (plain data: table, config differences, curves). */
+  compareRuns(runIds: string[], x: XAxis): Promise<RunComparison>;
   chat(req: ChatRequest): Promise<string>;
   storageInfo(): Promise<StorageInfo>;
   /** The tab was hidden: checkpoint now (browsers throttle and may discard hidden tabs). */

@@ -60,6 +60,7 @@ const api: TrainerApi = {
   restoreCheckpoint: (runId, step) => lab.restoreCheckpoint(runId, step),
   exportRun: (runId, format) => lab.exportRun(runId, format),
   importArchive: (file) => lab.importArchive(file),
+  compareRuns: (runIds, x) => lab.compareRuns(runIds, x),
   chat: (req) => lab.chat(req),
   storageInfo: () => lab.storageInfo(),
   tabHidden: () => lab.tabHidden(),

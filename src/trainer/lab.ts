@@ -28,6 +28,7 @@ import type {
   MemoryReport,
   ModelChoice,
   ModelInfo,
+  RunComparison,
   RunStatus,
   RunSummary,
   SampleFilter,
@@ -36,6 +37,7 @@ import type {
   UserError,
 } from '../protocol.ts';
 import { evaluate } from '../selfplay/evaluate.ts';
+import { compareRuns, comparisonCurves, loadRunData, xAxisLabel, type XAxis } from '../experiments/index.ts';
 import { runPromptTemplates } from '../export/templates.ts';
 import { renderPrompt } from '../selfplay/prompts.ts';
 import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
@@ -603,6 +605,32 @@ export class Lab {
     const s = this.summary(meta);
     this.emit({ type: 'run-status', run: s });
     return s;
+  }
+
+  async compareRuns(runIds: string[], x: XAxis): Promise<RunComparison> {
+    if (new Set(runIds).size < 2) throw new Error('Pick two or more different runs to compare.');
+    if (x !== 'steps' && x !== 'sequences') throw new Error(`Unknown x axis "${String(x)}".`);
+    const store = await this.store();
+    const loaded = await Promise.all(
+      runIds.map(async (id) => {
+        const reader = await store.readRun(id);
+        return loadRunData(reader, (await reader.meta()).name ?? id);
+      }),
+    );
+    // Legends need one label per run: imported copies of a run share its name.
+    const seen = new Map<string, number>();
+    const runs = loaded.map((run) => {
+      const n = (seen.get(run.label) ?? 0) + 1;
+      seen.set(run.label, n);
+      return n === 1 ? run : { ...run, label: `${run.label} (${n})` };
+    });
+    return {
+      runIds: [...runIds],
+      labels: runs.map((r) => r.label),
+      xLabel: xAxisLabel(x),
+      comparison: compareRuns(runs, x),
+      curves: comparisonCurves(runs, x),
+    };
   }
 
   async storageInfo(): Promise<StorageInfo> {

@@ -27,6 +27,8 @@ export interface ChartSpec<T> {
   series: SeriesSpec<T>[];
   /** Fixed y range (rates and accuracies); auto when absent. */
   yRange?: [number, number];
+  /** Fixed x range (charts that must share one axis, e.g. a run comparison); auto when absent. */
+  xRange?: [number, number];
 }
 
 export const TASK_LABELS: Record<TaskType, string> = { abd: 'abduction', ded: 'deduction', ind: 'induction' };
