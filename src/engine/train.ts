@@ -13,20 +13,19 @@ import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
 import { Dispatcher, type Kernel } from './dispatch.ts';
 import type { Engine } from './engine.ts';
-import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
-import { LmLossKernel } from './kernels/lm-loss.ts';
+import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention.ts';
+import { LmLossKernel } from './kernels/logprob.ts';
 import {
   chooseSplits,
   encodeMatmulGrad,
   MatmulGradKernel,
   MatmulSplitReduceKernel,
   type MatmulGradArgs,
-} from './kernels/matmul-grad.ts';
+} from './kernels/matmul.ts';
 import { ResidualAddKernel } from './kernels/residual-add.ts';
-import { RmsNormKernel } from './kernels/rmsnorm.ts';
-import { RmsNormBackwardKernel } from './kernels/rmsnorm-backward.ts';
-import { RopeBackwardKernel } from './kernels/rope-backward.ts';
-import { SwigluBackwardKernel } from './kernels/swiglu-backward.ts';
+import { RmsNormBackwardKernel, RmsNormKernel } from './kernels/rmsnorm.ts';
+import { RopeBackwardKernel } from './kernels/rope-kv.ts';
+import { SwigluBackwardKernel } from './kernels/swiglu.ts';
 import type { GpuLora, GpuLoraPair } from './lora-gpu.ts';
 import type { Qwen2Forward } from './qwen2-forward.ts';
 

@@ -3,18 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../src/engine/buffers.ts';
 import { Dispatcher, type Kernel } from '../../src/engine/dispatch.ts';
-import { AttentionDkvKernel, AttentionDqKernel } from '../../src/engine/kernels/attention-backward.ts';
-import { LmLossKernel } from '../../src/engine/kernels/lm-loss.ts';
+import { AttentionDkvKernel, AttentionDqKernel } from '../../src/engine/kernels/attention.ts';
+import { LmLossKernel } from '../../src/engine/kernels/logprob.ts';
 import {
   chooseSplits,
   encodeMatmulGrad,
   MatmulGradKernel,
   MatmulSplitReduceKernel,
-} from '../../src/engine/kernels/matmul-grad.ts';
-import { RmsNormBackwardKernel } from '../../src/engine/kernels/rmsnorm-backward.ts';
-import { RopeBackwardKernel } from '../../src/engine/kernels/rope-backward.ts';
-import { ropeTable } from '../../src/engine/kernels/rope-kv.ts';
-import { SwigluBackwardKernel } from '../../src/engine/kernels/swiglu-backward.ts';
+} from '../../src/engine/kernels/matmul.ts';
+import { RmsNormBackwardKernel } from '../../src/engine/kernels/rmsnorm.ts';
+import { RopeBackwardKernel, ropeTable } from '../../src/engine/kernels/rope-kv.ts';
+import { SwigluBackwardKernel } from '../../src/engine/kernels/swiglu.ts';
 import { policyGradientLoss } from '../../src/engine/reference/loss.ts';
 import { attention, attentionProbOffsets } from '../../src/engine/reference/ops.ts';
 import {

@@ -1,8 +1,9 @@
 // Log-probability of chosen tokens: out[outOff + r] = logits[r, target[r]] − logsumexp(logits[r, :]).
 // One workgroup per row, over the full vocabulary (rows of the bounded logits scratch).
+// Backward (below): LmLossKernel, the policy-gradient loss on these log-probs and dL/dlogits.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { gridRows } from './rmsnorm.ts';
-import { REDUCE_WG, REDUCE_WGSL } from './reduce-wgsl.ts';
+import { REDUCE_WG, REDUCE_WGSL, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
 
 const SHADER = /* wgsl */ `
 struct Params { R: u32, V: u32, ldl: u32, outOff: u32 }
@@ -11,19 +12,15 @@ struct Params { R: u32, V: u32, ldl: u32, outOff: u32 }
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${REDUCE_WGSL}
+${ROW_LOGSUMEXP_WGSL}
 
 @compute @workgroup_size(${REDUCE_WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
-  var m = -3.0e38;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { m = max(m, logits[base + i]); }
-  let M = reduceMax(li, m);
-  var s = 0.0;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { s += exp(logits[base + i] - M); }
-  let S = reduceSum(li, s);
-  if (li == 0u) { out[p.outOff + r] = logits[base + targets[r]] - (M + log(S)); }
+  let lse = rowMaxLogSumExp(li, base).y;
+  if (li == 0u) { out[p.outOff + r] = logits[base + targets[r]] - lse; }
 }`;
 
 export interface LogprobArgs {
@@ -52,6 +49,117 @@ export class LogprobKernel implements Kernel<LogprobArgs> {
     return [a.logits, a.targets, a.out];
   }
   workgroups(a: LogprobArgs): [number, number, number] {
+    return gridRows(a.R);
+  }
+}
+
+// ---- backward ----
+
+// The spec 4.7 policy-gradient loss on a block of completion rows' logits (the log-probs above), and its gradient written in
+// place over those logits (reference: reference/loss.ts). One workgroup per row, over the vocabulary:
+//   lse, logπ(y), H = −Σ p log p;  ρ = exp(logπ − old) (1 without old logprobs);
+//   g = (dℓ/dlogπ + β·(1 − exp(ref − logπ))) / N;  dz_v = g·(1[v = y] − p_v) + (c/N)·p_v·(log p_v + H).
+// The caller runs this on at most `lmRows` rows at a time (bounded scratch: the logits of the whole
+// batch never exist at once), then multiplies the gradient back through the LM head.
+const LM_LOSS_SHADER = /* wgsl */ `
+struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32,
+                rowOff: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(3) var<storage, read> rowData: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> rowOut: array<vec4<f32>>;
+${REDUCE_WGSL}
+${ROW_LOGSUMEXP_WGSL}
+
+@compute @workgroup_size(${REDUCE_WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let r = wg.x + wg.y * 65535u;
+  if (r >= p.R) { return; }
+  let base = r * p.ldl;
+  let lse = rowMaxLogSumExp(li, base).y;
+  var H = 0.0;
+  if (p.entCoef != 0.0) {
+    var h = 0.0;
+    for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+      let lp = logits[base + i] - lse;
+      h -= exp(lp) * lp;
+    }
+    H = reduceSum(li, h);
+  }
+  let y = targets[p.rowOff + r];
+  let lpy = logits[base + y] - lse;
+  let rd = rowData[p.rowOff + r];
+  let A = rd.x;
+  var loss = -A;
+  var g = -A;
+  var clipped = 0.0;
+  if ((p.flags & 1u) != 0u) {
+    let rho = exp(lpy - rd.y);
+    let un = -A * rho;
+    let cl = -A * clamp(rho, 1.0 - p.clipEps, 1.0 + p.clipEps);
+    if (un >= cl) { loss = un; g = -A * rho; } else { loss = cl; g = 0.0; clipped = 1.0; }
+  }
+  if ((p.flags & 2u) != 0u) {
+    let dr = rd.z - lpy;
+    loss += p.klBeta * (exp(dr) - dr - 1.0);
+    g += p.klBeta * (1.0 - exp(dr));
+  }
+  loss -= p.entCoef * H;
+  g *= p.invN;
+  let ce = p.entCoef * p.invN;
+  workgroupBarrier();
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+    let lp = logits[base + i] - lse;
+    let pv = exp(lp);
+    var d = -g * pv + ce * pv * (lp + H);
+    if (i == y) { d += g; }
+    logits[base + i] = d;
+  }
+  if (li == 0u) { rowOut[p.rowOff + r] = vec4<f32>(loss, lpy, H, clipped); }
+}`;
+
+export interface LmLossArgs {
+  /** [R, ldl] logits in, dL/dlogits out. */
+  logits: GPUBuffer;
+  targets: GPUBuffer;
+  /** vec4<f32> [R]: (advantage, old logprob, ref logprob, unused). */
+  rowData: GPUBuffer;
+  /** vec4<f32> [R]: (ℓ + β·k3 − c·H unnormalised, logπ(y), H, clipped). */
+  rowOut: GPUBuffer;
+  R: number;
+  V: number;
+  ldl?: number;
+  /** targets, rowData and rowOut are read/written from this row on (logits rows start at 0). */
+  rowOff?: number;
+  /** 1 / global completion-token count. */
+  invN: number;
+  clipEps: number;
+  entropyCoef: number;
+  klBeta: number;
+  hasOld: boolean;
+  hasRef: boolean;
+}
+
+export class LmLossKernel implements Kernel<LmLossArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(device: GPUDevice) {
+    this.pipeline = computePipeline(device, LM_LOSS_SHADER, 'lm loss');
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: LmLossArgs): ArrayBuffer {
+    const buf = new ArrayBuffer(48);
+    new Uint32Array(buf).set([a.R, a.V, a.ldl ?? a.V, (a.hasOld ? 1 : 0) | (a.hasRef ? 2 : 0)]);
+    new Float32Array(buf).set([a.invN, a.clipEps, a.entropyCoef, a.klBeta], 4);
+    new Uint32Array(buf)[8] = a.rowOff ?? 0;
+    return buf;
+  }
+  buffers(a: LmLossArgs): GPUBuffer[] {
+    return [a.logits, a.targets, a.rowData, a.rowOut];
+  }
+  workgroups(a: LmLossArgs): [number, number, number] {
     return gridRows(a.R);
   }
 }

@@ -2,12 +2,17 @@
 // qkv [T, (nH + 2·nKv)·D] (bias already added by the matmul epilogue); row t is token `pos` of cache
 // slot `slot` (rows[t] = (slot, pos)). Writes q [T, nH·D] and cache[slot, pos, kvHead, :] for k and v.
 // The cache holds f32 or f16 (packed pairs). cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
+// Backward (below): RopeBackwardKernel, gathering dq/dK/dV back into dqkv.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 
 const WG = 64;
 
 /** KV-cache element type: f32, or f16 packed two per u32 (half the memory; needs head_dim % 4 == 0). */
 export type KvDType = 'f32' | 'f16';
+
+/** Shared by the forward and backward shaders. */
+const PARAMS = /* wgsl */ `struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;`;
 
 // Each invocation rotates two adjacent pairs (i, i+1) with their partners (i+D/2, i+1+D/2), so packed
 // f16 cache words are written whole.
@@ -17,9 +22,7 @@ function shader(kv: KvDType): string {
     kv === 'f32'
       ? `${buf}[${idx}] = ${a}; ${buf}[${idx} + 1u] = ${b};`
       : `${buf}[(${idx}) >> 1u] = pack2x16float(vec2<f32>(${a}, ${b}));`;
-  return /* wgsl */ `
-struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, pad0: u32, pad1: u32, pad2: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
+  return /* wgsl */ `${PARAMS}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read> cosSin: array<vec2<f32>>;
@@ -118,4 +121,80 @@ export function ropeTable(maxLen: number, headDim: number, theta: number): Float
     }
   }
   return out;
+}
+
+// ---- backward ----
+
+// Backward of the RoPE + KV-cache write above: gathers dq [T, nH·D] and the cache-layout
+// dK/dV [slot, pos, nKv·D] back into the fused dqkv [T, (nH + 2·nKv)·D], rotating q and k gradients by
+// the opposite angle (a rotation's transpose): (d1, d2) → (d1·cos + d2·sin, d2·cos − d1·sin).
+
+const BACKWARD_SHADER = /* wgsl */ `${PARAMS}
+@group(0) @binding(1) var<storage, read> dq: array<f32>;
+@group(0) @binding(2) var<storage, read> dk: array<f32>;
+@group(0) @binding(3) var<storage, read> dv: array<f32>;
+@group(0) @binding(4) var<storage, read> rows: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read> cosSin: array<vec2<f32>>;
+@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.y;
+  let half = p.D / 2u;
+  let head = gid.x / half;
+  let i = gid.x % half;
+  if (t >= p.T || head >= p.nH + 2u * p.nKv) { return; }
+  let row = rows[t];
+  let dst = t * (p.nH + 2u * p.nKv) * p.D + head * p.D + i;
+  let cacheRow = (row.x * p.maxLen + row.y) * p.nKv * p.D;
+  if (head >= p.nH + p.nKv) {
+    let src = cacheRow + (head - p.nH - p.nKv) * p.D + i;
+    dqkv[dst] = dv[src];
+    dqkv[dst + half] = dv[src + half];
+    return;
+  }
+  var d1 = 0.0; var d2 = 0.0;
+  if (head < p.nH) {
+    let src = t * p.nH * p.D + head * p.D + i;
+    d1 = dq[src]; d2 = dq[src + half];
+  } else {
+    let src = cacheRow + (head - p.nH) * p.D + i;
+    d1 = dk[src]; d2 = dk[src + half];
+  }
+  let cs = cosSin[row.y * half + i];
+  dqkv[dst] = d1 * cs.x + d2 * cs.y;
+  dqkv[dst + half] = d2 * cs.x - d1 * cs.y;
+}`;
+
+export interface RopeBackwardArgs {
+  dq: GPUBuffer;
+  dk: GPUBuffer;
+  dv: GPUBuffer;
+  rows: GPUBuffer;
+  cosSin: GPUBuffer;
+  dqkv: GPUBuffer;
+  T: number;
+  nH: number;
+  nKv: number;
+  D: number;
+  maxLen: number;
+}
+
+export class RopeBackwardKernel implements Kernel<RopeBackwardArgs> {
+  private readonly pipeline: GPUComputePipeline;
+  constructor(device: GPUDevice) {
+    this.pipeline = computePipeline(device, BACKWARD_SHADER, 'rope backward');
+  }
+  pipelineFor(): GPUComputePipeline {
+    return this.pipeline;
+  }
+  params(a: RopeBackwardArgs): ArrayBuffer {
+    return new Uint32Array([a.T, a.nH, a.nKv, a.D, a.maxLen, 0, 0, 0]).buffer;
+  }
+  buffers(a: RopeBackwardArgs): GPUBuffer[] {
+    return [a.dq, a.dk, a.dv, a.rows, a.cosSin, a.dqkv];
+  }
+  workgroups(a: RopeBackwardArgs): [number, number, number] {
+    return [Math.ceil(((a.nH + 2 * a.nKv) * a.D) / 2 / WG), a.T, 1];
+  }
 }

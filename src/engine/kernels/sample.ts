@@ -9,7 +9,7 @@
 // the distribution actually sampled from (0 for greedy: a point mass)).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { gridRows } from './rmsnorm.ts';
-import { REDUCE_WG, REDUCE_WGSL } from './reduce-wgsl.ts';
+import { REDUCE_WG, REDUCE_WGSL, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
 
 const SHADER = /* wgsl */ `
 struct Params {
@@ -22,6 +22,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> rowSeq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 ${REDUCE_WGSL}
+${ROW_LOGSUMEXP_WGSL}
 
 fn sortKey(x: f32) -> u32 {
   let b = bitcast<u32>(x);
@@ -46,12 +47,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
-  var m = -3.0e38;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { m = max(m, logits[base + i]); }
-  let M = reduceMax(li, m);
-  var s = 0.0;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { s += exp(logits[base + i] - M); }
-  let logZ = M + log(reduceSum(li, s));
+  let maxLse = rowMaxLogSumExp(li, base);
+  let M = maxLse.x;
+  let logZ = maxLse.y;
 
   if (p.greedy != 0u) {
     var bv = -3.0e38; var bi = 0xffffffffu;
