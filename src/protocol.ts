@@ -136,7 +136,7 @@ export interface EvalRequest {
   limit?: number;
 }
 
-export type ExportFormat = 'hf' | 'peft' | 'jsonl' | 'archive' | 'onnx';
+export type ExportFormat = 'hf' | 'peft' | 'jsonl' | 'archive' | 'onnx' | 'seed-set';
 
 /** A file to hand to the user (the UI turns it into a download). Folders come as a zip. */
 export interface ExportedFile {
@@ -238,8 +238,11 @@ export interface TrainerApi {
 
   listRuns(): Promise<RunSummary[]>;
   createRun(config: RunConfig, name?: string, preset?: string): Promise<RunSummary>;
-  /** Start or resume (from the last checkpoint) a run with the loaded model. */
-  startRun(runId: string): Promise<void>;
+  /**
+   * Start or resume (from the last checkpoint) a run with the loaded model. A seed set file (another
+   * run's `seed-set` export, spec 4.8) seeds a run that has not seeded yet instead of proposing.
+   */
+  startRun(runId: string, seedSet?: Blob): Promise<void>;
   /** Pause at the next safe point (a checkpoint is taken). */
   pauseRun(): Promise<void>;
   /** Stop at the next safe point (a checkpoint is taken). */

@@ -1,5 +1,7 @@
 // `tabzero export`: a run's merged HF model, PEFT adapter, JSONL, ONNX (transformers.js) or run archive.
 import type { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { encodeSeedSet } from '../../src/store/seed-set.ts';
 import { nodeExportTarget } from '../../src/export/node-export-sink.ts';
 import { writeRunArchiveFile } from '../../src/store/node-archive.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
@@ -9,7 +11,7 @@ import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadFolder } from './engine-load.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
 
-const FORMATS = ['hf', 'peft', 'jsonl', 'onnx', 'archive'] as const;
+const FORMATS = ['hf', 'peft', 'jsonl', 'onnx', 'archive', 'seed-set'] as const;
 type Format = (typeof FORMATS)[number];
 
 interface ExportArgs {
@@ -28,7 +30,10 @@ export function register(program: Command): void {
     )
     .requiredOption('--run <dir>', 'run folder (from tabzero train)')
     .requiredOption('--format <name>', FORMATS.join(' | '))
-    .requiredOption('--out <path>', 'output folder, or a .zip file (archive: a .tabzero.tar file)')
+    .requiredOption(
+      '--out <path>',
+      'output folder, or a .zip file (archive: a .tabzero.tar file; seed-set: a .jsonl file)',
+    )
     .option('--model <dir|tiny>', "the run's base model folder (needed for hf, peft and onnx)")
     .option('--dtype <dtype>', 'hf: merged weights in the base dtype (base) or f32', 'base')
     .action(async (a: ExportArgs) => {
@@ -39,6 +44,13 @@ export function register(program: Command): void {
       if (a.format === 'archive') {
         await writeRunArchiveFile(a.out, await reader.exportData(), `tabzero ${TABZERO_VERSION}`);
         process.stdout.write(`wrote ${a.out}\n`);
+        return;
+      }
+      if (a.format === 'seed-set') {
+        const set = await reader.seedSet();
+        if (!set) throw new Error(`${a.run} has no seed set yet: it is written when seeding finishes`);
+        await writeFile(a.out, encodeSeedSet(set));
+        process.stdout.write(`wrote ${a.out} (${set.entries.length} tasks)\n`);
         return;
       }
       const needsModel = a.format !== 'jsonl';

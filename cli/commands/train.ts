@@ -3,6 +3,8 @@
 // any point and `--resume` continues from the last checkpoint with nothing lost or duplicated.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseSeedSet } from '../../src/store/seed-set.ts';
 import { join } from 'node:path';
 import { parseSetFlag, PRESET_NAMES, resolveConfig, type RunConfig } from '../../src/config.ts';
 import type { StepMetrics } from '../../src/selfplay/records.ts';
@@ -25,6 +27,8 @@ export interface TrainOptions {
   out: string;
   resume: boolean;
   checkpointEverySteps?: number;
+  /** A seed set (seed.jsonl of another run, spec 4.8) to seed a new run from instead of proposing. */
+  seedSet?: string;
   /** Where lines go (stdout by default). */
   log?: (line: string) => void;
 }
@@ -107,8 +111,12 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
           `\r\x1b[K  step ${e.progress.step}: ${e.progress.phase}${e.progress.message ? ` ${e.progress.message}` : ''}`,
         );
     };
+    const seedSet = opts.seedSet
+      ? parseSeedSet(await readFile(opts.seedSet, 'utf8'), opts.seedSet)
+      : undefined;
     const session = new TrainingSession({
       writer,
+      seedSet,
       policy: trainer.policy,
       tokenizer: model.tokenizer,
       verifier,
@@ -139,6 +147,7 @@ interface TrainArgs {
   out: string;
   resume?: boolean;
   checkpointEverySteps?: string;
+  seedSet?: string;
 }
 
 export function register(program: Command): void {
@@ -157,6 +166,10 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'run folder')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--checkpoint-every-steps <n>', 'also checkpoint every N steps (tests)')
+    .option(
+      '--seed-set <file>',
+      "seed a new run from a seed set (another run's seed.jsonl) instead of proposing",
+    )
     .action(async (a: TrainArgs) => {
       if (!PRESET_NAMES.includes(a.preset as never))
         throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}`);
@@ -167,6 +180,7 @@ export function register(program: Command): void {
         steps: a.steps === undefined ? undefined : parseIntArg('--steps', a.steps, 0, 1),
         out: a.out,
         resume: Boolean(a.resume),
+        seedSet: a.seedSet,
         checkpointEverySteps:
           a.checkpointEverySteps === undefined
             ? undefined

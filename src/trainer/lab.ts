@@ -46,6 +46,7 @@ import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/ve
 import { StoreFullError } from '../store/errors.ts';
 import type { RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
 import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
+import { encodeSeedSet, parseSeedSet } from '../store/seed-set.ts';
 import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
 import { blobSink } from '../export/blob-sink.ts';
 import { ZipWriter } from '../export/zip-writer.ts';
@@ -377,7 +378,7 @@ export class Lab {
     return s;
   }
 
-  async startRun(runId: string): Promise<void> {
+  async startRun(runId: string, seedSet?: Blob): Promise<void> {
     if (this.active) throw new Error(`Run ${this.active.runId} is training; pause or stop it first.`);
     const { engine, model } = this.requireModel();
     const store = await this.store();
@@ -395,6 +396,7 @@ export class Lab {
       const verifier = createWorkerVerifier(this.platform.verifierFactory, meta.config);
       const session = new TrainingSession({
         writer,
+        seedSet: seedSet ? parseSeedSet(await seedSet.text(), 'the seed set file') : undefined,
         policy: trainer.policy,
         tokenizer: model.tokenizer,
         verifier,
@@ -582,6 +584,14 @@ export class Lab {
     const reader = await (await this.store()).readRun(runId);
     const meta = await reader.meta();
     const base = `${meta.name ?? runId}`.replace(/[^\w.-]+/g, '_');
+    if (format === 'seed-set') {
+      const set = await reader.seedSet();
+      if (!set) throw new Error(`Run ${runId} has no seed set yet: it is written when seeding finishes.`);
+      return {
+        filename: `${base}-seed.jsonl`,
+        blob: new Blob([encodeSeedSet(set)], { type: 'application/jsonl' }),
+      };
+    }
     if (format === 'archive') {
       const blob = await runArchiveBlob(await reader.exportData(), `tabzero ${TABZERO_VERSION}`);
       return { filename: `${base}${ARCHIVE_EXTENSION}`, blob };

@@ -8,6 +8,7 @@ import { evaluateConfigured, type EvalMode, type EvalReport } from '../selfplay/
 import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
 import { Runner } from '../selfplay/runner.ts';
 import type { Verifier } from '../selfplay/verifier.ts';
+import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 import { evalCanonicalExpressions } from '../selfplay/evalsets.ts';
 import type {
   CheckpointInfo,
@@ -16,6 +17,7 @@ import type {
   EvalRow,
   JsonValue,
   RunWriter,
+  SeedSet,
 } from '../store/types.ts';
 
 /** The engine's trainable state (LoRA or full weights + AdamW), as a checkpoint sees it. */
@@ -41,6 +43,12 @@ export interface SessionDeps {
   verifier: Verifier;
   trainable: TrainableState;
   onEvent?: (e: SessionEvent) => void;
+  /**
+   * Seed the buffers from this set (spec 4.8: a seed set exported from another run) instead of
+   * proposing; used only while the run is not yet seeded. Labels the run not zero-data unless the set
+   * came from a zero-data run.
+   */
+  seedSet?: SeedSet;
   /** Clock in ms (tests). */
   now?: () => number;
 }
@@ -142,7 +150,22 @@ export class TrainingSession {
     await writer.setStatus('running');
     this.lastCheckpointAt = this.now();
 
-    if (config.mode === 'azr' && !runner.seeded) {
+    if (config.mode === 'azr' && !runner.seeded && this.deps.seedSet) {
+      const set = this.deps.seedSet;
+      const byType: Record<TaskType, TaskEntry[]> = { ded: [], abd: [], ind: [] };
+      for (const e of set.entries) byType[e.type].push(e);
+      // A seed set holds the triplets once (as ded) plus the induction tasks: spec 4.8 initialises both
+      // D_ded and D_abd from the same triplets.
+      if (byType.abd.length === 0) byType.abd = byType.ded.map((e) => ({ ...e, type: 'abd' as const }));
+      runner.importSeedSet(byType, { fromZeroDataRun: set.source.zeroData });
+      this.emit({
+        type: 'log',
+        level: 'info',
+        message: `seeded from an imported seed set of ${set.entries.length} tasks (run ${set.source.runId})`,
+      });
+      await writer.commitSeeding({ state: runner.getState(), samples: [] });
+      await this.checkpoint('seeded');
+    } else if (config.mode === 'azr' && !runner.seeded) {
       const seed = await runner.seed();
       for (const line of seed.log) this.emit({ type: 'log', level: 'info', message: line });
       this.emit({ type: 'samples', records: seed.generations });

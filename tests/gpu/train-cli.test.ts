@@ -94,4 +94,27 @@ describe('tabzero train', () => {
     expect(imported.code, imported.out).toBe(0);
     expect(imported.out).toMatch(/at step 3 of 3/);
   });
+
+  it("seeds a new run from another run's exported seed set", async () => {
+    const seedFile = join(root, 'seed.jsonl');
+    const exported = await finish(
+      tabzero(['export', '--run', run, '--format', 'seed-set', '--out', seedFile]),
+    );
+    expect(exported.code, exported.out).toBe(0);
+    const seeded = join(root, 'seeded');
+    const args = ['--model', 'tiny', '--preset', 'smoke', '--steps', '1', ...SETS, '--seed-set', seedFile];
+    const second = await finish(tabzero(['train', ...args, '--out', seeded]));
+    expect(second.code, second.out).toBe(0);
+    expect(second.out).toMatch(/seeded from an imported seed set of \d+ tasks/);
+    const meta = JSON.parse(readFileSync(join(seeded, 'run.json'), 'utf8'));
+    // The source run seeded from templates (smoke), so the set is not zero-data, and neither is this run.
+    expect(meta.notZeroData).toBe(true);
+    const sourceSeeds = jsonl(seedFile)
+      .slice(1)
+      .map((e) => `${e.type}|${e.program}|${JSON.stringify(e.inputs)}`);
+    const seeds = jsonl(join(seeded, 'seed.jsonl'))
+      .slice(1)
+      .map((e) => `${e.type}|${e.program}|${JSON.stringify(e.inputs)}`);
+    expect(seeds.sort()).toEqual(sourceSeeds.sort());
+  });
 });
