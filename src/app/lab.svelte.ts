@@ -376,7 +376,8 @@ export class Lab {
     if (evals) this.evals = [...evals].sort((a, b) => a.step - b.step);
   }
 
-  async startNewRun(name: string): Promise<void> {
+  /** `seedSet`: another run's exported seed set, to seed from instead of proposing (spec 4.8). */
+  async startNewRun(name: string, seedSet?: File): Promise<void> {
     if (this.configError) {
       this.showError({
         title: 'The run settings are not valid',
@@ -403,16 +404,16 @@ export class Lab {
       this.stopReplay();
       this.runs = mergeRun(this.runs, run);
       this.adoptRun(run);
-      this.launch(run.id);
+      this.launch(run.id, seedSet);
     } finally {
       this.busy = false;
     }
   }
 
   /** startRun may only settle when the run pauses or ends: never await it in the UI flow. */
-  private launch(runId: string): void {
+  private launch(runId: string, seedSet?: File): void {
     this.executing = runId;
-    this.trainer.startRun(runId).catch((err: unknown) => {
+    this.trainer.startRun(runId, seedSet).catch((err: unknown) => {
       if (this.executing === runId) this.executing = null;
       this.fail(err, 'Running the run');
     });

@@ -209,4 +209,31 @@ describe.sequential('a smoke run in the app (compat mode)', () => {
     lap('replayed');
     expect(pageErrors).toEqual([]);
   });
+
+  it("seeds a new run from another run's exported seed set", async () => {
+    await page.getByTestId('tab-runs').click();
+    const row = page.getByTestId('run-row').filter({ hasText: 'e2e smoke' }).first();
+    await row.getByTestId('export-format').selectOption('seed-set');
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 60_000 }),
+      row.getByTestId('export-run').click(),
+    ]);
+    const path = join(ARTIFACTS, download.suggestedFilename());
+    await download.saveAs(path);
+    expect(readFileSync(path, 'utf8').split('\n')[0]).toContain('tabzero-seed-set');
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('seed-set-file').setInputFiles(path);
+    await page.getByTestId('run-name').fill('e2e seeded');
+    await page.getByTestId('start-run').click();
+    // Seeding from the file replaces proposing: the log says so, and the run is not zero-data.
+    await page
+      .getByTestId('trainer-log')
+      .getByText(/seeded from an imported seed set/)
+      .waitFor({ state: 'attached', timeout: STEP_TIMEOUT });
+    await page.getByTestId('stop-run').click();
+    await waitForStatus(page, ['stopped', 'done'], STEP_TIMEOUT);
+    await expect(page.getByTestId('run-status').getByText('not zero-data').count()).resolves.toBe(1);
+    lap('seeded from a file');
+    expect(pageErrors).toEqual([]);
+  });
 });
