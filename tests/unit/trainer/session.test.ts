@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig, type RunConfig } from '../../../src/config.ts';
 import { InlineVerifier, wireLimits } from '../../../src/selfplay/verifier.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
+import { StoreFullError } from '../../../src/store/errors.ts';
 import type { CheckpointTensor, JsonValue } from '../../../src/store/types.ts';
 import { TrainingSession, type SessionEvent, type TrainableState } from '../../../src/trainer/session.ts';
 import { arithmeticScript, ChatMLTestTokenizer, ScriptedPolicy } from '../selfplay/helpers.ts';
@@ -141,6 +142,42 @@ describe('TrainingSession', () => {
     const end = await session(writer, tokenizer, trainable2, []).run();
     expect(end).toBe('done');
     expect(trainable2.updates).toBe(3); // checkpoint at 2, step 3 redone once
+    expect((await writer.steps()).map((r) => r.step)).toEqual([1, 2, 3]);
+    await writer.close();
+  });
+
+  it('stops cleanly when the disk is full, keeps what was committed, and resumes once there is room', async () => {
+    const { root, config, tokenizer } = setup({ totalSteps: 3, evalSets: [] });
+    let full = false;
+    const store = new NodeRunStore(root, {
+      fault: (op, file) => {
+        if (full && (op === 'write' || op === 'append') && /steps\.jsonl|samples\.jsonl/.test(file)) {
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }
+      },
+    });
+    let writer = await store.createRun('run', { config, model, tabzeroVersion: 'test' });
+    const trainable = new CountingTrainable();
+    const events: SessionEvent[] = [];
+    const s1 = session(writer, tokenizer, trainable, events);
+    const push = events.push.bind(events);
+    events.push = (...e: SessionEvent[]) => {
+      if (e.some((x) => x.type === 'step' && x.result.step === 1)) full = true;
+      return push(...e);
+    };
+    const err = await s1.run().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreFullError);
+    expect((err as Error).message).toMatch(/full|space/i);
+    expect((await writer.meta()).step).toBe(1);
+    expect((await writer.steps()).map((r) => r.step)).toEqual([1]);
+    await writer.close();
+
+    full = false;
+    writer = await store.openRun('run');
+    expect(await session(writer, tokenizer, new CountingTrainable(), []).run()).toBe('done');
     expect((await writer.steps()).map((r) => r.step)).toEqual([1, 2, 3]);
     await writer.close();
   });
