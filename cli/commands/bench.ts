@@ -6,7 +6,7 @@ import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/en
 import { Engine } from '../../src/engine/engine.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
-import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from './engine-load.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
 
 interface BenchArgs {
   model?: string;

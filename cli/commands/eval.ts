@@ -11,7 +11,7 @@ import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/eva
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { loraFromCheckpoint } from '../../src/trainer/engine-trainer.ts';
 import { resolveModelArg } from '../model-arg.ts';
-import { closeFolders, loadEngine, loadFolder, parseIntArg } from './engine-load.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
 interface EvalArgs {
   model: string;

@@ -8,7 +8,7 @@ import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
 import { exportRunFolder, type FolderExportFormat } from '../../src/trainer/run-export.ts';
 import { resolveModelArg } from '../model-arg.ts';
-import { closeFolders, loadFolder } from './engine-load.ts';
+import { closeFolders, loadFolder } from '../engine-load.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
 
 const FORMATS = ['hf', 'peft', 'jsonl', 'onnx', 'archive', 'seed-set'] as const;

@@ -12,7 +12,7 @@ import {
   parseNumberArg,
   parseWeightDType,
   referenceWeights,
-} from './engine-load.ts';
+} from '../engine-load.ts';
 
 interface GenerateArgs {
   model: string;

@@ -11,7 +11,7 @@ import {
   parseBackend,
   parseWeightDType,
   referenceWeights,
-} from './engine-load.ts';
+} from '../engine-load.ts';
 
 export function parseTokenRows(s: string): number[][] {
   const rows = s.split(';').map((r, i) =>

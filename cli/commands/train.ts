@@ -17,7 +17,7 @@ import { runPromptTemplates } from '../../src/export/templates.ts';
 import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
 import { TrainingSession, type SessionEvent } from '../../src/trainer/session.ts';
 import { resolveModelArg } from '../model-arg.ts';
-import { closeFolders, loadEngine, loadFolder, parseIntArg } from './engine-load.ts';
+import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
 export interface TrainOptions {
   model: string;

@@ -1,12 +1,12 @@
-// Shared by `generate`, `logits` and `bench`: load a model folder onto a Dawn device (or as reference
-// f32 arrays for `--backend cpu`) with a progress line on stderr.
-import { Engine } from '../../src/engine/engine.ts';
-import type { WeightDType } from '../../src/engine/kernels/weights-wgsl.ts';
-import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
-import type { RefWeights } from '../../src/engine/reference/qwen2.ts';
-import { decodeFloats, type FloatDType } from '../../src/model/dtype.ts';
-import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
-import { nodeFolderSource } from '../../src/model/node-folder.ts';
+// Shared by the commands that load a model (generate, logits, bench, train, eval, export): a model folder onto
+// a Dawn device (or as reference f32 arrays for `--backend cpu`) with a progress line on stderr.
+import { Engine } from '../src/engine/engine.ts';
+import type { WeightDType } from '../src/engine/kernels/weights-wgsl.ts';
+import { acquireNodeDevice } from '../src/engine/node-gpu.ts';
+import type { RefWeights } from '../src/engine/reference/qwen2.ts';
+import { decodeFloats, type FloatDType } from '../src/model/dtype.ts';
+import { loadModelFolder, type LoadedModel } from '../src/model/model-folder.ts';
+import { nodeFolderSource } from '../src/model/node-folder.ts';
 
 const openSources: { close(): Promise<void> }[] = [];
 
