@@ -87,7 +87,7 @@ async function preparedWeight(
   let values = decodeFloats(await model.weights.read(source), info.dtype);
   const moduleName = source.replace(/\.weight$/, '');
   const pair = lora?.[moduleName];
-  if (pair) values = mergeLora(values, info.shape[0], info.shape[1], pair);
+  if (pair) values = mergeLora(values, info.shape[1], pair);
   if (!transpose) return values;
   const [rows, cols] = info.shape;
   const out = new Float32Array(values.length);

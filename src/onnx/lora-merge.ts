@@ -3,14 +3,11 @@
 // `model.layers.{i}.{projection}` — the reference forward's RefLora shape, so a trained adapter read
 // back from the GPU exports as is. Browser-safe.
 
+import type { LoraPair } from '../engine/reference/ops.ts';
+import { addLoraDelta } from '../export/merge.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 
-export interface OnnxLoraPair {
-  A: Float32Array | Float64Array;
-  B: Float32Array | Float64Array;
-  rank: number;
-  scale: number;
-}
+export type OnnxLoraPair = LoraPair;
 
 /** LoRA pairs by module name (`model.layers.0.self_attn.q_proj`, ...). */
 export type OnnxLora = Readonly<Record<string, OnnxLoraPair>>;
@@ -51,20 +48,9 @@ export function validateLora(c: Qwen2Config, lora: OnnxLora): void {
   }
 }
 
-/** W [out, in] + scale · B·A, as a new f32 array (accumulated in f64). */
-export function mergeLora(W: Float32Array, out: number, inDim: number, pair: OnnxLoraPair): Float32Array {
-  const { A, B, rank, scale } = pair;
-  const merged = new Float32Array(W.length);
-  const row = new Float64Array(inDim);
-  for (let n = 0; n < out; n++) {
-    row.fill(0);
-    for (let j = 0; j < rank; j++) {
-      const b = B[n * rank + j];
-      if (b === 0) continue;
-      const a0 = j * inDim;
-      for (let k = 0; k < inDim; k++) row[k] += b * A[a0 + k];
-    }
-    for (let k = 0; k < inDim; k++) merged[n * inDim + k] = W[n * inDim + k] + scale * row[k];
-  }
+/** W [out, in] + scale · B·A, as a new f32 array (the exports' merge: accumulated in f64, rounded once). */
+export function mergeLora(W: Float32Array, inDim: number, pair: OnnxLoraPair): Float32Array {
+  const merged = W.slice();
+  addLoraDelta(merged, 0, inDim, pair);
   return merged;
 }
