@@ -31,7 +31,8 @@ function loadPair(dtype: WeightDType): string {
 }`;
 }
 
-function shader(dtype: WeightDType, MB: number, withBias: boolean): string {
+/** The uniform block (matmul.ts's layout), the bindings and the weight loader both shaders share. */
+function bindings(dtype: WeightDType, withBias: boolean): string {
   return /* wgsl */ `
 struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -40,6 +41,12 @@ struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, 
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 ${loadPair(dtype)}
+`;
+}
+
+function shader(dtype: WeightDType, MB: number, withBias: boolean): string {
+  return /* wgsl */ `
+${bindings(dtype, withBias)}
 
 var<workgroup> red: array<f32, ${WG * MB * NB}>;
 
@@ -88,13 +95,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
 function narrowShader(dtype: WeightDType, MB: number, withBias: boolean): string {
   return /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<${dtype === 'f32' ? 'f32' : 'u32'}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
-${loadPair(dtype)}
+${bindings(dtype, withBias)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
