@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && /cli[/\\](main\.ts|bin\.js)$/.test(process.argv[1]);
+const isEntry = process.argv[1] && /cli[/\\]main\.ts$/.test(process.argv[1]);
 if (isEntry) {
   const code = await main(process.argv.slice(2));
   // Dawn keeps the event loop alive; exit explicitly once the command is done.

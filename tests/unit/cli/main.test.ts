@@ -47,3 +47,25 @@ describe('tabzero CLI', () => {
     expect(io.err().trim()).toBe('tabzero: --backend must be vulkan or opengles, not "metal"');
   });
 });
+
+describe('the tabzero executable', () => {
+  it('runs through a link, as npx and global installs start it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync, symlinkSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join, resolve } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'tabzero-bin-'));
+    try {
+      const link = join(dir, 'tabzero');
+      symlinkSync(resolve('cli/bin.js'), link);
+      const ok = spawnSync(process.execPath, [link, 'arith', 'x+1', '--input=2'], { encoding: 'utf8' });
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toContain('canonical: f(x) = x + 1');
+      const bad = spawnSync(process.execPath, [link, 'frobnicate'], { encoding: 'utf8' });
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
