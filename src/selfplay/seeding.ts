@@ -2,7 +2,9 @@
 // triplet, until the seed set holds B·S tasks; then induction seeding over the seed programs. A shortfall
 // after maxSeedRounds goes on with ≥ B tasks, is filled from templates (seedFallback, not zero-data), or
 // stops with a clear error. Synthetic programs are never injected silently.
+import type { Completion } from '../policy.ts';
 import { TaskBuffer } from './buffers.ts';
+import type { JudgedProposal } from './proposals.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { formatOk } from './format.ts';
 import { inductionProposerPrompt, proposerPrompt, renderPrompt } from './prompts.ts';
@@ -70,6 +72,24 @@ function shortfallMessage(
   );
 }
 
+/** A seeding proposal as a sample-table row (never trained on). */
+function seedRecord(type: TaskType, prompt: string, comp: Completion, j: JudgedProposal): GenerationRecord {
+  return {
+    step: 0,
+    kind: 'seed',
+    type,
+    role: 'propose',
+    prompt,
+    response: comp.text,
+    tokens: comp.ids.length,
+    stopReason: comp.stopReason,
+    fmt: formatOk(comp.text),
+    valid: j.valid,
+    ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
+    trained: false,
+  };
+}
+
 export async function seedBuffers(runner: Runner): Promise<SeedResult> {
   if (runner.config.proposerPrompts === 'raw') return seedRawBuffers(runner);
   const c = runner.config;
@@ -113,20 +133,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     judged.forEach((j, k) => {
       seen++;
       const comp = out[k][0];
-      generations.push({
-        step: 0,
-        kind: 'seed',
-        type,
-        role: 'propose',
-        prompt: prompts[k].text,
-        response: comp.text,
-        tokens: comp.ids.length,
-        stopReason: comp.stopReason,
-        fmt: formatOk(comp.text),
-        valid: j.valid,
-        ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
-        trained: false,
-      });
+      generations.push(seedRecord(type, prompts[k].text, comp, j));
       if (!j.valid) return;
       valid++;
       seedSet.insert({
@@ -199,20 +206,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     judged.forEach((j, k) => {
       indSeen++;
       const comp = out[k][0];
-      generations.push({
-        step: 0,
-        kind: 'seed',
-        type: 'ind',
-        role: 'propose',
-        prompt: prompts[k].text,
-        response: comp.text,
-        tokens: comp.ids.length,
-        stopReason: comp.stopReason,
-        fmt: formatOk(comp.text),
-        valid: j.valid,
-        ...(j.valid ? { task: j.task } : { invalidReason: j.reason }),
-        trained: false,
-      });
+      generations.push(seedRecord('ind', prompts[k].text, comp, j));
       if (!j.valid) return;
       indValid++;
       ind.insert(
