@@ -452,6 +452,23 @@ export const ARITH_LIMIT_DEFAULTS = {
   maxArity: CONFIG_SCHEMA.maxArity.default,
 } as const;
 
+/** The app's "Check against ONNX Runtime" and its ONNX eval backend (issue 9; src/trainer/onnx-bridge.ts). */
+export const ONNX_CHECK_DEFAULTS = {
+  /** Eval-set prompts checked when the user gives none. */
+  prompts: 3,
+  /** Greedy tokens per prompt. */
+  maxNewTokens: 16,
+  /**
+   * Largest fp32 export (bytes of weights) the check uses by default; above it, fp16 (half the memory).
+   * The tab holds the export twice while onnxruntime-web copies it into its WASM memory.
+   */
+  fp32MaxBytes: 512 * 2 ** 20,
+  /** onnxruntime-web's WASM memory is 4 GiB and holds the model and its activations: larger exports are refused. */
+  wasmMaxModelBytes: 3 * 2 ** 30,
+  /** WASM threads (more than 1 needs cross-origin isolation, which the app does not set up). */
+  threads: 1,
+} as const;
+
 export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop';
 
 export interface Preset {

@@ -98,6 +98,8 @@ export interface RunSummary {
 
 export interface EvalRecord {
   runId: string;
+  /** Absent in stored records: the engine. */
+  backend?: EvalBackend;
   /** The step whose weights were evaluated (0 = the base model). */
   step: number;
   set: EvalSetName;
@@ -126,6 +128,9 @@ export interface SampleFilter {
   limit?: number;
 }
 
+/** Who runs an eval: the WebGPU engine, or onnxruntime-web's WASM backend on an ONNX export. */
+export type EvalBackend = 'engine' | 'onnx';
+
 export interface EvalRequest {
   /** Evaluate this run's weights (current, or a checkpoint's); without it, the base model. */
   runId?: string;
@@ -134,6 +139,82 @@ export interface EvalRequest {
   mode: EvalMode;
   /** First N items only (0 = all). */
   limit?: number;
+  /** Default: the engine. The ONNX backend reuses the export of the last ONNX check of the same weights. */
+  backend?: EvalBackend;
+  /** ONNX backend: the export's precision (default auto, as in the ONNX check). */
+  onnxVariant?: OnnxVariantChoice;
+}
+
+// ---- ONNX Runtime bridge (issue 9) ------------------------------------------------------------------
+
+/** auto: fp32 for small models, fp16 where an fp32 export would not fit comfortably in a tab. */
+export type OnnxVariantChoice = 'auto' | 'fp32' | 'fp16';
+
+/** "Check against ONNX Runtime": the loaded weights exported to ONNX in memory, vs the engine. */
+export interface OnnxCheckRequest {
+  /** This run's weights (its latest checkpoint, or `checkpointStep`'s), merged; without it, the base. */
+  runId?: string;
+  checkpointStep?: number;
+  variant?: OnnxVariantChoice;
+  /** The user's own prompts, each rendered as a user message with the chat template; default: eval-set prompts. */
+  prompts?: string[];
+  /** Greedy tokens per prompt (default ONNX_CHECK_DEFAULTS.maxNewTokens). */
+  maxNewTokens?: number;
+}
+
+/** The ONNX export the check and the ONNX eval run on (one at a time, kept while the weights stay). */
+export interface OnnxExportInfo {
+  variant: 'fp32' | 'fp16';
+  /** Why this variant (auto's choice, or the user's). */
+  variantReason: string;
+  /** Which weights: the base, or the adapter merged in. */
+  weights: string;
+  runId: string;
+  /** The checkpoint step merged in (0 = the base model). */
+  step: number;
+  modelBytes: number;
+  dataBytes: number;
+  exportMs: number;
+  loadMs: number;
+  /** True when this call reused an earlier export of the same weights. */
+  reused: boolean;
+}
+
+export interface OnnxPromptCheck {
+  /** Eval item id, or "your prompt N". */
+  label: string;
+  promptTokens: number;
+  /** The engine's greedy continuation, decoded. */
+  completion: string;
+  steps: number;
+  /** Steps where onnxruntime's argmax (teacher-forced along the engine's tokens) equals the engine's token. */
+  agree: number;
+  /** Steps whose engine top-2 logit gap exceeds the tolerance (near-ties excluded), and how many agree. */
+  decidable: number;
+  agreeDecidable: number;
+  /** First step where the two free-running greedy sequences differ (null: identical). */
+  firstDivergence: number | null;
+  maxLogitDiff: number;
+  /** Every decidable token agrees and the largest logit difference is within the tolerance. */
+  pass: boolean;
+}
+
+export interface OnnxCheckReport {
+  export: OnnxExportInfo;
+  /** The engine's KV-cache precision (an f16 cache is held to the fp16 tolerance). */
+  engineKv: 'f32' | 'f16';
+  tolerance: number;
+  maxNewTokens: number;
+  prompts: OnnxPromptCheck[];
+  pass: boolean;
+  at: string;
+}
+
+export interface OnnxProgress {
+  phase: 'export' | 'load' | 'prompt' | 'eval';
+  done: number;
+  total: number;
+  message: string;
 }
 
 export type ExportFormat = 'hf' | 'peft' | 'jsonl' | 'archive' | 'onnx' | 'seed-set';
@@ -214,6 +295,7 @@ export type TrainerEvent =
   | { type: 'eval'; record: EvalRecord }
   | { type: 'checkpoint'; runId: string; checkpoint: CheckpointInfo }
   | { type: 'memory'; memory: MemoryReport }
+  | { type: 'onnx-progress'; progress: OnnxProgress }
   | { type: 'error'; runId?: string; error: UserError };
 
 // ---- the API ---------------------------------------------------------------------------------------
@@ -252,7 +334,13 @@ export interface TrainerApi {
   getEvals(runId: string): Promise<EvalRecord[]>;
   getSamples(runId: string, filter: SampleFilter): Promise<{ total: number; records: GenerationRecord[] }>;
   getBuffers(runId: string): Promise<Record<TaskType, TaskEntry[]>>;
+  /** Engine evals of a run's weights are stored with the run; ONNX evals are returned only. */
   runEval(req: EvalRequest): Promise<EvalRecord>;
+  /**
+   * Exports the weights to ONNX in memory and runs the same prompts through the engine and onnxruntime-web
+   * (WASM, in this worker); progress arrives as `onnx-progress` events. Not while a run trains.
+   */
+  checkOnnx(req: OnnxCheckRequest): Promise<OnnxCheckReport>;
   listCheckpoints(runId: string): Promise<CheckpointInfo[]>;
   restoreCheckpoint(runId: string, step: number): Promise<RunSummary>;
   exportRun(runId: string, format: ExportFormat): Promise<ExportedFile>;

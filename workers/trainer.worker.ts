@@ -9,7 +9,8 @@ import { webWorkerFactory } from '../src/selfplay/verifier.ts';
 import { IdbRunStore } from '../src/store/idb-store.ts';
 import { requestPersistentStorage, storageReport } from '../src/store/storage-quota.ts';
 import { createEngineTrainer } from '../src/trainer/engine-trainer.ts';
-import { Lab } from '../src/trainer/lab.ts';
+import { carriedUserError, Lab } from '../src/trainer/lab.ts';
+import { ortWasmBase } from '../src/onnx/ort-assets.ts';
 import { openModelChoice } from '../src/trainer/open-model.ts';
 import { OpfsByteStore } from '../src/model/opfs-store.ts';
 
@@ -31,7 +32,16 @@ const lab = new Lab({
     return { usage: r.usage ?? 0, quota: r.quota ?? 0, persisted: r.persisted ?? false };
   },
   createTrainer: createEngineTrainer,
+  // The app's own copy of onnxruntime-web's WASM files (scripts/vite-ort-plugin.ts), never a CDN.
+  onnxWasmPaths: ortWasmBase(import.meta.env.BASE_URL, self.location.href),
 });
+
+/** Errors that carry a UserError (what happened, what to do) reach the page as that UserError. */
+function withUserErrors<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw carriedUserError(err) ?? err;
+  });
+}
 
 const api: TrainerApi = {
   async gpuStatus(req) {
@@ -55,7 +65,8 @@ const api: TrainerApi = {
   getEvals: (runId) => lab.getEvals(runId),
   getSamples: (runId, filter) => lab.getSamples(runId, filter),
   getBuffers: (runId) => lab.getBuffers(runId),
-  runEval: (req) => lab.runEval(req),
+  runEval: (req) => withUserErrors(lab.runEval(req)),
+  checkOnnx: (req) => withUserErrors(lab.checkOnnx(req)),
   listCheckpoints: (runId) => lab.listCheckpoints(runId),
   restoreCheckpoint: (runId, step) => lab.restoreCheckpoint(runId, step),
   exportRun: (runId, format) => lab.exportRun(runId, format),

@@ -10,6 +10,7 @@ import type {
   MemoryReport,
   ModelChoice,
   ModelInfo,
+  OnnxProgress,
   PhaseProgress,
   RunSummary,
   TrainerEvent,
@@ -55,6 +56,8 @@ export class Lab {
   loading = $state(false);
   loadProgress = $state<LoadProgress | null>(null);
   memory = $state<MemoryReport | null>(null);
+  /** The ONNX Runtime check's or ONNX eval's progress (export, load, prompt i of n, eval item). */
+  onnxProgress = $state<OnnxProgress | null>(null);
 
   preset = $state('browser');
   config = $state<RunConfig>(resolveConfig('browser'));
@@ -237,6 +240,9 @@ export class Lab {
         break;
       case 'memory':
         this.memory = e.memory;
+        break;
+      case 'onnx-progress':
+        this.onnxProgress = e.progress;
         break;
       case 'run-status':
         this.runs = mergeRun(this.runs, e.run);

@@ -2,7 +2,7 @@
 // and the tests (Node + Dawn) give it a platform: how to get a GPU device, open a model, store runs and
 // start the verifier. It owns the one Engine and at most one training session at a time.
 import type { RunConfig } from '../config.ts';
-import { resolveConfig } from '../config.ts';
+import { ONNX_CHECK_DEFAULTS, resolveConfig } from '../config.ts';
 import { DeviceLostError, Engine } from '../engine/engine.ts';
 import type { GpuContext } from '../engine/gpu.ts';
 import { checkMatmulOnDevice } from '../engine/matmul-check.ts';
@@ -28,6 +28,11 @@ import type {
   MemoryReport,
   ModelChoice,
   ModelInfo,
+  OnnxCheckReport,
+  OnnxCheckRequest,
+  OnnxExportInfo,
+  OnnxProgress,
+  OnnxVariantChoice,
   RunComparison,
   RunStatus,
   RunSummary,
@@ -44,7 +49,8 @@ import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
 import { StoreFullError } from '../store/errors.ts';
-import type { RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
+import type { CheckpointTensor, RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
+import type { OnnxCausalLM } from '../onnx/runner.ts';
 import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
 import { encodeSeedSet, parseSeedSet } from '../store/seed-set.ts';
 import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
@@ -80,6 +86,23 @@ export interface LabPlatform {
   verifierFactory: VerifierWorkerFactory;
   storageInfo(): Promise<StorageInfo>;
   createTrainer: TrainerFactory;
+  /** URL prefix of onnxruntime-web's WASM files (the app's `/ort/`); default: beside its module (Node). */
+  onnxWasmPaths?: string;
+}
+
+/** The weights a call runs with: a run's checkpoint (its adapter), or none (the base model). */
+interface WeightsCheckpoint {
+  runId: string;
+  step: number;
+  tensors: CheckpointTensor[];
+  engineState: JsonValue;
+}
+
+/** The ONNX export of the loaded weights, open in onnxruntime-web: one at a time, reused while they stay. */
+interface OnnxState {
+  key: string;
+  lm: OnnxCausalLM;
+  info: Omit<OnnxExportInfo, 'reused'>;
 }
 
 interface LoadedState {
@@ -109,7 +132,18 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A UserError an Error carries (e.g. the ONNX check's memory error), shown as is. */
+export function carriedUserError(err: unknown): UserError | null {
+  if (!(err instanceof Error) || !('userError' in err)) return null;
+  const u = err.userError as Partial<UserError> | null;
+  return u && typeof u.title === 'string' && typeof u.message === 'string' && typeof u.action === 'string'
+    ? (u as UserError)
+    : null;
+}
+
 export function userError(err: unknown): UserError {
+  const carried = carriedUserError(err);
+  if (carried) return carried;
   if (err instanceof StoreFullError)
     return {
       title: 'Storage is full',
@@ -146,6 +180,7 @@ export class Lab {
   private readonly listeners: ((e: TrainerEvent) => void)[] = [];
   private storePromise: Promise<RunStore> | null = null;
   private readonly hubChoices: Extract<ModelChoice, { kind: 'hub' }>[] = [];
+  private onnx: OnnxState | null = null;
 
   constructor(private readonly platform: LabPlatform) {}
 
@@ -246,6 +281,7 @@ export class Lab {
     });
     const old = this.loaded;
     this.loaded = null;
+    await this.releaseOnnx();
     old?.engine.ledger.destroyAll();
     const engine = await Engine.load(ctx, model.config, model.weights, model.tokenizer, {
       maxBatch: ENGINE_MAX_BATCH,
@@ -655,7 +691,7 @@ export class Lab {
    */
   private async withWeights<T>(
     req: { runId?: string; checkpointStep?: number },
-    fn: (policy: Policy, step: number) => Promise<T>,
+    fn: (policy: Policy, step: number, checkpoint: WeightsCheckpoint | null) => Promise<T>,
   ): Promise<T> {
     if (this.active)
       throw new Error('A run is training; pause it to evaluate or chat (one GPU, one set of weights).');
@@ -668,18 +704,23 @@ export class Lab {
     try {
       if (!req.runId) {
         trainer.setAdapterEnabled(false);
-        return await fn(trainer.policy, 0);
+        return await fn(trainer.policy, 0, null);
       }
       const reader = await store.readRun(req.runId);
       const cps = await reader.checkpoints();
       const step = req.checkpointStep ?? cps.at(-1)?.step;
       if (step === undefined) {
         trainer.setAdapterEnabled(false);
-        return await fn(trainer.policy, 0);
+        return await fn(trainer.policy, 0, null);
       }
       const cp = await reader.loadCheckpoint(step);
       await trainer.trainable.load(cp.tensors, cp.engineState);
-      return await fn(trainer.policy, step);
+      return await fn(trainer.policy, step, {
+        runId: req.runId,
+        step,
+        tensors: cp.tensors,
+        engineState: cp.engineState,
+      });
     } finally {
       trainer.dispose();
     }
@@ -687,7 +728,18 @@ export class Lab {
 
   async runEval(req: EvalRequest): Promise<EvalRecord> {
     const { model } = this.requireModel();
-    return this.withWeights(req, async (policy, step) => {
+    const backend = req.backend ?? 'engine';
+    if (backend !== 'engine' && backend !== 'onnx')
+      throw new Error(`Unknown eval backend "${String(backend)}".`);
+    return this.withWeights(req, async (enginePolicy, step, checkpoint) => {
+      let policy: Pick<Policy, 'generate'> = enginePolicy;
+      if (backend === 'onnx') {
+        const bridge = await import('./onnx-bridge.ts');
+        const { lm } = await this.onnxFor(checkpoint, req.onnxVariant);
+        policy = bridge.onnxEvalPolicy(lm, model.tokenizer, (done, total) =>
+          this.onnxProgress('eval', done, total, `Evaluating on ONNX Runtime: item ${done} of ${total}`),
+        );
+      }
       const report = await evaluate(policy, model.tokenizer, req.set, req.mode, {
         limit: req.limit ?? 0,
         maxNew: req.mode === 'raw' ? 16 : 256,
@@ -695,6 +747,7 @@ export class Lab {
       const at = new Date().toISOString();
       const record: EvalRecord = {
         runId: req.runId ?? '',
+        ...(backend === 'onnx' ? { backend } : {}),
         step,
         set: req.set,
         mode: req.mode,
@@ -702,7 +755,8 @@ export class Lab {
         report,
         at,
       };
-      if (req.runId) {
+      // The run's eval history is the engine's: an ONNX eval checks the runtime, not training progress.
+      if (req.runId && backend === 'engine') {
         const writer = await (await this.store()).openRun(req.runId);
         try {
           await writer.commitEval({
@@ -715,8 +769,118 @@ export class Lab {
           await writer.close();
         }
       }
-      this.emit({ type: 'eval', record });
+      // The page charts 'eval' events as the run's history, which is the engine's.
+      if (backend === 'engine') this.emit({ type: 'eval', record });
       return record;
+    });
+  }
+
+  // ---- ONNX Runtime bridge (issue 9) --------------------------------------------------------------
+
+  private onnxProgress(phase: OnnxProgress['phase'], done: number, total: number, message: string): void {
+    this.emit({ type: 'onnx-progress', progress: { phase, done, total, message } });
+  }
+
+  private async releaseOnnx(): Promise<void> {
+    const old = this.onnx;
+    this.onnx = null;
+    await old?.lm.release().catch(() => undefined);
+  }
+
+  /**
+   * The loaded weights (with `checkpoint`'s adapter merged) exported to ONNX in memory and opened in
+   * onnxruntime-web: reused while the model, the checkpoint and the variant stay the same.
+   */
+  private async onnxFor(
+    checkpoint: WeightsCheckpoint | null,
+    choice: OnnxVariantChoice | undefined,
+  ): Promise<{ lm: OnnxCausalLM; info: OnnxExportInfo }> {
+    const { source, model } = this.requireModel();
+    const bridge = await import('./onnx-bridge.ts');
+    const { variant, reason } = bridge.chooseOnnxVariant(model.config, choice);
+    const key = [model.identity.sha256, checkpoint?.runId ?? '', checkpoint?.step ?? 0, variant].join('|');
+    if (this.onnx?.key === key) return { lm: this.onnx.lm, info: { ...this.onnx.info, reused: true } };
+    await this.releaseOnnx();
+    bridge.checkOnnxFits(model.config, variant);
+    const adapter = checkpoint ? bridge.checkpointAdapter(checkpoint.tensors, checkpoint.engineState) : null;
+    const weights = adapter
+      ? `${model.identity.repo} with run ${checkpoint!.runId}'s ${adapter.name} at step ${checkpoint!.step} merged`
+      : `${model.identity.repo} (base)`;
+    const dataBytes = bridge.onnxDataBytes(model.config, variant);
+    try {
+      const exported = await bridge.exportOnnxToMemory(
+        source,
+        model,
+        variant,
+        adapter?.lora ?? null,
+        checkpoint ? { 'tabzero.run': checkpoint.runId, 'tabzero.step': String(checkpoint.step) } : {},
+        (done, total, name) =>
+          this.onnxProgress('export', done, total, `Exporting ${variant} to ONNX: ${name}`),
+      );
+      const modelBytes = exported.files.model.byteLength;
+      this.onnxProgress('load', 0, 1, 'Loading the export into ONNX Runtime (WASM)');
+      const started = performance.now();
+      const lm = await bridge.openOnnxWasm(exported.files, this.platform.onnxWasmPaths);
+      const info = {
+        variant,
+        variantReason: reason,
+        weights,
+        runId: checkpoint?.runId ?? '',
+        step: checkpoint?.step ?? 0,
+        modelBytes,
+        dataBytes: exported.files.data.byteLength,
+        exportMs: exported.exportMs,
+        loadMs: performance.now() - started,
+      };
+      this.onnxProgress('load', 1, 1, 'Loaded into ONNX Runtime');
+      this.onnx = { key, lm, info };
+      return { lm, info: { ...info, reused: false } };
+    } catch (err) {
+      throw bridge.asMemoryError(err, variant, dataBytes);
+    }
+  }
+
+  async checkOnnx(req: OnnxCheckRequest): Promise<OnnxCheckReport> {
+    const { engine, model } = this.requireModel();
+    const bridge = await import('./onnx-bridge.ts');
+    const prompts = bridge.checkPrompts(model.tokenizer, req.prompts);
+    const maxNewTokens = req.maxNewTokens ?? ONNX_CHECK_DEFAULTS.maxNewTokens;
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1)
+      throw new Error(`The check needs at least 1 new token per prompt, not ${maxNewTokens}.`);
+    const maxLen = engine.forward.limits.maxLen;
+    const longest = prompts.reduce((m, p) => Math.max(m, p.ids.length), 0);
+    if (longest + maxNewTokens > maxLen)
+      throw new Error(
+        `A prompt of ${longest} tokens plus ${maxNewTokens} new tokens exceeds the engine's ${maxLen} positions: ` +
+          'use a shorter prompt or fewer new tokens.',
+      );
+    return this.withWeights(req, async (_policy, _step, checkpoint) => {
+      const { lm, info } = await this.onnxFor(checkpoint, req.variant);
+      const engineKv = engine.forward.limits.kvDType;
+      const tolerance = bridge.parityTolerance(info.variant, engineKv);
+      const results = await bridge.checkPromptsParity(
+        engine,
+        lm,
+        model.tokenizer,
+        prompts,
+        { maxNewTokens, tolerance },
+        (done, total, label) =>
+          this.onnxProgress(
+            'prompt',
+            done,
+            total,
+            done < total ? `Prompt ${done + 1} of ${total}: ${label}` : 'Done',
+          ),
+      );
+      return {
+        export: info,
+        engineKv,
+        tolerance,
+        maxNewTokens,
+        prompts: results,
+        pass: results.every((p) => p.pass),
+        at: new Date().toISOString(),
+      };
     });
   }
 

@@ -66,8 +66,9 @@ export function compareEvals(a: EvalRecord, b: EvalRecord): EvalComparison {
   };
 }
 
-/** A short label for an eval in pickers: which weights, which set. */
+/** A short label for an eval in pickers: which weights, which set, and ONNX Runtime when it ran there. */
 export function evalLabel(r: EvalRecord): string {
   const weights = r.step === 0 ? 'base model' : `step ${r.step}`;
-  return `${weights} · ${r.set} (${r.mode}${r.limit ? `, first ${r.limit}` : ''}) · ${(r.report.accuracy * 100).toFixed(1)}%`;
+  const runtime = r.backend === 'onnx' ? ' · ONNX Runtime' : '';
+  return `${weights}${runtime} · ${r.set} (${r.mode}${r.limit ? `, first ${r.limit}` : ''}) · ${(r.report.accuracy * 100).toFixed(1)}%`;
 }

@@ -10,9 +10,15 @@ export function mergeStep(points: readonly StepPoint[], point: StepPoint): StepP
   return [...points.filter((p) => p.metrics.step < step), point];
 }
 
-/** Evals are keyed by (step, set, mode): a repeated eval replaces the old one; kept in step order. */
+/**
+ * Evals are keyed by (step, set, mode, backend): a repeated eval replaces the old one; kept in step order.
+ */
 export function mergeEval(records: readonly EvalRecord[], record: EvalRecord): EvalRecord[] {
-  const same = (r: EvalRecord) => r.step === record.step && r.set === record.set && r.mode === record.mode;
+  const same = (r: EvalRecord) =>
+    r.step === record.step &&
+    r.set === record.set &&
+    r.mode === record.mode &&
+    (r.backend ?? 'engine') === (record.backend ?? 'engine');
   return [...records.filter((r) => !same(r)), record].sort((a, b) => a.step - b.step);
 }
 

@@ -22,7 +22,7 @@ import {
   stepWallMs,
   type StepPoint,
 } from '../../../src/app/lib/series.ts';
-import { compareEvals } from '../../../src/app/lib/evals.ts';
+import { compareEvals, evalLabel } from '../../../src/app/lib/evals.ts';
 import { knobsByGroup, parseNumber, parseEnum } from '../../../src/app/lib/knobs.ts';
 import { CONFIG_SCHEMA } from '../../../src/config.ts';
 import { checkModelFiles } from '../../../src/app/lib/files.ts';
@@ -158,6 +158,16 @@ describe('history', () => {
       [1, 0],
       [2, 0],
     ]);
+  });
+
+  it('keeps an ONNX Runtime eval beside the engine eval of the same weights, and labels it', () => {
+    const engine = evalRecord(2, [['a', '1', true]]);
+    const onnx = { ...evalRecord(2, [['a', '1', true]]), backend: 'onnx' as const };
+    const merged = mergeEval(mergeEval([], engine), onnx);
+    expect(merged.map((r) => r.backend ?? 'engine')).toEqual(['engine', 'onnx']);
+    expect(mergeEval(merged, { ...onnx }).length).toBe(2);
+    expect(evalLabel(onnx)).toMatch(/^step 2 · ONNX Runtime · /);
+    expect(evalLabel(engine)).not.toMatch(/ONNX/);
   });
 
   it('finds the run to resume and how to load its model', () => {
