@@ -181,6 +181,8 @@ export class Lab {
   private storePromise: Promise<RunStore> | null = null;
   private readonly hubChoices: Extract<ModelChoice, { kind: 'hub' }>[] = [];
   private onnx: OnnxState | null = null;
+  /** The tail of the ONNX calls: one at a time, as they share the one open export. */
+  private onnxQueue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly platform: LabPlatform) {}
 
@@ -727,10 +729,14 @@ export class Lab {
   }
 
   async runEval(req: EvalRequest): Promise<EvalRecord> {
-    const { model } = this.requireModel();
     const backend = req.backend ?? 'engine';
-    if (backend !== 'engine' && backend !== 'onnx')
-      throw new Error(`Unknown eval backend "${String(backend)}".`);
+    if (backend === 'onnx') return this.oneOnnxCallAtATime(() => this.evaluateOn(req, backend));
+    if (backend !== 'engine') throw new Error(`Unknown eval backend "${String(backend)}".`);
+    return this.evaluateOn(req, backend);
+  }
+
+  private async evaluateOn(req: EvalRequest, backend: 'engine' | 'onnx'): Promise<EvalRecord> {
+    const { model } = this.requireModel();
     return this.withWeights(req, async (enginePolicy, step, checkpoint) => {
       let policy: Pick<Policy, 'generate'> = enginePolicy;
       if (backend === 'onnx') {
@@ -779,6 +785,12 @@ export class Lab {
 
   private onnxProgress(phase: OnnxProgress['phase'], done: number, total: number, message: string): void {
     this.emit({ type: 'onnx-progress', progress: { phase, done, total, message } });
+  }
+
+  private oneOnnxCallAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.onnxQueue.then(fn, fn);
+    this.onnxQueue = run.catch(() => undefined);
+    return run;
   }
 
   private async releaseOnnx(): Promise<void> {
@@ -841,6 +853,10 @@ export class Lab {
   }
 
   async checkOnnx(req: OnnxCheckRequest): Promise<OnnxCheckReport> {
+    return this.oneOnnxCallAtATime(() => this.runOnnxCheck(req));
+  }
+
+  private async runOnnxCheck(req: OnnxCheckRequest): Promise<OnnxCheckReport> {
     const { engine, model } = this.requireModel();
     const bridge = await import('./onnx-bridge.ts');
     const prompts = bridge.checkPrompts(model.tokenizer, req.prompts);

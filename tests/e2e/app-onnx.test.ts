@@ -1,12 +1,15 @@
 // The ONNX Runtime bridge in the app (issue 9): load the built-in tiny model, "Check against ONNX
 // Runtime" (the trainer worker exports it to ONNX in memory and runs onnxruntime-web's WASM backend,
-// loaded from the app's own /ort/ files, beside the engine), then one small eval on the ONNX backend.
+// loaded from the app's own /ort/ files, beside the engine) on two typed prompts, then one small eval
+// on the ONNX backend.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PreviewServer } from 'vite';
 import { launchBrowser, servePreview } from './harness.ts';
 import { LOAD_TIMEOUT, shot, shownErrors } from './app.ts';
 
 const NEW_TOKENS = '4';
+/** Typed by the user: each is rendered with the chat template the engine uses. */
+const PROMPTS = ['What is 17 * 23 - 5?', 'Compute (48 // 5) % 7.'];
 const EVAL_ITEMS = 3;
 /** Export, load and a few prompts on the tiny model: seconds, on a software GPU and one WASM thread. */
 const CHECK_TIMEOUT = 120_000;
@@ -38,6 +41,7 @@ describe('Check against ONNX Runtime, in the app', () => {
 
       await page.getByTestId('tab-eval').click();
       await page.getByTestId('onnx-max-new').fill(NEW_TOKENS);
+      await page.getByTestId('onnx-prompts').fill(PROMPTS.join('\n'));
       await page.getByTestId('onnx-run').click();
       await page
         .getByTestId('onnx-result')
@@ -51,8 +55,8 @@ describe('Check against ONNX Runtime, in the app', () => {
       const tolerance = Number(await page.getByTestId('onnx-result').getAttribute('data-tolerance'));
       expect(tolerance).toBeGreaterThan(0);
       const rows = page.getByTestId('onnx-row');
-      expect(await rows.count()).toBe(3);
-      for (let i = 0; i < 3; i++) {
+      expect(await rows.count()).toBe(PROMPTS.length);
+      for (let i = 0; i < PROMPTS.length; i++) {
         const row = rows.nth(i);
         expect(await row.getAttribute('data-pass')).toBe('true');
         const [agree, decidable] = ((await row.getByTestId('onnx-decidable').textContent()) ?? '')
