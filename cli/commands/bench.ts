@@ -8,6 +8,10 @@ import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
 
+// Dawn rounds timestamps down to 65,536 ns by default (a timing-attack guard meant for web pages),
+// coarser than most kernels of a small model; the bench's own device asks for full resolution.
+const BENCH_DAWN_OPTIONS = ['disable-dawn-features=timestamp_quantization'];
+
 interface BenchArgs {
   model?: string;
   shape?: string;
@@ -19,6 +23,7 @@ interface BenchArgs {
   json?: boolean;
   memoryOnly?: boolean;
   train?: string;
+  kernelTimes: boolean;
 }
 
 export function register(program: Command): void {
@@ -36,6 +41,10 @@ export function register(program: Command): void {
     .option(
       '--memory-only',
       'allocate everything for the largest batch and report GPU memory, without running',
+    )
+    .option(
+      '--no-kernel-times',
+      "skip the per-kernel GPU timings (one profiled prefill + decode step per batch size, with 'timestamp-query')",
     )
     .option(
       '--train <n>',
@@ -57,11 +66,16 @@ export function register(program: Command): void {
       let engine: Engine;
       let label: string;
       if (args.model) {
-        engine = await loadEngine(await loadFolder(args.model), { maxBatch, maxSeqLen, dtype });
+        engine = await loadEngine(await loadFolder(args.model), {
+          maxBatch,
+          maxSeqLen,
+          dtype,
+          dawnOptions: BENCH_DAWN_OPTIONS,
+        });
         label = args.model;
         await closeFolders();
       } else {
-        const ctx = await acquireNodeDevice();
+        const ctx = await acquireNodeDevice({ dawnOptions: BENCH_DAWN_OPTIONS });
         const config = parseQwen2Config(qwen2_0_5bConfigJson());
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
@@ -101,6 +115,7 @@ export function register(program: Command): void {
         newTokens,
         matmulSize,
         seed: 1,
+        kernelTimes: args.kernelTimes,
         log: (m) => process.stderr.write(`${m} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`),
       });
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
