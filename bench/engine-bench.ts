@@ -2,7 +2,9 @@
 // dispatches and readbacks per decode step, GPU memory by category, and the achieved prefill FLOP/s
 // against the best matmul FLOP/s measured on the same adapter in the same run. Prints JSON + a table.
 // With timestamp queries it also times every kernel of one prefill and one decode step per batch size
-// (src/engine/kernel-profiler.ts), totalled per kernel kind. Never part of `npm test`; figures are
+// (src/engine/kernel-profiler.ts), totalled per kernel kind. Given an onnxruntime session of the same
+// model, it runs the same decode workload there too (same prompts, same number of new tokens, same batch)
+// and reports the engine/onnxruntime ratio. Never part of `npm test`; figures are
 // measurements, not assertions. Browser-safe (the in-app bench page can run it).
 import { Engine } from '../src/engine/engine.ts';
 import type { GpuContext } from '../src/engine/gpu.ts';
@@ -17,6 +19,19 @@ import {
 } from '../src/engine/kernel-profiler.ts';
 import type { MemoryReport } from '../src/engine/memory.ts';
 import type { Qwen2Config } from '../src/model/qwen2-config.ts';
+import type { OnnxVariant } from '../src/onnx/qwen2-graph.ts';
+import type { OnnxCausalLM } from '../src/onnx/runner.ts';
+import { measureOnnxBatch } from '../src/onnx/speed.ts';
+
+/** The side-by-side baseline: an export of the bench's model, open on some onnxruntime. */
+export interface OnnxBaseline {
+  lm: OnnxCausalLM;
+  /** Which runtime and execution provider produce its figures, e.g. "onnxruntime-web 1.31, WebGPU EP". */
+  runtime: string;
+  variant: OnnxVariant;
+  /** Time of the export, where the bench made it. */
+  exportMs?: number;
+}
 
 export interface BenchOptions {
   batches: number[];
@@ -27,6 +42,8 @@ export interface BenchOptions {
   seed: number;
   /** Time every kernel of one prefill and one decode step per batch size (needs 'timestamp-query'). */
   kernelTimes?: boolean;
+  /** Run the same workload on onnxruntime too, per batch size. */
+  onnx?: OnnxBaseline;
   /** Progress lines (the CLI writes them to stderr). */
   log?: (msg: string) => void;
 }
@@ -43,6 +60,17 @@ export interface BatchResult {
   decodeStepMs: number;
   /** Per-kernel GPU timings (absent when not asked for). */
   kernelTimes?: KernelTimes;
+  /** The same workload on onnxruntime (absent when not asked for). */
+  onnx?: OnnxBatchResult;
+}
+
+export interface OnnxBatchResult {
+  prefillTokPerS: number;
+  decodeTokPerS: number;
+  /** Engine decode tok/s ÷ onnxruntime decode tok/s (> 1: the engine is faster). */
+  decodeRatio: number;
+  /** Engine prefill tok/s ÷ onnxruntime prefill tok/s. */
+  prefillRatio: number;
 }
 
 /** GPU time per kernel kind of one phase, from a separate profiled run of the same prompts. */
@@ -76,6 +104,8 @@ export interface BenchResult {
   matmulFlopPerS: number;
   memory: MemoryReport;
   results: BatchResult[];
+  /** The side-by-side baseline's runtime (absent when not asked for). */
+  onnx?: { runtime: string; variant: OnnxVariant; exportMs?: number };
 }
 
 /** FLOPs of a prefill of `tokens` positions of length `len` each, LM head on the last row only. */
@@ -191,10 +221,13 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
       prefillVsMatmul: prefillFlopPerS / matmulFlopPerS,
       decodeStepMs,
     };
+    const result: BatchResult = { ...timed };
+    if (opts.onnx) result.onnx = await onnxSideBySide(opts.onnx, timed, prompts, opts.newTokens, log);
     if (opts.kernelTimes) {
       log(`batch ${B}: per-kernel timings...`);
-      results.push({ ...timed, kernelTimes: await profileKernels(engine, prompts, opts.newTokens) });
-    } else results.push(timed);
+      result.kernelTimes = await profileKernels(engine, prompts, opts.newTokens);
+    }
+    results.push(result);
   }
   return {
     adapter: engine.ctx.report,
@@ -204,6 +237,35 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
     matmulFlopPerS,
     memory: engine.memory(),
     results,
+    ...(opts.onnx
+      ? { onnx: { runtime: opts.onnx.runtime, variant: opts.onnx.variant, exportMs: opts.onnx.exportMs } }
+      : {}),
+  };
+}
+
+/**
+ * The engine's workload on onnxruntime: the same prompts, then as many greedy decode steps as the
+ * engine took (its first new token comes from the prefill, like onnxruntime's). Run twice, timing the
+ * second: onnxruntime's WebGPU EP compiles shaders per shape on first use, where the engine creates
+ * its pipelines at load and warmed up once.
+ */
+async function onnxSideBySide(
+  onnx: OnnxBaseline,
+  engine: BatchResult,
+  prompts: number[][],
+  newTokens: number,
+  log: (msg: string) => void,
+): Promise<OnnxBatchResult> {
+  const B = prompts.length;
+  log(`batch ${B}: onnxruntime warm-up (same workload)...`);
+  await measureOnnxBatch(onnx.lm, prompts, newTokens - 1);
+  log(`batch ${B}: onnxruntime...`);
+  const s = await measureOnnxBatch(onnx.lm, prompts, newTokens - 1);
+  return {
+    prefillTokPerS: s.prefillTokensPerSecond,
+    decodeTokPerS: s.decodeTokensPerSecond,
+    decodeRatio: engine.decodeTokPerS / s.decodeTokensPerSecond,
+    prefillRatio: engine.prefillTokPerS / s.prefillTokensPerSecond,
   };
 }
 
@@ -230,8 +292,33 @@ export function benchTable(r: BenchResult): string {
       r.memory.activations,
     )}, scratch ${mib(r.memory.scratch)}, LoRA ${mib(r.memory.lora)}, total ${mib(r.memory.total)}`,
   ];
+  if (r.onnx) lines.push('', ...onnxTable(r));
   for (const x of r.results) if (x.kernelTimes) lines.push('', ...kernelTable(x));
   return lines.join('\n');
+}
+
+function onnxTable(r: BenchResult): string[] {
+  const o = r.onnx;
+  if (!o) return [];
+  const f = (x: number, w: number) => x.toFixed(1).padStart(w);
+  const ratio = (x: number, w: number) => `${x.toFixed(2)}×`.padStart(w);
+  return [
+    `side by side: ${o.runtime}, ${o.variant} ONNX export${
+      o.exportMs !== undefined ? ` (exported in ${(o.exportMs / 1000).toFixed(1)} s)` : ''
+    }; same prompts and new tokens`,
+    'batch | engine decode tok/s | onnx decode tok/s | engine/onnx | engine prefill tok/s | onnx prefill tok/s | engine/onnx',
+    '----- | ------------------- | ----------------- | ----------- | -------------------- | ------------------ | -----------',
+    ...r.results.flatMap((x) =>
+      x.onnx
+        ? [
+            `${String(x.batch).padStart(5)} | ${f(x.decodeTokPerS, 19)} | ${f(x.onnx.decodeTokPerS, 17)} | ${ratio(
+              x.onnx.decodeRatio,
+              11,
+            )} | ${f(x.prefillTokPerS, 20)} | ${f(x.onnx.prefillTokPerS, 18)} | ${ratio(x.onnx.prefillRatio, 11)}`,
+          ]
+        : [],
+    ),
+  ];
 }
 
 const ms = (x: number) => x.toFixed(3);
