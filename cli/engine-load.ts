@@ -50,11 +50,12 @@ export function parseNumberArg(name: string, v: string | undefined, fallback: nu
 
 export async function loadEngine(
   model: LoadedModel,
-  opts: { maxBatch: number; maxSeqLen: number; dtype?: WeightDType },
+  opts: { maxBatch: number; maxSeqLen: number; dtype?: WeightDType; dawnOptions?: string[] },
 ): Promise<Engine> {
-  const ctx = await acquireNodeDevice();
+  const { dawnOptions, ...engineOpts } = opts;
+  const ctx = await acquireNodeDevice({ dawnOptions });
   return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
-    ...opts,
+    ...engineOpts,
     onProgress: (done, total) => process.stderr.write(`\rloading weights ${done}/${total}`),
   }).finally(() => process.stderr.write('\n'));
 }

@@ -2,11 +2,21 @@
 // as JSON + a table. `--shape qwen2-0.5b` uses random weights of the real shape (no download).
 import type { Command } from 'commander';
 import { benchTable, matmulPeak, runBench } from '../../bench/engine-bench.ts';
+import {
+  ONNX_RUNTIMES,
+  openOnnxBaseline,
+  type OnnxRuntimeChoice,
+  type OpenedOnnxBaseline,
+} from '../../bench/onnx-baseline.ts';
 import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
+
+// Dawn rounds timestamps down to 65,536 ns by default (a timing-attack guard meant for web pages),
+// coarser than most kernels of a small model; the bench's own device asks for full resolution.
+const BENCH_DAWN_OPTIONS = ['disable-dawn-features=timestamp_quantization'];
 
 interface BenchArgs {
   model?: string;
@@ -19,6 +29,11 @@ interface BenchArgs {
   json?: boolean;
   memoryOnly?: boolean;
   train?: string;
+  kernelTimes: boolean;
+  onnx?: boolean;
+  onnxVariant?: string;
+  onnxDir?: string;
+  onnxRuntime: string;
 }
 
 export function register(program: Command): void {
@@ -38,6 +53,18 @@ export function register(program: Command): void {
       'allocate everything for the largest batch and report GPU memory, without running',
     )
     .option(
+      '--no-kernel-times',
+      "skip the per-kernel GPU timings (one profiled prefill + decode step per batch size, with 'timestamp-query')",
+    )
+    .option('--onnx', 'also run the same decode workload on onnxruntime (exports --model to a temp folder)')
+    .option('--onnx-variant <v>', 'ONNX precision: fp32 or fp16 (default: fp32 for f32 weights, else fp16)')
+    .option('--onnx-dir <dir>', 'use this ONNX export (tabzero export --format onnx) instead; implies --onnx')
+    .option(
+      '--onnx-runtime <name>',
+      `onnxruntime to compare with: ${ONNX_RUNTIMES.join(', ')} (web-webgpu: onnxruntime-web's WebGPU EP, as transformers.js)`,
+      'web-webgpu',
+    )
+    .option(
       '--train <n>',
       'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
     )
@@ -51,17 +78,35 @@ export function register(program: Command): void {
       const newTokens = parseIntArg('--new', args.new, 64, 1);
       const matmulSize = parseIntArg('--matmul-size', args.matmulSize, 1024, 16);
       const dtype = parseWeightDType(args.dtype);
+      const withOnnx = Boolean(args.onnx || args.onnxDir);
+      if (withOnnx && !args.model)
+        throw new Error(
+          '--onnx compares the engine and onnxruntime on one model: give --model DIR (for the real shape, write ' +
+            'random weights to a folder first: tabzero tiny-model --shape qwen2-0.5b --out DIR)',
+        );
+      if (withOnnx && newTokens < 2) throw new Error('--onnx compares decode steps: give --new 2 or more');
+      if (!(ONNX_RUNTIMES as readonly string[]).includes(args.onnxRuntime))
+        throw new Error(
+          `--onnx-runtime must be one of ${ONNX_RUNTIMES.join(', ')}, not "${args.onnxRuntime}"`,
+        );
+      if (args.onnxVariant !== undefined && args.onnxVariant !== 'fp32' && args.onnxVariant !== 'fp16')
+        throw new Error(`--onnx-variant must be fp32 or fp16, not "${args.onnxVariant}"`);
       const maxBatch = Math.max(...batches);
       const t0 = performance.now();
       const maxSeqLen = promptLen + newTokens;
       let engine: Engine;
       let label: string;
       if (args.model) {
-        engine = await loadEngine(await loadFolder(args.model), { maxBatch, maxSeqLen, dtype });
+        engine = await loadEngine(await loadFolder(args.model), {
+          maxBatch,
+          maxSeqLen,
+          dtype,
+          dawnOptions: BENCH_DAWN_OPTIONS,
+        });
         label = args.model;
         await closeFolders();
       } else {
-        const ctx = await acquireNodeDevice();
+        const ctx = await acquireNodeDevice({ dawnOptions: BENCH_DAWN_OPTIONS });
         const config = parseQwen2Config(qwen2_0_5bConfigJson());
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
@@ -95,15 +140,33 @@ export function register(program: Command): void {
         if (!args.json) process.stdout.write('\n' + trainBenchTable(train) + '\n');
         return;
       }
-      const result = await runBench(engine, label, {
-        batches,
-        promptLen,
-        newTokens,
-        matmulSize,
-        seed: 1,
-        log: (m) => process.stderr.write(`${m} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`),
-      });
-      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      if (!args.json) process.stdout.write('\n' + benchTable(result) + '\n');
+      const log = (m: string) =>
+        process.stderr.write(`${m} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+      let onnx: OpenedOnnxBaseline | null = null;
+      try {
+        if (withOnnx) {
+          onnx = await openOnnxBaseline({
+            variant: args.onnxVariant ?? (engine.weights.dtype === 'f32' ? 'fp32' : 'fp16'),
+            runtime: args.onnxRuntime as OnnxRuntimeChoice,
+            modelDir: args.model,
+            onnxDir: args.onnxDir,
+            log,
+          });
+        }
+        const result = await runBench(engine, label, {
+          batches,
+          promptLen,
+          newTokens,
+          matmulSize,
+          seed: 1,
+          kernelTimes: args.kernelTimes,
+          onnx: onnx?.baseline,
+          log,
+        });
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        if (!args.json) process.stdout.write('\n' + benchTable(result) + '\n');
+      } finally {
+        await onnx?.close();
+      }
     });
 }

@@ -1,6 +1,8 @@
 // The hot-path dispatcher: every kernel call site ("L3.qkv", "lm.chunk0", ...) gets its uniform buffer
 // and bind group created once per distinct parameter set and reused on every later step, so a decode
 // step records dispatches without creating buffers or bind groups. It also counts dispatches.
+// A bench can hand it a DispatchProfiler (kernel-profiler.ts), which then runs every dispatch in its own
+// timed pass; the hot path pays one null check for it.
 
 export interface Kernel<A> {
   pipelineFor(args: A): GPUComputePipeline;
@@ -9,6 +11,16 @@ export interface Kernel<A> {
   /** Storage buffers, bound at 1, 2, ... in order. */
   buffers(args: A): GPUBuffer[];
   workgroups(args: A): [number, number, number];
+}
+
+/** Takes over dispatches while set on a Dispatcher (bench-only: per-kernel GPU timings). */
+export interface DispatchProfiler {
+  dispatch(
+    site: string,
+    pipeline: GPUComputePipeline,
+    bindGroup: GPUBindGroup,
+    workgroups: [number, number, number],
+  ): void;
 }
 
 interface Entry {
@@ -23,6 +35,11 @@ export class Dispatcher {
   /** Dispatches recorded since creation (the bench reads the difference around a decode step). */
   dispatches = 0;
   uniformBytes = 0;
+  /**
+   * While set, dispatches go to the profiler instead of the caller's pass (which stays empty). The
+   * profiler submits each one at once, so its work precedes whatever the caller submits afterwards.
+   */
+  profiler: DispatchProfiler | null = null;
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -61,6 +78,11 @@ export class Dispatcher {
     }
     const [x, y, z] = kernel.workgroups(args);
     if (x === 0 || y === 0 || z === 0) return;
+    if (this.profiler) {
+      this.profiler.dispatch(site, pipeline, entry.bindGroup, [x, y, z]);
+      this.dispatches++;
+      return;
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, entry.bindGroup);
     pass.dispatchWorkgroups(x, y, z);

@@ -1,5 +1,6 @@
-// Decode speed of an ONNX model on onnxruntime: one prefill of a prompt, then greedy decode steps
-// through the KV cache, timed separately (the baseline the engine's bench compares with). Browser-safe.
+// Decode speed of an ONNX model on onnxruntime: one prefill of a batch of prompts, then greedy decode
+// steps through the KV cache, timed separately (the baseline the engine's bench compares with; the
+// argmax runs in JS on the returned logits, as transformers.js does). Browser-safe.
 
 import { argmax, type OnnxCausalLM } from './runner.ts';
 
@@ -12,24 +13,70 @@ export interface OnnxSpeed {
   decodeTokensPerSecond: number;
 }
 
+export interface OnnxBatchSpeed {
+  batch: number;
+  /** Prompt tokens per sequence. */
+  promptTokens: number;
+  /** Decode steps after the prefill (each adds one token per sequence). */
+  decodeSteps: number;
+  prefillMs: number;
+  decodeMs: number;
+  /** Prompt tokens per second of the prefill (batch × promptTokens / prefill time). */
+  prefillTokensPerSecond: number;
+  /** Tokens per second over the decode steps (batch × decodeSteps / decode time; prefill excluded). */
+  decodeTokensPerSecond: number;
+  /** Greedy ids per sequence: the prefill's token, then one per decode step. */
+  ids: number[][];
+}
+
+/** A prefill of `prompts` (equal lengths) and `decodeSteps` greedy steps with the KV cache. */
+export async function measureOnnxBatch(
+  lm: OnnxCausalLM,
+  prompts: readonly (readonly number[])[],
+  decodeSteps: number,
+): Promise<OnnxBatchSpeed> {
+  const ids: number[][] = prompts.map(() => []);
+  const pick = (out: Awaited<ReturnType<OnnxCausalLM['forward']>>) =>
+    ids.map((row, b) => {
+      const tok = argmax(out.logits, (b * out.rows + out.rows - 1) * out.vocab, out.vocab);
+      row.push(tok);
+      return [tok];
+    });
+  const t0 = performance.now();
+  let out = await lm.forward({ ids: prompts, logitsToKeep: 1 });
+  let next = pick(out);
+  const t1 = performance.now();
+  for (let i = 0; i < decodeSteps; i++) {
+    out = await lm.forward({ ids: next }, out.present);
+    next = pick(out);
+  }
+  const t2 = performance.now();
+  const batch = prompts.length;
+  const promptTokens = prompts[0]?.length ?? 0;
+  return {
+    batch,
+    promptTokens,
+    decodeSteps,
+    prefillMs: t1 - t0,
+    decodeMs: t2 - t1,
+    prefillTokensPerSecond: (batch * promptTokens) / ((t1 - t0) / 1000),
+    decodeTokensPerSecond: decodeSteps ? (batch * decodeSteps) / ((t2 - t1) / 1000) : 0,
+    ids,
+  };
+}
+
+/** One prompt: a prefill, then `newTokens` decode steps. */
 export async function measureOnnxSpeed(
   lm: OnnxCausalLM,
   prompt: readonly number[],
   newTokens: number,
 ): Promise<OnnxSpeed> {
-  const t0 = performance.now();
-  let out = await lm.forward({ ids: [prompt], logitsToKeep: 1 });
-  const t1 = performance.now();
-  for (let i = 0; i < newTokens; i++) {
-    const next = argmax(out.logits, (out.rows - 1) * out.vocab, out.vocab);
-    out = await lm.forward({ ids: [[next]] }, out.present);
-  }
-  const t2 = performance.now();
+  const s = await measureOnnxBatch(lm, [prompt], newTokens);
   return {
     promptTokens: prompt.length,
     newTokens,
-    prefillMs: t1 - t0,
-    decodeMs: t2 - t1,
-    decodeTokensPerSecond: newTokens / ((t2 - t1) / 1000),
+    prefillMs: s.prefillMs,
+    decodeMs: s.decodeMs,
+    decodeTokensPerSecond: s.decodeTokensPerSecond,
   };
 }

@@ -1,5 +1,6 @@
 // The runner on onnxruntime-web's WASM backend (CPU, no GPU device: the trainer worker stays the only
-// owner of the GPU). onnxruntime-web is imported on first use, so it never weighs on the trainer path,
+// owner of the GPU), and on its WebGPU execution provider for speed comparisons (the bench: it opens
+// its own device, so only while no training holds the GPU). onnxruntime-web is imported on first use, so it never weighs on the trainer path,
 // and its .wasm files come from `wasmPaths` — the app serves its own copy, never a CDN. The model
 // arrives as bytes (OPFS, file picker or fetch from the app's origin) with its external data file.
 // Browser-safe; also runs in Node.
@@ -29,6 +30,26 @@ export async function loadOnnxWasm(files: WasmModelFiles, opts: WasmOptions = {}
   return OnnxCausalLM.load(ort, files.model, {
     executionProviders: ['wasm'],
     // The location recorded in the model's external tensors.
+    externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
+  });
+}
+
+export interface WebGpuOptions extends WasmOptions {
+  /**
+   * The WebGPU build's .wasm bytes (`ort-wasm-simd-threaded.asyncify.wasm`), where there is no URL to
+   * fetch them from (Node); browsers load them from `wasmPaths`.
+   */
+  wasmBinary?: Uint8Array;
+}
+
+/** onnxruntime-web's WebGPU execution provider (it requests its own device from navigator.gpu). */
+export async function loadOnnxWebGpu(files: WasmModelFiles, opts: WebGpuOptions = {}): Promise<OnnxCausalLM> {
+  const ort = await import('onnxruntime-web/webgpu');
+  if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
+  if (opts.wasmBinary !== undefined) ort.env.wasm.wasmBinary = opts.wasmBinary;
+  ort.env.wasm.numThreads = opts.threads ?? 1;
+  return OnnxCausalLM.load(ort, files.model, {
+    executionProviders: ['webgpu'],
     externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
   });
 }
