@@ -469,6 +469,17 @@ export const ONNX_CHECK_DEFAULTS = {
   threads: 1,
 } as const;
 
+/** The app's bench page: one greedy decode workload, batch 1, on the engine and on onnxruntime-web WebGPU. */
+export const BENCH_PAGE_DEFAULTS = {
+  promptTokens: 64,
+  newTokens: 32,
+  /** Bounds of the page's inputs (the engine's KV cache holds every preset's longest sequence). */
+  maxPromptTokens: 512,
+  maxNewTokens: 256,
+  /** Seed of the random prompt ids, so reruns time the same tokens. */
+  seed: 1,
+} as const;
+
 export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop';
 
 export interface Preset {

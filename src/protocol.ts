@@ -217,6 +217,42 @@ export interface OnnxProgress {
   message: string;
 }
 
+// ---- the bench page: the engine and onnxruntime-web side by side (issue 9) ----------------------------
+
+/** One decode workload, the same on both sides: a prompt, then greedy tokens, batch 1. */
+export interface DecodeBenchRequest {
+  promptIds: number[];
+  /** Decode steps after the prefill (no stop token ends them early). */
+  newTokens: number;
+}
+
+/** The engine's side of the bench, measured in the trainer worker on the loaded model. */
+export interface EngineDecodeBench {
+  adapter: string;
+  /** The engine's weight and KV-cache precision, and its arithmetic (f16 only where shader-f16 exists). */
+  weightDType: string;
+  kvDType: 'f32' | 'f16';
+  promptTokens: number;
+  decodeSteps: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  dispatchesPerStep: number;
+  readbacksPerStep: number;
+  /** The greedy tokens (the ONNX side's should match where the logits are not near-tied). */
+  ids: number[];
+}
+
+/** The loaded model's weights exported to ONNX in memory, handed to the page (transferred, not copied). */
+export interface OnnxExportFiles {
+  variant: 'fp32' | 'fp16';
+  variantReason: string;
+  model: Uint8Array;
+  data: Uint8Array;
+  exportMs: number;
+}
+
 export type ExportFormat = 'hf' | 'peft' | 'jsonl' | 'archive' | 'onnx' | 'seed-set';
 
 /** A file to hand to the user (the UI turns it into a download). Folders come as a zip. */
@@ -341,6 +377,10 @@ export interface TrainerApi {
    * (WASM, in this worker); progress arrives as `onnx-progress` events. Not while a run trains.
    */
   checkOnnx(req: OnnxCheckRequest): Promise<OnnxCheckReport>;
+  /** The bench page's engine side: one greedy decode of `req` on the loaded base model. Not while a run trains. */
+  benchDecode(req: DecodeBenchRequest): Promise<EngineDecodeBench>;
+  /** The loaded base model exported to ONNX in memory, for the bench page's onnxruntime-web WebGPU side. */
+  exportOnnxFiles(variant: OnnxVariantChoice): Promise<OnnxExportFiles>;
   listCheckpoints(runId: string): Promise<CheckpointInfo[]>;
   restoreCheckpoint(runId: string, step: number): Promise<RunSummary>;
   exportRun(runId: string, format: ExportFormat): Promise<ExportedFile>;

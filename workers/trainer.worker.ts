@@ -67,6 +67,12 @@ const api: TrainerApi = {
   getBuffers: (runId) => lab.getBuffers(runId),
   runEval: (req) => withUserErrors(lab.runEval(req)),
   checkOnnx: (req) => withUserErrors(lab.checkOnnx(req)),
+  benchDecode: (req) => lab.benchDecode(req),
+  async exportOnnxFiles(variant) {
+    const files = await withUserErrors(lab.exportOnnxFiles(variant));
+    // Moved, not copied: the page holds the only copy while onnxruntime-web loads it.
+    return Comlink.transfer(files, [files.model.buffer, files.data.buffer]);
+  },
   listCheckpoints: (runId) => lab.listCheckpoints(runId),
   restoreCheckpoint: (runId, step) => lab.restoreCheckpoint(runId, step),
   exportRun: (runId, format) => lab.exportRun(runId, format),

@@ -25,7 +25,7 @@ import { runEtaSeconds } from './lib/eta.ts';
 import { decodeShare, diffFromPreset } from './lib/share.ts';
 import { wantsCompat } from './lib/page.ts';
 
-export type View = 'model' | 'train' | 'samples' | 'buffers' | 'eval' | 'runs' | 'chat';
+export type View = 'model' | 'train' | 'samples' | 'buffers' | 'eval' | 'runs' | 'chat' | 'bench';
 
 /** Calls that only read state must answer quickly; a stuck worker must not leave a spinner forever. */
 const QUICK_CALL_MS = 20_000;

@@ -28,7 +28,10 @@ import type {
   MemoryReport,
   ModelChoice,
   ModelInfo,
+  DecodeBenchRequest,
+  EngineDecodeBench,
   OnnxCheckReport,
+  OnnxExportFiles,
   OnnxCheckRequest,
   OnnxExportInfo,
   OnnxProgress,
@@ -898,6 +901,65 @@ export class Lab {
         at: new Date().toISOString(),
       };
     });
+  }
+
+  // ---- the bench page (issue 9): the engine's side, and the export onnxruntime-web WebGPU runs --------
+
+  /**
+   * One greedy decode of the bench workload on the loaded base model, after a short warm-up that compiles
+   * the pipelines. Not while a run trains: the bench must have the GPU to itself to mean anything.
+   */
+  async benchDecode(req: DecodeBenchRequest): Promise<EngineDecodeBench> {
+    if (this.active) throw new Error('A run is training; pause it to bench (the GPU is busy).');
+    const { engine } = this.requireModel();
+    if (req.promptIds.length === 0 || req.newTokens < 1)
+      throw new Error('The bench needs a non-empty prompt and at least one new token.');
+    const opts = { temperature: 0, seed: 0, stopTokens: [] };
+    engine.loraEnabled = false;
+    await engine.generate([req.promptIds.slice(0, 4)], { ...opts, maxNew: 2 });
+    engine.resetStats();
+    // maxNew counts the token the prefill picks: one more than the decode steps.
+    const [c] = await engine.generate([req.promptIds], { ...opts, maxNew: req.newTokens + 1 });
+    const st = engine.stats;
+    const r = engine.ctx.report;
+    return {
+      adapter: [r.vendor, r.architecture, r.description].filter(Boolean).join(' ') || 'unknown adapter',
+      weightDType: engine.weights.dtype,
+      kvDType: engine.forward.limits.kvDType,
+      promptTokens: req.promptIds.length,
+      decodeSteps: st.decodeSteps,
+      prefillMs: st.prefillMs,
+      decodeMs: st.decodeMs,
+      prefillTokensPerSecond: req.promptIds.length / (st.prefillMs / 1000),
+      decodeTokensPerSecond: st.decodeSteps ? st.decodeTokens / (st.decodeMs / 1000) : 0,
+      dispatchesPerStep: st.decodeSteps ? st.decodeDispatches / st.decodeSteps : 0,
+      readbacksPerStep: st.decodeSteps ? st.decodeReadbacks / st.decodeSteps : 0,
+      ids: c.ids,
+    };
+  }
+
+  /** The loaded base model as ONNX bytes in memory (the bench page opens them on its own device). */
+  async exportOnnxFiles(choice: OnnxVariantChoice): Promise<OnnxExportFiles> {
+    if (this.active) throw new Error('A run is training; pause it to bench (the GPU is busy).');
+    const { source, model } = this.requireModel();
+    const bridge = await import('./onnx-bridge.ts');
+    const { variant, reason } = bridge.chooseOnnxVariant(model.config, choice);
+    bridge.checkOnnxFits(model.config, variant);
+    try {
+      const exported = await bridge.exportOnnxToMemory(
+        source,
+        model,
+        variant,
+        null,
+        {},
+        (done, total, name) =>
+          this.onnxProgress('export', done, total, `Exporting ${variant} to ONNX: ${name}`),
+      );
+      const { model: bytes, data } = exported.files;
+      return { variant, variantReason: reason, model: bytes, data, exportMs: exported.exportMs };
+    } catch (err) {
+      throw bridge.asMemoryError(err, variant, bridge.onnxDataBytes(model.config, variant));
+    }
   }
 
   async chat(req: ChatRequest): Promise<string> {
