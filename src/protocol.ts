@@ -147,7 +147,7 @@ export interface EvalRequest {
 
 // ---- ONNX Runtime bridge (issue 9) ------------------------------------------------------------------
 
-/** auto: fp32 for small models, fp16 where an fp32 export would not fit comfortably in a tab. */
+/** auto: fp32 while it fits onnxruntime-web comfortably (ONNX_CHECK_DEFAULTS.fp32MaxBytes), else fp16. */
 export type OnnxVariantChoice = 'auto' | 'fp32' | 'fp16';
 
 /** "Check against ONNX Runtime": the loaded weights exported to ONNX in memory, vs the engine. */

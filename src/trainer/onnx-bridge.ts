@@ -6,7 +6,7 @@
 // load), so none of it weighs on training.
 import { ONNX_CHECK_DEFAULTS } from '../config.ts';
 import type { LoadedModel } from '../model/model-folder.ts';
-import { memoryFolder, type FolderSink, type ModelSource } from '../model/model-source.ts';
+import type { FolderSink, ModelSource } from '../model/model-source.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { OnnxLora } from '../onnx/lora-merge.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -42,12 +42,13 @@ export function chooseOnnxVariant(
 ): { variant: OnnxVariant; reason: string } {
   if (choice !== 'auto') return { variant: choice, reason: `${choice}, as chosen` };
   const fp32 = onnxDataBytes(config, 'fp32');
-  return fp32 <= ONNX_CHECK_DEFAULTS.fp32MaxBytes
-    ? { variant: 'fp32', reason: `fp32: the weights take ${mb(fp32)}, small enough for a tab` }
-    : {
-        variant: 'fp16',
-        reason: `fp16: in fp32 the weights would take ${mb(fp32)} (over ${mb(ONNX_CHECK_DEFAULTS.fp32MaxBytes)}; a tab holds them twice while loading)`,
-      };
+  const max = ONNX_CHECK_DEFAULTS.fp32MaxBytes;
+  return fp32 <= max
+    ? {
+        variant: 'fp32',
+        reason: `fp32: the weights take ${mb(fp32)}; up to ${mb(max)} fp32 is the lighter and faster choice on onnxruntime-web's CPU backend`,
+      }
+    : { variant: 'fp16', reason: `fp16: in fp32 the weights would take ${mb(fp32)}, over ${mb(max)}` };
 }
 
 /**
@@ -101,19 +102,24 @@ function memoryError(variant: OnnxVariant, dataBytes: number, cause: string): On
     title: 'Not enough memory for ONNX Runtime',
     message,
     action:
-      (variant === 'fp32' ? 'Choose fp16 (half the memory), close ' : 'Close ') +
-      'other tabs and try again, or run `tabzero check-onnx --model DIR --prompts FILE` in Node, which has no such limit.',
+      'Close other tabs and try again, or run `tabzero check-onnx --model DIR --prompts FILE` in Node ' +
+      '(onnxruntime-node has no 4 GiB limit).',
   });
+}
+
+/** WASM memory onnxruntime-web needs to hold an export (an estimate from measurement). */
+export function onnxWasmBytes(config: Qwen2Config, variant: OnnxVariant): number {
+  return onnxDataBytes(config, variant) * ONNX_CHECK_DEFAULTS.wasmBytesPerDataByte[variant];
 }
 
 /** Refuses exports that cannot fit onnxruntime-web's WASM memory before spending the time on them. */
 export function checkOnnxFits(config: Qwen2Config, variant: OnnxVariant): void {
-  const bytes = onnxDataBytes(config, variant);
-  if (bytes > ONNX_CHECK_DEFAULTS.wasmMaxModelBytes)
+  const need = onnxWasmBytes(config, variant);
+  if (need > ONNX_CHECK_DEFAULTS.wasmMaxBytes)
     throw memoryError(
       variant,
-      bytes,
-      `over the ${mb(ONNX_CHECK_DEFAULTS.wasmMaxModelBytes)} this check allows`,
+      onnxDataBytes(config, variant),
+      `it needs about ${mb(need)} of WASM memory, over the ${mb(ONNX_CHECK_DEFAULTS.wasmMaxBytes)} a tab can give it`,
     );
 }
 
@@ -129,6 +135,40 @@ export interface MemoryExport {
   exportMs: number;
 }
 
+/** Padding the export may put before each tensor (its data offsets are aligned to 64 bytes). */
+const MAX_ALIGN_PAD = 63;
+
+/**
+ * The onnx/ folder of an export, in memory. The weights file goes straight into one buffer sized up
+ * front: collecting chunks and joining them would hold the weights twice (4 GB for Qwen2-0.5B in fp32).
+ */
+function memoryOnnxFolder(
+  dataFile: string,
+  capacity: number,
+): FolderSink & { files: Map<string, Uint8Array> } {
+  const files = new Map<string, Uint8Array>();
+  return {
+    files,
+    writeFile: async (name, data) => {
+      files.set(name, typeof data === 'string' ? new TextEncoder().encode(data) : data.slice());
+    },
+    createFile: async (name) => {
+      if (name !== dataFile) throw new Error(`in-memory ONNX export: unexpected file ${name}`);
+      const buffer = new Uint8Array(capacity);
+      let at = 0;
+      return {
+        write: async (chunk) => {
+          if (at + chunk.byteLength > capacity)
+            throw new Error(`in-memory ONNX export: ${name} outgrew its ${capacity} bytes`);
+          buffer.set(chunk, at);
+          at += chunk.byteLength;
+        },
+        close: async () => void files.set(name, buffer.subarray(0, at)),
+      };
+    },
+  };
+}
+
 /** Exports `model` (with `lora` merged) as one ONNX variant into memory: the graph and its weights. */
 export async function exportOnnxToMemory(
   source: ModelSource,
@@ -138,7 +178,10 @@ export async function exportOnnxToMemory(
   metadata: Record<string, string>,
   onProgress: (done: number, total: number, name: string) => void,
 ): Promise<MemoryExport> {
-  const onnx = memoryFolder('onnx-export');
+  const file = VARIANT_FILE[variant];
+  const capacity =
+    onnxDataBytes(model.config, variant) + MAX_ALIGN_PAD * qwen2WeightPlan(model.config).length;
+  const onnx = memoryOnnxFolder(`${file}_data`, capacity);
   // Only the graph and its weights are run; config.json and the tokenizer files are not needed here.
   const unused: FolderSink = {
     writeFile: async () => undefined,
@@ -152,7 +195,6 @@ export async function exportOnnxToMemory(
     { root: unused, onnx },
     { variants: [variant], lora, metadata, onProgress },
   );
-  const file = VARIANT_FILE[variant];
   const bytes = (name: string) => {
     const b = onnx.files.get(name);
     if (!b) throw new Error(`in-memory ONNX export: ${name} was not written`);

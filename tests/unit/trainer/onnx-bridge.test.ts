@@ -1,18 +1,22 @@
 // The app's ONNX Runtime bridge, its pure parts: which precision to export, how large the export is,
 // the tolerance the check holds the engine to, the prompts it uses, and its out-of-memory error.
 import { describe, expect, it } from 'vitest';
-import { ONNX_CHECK_DEFAULTS } from '../../../src/config.ts';
+import { memoryFolder } from '../../../src/model/model-source.ts';
+import { exportOnnx } from '../../../src/onnx/export.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson, type Qwen2Config } from '../../../src/model/qwen2-config.ts';
 import { LOGIT_TOLERANCE } from '../../../src/onnx/parity.ts';
 import type { Tokenizer } from '../../../src/policy.ts';
+import { tinyFixture } from '../onnx/fixture.ts';
 import { carriedUserError, userError } from '../../../src/trainer/lab.ts';
 import {
   asMemoryError,
   checkOnnxFits,
   checkPrompts,
   chooseOnnxVariant,
+  exportOnnxToMemory,
   onnxDataBytes,
   OnnxMemoryError,
+  onnxWasmBytes,
   parityTolerance,
 } from '../../../src/trainer/onnx-bridge.ts';
 
@@ -37,21 +41,43 @@ describe('the export the check runs', () => {
     );
   });
 
-  it('is fp32 for small models and fp16 where fp32 would not fit comfortably, unless chosen', () => {
-    expect(onnxDataBytes(tiny, 'fp32')).toBeLessThanOrEqual(ONNX_CHECK_DEFAULTS.fp32MaxBytes);
+  it('is fp32 while it fits (lighter and faster than fp16 on onnxruntime-web), fp16 above, unless chosen', () => {
     expect(chooseOnnxVariant(tiny).variant).toBe('fp32');
     const real = chooseOnnxVariant(qwen);
-    expect(real.variant).toBe('fp16');
-    expect(real.reason).toMatch(/fp32 the weights would take 1885 MB \(over 512 MB;/);
-    expect(chooseOnnxVariant(qwen, 'fp32')).toEqual({ variant: 'fp32', reason: 'fp32, as chosen' });
+    expect(real.variant).toBe('fp32');
+    expect(real.reason).toMatch(/^fp32: the weights take 1885 MB; up to 2560 MB fp32/);
+    // Twice the layers: 3.2 GB of fp32 weights.
+    expect(chooseOnnxVariant({ ...qwen, numHiddenLayers: 48 })).toEqual({
+      variant: 'fp16',
+      reason: 'fp16: in fp32 the weights would take 3250 MB, over 2560 MB',
+    });
+    expect(chooseOnnxVariant(qwen, 'fp16')).toEqual({ variant: 'fp16', reason: 'fp16, as chosen' });
     expect(chooseOnnxVariant(tiny, 'fp16').variant).toBe('fp16');
   });
 
+  it('is written into memory byte for byte as the folder export writes it', async () => {
+    const fx = await tinyFixture(5);
+    try {
+      for (const variant of ['fp32', 'fp16'] as const) {
+        const mem = await exportOnnxToMemory(fx.source, fx.model, variant, null, {}, () => undefined);
+        const onnx = memoryFolder('reference');
+        await exportOnnx(fx.source, fx.model, { root: memoryFolder('root'), onnx }, { variants: [variant] });
+        const file = variant === 'fp32' ? 'model.onnx' : 'model_fp16.onnx';
+        expect(mem.files.model).toEqual(onnx.files.get(file));
+        expect(mem.files.data).toEqual(onnx.files.get(`${file}_data`));
+      }
+    } finally {
+      await fx.cleanup();
+    }
+  });
+
   it('refuses up front what onnxruntime-web’s WASM memory cannot hold', () => {
+    expect(() => checkOnnxFits(qwen, 'fp32')).not.toThrow();
     expect(() => checkOnnxFits(qwen, 'fp16')).not.toThrow();
-    const big = { ...qwen, numHiddenLayers: 96 };
-    expect(() => checkOnnxFits(big, 'fp32')).toThrow(OnnxMemoryError);
-    expect(() => checkOnnxFits(big, 'fp32')).toThrow(/Not enough memory for the ONNX Runtime check/);
+    expect(onnxWasmBytes(qwen, 'fp16')).toBeGreaterThan(onnxWasmBytes(qwen, 'fp32'));
+    const big = { ...qwen, numHiddenLayers: 48 };
+    expect(() => checkOnnxFits(big, 'fp16')).toThrow(OnnxMemoryError);
+    expect(() => checkOnnxFits(big, 'fp16')).toThrow(/needs about \d+ MB of WASM memory, over the 3840 MB/);
   });
 });
 
@@ -84,7 +110,7 @@ describe('the check', () => {
     const shown = carriedUserError(err)!;
     expect(shown.title).toBe('Not enough memory for ONNX Runtime');
     expect(shown.message).toMatch(/fp32 export's weights take 1024 MB/);
-    expect(shown.action).toMatch(/Choose fp16/);
+    expect(shown.action).toMatch(/tabzero check-onnx/);
     expect(userError(err)).toEqual(shown);
     const other = new Error('Invalid model');
     expect(asMemoryError(other, 'fp16', 1)).toBe(other);
