@@ -20,7 +20,8 @@ describe('onnxruntime-web WebGPU in Node', () => {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
     });
     // Elements 6..13 of a view that starts at element 2 of the shared memory: values 8.5 .. 15.5.
-    device.queue.writeBuffer(buf, 16, shared.subarray(2), 6, 8);
+    // (WebGPU's types exclude shared views; ort-web's WASM glue passes them all the same.)
+    device.queue.writeBuffer(buf, 16, shared.subarray(2) as unknown as Float32Array<ArrayBuffer>, 6, 8);
     // A plain (non-shared) write still goes straight through.
     device.queue.writeBuffer(buf, 0, Float32Array.of(-1, -2, -3, -4));
     const out = new Float32Array(await readBuffer(device, buf, 64));
