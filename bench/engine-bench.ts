@@ -15,6 +15,7 @@ import {
   KernelProfiler,
   profilingUnavailable,
   timingsByKind,
+  type DispatchTiming,
   type KindTiming,
 } from '../src/engine/kernel-profiler.ts';
 import type { MemoryReport } from '../src/engine/memory.ts';
@@ -144,7 +145,7 @@ export async function matmulPeak(device: GPUDevice, dtype: WeightDType, n: numbe
   return MatmulKernel.flops(n, n, n) / (best / 1000);
 }
 
-function phase(timings: Parameters<typeof timingsByKind>[0], wallMs: number): PhaseProfile {
+function phase(timings: readonly DispatchTiming[], wallMs: number): PhaseProfile {
   return {
     dispatches: timings.length,
     gpuMs: timings.reduce((sum, t) => sum + t.ns, 0) / 1e6,
@@ -169,14 +170,17 @@ export async function profileKernels(
   const dispatcher = engine.forward.dispatcher;
   engine.resetStats();
   dispatcher.profiler = profiler;
+  let read: Awaited<ReturnType<KernelProfiler['read']>>;
   try {
     const maxNew = Math.min(2, newTokens);
     await engine.generate(prompts, { maxNew, temperature: 0, seed: 0, stopTokens: [] });
+    dispatcher.profiler = null;
+    read = await profiler.read();
   } finally {
     dispatcher.profiler = null;
+    profiler.destroy();
   }
-  const { timings, resolutionNs } = await profiler.read();
-  profiler.destroy();
+  const { timings, resolutionNs } = read;
   const st = engine.stats;
   // The decode step's dispatches are the last ones recorded; everything before is the prefill.
   const split = timings.length - st.decodeDispatches;

@@ -37,7 +37,9 @@ export class Dispatcher {
   uniformBytes = 0;
   /**
    * While set, dispatches go to the profiler instead of the caller's pass (which stays empty). The
-   * profiler submits each one at once, so its work precedes whatever the caller submits afterwards.
+   * profiler submits each one at once: its work precedes whatever the caller submits afterwards, and
+   * also anything the caller recorded earlier in the same encoder. Generation records nothing but
+   * dispatches before its readback copy, so it profiles correctly; code that copies first does not.
    */
   profiler: DispatchProfiler | null = null;
 

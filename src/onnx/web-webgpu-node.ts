@@ -18,7 +18,8 @@ let gpuForOrt: GPU | null = null;
 
 type WriteBuffer = GPUQueue['writeBuffer'];
 
-function installWebGpuForOrtWeb(): void {
+/** Bridges the two gaps above, once per process (loadOnnxWebGpuNode calls it). */
+export function installWebGpuForOrtWeb(): void {
   if (gpuForOrt) return;
   Object.assign(globalThis, globals);
   gpuForOrt = create([]);
