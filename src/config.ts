@@ -482,6 +482,9 @@ export const BENCH_PAGE_DEFAULTS = {
   maxNewTokens: 256,
   /** Seed of the random prompt ids, so reruns time the same tokens. */
   seed: 1,
+  /** The transformers.js side's suggested repo and dtype: an official ONNX export of a Qwen2-family model. */
+  transformersJsRepo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+  transformersJsDtype: 'fp16',
 } as const;
 
 export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop';

@@ -1,4 +1,4 @@
-// Node only: serves a model folder in the hub's URL layout, `/{repo}/resolve/{revision}/{file}` with
+// Node only: serves a model folder in the hub's URL layout, `/{repo}/resolve/{revision}/{path}` with
 // HTTP Range, HEAD, the hub's x-linked-size / x-linked-etag (SHA-256) headers and CORS, plus the tree
 // API's LFS oids — so a classroom downloads the 988 MB once from the teacher's machine
 // (`tabzero serve-model DIR`) and the app's hub client needs nothing special.
@@ -85,8 +85,11 @@ export async function startModelServer(opts: ModelServerOptions): Promise<ModelS
   const hashes = new Map<string, FileHash>();
 
   async function fileInfo(name: string): Promise<{ path: string; size: number; sha256: string } | null> {
-    if (name === '' || name.includes('/') || name.includes('\\') || name.startsWith('.')) return null;
-    const path = join(root, name);
+    // A path inside the folder (transformers.js folders keep the weights in onnx/): no empty, hidden
+    // (`.`, `..`, dotfiles) or backslash segments, so nothing outside `root` is reachable.
+    const parts = name.split('/');
+    if (parts.some((p) => p === '' || p.startsWith('.') || p.includes('\\'))) return null;
+    const path = join(root, ...parts);
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) return null;
     let cached = hashes.get(name);

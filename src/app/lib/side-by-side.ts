@@ -1,7 +1,13 @@
 // The bench page's measurements: the same greedy decode workload (one prompt, batch 1) on the engine,
-// measured in the trainer worker, and on onnxruntime-web's WebGPU execution provider — the runtime
-// transformers.js uses — opened here, on the page's own device, with the ONNX export of the same weights.
-// Browser-only (the CLI's side-by-side is `npm run bench -- --onnx`).
+// measured in the trainer worker, and on the ONNX side, opened here on the page's own device: either
+// onnxruntime-web's WebGPU execution provider with the ONNX export of the same weights, or transformers.js
+// (on onnxruntime-web) loading a model repo from the hub or a mirror, e.g. the official onnx-community
+// exports. Browser-only (the CLI's side-by-side is `npm run bench -- --onnx`).
+import {
+  benchTransformersJs,
+  type OrtWasmUrls,
+  type TransformersJsSource,
+} from '../../onnx/transformers-js.ts';
 import { loadOnnxWebGpu } from '../../onnx/web.ts';
 import { measureOnnxBatch } from '../../onnx/speed.ts';
 import { mulberry32 } from '../../random.ts';
@@ -19,11 +25,10 @@ export function benchPromptIds(len: number, vocab: number, seed: number): number
 
 export interface OnnxDecodeBench {
   runtime: string;
-  variant: OnnxExportFiles['variant'];
-  variantReason: string;
-  /** Bytes of the export (graph and weights). */
-  bytes: number;
-  exportMs: number;
+  /** Which model and precision, and why: shown beside the figures. */
+  model: string;
+  /** The same weights as the engine's (the in-tab export): greedy tokens are comparable. */
+  sameWeights: boolean;
   loadMs: number;
   promptTokens: number;
   decodeSteps: number;
@@ -44,7 +49,7 @@ export async function benchOnnxWebGpu(
   promptIds: readonly number[],
   decodeSteps: number,
 ): Promise<OnnxDecodeBench> {
-  const bytes = files.model.byteLength + files.data.byteLength;
+  const mb = (files.model.byteLength + files.data.byteLength) / 1e6;
   const started = performance.now();
   const lm = await loadOnnxWebGpu(files, { wasmPaths });
   const loadMs = performance.now() - started;
@@ -53,10 +58,8 @@ export async function benchOnnxWebGpu(
     const s = await measureOnnxBatch(lm, [promptIds], decodeSteps);
     return {
       runtime: 'onnxruntime-web, WebGPU execution provider',
-      variant: files.variant,
-      variantReason: files.variantReason,
-      bytes,
-      exportMs: files.exportMs,
+      sameWeights: true,
+      model: `this model exported to ONNX ${files.variant} (${files.variantReason}), ${mb.toFixed(1)} MB in ${(files.exportMs / 1000).toFixed(1)} s`,
       loadMs,
       promptTokens: s.promptTokens,
       decodeSteps: s.decodeSteps,
@@ -86,6 +89,23 @@ export async function matchingVariant(
         variant: 'fp32',
         reason: "fp32: this page's GPU adapter lacks shader-f16, which onnxruntime-web's fp16 needs",
       };
+}
+
+/** transformers.js (on onnxruntime-web) loading `src` from the hub or a mirror, timed on the same workload. */
+export async function benchTransformersJsSide(
+  src: TransformersJsSource,
+  wasm: OrtWasmUrls,
+  promptIds: readonly number[],
+  decodeSteps: number,
+): Promise<OnnxDecodeBench> {
+  const s = await benchTransformersJs(src, wasm, promptIds, decodeSteps);
+  const where = src.endpoint ? ` from ${src.endpoint}` : ' from the Hugging Face hub';
+  return {
+    ...s,
+    runtime: `transformers.js, ${src.device === 'webgpu' ? 'WebGPU' : 'WASM'} (onnxruntime-web)`,
+    model: `${src.repo} (${src.dtype})${where}`,
+    sameWeights: false,
+  };
 }
 
 /** Leading greedy tokens the two runtimes share (random weights have near-ties, so they may part). */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -117,6 +118,30 @@ describe('serve-model server', () => {
       lfs: { oid: string };
     }[];
     expect(tree.find((e) => e.path === 'model.safetensors')?.lfs.oid).toBe(weightsSha);
+  });
+});
+
+describe('serve-model with subfolders (transformers.js keeps its weights in onnx/)', () => {
+  it('serves files below the folder and nothing outside it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tabzero-serve-sub-'));
+    mkdirSync(join(root, 'served', 'onnx'), { recursive: true });
+    writeFileSync(join(root, 'served', 'onnx', 'model.onnx'), 'graph');
+    writeFileSync(join(root, 'served', '.hidden'), 'no');
+    writeFileSync(join(root, 'secret.txt'), 'no');
+    const s = await startModelServer({ dir: join(root, 'served'), port: 0, repo: REPO });
+    try {
+      const base = `${s.url}/${REPO}/resolve/main`;
+      const ok = await fetch(`${base}/onnx/model.onnx`);
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toBe('graph');
+      for (const bad of ['../secret.txt', 'onnx/../../secret.txt', '.hidden', 'onnx//model.onnx', 'onnx/.']) {
+        expect((await fetch(`${base}/${encodeURIComponent(bad)}`)).status, bad).toBe(404);
+      }
+      expect((await fetch(`${base}/onnx`)).status).toBe(404);
+    } finally {
+      await s.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
