@@ -74,6 +74,8 @@ export class OnnxCausalLM {
     readonly session: InferenceSession,
     private readonly cacheInputs: CacheInput[],
     private readonly hasLogitsToKeep: boolean,
+    /** Outputs stay on the GPU (WebGPU EP): each step's past is dead once the next step ran. */
+    private readonly onGpu: boolean,
   ) {}
 
   /** Opens a model (a path in Node; bytes plus `externalData` session options in the browser). */
@@ -100,7 +102,13 @@ export class OnnxCausalLM {
     for (const need of ['input_ids', 'attention_mask', 'position_ids']) {
       if (!session.inputNames.includes(need)) throw new Error(`ONNX model has no input "${need}"`);
     }
-    return new OnnxCausalLM(ort, session, cacheInputs, session.inputNames.includes('num_logits_to_keep'));
+    return new OnnxCausalLM(
+      ort,
+      session,
+      cacheInputs,
+      session.inputNames.includes('num_logits_to_keep'),
+      options.preferredOutputLocation === 'gpu-buffer',
+    );
   }
 
   /** One forward pass over `input`, continuing `past` (null: empty cache). */
@@ -133,12 +141,16 @@ export class OnnxCausalLM {
         ]);
     }
     const out = await this.session.run(feeds);
+    // With outputs on the GPU the cache never leaves it (as transformers.js runs it); a past fed once is
+    // not fed again, so its buffers go back now rather than at garbage collection.
+    if (this.onGpu && past) for (const t of Object.values(past.tensors)) t.dispose();
     const logits = out.logits;
     if (logits.type !== 'float32') throw new Error(`logits are ${logits.type}, expected float32`);
+    const logitsData = this.onGpu ? await logits.getData(true) : logits.data;
     const tensors: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(out)) if (name.startsWith('present.')) tensors[name] = t;
     return {
-      logits: logits.data as Float32Array,
+      logits: logitsData as Float32Array,
       batch,
       seq,
       rows: logits.dims[1],

@@ -50,6 +50,8 @@ export async function loadOnnxWebGpu(files: WasmModelFiles, opts: WebGpuOptions 
   ort.env.wasm.numThreads = opts.threads ?? 1;
   return OnnxCausalLM.load(ort, files.model, {
     executionProviders: ['webgpu'],
+    // The KV cache stays on the GPU between steps, as transformers.js keeps it; only logits come back.
+    preferredOutputLocation: 'gpu-buffer',
     externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
   });
 }
