@@ -6,6 +6,8 @@ import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/reco
 import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
 import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';
+import type { PromptParity } from './onnx/parity.ts';
+import type { DecodeTiming } from './onnx/speed.ts';
 
 /** What the GPU panel shows: the adapter the worker's device came from, or why there is none. */
 export type GpuStatus = { ok: true; report: AdapterReport } | { ok: false; error: string; help: string };
@@ -180,21 +182,12 @@ export interface OnnxExportInfo {
   reused: boolean;
 }
 
-export interface OnnxPromptCheck {
+/** One prompt of the check: the parity figures (the engine is the oracle) with its verdict. */
+export interface OnnxPromptCheck extends Omit<PromptParity, 'tokens'> {
   /** Eval item id, or "your prompt N". */
   label: string;
-  promptTokens: number;
   /** The engine's greedy continuation, decoded. */
   completion: string;
-  steps: number;
-  /** Steps where onnxruntime's argmax (teacher-forced along the engine's tokens) equals the engine's token. */
-  agree: number;
-  /** Steps whose engine top-2 logit gap exceeds the tolerance (near-ties excluded), and how many agree. */
-  decidable: number;
-  agreeDecidable: number;
-  /** First step where the two free-running greedy sequences differ (null: identical). */
-  firstDivergence: number | null;
-  maxLogitDiff: number;
   /** Every decidable token agrees and the largest logit difference is within the tolerance. */
   pass: boolean;
 }
@@ -227,17 +220,11 @@ export interface DecodeBenchRequest {
 }
 
 /** The engine's side of the bench, measured in the trainer worker on the loaded model. */
-export interface EngineDecodeBench {
+export interface EngineDecodeBench extends DecodeTiming {
   adapter: string;
   /** The engine's weight and KV-cache precision, and its arithmetic (f16 only where shader-f16 exists). */
   weightDType: string;
   kvDType: 'f32' | 'f16';
-  promptTokens: number;
-  decodeSteps: number;
-  prefillMs: number;
-  decodeMs: number;
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
   dispatchesPerStep: number;
   readbacksPerStep: number;
   /** The greedy tokens (the ONNX side's should match where the logits are not near-tied). */

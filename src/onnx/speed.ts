@@ -13,8 +13,8 @@ export interface OnnxSpeed {
   decodeTokensPerSecond: number;
 }
 
-export interface OnnxBatchSpeed {
-  batch: number;
+/** One timed greedy decode: a prefill, then decode steps (the figures every side of a bench reports). */
+export interface DecodeTiming {
   /** Prompt tokens per sequence. */
   promptTokens: number;
   /** Decode steps after the prefill (each adds one token per sequence). */
@@ -25,6 +25,10 @@ export interface OnnxBatchSpeed {
   prefillTokensPerSecond: number;
   /** Tokens per second over the decode steps (batch × decodeSteps / decode time; prefill excluded). */
   decodeTokensPerSecond: number;
+}
+
+export interface OnnxBatchSpeed extends DecodeTiming {
+  batch: number;
   /** Greedy ids per sequence: the prefill's token, then one per decode step. */
   ids: number[][];
 }

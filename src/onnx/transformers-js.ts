@@ -4,6 +4,8 @@
 // greedy decode workload the engine's bench runs. Its onnxruntime-web files come from the app itself
 // (`wasmPaths`), never from the CDN transformers.js defaults to. Browser-safe.
 
+import type { DecodeTiming } from './speed.ts';
+
 export type TransformersJsDevice = 'webgpu' | 'wasm';
 
 export interface TransformersJsSource {
@@ -17,16 +19,8 @@ export interface TransformersJsSource {
   device: TransformersJsDevice;
 }
 
-export interface TransformersJsSpeed {
+export interface TransformersJsSpeed extends DecodeTiming {
   loadMs: number;
-  promptTokens: number;
-  decodeSteps: number;
-  /** A generate() of one new token: the prefill and the first pick. */
-  prefillMs: number;
-  /** The time `decodeSteps` more tokens add to generate() (a longer call minus the one-token call). */
-  decodeMs: number;
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
   /** Greedy ids: the prefill's pick, then one per decode step. */
   ids: number[];
 }
@@ -82,6 +76,8 @@ export async function benchTransformersJs(
     await generate(2); // compiles the shaders / kernels, as the engine's warm-up does
     const one = await generate(1);
     const all = await generate(decodeSteps + 1);
+    // prefillMs: a generate() of one new token (the prefill and its pick); decodeMs: what `decodeSteps`
+    // more tokens add to it.
     const decodeMs = Math.max(all.ms - one.ms, Number.EPSILON);
     return {
       loadMs,

@@ -9,7 +9,7 @@ import {
   type TransformersJsSource,
 } from '../../onnx/transformers-js.ts';
 import { loadOnnxWebGpu } from '../../onnx/web.ts';
-import { measureOnnxBatch } from '../../onnx/speed.ts';
+import { measureOnnxBatch, type DecodeTiming } from '../../onnx/speed.ts';
 import { mulberry32 } from '../../random.ts';
 import type { EngineDecodeBench, OnnxExportFiles } from '../../protocol.ts';
 
@@ -23,19 +23,13 @@ export function benchPromptIds(len: number, vocab: number, seed: number): number
   return Array.from({ length: len }, () => Math.floor(next() * limit));
 }
 
-export interface OnnxDecodeBench {
+export interface OnnxDecodeBench extends DecodeTiming {
   runtime: string;
   /** Which model and precision, and why: shown beside the figures. */
   model: string;
   /** The same weights as the engine's (the in-tab export): greedy tokens are comparable. */
   sameWeights: boolean;
   loadMs: number;
-  promptTokens: number;
-  decodeSteps: number;
-  prefillMs: number;
-  decodeMs: number;
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
   ids: number[];
 }
 
