@@ -1,0 +1,186 @@
+// Decode with a LoRA adapter fused into the GEMV epilogue (lora-fused.ts, kernels/gemv.ts): the same
+// tokens and log-probs as the reference and as recomputing the prefix, batch-invariant, no dispatch
+// added, and the packed copies refreshed after a training step.
+import { describe, expect, it } from 'vitest';
+import { TARGET_PROJECTION } from '../../src/engine/lora.ts';
+import { GpuLora } from '../../src/engine/lora-gpu.ts';
+import { logSumExp } from '../../src/engine/reference/ops.ts';
+import {
+  moduleName,
+  qwen2Logits,
+  type RefLora,
+  type RefModelConfig,
+} from '../../src/engine/reference/qwen2.ts';
+import { projectionShape, randomRefWeights } from '../../src/engine/reference/random.ts';
+import { trainablePolicy } from '../../src/engine/train.ts';
+import type { LoraTarget } from '../../src/config.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import type { TrainBatch } from '../../src/policy.ts';
+import { getTestContext, randomF32 } from '../helpers/gpu.ts';
+import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
+import { engineFromRef, makeTrainer, tinyConfig } from './train-helpers.ts';
+
+// Same tolerances as generate.test.ts: decode vs the reference's f32/f64 recomputation, and vs the
+// engine's own teacher-forced (tiled matmul, two-dispatch LoRA) path.
+const LP_ATOL = 1e-3;
+const TF_ATOL = 1e-4;
+
+/**
+ * A random adapter (A and B both nonzero, so it moves the logits) on every target of every layer but
+ * `skip` (layer → target), which leaves zero rows in a packed copy.
+ */
+function randomLora(
+  cfg: RefModelConfig,
+  rank: number,
+  seed: number,
+  skip: Record<number, LoraTarget>,
+): RefLora {
+  const lora: RefLora = {};
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const [target, proj] of Object.entries(TARGET_PROJECTION) as [
+      LoraTarget,
+      (typeof TARGET_PROJECTION)[LoraTarget],
+    ][]) {
+      if (skip[l] === target) continue;
+      const [out, inp] = projectionShape(cfg, proj);
+      lora[moduleName(l, proj)] = {
+        A: randomF32(rank * inp, seed++, 0.1),
+        B: randomF32(out * rank, seed++, 0.1),
+        rank,
+        scale: 2,
+      };
+    }
+  }
+  return lora;
+}
+
+/** Dispatches of one decode step (from the engine's counters) and of each layer's decode encoding. */
+async function decodeDispatches(
+  engine: Engine,
+  prompts: number[][],
+): Promise<{ step: number; layer: number[] }> {
+  engine.resetStats();
+  await engine.generate(prompts, { maxNew: 3, temperature: 0, seed: 0, stopTokens: [] });
+  const step = engine.stats.decodeDispatches / engine.stats.decodeSteps;
+  const f = engine.forward;
+  const enc = engine.ctx.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  const layer: number[] = [];
+  for (let l = 0; l < f.config.numHiddenLayers; l++) {
+    const before = f.dispatcher.dispatches;
+    f.encodeLayer(pass, l, prompts.length, 'gemv');
+    layer.push(f.dispatcher.dispatches - before);
+  }
+  pass.end();
+  enc.finish(); // recorded for counting only, never submitted
+  return { step, layer };
+}
+
+describe('decode with LoRA fused into the GEMV', async () => {
+  // intermediate 288 > NARROW_K: down_proj decodes on the split-K shader, the rest on the narrow one.
+  const model = await tinyModel(31, 'F32', {
+    hidden: 64,
+    layers: 2,
+    heads: 4,
+    kvHeads: 2,
+    intermediate: 288,
+  });
+  const cfg = refConfig(model);
+  const engine = await tinyEngine(model, { maxBatch: 4, maxSeqLen: 32, maxTokensPerPass: 16 });
+  const host = randomLora(cfg, 4, 500, { 0: 'up_proj', 1: 'k_proj' });
+  const gpuLora = GpuLora.create(engine.ctx.device, engine.ledger, cfg, host);
+  engine.setLora(gpuLora.weights);
+  const prompts = [
+    [1, 2, 3, 4, 5],
+    [100, 101],
+    [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7],
+  ];
+  const greedy = { maxNew: 6, temperature: 0, seed: 1, stopTokens: [] as number[] };
+
+  it('greedy decoding equals the reference and recomputing the prefix (LoRA on all seven targets)', async () => {
+    const out = await engine.generate(prompts, greedy);
+    const w = await refWeights(model);
+    const V = cfg.vocabSize;
+    let moved = 0;
+    for (const c of out) {
+      const p = prompts[c.promptIndex];
+      const seq = [...p, ...c.ids.slice(0, -1)];
+      const { logits } = qwen2Logits(cfg, w, [{ ids: seq }], host);
+      const base = qwen2Logits(cfg, w, [{ ids: seq }]).logits;
+      c.ids.forEach((tok, j) => {
+        const at = (p.length - 1 + j) * V;
+        const row = logits.subarray(at, at + V);
+        expect(Math.abs(c.logprobs[j] - (row[tok] - logSumExp(row, 0, V)))).toBeLessThan(LP_ATOL);
+        let best = 0;
+        for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        expect(row[best] - row[tok]).toBeLessThan(LP_ATOL);
+        for (let i = 0; i < V; i++) moved = Math.max(moved, Math.abs(row[i] - base[at + i]));
+      });
+    }
+    expect(moved).toBeGreaterThan(0.05); // the adapter matters
+    const tf = await engine.completionLogprobs(
+      out.map((c) => ({ promptIds: prompts[c.promptIndex], completionIds: c.ids })),
+    );
+    out.forEach((c, i) =>
+      c.logprobs.forEach((lp, j) => expect(Math.abs(lp - tf[i][j])).toBeLessThan(TF_ATOL)),
+    );
+  });
+
+  it('batched greedy equals one-at-a-time, bit for bit', async () => {
+    const batched = await engine.generate(prompts, greedy);
+    for (let i = 0; i < prompts.length; i++) {
+      const [alone] = await engine.generate([prompts[i]], greedy);
+      expect(alone.ids).toEqual(batched[i].ids);
+      expect(Array.from(alone.logprobs)).toEqual(Array.from(batched[i].logprobs));
+    }
+  });
+
+  it('LoRA adds no dispatch to a decode step: ≤ 10 per layer, the same count as without', async () => {
+    const withLora = await decodeDispatches(engine, prompts);
+    engine.loraEnabled = false;
+    const without = await decodeDispatches(engine, prompts);
+    engine.loraEnabled = true;
+    console.log(
+      `decode dispatches per step: ${withLora.step} with LoRA, ${without.step} without; per layer ${withLora.layer}`,
+    );
+    for (const n of withLora.layer) expect(n).toBeLessThanOrEqual(10);
+    expect(withLora.layer).toEqual(without.layer);
+    expect(withLora.step).toBe(without.step);
+  });
+});
+
+describe('packed LoRA copies follow training', () => {
+  it('after a Trainer step the next generation decodes with the updated adapter', async () => {
+    const cfg = tinyConfig();
+    const engine = await engineFromRef(await getTestContext(), cfg, randomRefWeights(cfg, 12, 'f32'), {
+      maxBatch: 2,
+      maxSeqLen: 16,
+      maxTokensPerPass: 32,
+    });
+    const trainer = makeTrainer(engine, cfg, randomLora(cfg, 4, 900, {}), { lr: 1e-2 });
+    const policy = trainablePolicy(engine, trainer);
+    const prompt = [256, 10, 72, 105];
+    const opts = { maxNew: 5, temperature: 0, seed: 0, stopTokens: [] as number[] };
+    const decodeMatchesTeacherForced = async () => {
+      const [c] = await engine.generate([prompt], opts);
+      const [tf] = await engine.completionLogprobs([{ promptIds: prompt, completionIds: c.ids }]);
+      return { c, err: Math.max(...c.logprobs.map((lp, j) => Math.abs(lp - tf[j]))) };
+    };
+    const before = await decodeMatchesTeacherForced();
+    expect(before.err).toBeLessThan(TF_ATOL);
+    const batch: TrainBatch = {
+      sequences: [{ promptIds: prompt, completionIds: [50, 51, 52, 53, 54], advantage: 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0,
+      klBeta: 0,
+    };
+    await policy.step(batch);
+    // Teacher-forced log-probs read the per-module buffers AdamW just updated; decode reads the packed
+    // copies, which match only if they were refreshed.
+    const after = await decodeMatchesTeacherForced();
+    expect(after.err).toBeLessThan(TF_ATOL);
+    expect(Math.max(...after.c.logprobs.map((lp, j) => Math.abs(lp - before.c.logprobs[j])))).toBeGreaterThan(
+      1e-3,
+    );
+  });
+});
