@@ -20,7 +20,7 @@
 // own columns), but A is small and stays in cache, and it saves the two dispatches per adapted
 // projection that the separate x·Aᵀ, ·Bᵀ matmuls cost (decode is dispatch- and bandwidth-bound on
 // GPUs; on CPU adapters the extra arithmetic shows: the bench measures both). Every t element is summed
-// by LORA_TEAM invocations over fixed strides of K and then added up in a fixed order, whatever M, the
+// by a team of invocations (its size set by the rank) over fixed strides of K and then added up in a fixed order, whatever M, the
 // row block or the workgroup, so batched and one-at-a-time decoding still agree bit for bit.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
@@ -32,8 +32,13 @@ const NB = 4;
 const ROW_BLOCKS = [1, 2, 4, 8] as const;
 /** Largest K served by the column-per-invocation shader. */
 export const NARROW_K = 256;
-/** Invocations that share one LoRA t element (each sums every LORA_TEAM-th pair of K). */
-const LORA_TEAM = 4;
+/**
+ * Invocations that share one LoRA t element (each sums every team-th pair of K, then they are added in
+ * order): enough to keep the workgroup busy at low rank. Depends on the rank only, never on M.
+ */
+function loraTeam(rank: number): number {
+  return Math.max(1, Math.min(16, Math.floor(WG / rank)));
+}
 
 /** A LoRA epilogue: out[m, n] += scale · Σ_j B[n, j] · t[m, seg(n)·rank + j], t[m, :] = a[m, :] · Aᵀ. */
 export interface GemvLora {
@@ -98,9 +103,9 @@ function loraWgsl(lora: LoraShape, MB: number, cols: number, withBias: boolean):
 @group(0) @binding(${at + 1}) var<storage, read> lb: array<f32>;
 const LS = ${S}u;
 const LR = ${r}u;
-const LG = ${LORA_TEAM}u;
+const LG = ${loraTeam(r)}u;
 // t[i, s·LR + j] at lt[((i·LS + s)·LR + j)·LG] (the other LG − 1 slots hold the team's partial sums).
-var<workgroup> lt: array<f32, ${MB * S * r * LORA_TEAM}>;
+var<workgroup> lt: array<f32, ${MB * S * r * loraTeam(r)}>;
 
 fn loraSeg(n: u32) -> u32 { return select(0u, 1u, n >= p.seg1) + select(0u, 1u, n >= p.seg2); }
 
@@ -108,19 +113,24 @@ fn loraT(li: u32, m0: u32, n0: u32) {
   let sLo = loraSeg(n0);
   let nSeg = loraSeg(min(n0 + ${cols - 1}u, p.N - 1u)) - sLo + 1u;
   let elems = ${MB}u * nSeg * LR;
-  for (var w = li; w < elems * LG; w += ${WG}u) {
+  // One work item per (segment, j, team member): it loads each A pair once for all MB rows.
+  for (var w = li; w < nSeg * LR * LG; w += ${WG}u) {
     let g = w % LG;
-    let e = w / LG;
-    let j = e % LR;
-    let s = sLo + (e / LR) % nSeg;
-    let i = e / (LR * nSeg);
-    let xa = min(m0 + i, p.M - 1u) * p.K;
+    let j = (w / LG) % LR;
+    let s = sLo + w / (LG * LR);
     let aa = (s * LR + j) * p.K;
-    var acc = 0.0;
+    // Zeroed explicitly: a declaration inside a loop body was seen to keep the previous iteration's
+    // values on lavapipe.
+    var acc: array<f32, ${MB}>;
+    for (var i = 0u; i < ${MB}u; i++) { acc[i] = 0.0; }
     for (var k = 2u * g; k < p.K; k += 2u * LG) {
-      acc = fma(a[xa + k + 1u], la[aa + k + 1u], fma(a[xa + k], la[aa + k], acc));
+      let y = vec2<f32>(la[aa + k], la[aa + k + 1u]);
+      for (var i = 0u; i < ${MB}u; i++) {
+        let xa = min(m0 + i, p.M - 1u) * p.K;
+        acc[i] = fma(a[xa + k + 1u], y.y, fma(a[xa + k], y.x, acc[i]));
+      }
     }
-    lt[((i * LS + s) * LR + j) * LG + g] = acc;
+    for (var i = 0u; i < ${MB}u; i++) { lt[((i * LS + s) * LR + j) * LG + g] = acc[i]; }
   }
   workgroupBarrier();
   for (var e = li; e < elems; e += ${WG}u) {
@@ -244,7 +254,7 @@ export class GemvKernel implements Kernel<GemvArgs> {
     if (!lora) return cover;
     const budget = this.device.limits.maxComputeWorkgroupStorageSize;
     const narrow = args.K <= NARROW_K;
-    const bytes = (mb: number) => 4 * ((narrow ? 0 : WG * mb * NB) + mb * lora.S * lora.r * LORA_TEAM);
+    const bytes = (mb: number) => 4 * ((narrow ? 0 : WG * mb * NB) + mb * lora.S * lora.r * loraTeam(lora.r));
     const fit = ROW_BLOCKS.filter((mb) => mb <= cover && bytes(mb) <= budget);
     if (fit.length === 0)
       throw new Error(
