@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { benchTable, matmulPeak, runBench } from '../../bench/engine-bench.ts';
 import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { initLora } from '../../src/engine/lora.ts';
+import { GpuLora } from '../../src/engine/lora-gpu.ts';
+import { LORA_TARGETS } from '../../src/config.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
@@ -19,6 +22,7 @@ interface BenchArgs {
   json?: boolean;
   memoryOnly?: boolean;
   train?: string;
+  lora?: string;
 }
 
 export function register(program: Command): void {
@@ -41,6 +45,7 @@ export function register(program: Command): void {
       '--train <n>',
       'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
     )
+    .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
@@ -65,6 +70,12 @@ export function register(program: Command): void {
         const config = parseQwen2Config(qwen2_0_5bConfigJson());
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
+      }
+      if (args.lora && !args.train) {
+        const rank = parseIntArg('--lora', args.lora, 16, 1);
+        const host = initLora(engine.config, { rank, alpha: 2 * rank, targets: LORA_TARGETS }, 1);
+        engine.setLora(GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host).weights);
+        label += `, LoRA r ${rank} on all seven targets`;
       }
       // With --train, --memory-only includes the trainer (LoRA r 16 state, saved layer inputs, scratch).
       if (args.train && args.memoryOnly) createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1 });
