@@ -3,54 +3,16 @@
 // added. (That decoding follows a training step, i.e. the packed copies are refreshed, is tested in
 // train-learning.test.ts, where the training pipelines are compiled anyway.)
 import { describe, expect, it } from 'vitest';
-import { TARGET_PROJECTION } from '../../src/engine/lora.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { logSumExp } from '../../src/engine/reference/ops.ts';
-import {
-  moduleName,
-  qwen2Logits,
-  type RefLora,
-  type RefModelConfig,
-} from '../../src/engine/reference/qwen2.ts';
-import { projectionShape } from '../../src/engine/reference/random.ts';
-import type { LoraTarget } from '../../src/config.ts';
+import { qwen2Logits } from '../../src/engine/reference/qwen2.ts';
 import type { Engine } from '../../src/engine/engine.ts';
-import { randomF32 } from '../helpers/gpu.ts';
-import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
+import { randomLora, refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
 
 // Same tolerances as generate.test.ts: decode vs the reference's f32/f64 recomputation, and vs the
 // engine's own teacher-forced (tiled matmul, two-dispatch LoRA) path.
 const LP_ATOL = 1e-3;
 const TF_ATOL = 1e-4;
-
-/**
- * A random adapter (A and B both nonzero, so it moves the logits) on every target of every layer but
- * `skip` (layer → target), which leaves zero rows in a packed copy.
- */
-function randomLora(
-  cfg: RefModelConfig,
-  rank: number,
-  seed: number,
-  skip: Record<number, LoraTarget>,
-): RefLora {
-  const lora: RefLora = {};
-  for (let l = 0; l < cfg.numHiddenLayers; l++) {
-    for (const [target, proj] of Object.entries(TARGET_PROJECTION) as [
-      LoraTarget,
-      (typeof TARGET_PROJECTION)[LoraTarget],
-    ][]) {
-      if (skip[l] === target) continue;
-      const [out, inp] = projectionShape(cfg, proj);
-      lora[moduleName(l, proj)] = {
-        A: randomF32(rank * inp, seed++, 0.1),
-        B: randomF32(out * rank, seed++, 0.1),
-        rank,
-        scale: 2,
-      };
-    }
-  }
-  return lora;
-}
 
 /** Dispatches of one decode step (from the engine's counters) and of each layer's decode encoding. */
 async function decodeDispatches(
