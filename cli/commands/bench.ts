@@ -10,6 +10,9 @@ import {
 } from '../../bench/onnx-baseline.ts';
 import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { initLora } from '../../src/engine/lora.ts';
+import { GpuLora } from '../../src/engine/lora-gpu.ts';
+import { LORA_TARGETS } from '../../src/config.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
@@ -34,6 +37,7 @@ interface BenchArgs {
   onnxVariant?: string;
   onnxDir?: string;
   onnxRuntime: string;
+  lora?: string;
 }
 
 export function register(program: Command): void {
@@ -68,6 +72,7 @@ export function register(program: Command): void {
       '--train <n>',
       'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
     )
+    .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
@@ -83,6 +88,10 @@ export function register(program: Command): void {
         throw new Error(
           '--onnx compares the engine and onnxruntime on one model: give --model DIR (for the real shape, write ' +
             'random weights to a folder first: tabzero tiny-model --shape qwen2-0.5b --out DIR)',
+        );
+      if (withOnnx && args.lora)
+        throw new Error(
+          '--onnx compares the base model: leave out --lora (or export a merged model and bench it)',
         );
       if (withOnnx && newTokens < 2) throw new Error('--onnx compares decode steps: give --new 2 or more');
       if (!(ONNX_RUNTIMES as readonly string[]).includes(args.onnxRuntime))
@@ -110,6 +119,12 @@ export function register(program: Command): void {
         const config = parseQwen2Config(qwen2_0_5bConfigJson());
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
         label = 'qwen2-0.5b shape, random weights';
+      }
+      if (args.lora && !args.train) {
+        const rank = parseIntArg('--lora', args.lora, 16, 1);
+        const host = initLora(engine.config, { rank, alpha: 2 * rank, targets: LORA_TARGETS }, 1);
+        engine.setLora(GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host).weights);
+        label += `, LoRA r ${rank} on all seven targets`;
       }
       // With --train, --memory-only includes the trainer (LoRA r 16 state, saved layer inputs, scratch).
       if (args.train && args.memoryOnly) createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1 });

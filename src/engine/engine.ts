@@ -261,6 +261,8 @@ export class Engine {
         );
       for (let k = 0; k < n; k++) all.push({ promptIndex: i, prompt: p });
     });
+    // Decode reads the adapter from packed copies: bring them up to date with training's last step.
+    this.forward.refreshLora();
     const out: Completion[] = new Array(all.length);
     const slots = this.forward.limits.maxSlots;
     for (let g = 0; g < all.length; g += slots) {

@@ -11,8 +11,9 @@
 // Residual stream: layer l's first op is `x += proj` (proj = the previous layer's down_proj output; not
 // for layer 0) fused with its input RMSNorm, so after encodeLayer(l) the stream is x + proj, and layer
 // l's input (HF's hidden_states entering layer l) is x right after that first op.
-// Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down) plus 2
-// per LoRA-adapted projection.
+// Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down). A LoRA
+// adapter adds none in decode ('gemv': the GEMV's epilogue applies it from packed copies, lora-fused.ts)
+// and 2 per adapted projection in 'gemm' (prefill, log-probs, training: x·Aᵀ, then ·Bᵀ accumulated).
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { LoraTarget } from '../config.ts';
 import { Dispatcher } from './dispatch.ts';
@@ -25,6 +26,7 @@ import { RmsNormKernel } from './kernels/rmsnorm.ts';
 import { RopeKvKernel, ropeTable, type KvDType } from './kernels/rope-kv.ts';
 import { SampleKernel, type SampleParams } from './kernels/sample.ts';
 import { SwigluKernel } from './kernels/swiglu.ts';
+import { FusedLora, projectionParts, type FusedProjection } from './lora-fused.ts';
 import type { LoraWeights } from './lora-types.ts';
 import type { MemoryLedger } from './memory.ts';
 import type { Qwen2Weights } from './qwen2-weights.ts';
@@ -80,6 +82,8 @@ export class Qwen2Forward {
 
   lora: LoraWeights | null = null;
   loraEnabled = true;
+  /** The adapter as the decode GEMV's epilogue reads it (packed copies; see refreshLora). */
+  private fusedLora: FusedLora | null = null;
 
   private readonly mmW: MatmulKernel;
   private readonly gemvW: GemvKernel;
@@ -154,6 +158,14 @@ export class Qwen2Forward {
     this.lora = lora;
     // Bind groups are cached per call site and parameters, not per buffer: a new adapter needs new ones.
     this.dispatcher.clear();
+    // Packed copies for decode: an adapter of the same layout (the other role's, with separate
+    // adapters) reuses the buffers.
+    if (lora && this.fusedLora?.layoutKey === FusedLora.layoutKey(lora)) this.fusedLora.bind(lora);
+    else {
+      this.fusedLora?.destroy();
+      this.fusedLora = lora ? FusedLora.create(this.device, this.ledger, this.config, lora) : null;
+    }
+    this.refreshLora();
     // The x·Aᵀ scratch depends only on the rank: keep it (and its booking) across adapter switches.
     const bytes = lora ? Math.max(16, this.limits.maxTokens * lora.rank * 4) : 0;
     if (this.loraTmp && this.loraTmp.size === bytes) return;
@@ -165,6 +177,18 @@ export class Qwen2Forward {
       ? this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, label: 'lora tmp' })
       : null;
     if (this.loraTmp) this.ledger.book('lora', this.loraTmp.size);
+  }
+
+  /**
+   * Re-copies the adapter's parameters into decode's packed copies. Training updates the per-module
+   * buffers in place, so callers run this before decoding with parameters that may have changed (the
+   * engine: once per generation call).
+   */
+  refreshLora(): void {
+    if (!this.fusedLora) return;
+    const enc = this.device.createCommandEncoder();
+    this.fusedLora.refresh(enc);
+    this.device.queue.submit([enc.finish()]);
   }
 
   encodeEmbedding(pass: GPUComputePassEncoder, T: number): void {
@@ -195,8 +219,6 @@ export class Qwen2Forward {
     const d = this.dispatcher;
     const eps = c.rmsNormEps;
     const site = `L${l}.`;
-    const mm = mode === 'gemv' ? this.gemvW : this.mmW;
-    const ms = `${site}${mode}.`;
     if (l === 0) {
       d.dispatch(pass, site + 'norm1', this.normPlain, {
         x: this.x,
@@ -217,21 +239,7 @@ export class Qwen2Forward {
         eps,
       });
     }
-    const qkvN = this.weights.qkvRows;
-    d.dispatch(pass, ms + 'qkv', mm, {
-      a: this.xn,
-      b: L.qkv,
-      out: this.qkv,
-      bias: L.qkvBias,
-      M: T,
-      N: qkvN,
-      K: C,
-    });
-    const qRows = c.numAttentionHeads * D;
-    const kvRows = c.numKeyValueHeads * D;
-    this.encodeLora(pass, l, 'q_proj', this.xn, this.qkv, T, qRows, C, qkvN, 0);
-    this.encodeLora(pass, l, 'k_proj', this.xn, this.qkv, T, kvRows, C, qkvN, qRows);
-    this.encodeLora(pass, l, 'v_proj', this.xn, this.qkv, T, kvRows, C, qkvN, qRows + kvRows);
+    this.encodeProjection(pass, l, T, mode, 'qkv', this.xn, L.qkv, this.qkv, L.qkvBias);
     const attShape = {
       T,
       nH: c.numAttentionHeads,
@@ -256,8 +264,7 @@ export class Qwen2Forward {
       out: this.att,
       ...attShape,
     });
-    d.dispatch(pass, ms + 'o', mm, { a: this.att, b: L.o, out: this.proj, M: T, N: C, K: C });
-    this.encodeLora(pass, l, 'o_proj', this.att, this.proj, T, C, C, C, 0);
+    this.encodeProjection(pass, l, T, mode, 'o', this.att, L.o, this.proj);
     d.dispatch(pass, site + 'norm2', this.normResidual, {
       x: this.x,
       delta: this.proj,
@@ -267,19 +274,42 @@ export class Qwen2Forward {
       C,
       eps,
     });
-    d.dispatch(pass, ms + 'gateup', mm, {
-      a: this.xn,
-      b: L.gateUp,
-      out: this.gu,
-      M: T,
-      N: 2 * I,
-      K: C,
-    });
-    this.encodeLora(pass, l, 'gate_proj', this.xn, this.gu, T, I, C, 2 * I, 0);
-    this.encodeLora(pass, l, 'up_proj', this.xn, this.gu, T, I, C, 2 * I, I);
+    this.encodeProjection(pass, l, T, mode, 'gateUp', this.xn, L.gateUp, this.gu);
     d.dispatch(pass, site + 'swiglu', this.swiglu, { gu: this.gu, act: this.act, T, I });
-    d.dispatch(pass, ms + 'down', mm, { a: this.act, b: L.down, out: this.proj, M: T, N: C, K: I });
-    this.encodeLora(pass, l, 'down_proj', this.act, this.proj, T, C, I, C, 0);
+    this.encodeProjection(pass, l, T, mode, 'down', this.act, L.down, this.proj);
+  }
+
+  /**
+   * out = input · Wᵀ (+ bias) for one fused projection, with the adapter's update: in 'gemv' mode in the
+   * same dispatch (the epilogue), in 'gemm' mode as two more dispatches per adapted sub-projection.
+   */
+  private encodeProjection(
+    pass: GPUComputePassEncoder,
+    l: number,
+    T: number,
+    mode: MatmulMode,
+    proj: FusedProjection,
+    input: GPUBuffer,
+    weight: GPUBuffer,
+    out: GPUBuffer,
+    bias?: GPUBuffer,
+  ): void {
+    const { parts, K } = projectionParts(this.config, proj);
+    const N = parts.reduce((n, p) => n + p.rows, 0);
+    const args = { a: input, b: weight, out, bias, M: T, N, K };
+    const site = `L${l}.${mode}.${proj}`;
+    if (mode === 'gemv') {
+      const lora = this.loraEnabled ? this.fusedLora?.layers[l]?.[proj] : undefined;
+      if (lora) this.dispatcher.dispatch(pass, site + '+lora', this.gemvW, { ...args, lora });
+      else this.dispatcher.dispatch(pass, site, this.gemvW, args);
+      return;
+    }
+    this.dispatcher.dispatch(pass, site, this.mmW, args);
+    let col = 0;
+    for (const p of parts) {
+      this.encodeLora(pass, l, p.target, input, out, T, p.rows, K, N, col);
+      col += p.rows;
+    }
   }
 
   /** out[:, colOff : colOff+N] += scale · (input·Aᵀ)·Bᵀ when the adapter covers this projection. */

@@ -2,12 +2,13 @@
 // no subgroups): the mode the browser e2e flows run in. Same tolerances as on the core adapter.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
+import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { qwen2Logits } from '../../src/engine/reference/qwen2.ts';
 import { getTestContext, maxAbsDiff } from '../helpers/gpu.ts';
-import { refConfig, refWeights, tinyModel } from './tiny-engine.ts';
+import { randomLora, refConfig, refWeights, tinyModel } from './tiny-engine.ts';
 
 describe('forward in compatibility mode (GL ES)', () => {
-  it('whole-model logits (bf16 weights) and batch-invariant greedy decoding', async () => {
+  it('whole-model logits (bf16 weights) and batch-invariant greedy decoding, also with LoRA', async () => {
     process.env.EGL_PLATFORM ??= 'surfaceless';
     const ctx = await getTestContext({ compatibility: true, dawnOptions: ['backend=opengles'] });
     expect(ctx.report.featureLevel).toBe('compatibility');
@@ -33,5 +34,19 @@ describe('forward in compatibility mode (GL ES)', () => {
     const batched = await engine.generate(seqs, opts);
     const alone = await engine.generate([seqs[1]], opts);
     expect(alone[0].ids).toEqual(batched[1].ids);
+    // With a LoRA adapter (decode applies it in the GEMV epilogue): still batch-invariant, and decode's
+    // log-probs equal the teacher-forced ones (tiled matmul path).
+    const lora = GpuLora.create(ctx.device, engine.ledger, model.config, randomLora(model.config, 4, 40));
+    engine.setLora(lora.weights);
+    const withLora = await engine.generate(seqs, opts);
+    const loraAlone = await engine.generate([seqs[1]], opts);
+    expect(loraAlone[0].ids).toEqual(withLora[1].ids);
+    expect(Array.from(loraAlone[0].logprobs)).toEqual(Array.from(withLora[1].logprobs));
+    const tf = await engine.completionLogprobs(
+      withLora.map((c) => ({ promptIds: seqs[c.promptIndex], completionIds: c.ids })),
+    );
+    withLora.forEach((c, i) =>
+      c.logprobs.forEach((lp, j) => expect(Math.abs(lp - tf[i][j])).toBeLessThan(1e-4)),
+    );
   });
 });

@@ -7,8 +7,16 @@ import { memoryFolder } from '../../src/model/model-source.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
 import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
-import type { RefModelConfig, RefWeights } from '../../src/engine/reference/qwen2.ts';
-import { getTestContext } from '../helpers/gpu.ts';
+import type { LoraTarget } from '../../src/config.ts';
+import { TARGET_PROJECTION } from '../../src/engine/lora.ts';
+import {
+  moduleName,
+  type RefLora,
+  type RefModelConfig,
+  type RefWeights,
+} from '../../src/engine/reference/qwen2.ts';
+import { projectionShape } from '../../src/engine/reference/random.ts';
+import { getTestContext, randomF32 } from '../helpers/gpu.ts';
 
 export interface TinyShape {
   hidden: number;
@@ -56,4 +64,33 @@ export async function tinyEngine(model: LoadedModel, opts: Partial<EngineOptions
     maxSeqLen: 64,
     ...opts,
   });
+}
+
+/**
+ * A random adapter (A and B both nonzero, so it moves the logits) on every target of every layer but
+ * `skip` (layer → target), which leaves zero rows in a packed copy.
+ */
+export function randomLora(
+  cfg: RefModelConfig,
+  rank: number,
+  seed: number,
+  skip: Record<number, LoraTarget> = {},
+): RefLora {
+  const lora: RefLora = {};
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const [target, proj] of Object.entries(TARGET_PROJECTION) as [
+      LoraTarget,
+      (typeof TARGET_PROJECTION)[LoraTarget],
+    ][]) {
+      if (skip[l] === target) continue;
+      const [out, inp] = projectionShape(cfg, proj);
+      lora[moduleName(l, proj)] = {
+        A: randomF32(rank * inp, seed++, 0.1),
+        B: randomF32(out * rank, seed++, 0.1),
+        rank,
+        scale: 2,
+      };
+    }
+  }
+  return lora;
 }

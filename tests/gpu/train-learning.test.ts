@@ -152,6 +152,35 @@ describe('trainablePolicy (Policy = engine generation + trainer step)', () => {
     expect(Object.keys(stats.timeMs).sort()).toEqual(['backward', 'forward', 'lmHead', 'optimizer']);
     expect(sum((await policy.logprobs(batch))[0])).toBeGreaterThan(before);
   });
+
+  it('after a step, decoding reads the updated adapter (its packed copies are refreshed)', async () => {
+    const { engine, trainer } = await setup();
+    const policy = trainablePolicy(engine, trainer);
+    // Decode reads packed copies of the adapter (lora-fused.ts); teacher-forced log-probs read the
+    // per-module buffers AdamW updates in place. They agree only if the copies follow each step.
+    const decodeVsTeacherForced = async () => {
+      const [c] = await engine.generate([prompt], { maxNew: 4, temperature: 0, seed: 0, stopTokens: [] });
+      const [tf] = await engine.completionLogprobs([{ promptIds: prompt, completionIds: c.ids }]);
+      return { c, err: Math.max(...c.logprobs.map((lp, j) => Math.abs(lp - tf[j]))) };
+    };
+    const before = await decodeVsTeacherForced();
+    expect(before.err).toBeLessThan(1e-4);
+    await policy.step({
+      sequences: [{ promptIds: prompt, completionIds: target, advantage: 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0,
+      klBeta: 0,
+    });
+    const after = await decodeVsTeacherForced();
+    expect(after.err).toBeLessThan(1e-4);
+    // The step moved those log-probs far beyond that tolerance, so stale copies would have failed.
+    const [moved] = await engine.completionLogprobs([{ promptIds: prompt, completionIds: before.c.ids }]);
+    const shift = Math.max(...moved.map((lp, j) => Math.abs(lp - before.c.logprobs[j])));
+    console.log(
+      `decode after a step: max |decode − teacher-forced| ${after.err.toExponential(2)}, step moved ${shift.toExponential(2)}`,
+    );
+    expect(shift).toBeGreaterThan(1e-3);
+  });
 });
 
 describe('adapter switch (GRPO reference policy for the k3 KL)', () => {
