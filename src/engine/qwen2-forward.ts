@@ -16,6 +16,7 @@
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { LoraTarget } from '../config.ts';
 import { Dispatcher } from './dispatch.ts';
+import type { ShaderFeatures } from './gpu.ts';
 import { AttentionKernel } from './kernels/attention.ts';
 import { EmbeddingKernel } from './kernels/embedding.ts';
 import { LogprobKernel } from './kernels/logprob.ts';
@@ -25,6 +26,7 @@ import { RmsNormKernel } from './kernels/rmsnorm.ts';
 import { RopeKvKernel, ropeTable, type KvDType } from './kernels/rope-kv.ts';
 import { SampleKernel, type SampleParams } from './kernels/sample.ts';
 import { SwigluKernel } from './kernels/swiglu.ts';
+import type { Arithmetic } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import type { MemoryLedger } from './memory.ts';
 import type { Qwen2Weights } from './qwen2-weights.ts';
@@ -80,6 +82,8 @@ export class Qwen2Forward {
 
   lora: LoraWeights | null = null;
   loraEnabled = true;
+  /** What the weight matmuls multiply in (f16 only for f16 weights with `shader-f16`). */
+  readonly arithmetic: Arithmetic;
 
   private readonly mmW: MatmulKernel;
   private readonly gemvW: GemvKernel;
@@ -99,6 +103,8 @@ export class Qwen2Forward {
     readonly weights: Qwen2Weights,
     readonly limits: ForwardLimits,
     private readonly ledger: MemoryLedger,
+    /** The device's optional shader paths (gpu.ts shaderFeatures), fixed for the forward's lifetime. */
+    readonly features: ShaderFeatures,
   ) {
     const c = (this.config = weights.config);
     if (limits.lmRows < limits.maxSlots) throw new Error('lmRows must be at least maxSlots');
@@ -135,15 +141,16 @@ export class Qwen2Forward {
     this.sampleOut = s(limits.lmRows * 3, 'sample out');
     this.lpOut = s(limits.maxSlots * limits.maxLen, 'logprob out');
 
-    this.mmW = new MatmulKernel(device, true, weights.dtype);
-    this.gemvW = new GemvKernel(device, weights.dtype);
+    this.mmW = new MatmulKernel(device, true, weights.dtype, features);
+    this.arithmetic = this.mmW.arithmetic;
+    this.gemvW = new GemvKernel(device, weights.dtype, features);
     this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
-    this.embedding = new EmbeddingKernel(device, weights.dtype);
+    this.embedding = new EmbeddingKernel(device, weights.dtype, features);
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
     this.normResidual = new RmsNormKernel(device, { residual: true, gather: false });
     this.normHead = new RmsNormKernel(device, { residual: true, gather: true });
-    this.ropeKv = new RopeKvKernel(device, limits.kvDType);
-    this.attention = new AttentionKernel(device, limits.kvDType);
+    this.ropeKv = new RopeKvKernel(device, limits.kvDType, features);
+    this.attention = new AttentionKernel(device, limits.kvDType, features);
     this.swiglu = new SwigluKernel(device);
     this.sampler = new SampleKernel(device);
     this.logprob = new LogprobKernel(device);

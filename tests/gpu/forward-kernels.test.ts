@@ -4,12 +4,13 @@ import { AttentionKernel } from '../../src/engine/kernels/attention.ts';
 import { EmbeddingKernel } from '../../src/engine/kernels/embedding.ts';
 import { GemvKernel } from '../../src/engine/kernels/gemv.ts';
 import { LogprobKernel } from '../../src/engine/kernels/logprob.ts';
-import { MatmulKernel } from '../../src/engine/kernels/matmul.ts';
+import { F16_FOLD, MatmulKernel } from '../../src/engine/kernels/matmul.ts';
 import { RmsNormKernel } from '../../src/engine/kernels/rmsnorm.ts';
 import { RopeKvKernel, ropeTable } from '../../src/engine/kernels/rope-kv.ts';
 import { SampleKernel } from '../../src/engine/kernels/sample.ts';
 import { SwigluKernel } from '../../src/engine/kernels/swiglu.ts';
 import type { WeightDType } from '../../src/engine/kernels/weights-wgsl.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../../src/engine/gpu.ts';
 import {
   attention,
   chosenLogprobs,
@@ -20,7 +21,7 @@ import {
   swiglu,
 } from '../../src/engine/reference/ops.ts';
 import { decodeFloats, encodeFloats } from '../../src/model/dtype.ts';
-import { getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
+import { getTestContext, getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
 import { readU32, runKernel, storageBuffer, uploadBytes, uploadF32, uploadU32 } from './kernel-harness.ts';
 
 /** Weights rounded to a 16-bit dtype, as stored bytes and as the f32 values the reference uses. */
@@ -31,6 +32,22 @@ function asDType(values: Float32Array, dtype: WeightDType): { bytes: Uint8Array;
   return { bytes, f32: decodeFloats(bytes, file) };
 }
 
+/** The `shader-f16` path (native f16 loads/stores; f16 multiplies for f16 weights). */
+const F16_SHADERS: ShaderFeatures = { f16: true, subgroups: false };
+/** f16 unit roundoff: one rounding to f16 moves a value by at most 2^-11 of itself. */
+const U16 = 2 ** -11;
+
+/**
+ * Largest |got − want| / bound over the outputs, bound = atol + relPerTerm·Σ_k |x_k·w_k| (the error
+ * analysis of an f16 dot product: each rounding moves a partial result by ≤ U16 of what it rounds).
+ */
+function worstRatio(got: Float32Array, want: Float32Array, absSum: Float32Array, atol: number, rel: number) {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++)
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / (atol + rel * absSum[i]));
+  return worst;
+}
+
 const report: Record<string, number> = {};
 function record(name: string, err: number): number {
   report[name] = Math.max(report[name] ?? 0, err);
@@ -38,17 +55,30 @@ function record(name: string, err: number): number {
 }
 
 describe('forward kernels vs reference', () => {
+  it('the test device offers the shader-f16 path (lavapipe does), so both paths below are exercised', async () => {
+    expect((await getTestContext()).report.features['shader-f16']).toBe(true);
+  });
+
   // The reference reads the same 16-bit-rounded weights, so every dtype meets the f32 tolerance: the
   // only difference left is f32 summation order (√K·ε growth; K ≤ 200 here).
   const MATMUL_ATOL = 1e-4;
-  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
+  // f16 arithmetic (F16_FOLD-term f16 partial sums, matmul.ts): a rounded to f16, each product rounded,
+  // F16_FOLD − 1 f16 additions before the f32 fold: error ≤ (F16_FOLD + 1)·U16·Σ|x·w| (first order).
+  const F16_MATMUL_REL = (F16_FOLD + 1) * U16;
+  for (const [dtype, math] of [
+    ['f32', 'f32'],
+    ['f16', 'f32'],
+    ['bf16', 'f32'],
+    ['f16', 'f16'],
+  ] as const) {
     for (const [M, N, K] of [
       [1, 96, 64],
       [7, 13, 6],
       [65, 70, 130],
     ] as const) {
-      it(`linear ${dtype} M=${M} N=${N} K=${K} (+bias, column window, accumulate)`, async () => {
+      it(`linear ${dtype} (${math} math) M=${M} N=${N} K=${K} (+bias, column window, accumulate)`, async () => {
         const device = await getTestDevice();
+        const name = `linear ${dtype}${math === 'f16' ? ' f16-math' : ''}`;
         const x = randomF32(M * K, 11 + M);
         const w = asDType(randomF32(N * K, 12 + N), dtype);
         const bias = randomF32(N, 13);
@@ -57,7 +87,11 @@ describe('forward kernels vs reference', () => {
         // Into columns [3, 3+N) of a [M, N+5] output whose other columns must stay untouched.
         const ldo = N + 5;
         const out = uploadF32(device, new Float32Array(M * ldo).fill(7));
-        const k = new MatmulKernel(device, true, dtype);
+        const k = new MatmulKernel(device, true, dtype, math === 'f16' ? F16_SHADERS : PORTABLE_SHADERS);
+        expect(k.arithmetic).toBe(math);
+        const absSum = new Float32Array(M * N);
+        linear(absSum, x.map(Math.abs), w.f32.map(Math.abs), null, M, N, K);
+        const rel = math === 'f16' ? F16_MATMUL_REL : 0;
         await runKernel(device, k, {
           a: uploadF32(device, x),
           b: uploadBytes(device, w.bytes),
@@ -78,7 +112,8 @@ describe('forward kernels vs reference', () => {
             else untouched &&= got[m * ldo + j] === 7;
           }
         expect(untouched).toBe(true);
-        expect(record(`linear ${dtype}`, maxAbsDiff(win, want))).toBeLessThan(MATMUL_ATOL);
+        record(name, maxAbsDiff(win, want));
+        expect(worstRatio(win, want, absSum, MATMUL_ATOL, rel)).toBeLessThan(1);
         // accumulate: out += 0.5 · x·Wᵀ (no bias): the LoRA update path.
         await runKernel(device, k, {
           a: uploadF32(device, x),
@@ -96,31 +131,40 @@ describe('forward kernels vs reference', () => {
         const noBias = new Float32Array(M * N);
         linear(noBias, x, w.f32, null, M, N, K);
         let err = 0;
+        let worst = 0;
         for (let m = 0; m < M; m++)
-          for (let j = 0; j < N; j++)
-            err = Math.max(
-              err,
-              Math.abs(got2[m * ldo + 3 + j] - (want[m * N + j] + 0.5 * noBias[m * N + j])),
-            );
-        expect(record(`linear ${dtype} accumulate`, err)).toBeLessThan(MATMUL_ATOL);
+          for (let j = 0; j < N; j++) {
+            const e = Math.abs(got2[m * ldo + 3 + j] - (want[m * N + j] + 0.5 * noBias[m * N + j]));
+            err = Math.max(err, e);
+            // The first pass's error plus half the second's.
+            worst = Math.max(worst, e / (2 * MATMUL_ATOL + 1.5 * rel * absSum[m * N + j]));
+          }
+        record(`${name} accumulate`, err);
+        expect(worst).toBeLessThan(1);
       });
     }
   }
 
   // K = 130 takes the narrow (column-per-invocation) shader, K = 300 the split-K one (NARROW_K = 256).
-  for (const [dtype, K] of [
-    ['f32', 130],
-    ['f16', 130],
-    ['bf16', 130],
-    ['f32', 300],
-    ['bf16', 300],
+  // f16 arithmetic (gemv.ts): x rounded to f16, two f16 products and one f16 add per weight pair before
+  // the f32 fold: error ≤ 3·U16·Σ|x·w| (first order).
+  const F16_GEMV_REL = 3 * U16;
+  for (const [dtype, K, math] of [
+    ['f32', 130, 'f32'],
+    ['f16', 130, 'f32'],
+    ['bf16', 130, 'f32'],
+    ['f32', 300, 'f32'],
+    ['bf16', 300, 'f32'],
+    ['f16', 130, 'f16'],
+    ['f16', 300, 'f16'],
   ] as const) {
-    it(`gemv (decode matmul) ${dtype} K=${K}: vs reference, and each row independent of M`, async () => {
+    it(`gemv (decode matmul) ${dtype} (${math} math) K=${K}: vs reference, and each row independent of M`, async () => {
       const device = await getTestDevice();
       const N = 37;
       const w = asDType(randomF32(N * K, 61, 1), dtype);
       const bias = randomF32(N, 62);
-      const k = new GemvKernel(device, dtype);
+      const k = new GemvKernel(device, dtype, math === 'f16' ? F16_SHADERS : PORTABLE_SHADERS);
+      expect(k.arithmetic).toBe(math);
       const wb = uploadBytes(device, w.bytes);
       const bb = uploadF32(device, bias);
       const x = randomF32(13 * K, 63);
@@ -140,7 +184,10 @@ describe('forward kernels vs reference', () => {
       const all = await rowsOf(13);
       const want = new Float32Array(13 * N);
       linear(want, x, w.f32, bias, 13, N, K);
-      expect(record(`gemv ${dtype} K=${K}`, maxAbsDiff(all, want))).toBeLessThan(MATMUL_ATOL);
+      const absSum = new Float32Array(13 * N);
+      linear(absSum, x.map(Math.abs), w.f32.map(Math.abs), null, 13, N, K);
+      record(`gemv ${dtype}${math === 'f16' ? ' f16-math' : ''} K=${K}`, maxAbsDiff(all, want));
+      expect(worstRatio(all, want, absSum, MATMUL_ATOL, math === 'f16' ? F16_GEMV_REL : 0)).toBeLessThan(1);
       for (const M of [1, 2, 3, 8]) {
         const got = await rowsOf(M);
         expect(Array.from(got)).toEqual(Array.from(all.subarray(0, M * N)));
@@ -148,8 +195,14 @@ describe('forward kernels vs reference', () => {
     });
   }
 
-  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-    it(`embedding gather ${dtype} across two table chunks`, async () => {
+  for (const [dtype, features] of [
+    ['f32', PORTABLE_SHADERS],
+    ['f16', PORTABLE_SHADERS],
+    ['bf16', PORTABLE_SHADERS],
+    ['f16', F16_SHADERS],
+  ] as const) {
+    const native = features.f16 && dtype === 'f16';
+    it(`embedding gather ${dtype}${native ? ' (native f16 loads)' : ''} across two table chunks`, async () => {
       const device = await getTestDevice();
       const V = 37;
       const C = 20;
@@ -160,7 +213,7 @@ describe('forward kernels vs reference', () => {
       const out = storageBuffer(device, ids.length * C * 4);
       const split = 18; // even: chunks of packed 16-bit rows stay word-aligned
       const bpe = dtype === 'f32' ? 4 : 2;
-      const k = new EmbeddingKernel(device, dtype);
+      const k = new EmbeddingKernel(device, dtype, features);
       const idBuf = uploadU32(device, ids);
       for (const [r0, r1] of [
         [0, split],
@@ -177,9 +230,8 @@ describe('forward kernels vs reference', () => {
           rowEnd: r1,
         });
       }
-      expect(record(`embedding ${dtype}`, maxAbsDiff(await readF32(device, out, ids.length * C), want))).toBe(
-        0,
-      );
+      const got = await readF32(device, out, ids.length * C);
+      expect(record(`embedding ${dtype}${native ? ' native' : ''}`, maxAbsDiff(got, want))).toBe(0);
     });
   }
 
@@ -244,14 +296,19 @@ describe('forward kernels vs reference', () => {
   const ROPE_ATOL = 1e-6;
   // Softmax-weighted sums of ≤ 70 values in f32 against the reference's f64 softmax.
   const ATT_ATOL = 1e-5;
-  for (const [nH, nKv, D, lens, kv] of [
-    [4, 2, 16, [5, 1, 70], 'f32'],
-    [2, 1, 8, [3, 9], 'f32'],
-    [3, 3, 64, [66], 'f32'],
-    [4, 2, 16, [5, 1, 70], 'f16'],
-    [7, 1, 64, [2, 33], 'f16'],
+  // native: the f16 cache written and read as vec2<f16> (shader-f16) instead of packed u32 words.
+  for (const [nH, nKv, D, lens, kv, native] of [
+    [4, 2, 16, [5, 1, 70], 'f32', false],
+    [2, 1, 8, [3, 9], 'f32', false],
+    [3, 3, 64, [66], 'f32', false],
+    [4, 2, 16, [5, 1, 70], 'f16', false],
+    [7, 1, 64, [2, 33], 'f16', false],
+    [4, 2, 16, [5, 1, 70], 'f16', true],
+    [7, 1, 64, [2, 33], 'f16', true],
   ] as const) {
-    it(`rope + KV cache (${kv}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
+    const features = native ? F16_SHADERS : PORTABLE_SHADERS;
+    const cacheName = `${kv} cache${native ? ' native' : ''}`;
+    it(`rope + KV cache (${cacheName}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
       const device = await getTestDevice();
       const theta = 10000;
       const T = lens.reduce((a, b) => a + b, 0);
@@ -291,36 +348,49 @@ describe('forward kernels vs reference', () => {
         slots.flatMap((s, i) => [s, positions[i]]),
       );
       const qOut = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new RopeKvKernel(device, kv), {
-        qkv: uploadF32(device, qkv),
-        rows,
-        cosSin: uploadF32(device, ropeTable(maxLen, D, theta)),
-        q: qOut,
-        kCache,
-        vCache,
-        T,
-        nH,
-        nKv,
-        D,
-        maxLen,
-      });
+      const qkvBuf = uploadF32(device, qkv);
+      const cosSin = uploadF32(device, ropeTable(maxLen, D, theta));
+      const shape = { rows, T, nH, nKv, D, maxLen };
+      const ropeArgs = { qkv: qkvBuf, cosSin, q: qOut, kCache, vCache, ...shape };
+      await runKernel(device, new RopeKvKernel(device, kv, features), ropeArgs);
       expect(record('rope', maxAbsDiff(await readF32(device, qOut, T * nH * D), q))).toBeLessThan(ROPE_ATOL);
       const out = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new AttentionKernel(device, kv), {
+      await runKernel(device, new AttentionKernel(device, kv, features), {
         q: qOut,
-        rows,
         kCache,
         vCache,
         out,
-        T,
-        nH,
-        nKv,
-        D,
-        maxLen,
+        ...shape,
       });
       // With an f16 cache the reference reads the same rounded k/v, so the f32 tolerance still holds.
       const got = await readF32(device, out, T * nH * D);
-      expect(record(`attention (${kv} cache)`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
+      expect(record(`attention (${cacheName})`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
+      if (native) {
+        // Native f16 stores and loads are the packed path's bytes and values, bit for bit.
+        const kPacked = storageBuffer(device, cacheBytes);
+        const vPacked = storageBuffer(device, cacheBytes);
+        await runKernel(device, new RopeKvKernel(device, kv), {
+          ...ropeArgs,
+          kCache: kPacked,
+          vCache: vPacked,
+        });
+        for (const [a, b] of [
+          [kCache, kPacked],
+          [vCache, vPacked],
+        ])
+          expect(Array.from(await readU32(device, a, cacheBytes / 4))).toEqual(
+            Array.from(await readU32(device, b, cacheBytes / 4)),
+          );
+        const outPacked = storageBuffer(device, T * nH * D * 4);
+        await runKernel(device, new AttentionKernel(device, kv), {
+          q: qOut,
+          kCache,
+          vCache,
+          out: outPacked,
+          ...shape,
+        });
+        expect(Array.from(await readF32(device, outPacked, T * nH * D))).toEqual(Array.from(got));
+      }
     });
   }
 

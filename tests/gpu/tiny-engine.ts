@@ -8,6 +8,7 @@ import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
 import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
 import type { RefModelConfig, RefWeights } from '../../src/engine/reference/qwen2.ts';
+import type { NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 
 export interface TinyShape {
@@ -49,8 +50,13 @@ export function refConfig(model: LoadedModel): RefModelConfig {
   return model.config;
 }
 
-export async function tinyEngine(model: LoadedModel, opts: Partial<EngineOptions> = {}): Promise<Engine> {
-  const ctx = await getTestContext();
+/** `device` picks the test device, e.g. `{ disableFeatures: ['shader-f16'] }` for the portable path. */
+export async function tinyEngine(
+  model: LoadedModel,
+  opts: Partial<EngineOptions> = {},
+  device: NodeDeviceOptions = {},
+): Promise<Engine> {
+  const ctx = await getTestContext(device);
   return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
     maxBatch: 4,
     maxSeqLen: 64,

@@ -3,10 +3,14 @@
 // each invocation scores one key, then an online softmax (running max and sum) folds the block in,
 // each invocation accumulating the output for its own head dimensions. Every sum runs in a fixed
 // order, so a row's result never depends on the other rows of the batch. The T×T score matrix is
-// never stored. Query head h reads KV head h / (nH / nKv). The cache is f32 or packed f16.
+// never stored. Query head h reads KV head h / (nH / nKv). The cache is f32 or f16: packed pairs in u32
+// words, or with `shader-f16` native vec2<f16> loads of the same bytes (f32 arithmetic either way, so both
+// f16 readings give identical results).
 // Backward (below): AttentionDqKernel then AttentionDkvKernel, recomputing the scores.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import type { KvDType } from './rope-kv.ts';
+import { enables } from './weights-wgsl.ts';
 
 const WG = 64;
 /** Head dimensions per invocation: head_dim ≤ 4·64 = 256 (Qwen2 uses 64). */
@@ -31,20 +35,23 @@ function headRowGrid(T: number, nH: number): [number, number, number] {
   return [rowsPerY * nH, Math.ceil(T / rowsPerY), 1];
 }
 
-function shader(kv: KvDType): string {
-  const cacheElem = kv === 'f32' ? 'f32' : 'u32';
-  // Key dot product: packed f16 reads two dimensions per word.
+function shader(kv: KvDType, nativeF16: boolean): string {
+  const cacheElem = kv === 'f32' ? 'f32' : nativeF16 ? 'vec2<f16>' : 'u32';
+  // An f16 pair (one 32-bit word) as vec2<f32>.
+  const pair = (buf: string, word: string) =>
+    nativeF16 ? `vec2<f32>(${buf}[${word}])` : `unpack2x16float(${buf}[${word}])`;
+  // Key dot product: f16 caches read two dimensions per word.
   const dot =
     kv === 'f32'
       ? 'for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[kb + c], dot); }'
       : `for (var c = 0u; c < p.D; c += 2u) {
-        let kk = unpack2x16float(kCache[(kb + c) >> 1u]);
+        let kk = ${pair('kCache', '(kb + c) >> 1u')};
         dot = fma(qs[c], kk.x, dot);
         dot = fma(qs[c + 1u], kk.y, dot);
       }`;
   const loadV = (idx: string) =>
-    kv === 'f32' ? `vCache[${idx}]` : `unpack2x16float(vCache[(${idx}) >> 1u])[(${idx}) & 1u]`;
-  return /* wgsl */ `
+    kv === 'f32' ? `vCache[${idx}]` : `${pair('vCache', `(${idx}) >> 1u`)}[(${idx}) & 1u]`;
+  return /* wgsl */ `${enables(nativeF16)}
 struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -124,8 +131,14 @@ export class AttentionKernel implements Kernel<AttentionArgs> {
   constructor(
     device: GPUDevice,
     readonly kvDType: KvDType = 'f32',
+    features: ShaderFeatures = PORTABLE_SHADERS,
   ) {
-    this.pipeline = computePipeline(device, shader(kvDType), `attention ${kvDType}`);
+    const nativeF16 = kvDType === 'f16' && features.f16;
+    this.pipeline = computePipeline(
+      device,
+      shader(kvDType, nativeF16),
+      `attention ${kvDType}${nativeF16 ? ' native' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

@@ -5,14 +5,21 @@
 // operations whatever M or MB is, so batched and one-at-a-time decoding agree bit for bit.
 // Same epilogue and uniform block as matmul.ts (column window, accumulate, alpha). K must be even.
 //
+// Arithmetic (weights-wgsl.ts weightArithmetic): f32, or for f16 weights on a `shader-f16` device, f16:
+// weights are read as native vec2<f16> (the same words), the activation pair is rounded to f16, and
+// each pair's dot product (two f16 products, one f16 add) is folded into the f32 accumulator. Error
+// against f32 arithmetic on the same weights, per output: at most 3·2^-11·Σ_k |a_k·w_k| (the rounding of
+// a, of each product, of the pair's sum); typically ~2^-11·√(Σ_k (a_k·w_k)²).
+//
 // Narrow weights (K ≤ NARROW_K, e.g. the LM head of a tiny model: 151,936 × 64) take a second shader:
 // each invocation owns one output column and runs the whole K loop itself. Splitting a short K over 64
 // invocations leaves most of them idle and pays a 6-level barrier tree per 4 columns, which on CPU
 // adapters (lavapipe) made the tiny model's LM head ~15× slower. The choice depends on K only, so
 // batch invariance holds on both paths.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
-import type { WeightDType } from './weights-wgsl.ts';
+import { enables, weightArithmetic, type Arithmetic, type WeightDType } from './weights-wgsl.ts';
 
 const WG = 64;
 const NB = 4;
@@ -21,8 +28,9 @@ const ROW_BLOCKS = [1, 2, 4, 8] as const;
 /** Largest K served by the column-per-invocation shader. */
 export const NARROW_K = 256;
 
-function loadPair(dtype: WeightDType): string {
+function loadPair(dtype: WeightDType, arith: Arithmetic): string {
   // Elements i, i+1 of W (i even).
+  if (arith === 'f16') return 'fn loadW2(i: u32) -> vec2<f16> { return b[i >> 1u]; }';
   if (dtype === 'f32') return 'fn loadW2(i: u32) -> vec2<f32> { return vec2<f32>(b[i], b[i + 1u]); }';
   if (dtype === 'f16') return 'fn loadW2(i: u32) -> vec2<f32> { return unpack2x16float(b[i >> 1u]); }';
   return `fn loadW2(i: u32) -> vec2<f32> {
@@ -32,21 +40,29 @@ function loadPair(dtype: WeightDType): string {
 }
 
 /** The uniform block (matmul.ts's layout), the bindings and the weight loader both shaders share. */
-function bindings(dtype: WeightDType, withBias: boolean): string {
-  return /* wgsl */ `
+function bindings(dtype: WeightDType, arith: Arithmetic, withBias: boolean): string {
+  const elem = arith === 'f16' ? 'vec2<f16>' : dtype === 'f32' ? 'f32' : 'u32';
+  return /* wgsl */ `${enables(arith === 'f16')}
 struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<${dtype === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(2) var<storage, read> b: array<${elem}>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
-${loadPair(dtype)}
+${loadPair(dtype, arith)}
 `;
 }
 
-function shader(dtype: WeightDType, MB: number, withBias: boolean): string {
+/** acc += x·w for an activation pair x (vec2<f32>) and a weight pair w, in the kernel's arithmetic. */
+function pairFma(arith: Arithmetic, acc: string, x: string, w: string): string {
+  return arith === 'f16'
+    ? `${acc} = ${acc} + f32(dot(vec2<f16>(${x}), ${w}));`
+    : `${acc} = fma(${x}.y, ${w}.y, fma(${x}.x, ${w}.x, ${acc}));`;
+}
+
+function shader(dtype: WeightDType, arith: Arithmetic, MB: number, withBias: boolean): string {
   return /* wgsl */ `
-${bindings(dtype, withBias)}
+${bindings(dtype, arith, withBias)}
 
 var<workgroup> red: array<f32, ${WG * MB * NB}>;
 
@@ -56,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let m0 = wg.y * ${MB}u;
   var acc: array<array<f32, ${NB}>, ${MB}>;
   for (var k = li * 2u; k < p.K; k += ${WG * 2}u) {
-    var w: array<vec2<f32>, ${NB}>;
+    var w: array<vec2<${arith}>, ${NB}>;
     for (var j = 0u; j < ${NB}u; j++) {
       let n = min(n0 + j, p.N - 1u);
       w[j] = loadW2(n * p.K + k);
@@ -65,7 +81,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let m = min(m0 + i, p.M - 1u);
       let x = vec2<f32>(a[m * p.K + k], a[m * p.K + k + 1u]);
       for (var j = 0u; j < ${NB}u; j++) {
-        acc[i][j] = fma(x.y, w[j].y, fma(x.x, w[j].x, acc[i][j]));
+        ${pairFma(arith, 'acc[i][j]', 'x', 'w[j]')}
       }
     }
   }
@@ -93,9 +109,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`;
 }
 
-function narrowShader(dtype: WeightDType, MB: number, withBias: boolean): string {
+function narrowShader(dtype: WeightDType, arith: Arithmetic, MB: number, withBias: boolean): string {
   return /* wgsl */ `
-${bindings(dtype, withBias)}
+${bindings(dtype, arith, withBias)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -107,7 +123,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let w = loadW2(n * p.K + k);
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
-      acc[i] = fma(a[m * p.K + k + 1u], w.y, fma(a[m * p.K + k], w.x, acc[i]));
+      let x = vec2<f32>(a[m * p.K + k], a[m * p.K + k + 1u]);
+      ${pairFma(arith, 'acc[i]', 'x', 'w')}
     }
   }
   for (var i = 0u; i < ${MB}u; i++) {
@@ -123,11 +140,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
 export class GemvKernel implements Kernel<MatmulKernelArgs> {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** f16 for f16 weights on a `shader-f16` device (see the header), else f32. */
+  readonly arithmetic: Arithmetic;
 
   constructor(
     private readonly device: GPUDevice,
     readonly weightDType: WeightDType,
-  ) {}
+    features: ShaderFeatures = PORTABLE_SHADERS,
+  ) {
+    this.arithmetic = weightArithmetic(weightDType, features);
+  }
 
   private rowBlock(M: number): number {
     return ROW_BLOCKS.find((mb) => mb >= M) ?? ROW_BLOCKS[ROW_BLOCKS.length - 1];
@@ -144,8 +166,8 @@ export class GemvKernel implements Kernel<MatmulKernelArgs> {
     if (!p) {
       p = computePipeline(
         this.device,
-        (narrow ? narrowShader : shader)(this.weightDType, MB, Boolean(args.bias)),
-        `gemv ${this.weightDType} rows ${MB}${narrow ? ' narrow' : ''}`,
+        (narrow ? narrowShader : shader)(this.weightDType, this.arithmetic, MB, Boolean(args.bias)),
+        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : ''}`,
       );
       this.pipelines.set(key, p);
     }
