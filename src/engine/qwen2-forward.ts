@@ -146,14 +146,14 @@ export class Qwen2Forward {
     this.gemvW = new GemvKernel(device, weights.dtype, features);
     this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
     this.embedding = new EmbeddingKernel(device, weights.dtype, features);
-    this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
-    this.normResidual = new RmsNormKernel(device, { residual: true, gather: false });
-    this.normHead = new RmsNormKernel(device, { residual: true, gather: true });
+    this.normPlain = new RmsNormKernel(device, { residual: false, gather: false }, features);
+    this.normResidual = new RmsNormKernel(device, { residual: true, gather: false }, features);
+    this.normHead = new RmsNormKernel(device, { residual: true, gather: true }, features);
     this.ropeKv = new RopeKvKernel(device, limits.kvDType, features);
     this.attention = new AttentionKernel(device, limits.kvDType, features);
     this.swiglu = new SwigluKernel(device);
-    this.sampler = new SampleKernel(device);
-    this.logprob = new LogprobKernel(device);
+    this.sampler = new SampleKernel(device, features);
+    this.logprob = new LogprobKernel(device, features);
   }
 
   /** Installs (or removes) the LoRA adapter; `loraEnabled` switches it without removing it. */

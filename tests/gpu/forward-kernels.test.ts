@@ -34,6 +34,8 @@ function asDType(values: Float32Array, dtype: WeightDType): { bytes: Uint8Array;
 
 /** The `shader-f16` path (native f16 loads/stores; f16 multiplies for f16 weights). */
 const F16_SHADERS: ShaderFeatures = { f16: true, subgroups: false };
+/** The `subgroups` path (subgroupAdd/subgroupMax inside a subgroup; lavapipe's subgroups have 8 lanes). */
+const SUBGROUP_SHADERS: ShaderFeatures = { f16: false, subgroups: true };
 /** f16 unit roundoff: one rounding to f16 moves a value by at most 2^-11 of itself. */
 const U16 = 2 ** -11;
 
@@ -148,22 +150,26 @@ describe('forward kernels vs reference', () => {
   // K = 130 takes the narrow (column-per-invocation) shader, K = 300 the split-K one (NARROW_K = 256).
   // f16 arithmetic (gemv.ts): x rounded to f16, two f16 products and one f16 add per weight pair before
   // the f32 fold: error ≤ 3·U16·Σ|x·w| (first order).
+  // Subgroup sums (wide shader) reorder the f32 additions only: the f32 tolerance holds.
   const F16_GEMV_REL = 3 * U16;
-  for (const [dtype, K, math] of [
-    ['f32', 130, 'f32'],
-    ['f16', 130, 'f32'],
-    ['bf16', 130, 'f32'],
-    ['f32', 300, 'f32'],
-    ['bf16', 300, 'f32'],
-    ['f16', 130, 'f16'],
-    ['f16', 300, 'f16'],
+  for (const [dtype, K, math, subgroups] of [
+    ['f32', 130, 'f32', false],
+    ['f16', 130, 'f32', false],
+    ['bf16', 130, 'f32', false],
+    ['f32', 300, 'f32', false],
+    ['bf16', 300, 'f32', false],
+    ['f16', 130, 'f16', false],
+    ['f16', 300, 'f16', false],
+    ['f32', 300, 'f32', true],
+    ['f16', 300, 'f16', true],
   ] as const) {
-    it(`gemv (decode matmul) ${dtype} (${math} math) K=${K}: vs reference, and each row independent of M`, async () => {
+    const path = `${math} math${subgroups ? ', subgroups' : ''}`;
+    it(`gemv (decode matmul) ${dtype} (${path}) K=${K}: vs reference, and each row independent of M`, async () => {
       const device = await getTestDevice();
       const N = 37;
       const w = asDType(randomF32(N * K, 61, 1), dtype);
       const bias = randomF32(N, 62);
-      const k = new GemvKernel(device, dtype, math === 'f16' ? F16_SHADERS : PORTABLE_SHADERS);
+      const k = new GemvKernel(device, dtype, { f16: math === 'f16', subgroups });
       expect(k.arithmetic).toBe(math);
       const wb = uploadBytes(device, w.bytes);
       const bb = uploadF32(device, bias);
@@ -186,7 +192,7 @@ describe('forward kernels vs reference', () => {
       linear(want, x, w.f32, bias, 13, N, K);
       const absSum = new Float32Array(13 * N);
       linear(absSum, x.map(Math.abs), w.f32.map(Math.abs), null, 13, N, K);
-      record(`gemv ${dtype}${math === 'f16' ? ' f16-math' : ''} K=${K}`, maxAbsDiff(all, want));
+      record(`gemv ${dtype} (${path}) K=${K}`, maxAbsDiff(all, want));
       expect(worstRatio(all, want, absSum, MATMUL_ATOL, math === 'f16' ? F16_GEMV_REL : 0)).toBeLessThan(1);
       for (const M of [1, 2, 3, 8]) {
         const got = await rowsOf(M);
@@ -237,25 +243,35 @@ describe('forward kernels vs reference', () => {
 
   // rsqrt of a mean over ≤ 100 values in f32: relative error ~1e-6 on O(1) outputs.
   const NORM_ATOL = 1e-5;
-  for (const C of [8, 64, 100]) {
-    it(`rmsnorm plain / residual / residual+gather C=${C}`, async () => {
+  // Subgroup reductions reorder the sum of squares only: same tolerance.
+  for (const [C, features] of [
+    [8, PORTABLE_SHADERS],
+    [64, PORTABLE_SHADERS],
+    [100, PORTABLE_SHADERS],
+    [8, SUBGROUP_SHADERS],
+    [100, SUBGROUP_SHADERS],
+  ] as const) {
+    const sub = features.subgroups ? ' (subgroups)' : '';
+    it(`rmsnorm plain / residual / residual+gather C=${C}${sub}`, async () => {
       const device = await getTestDevice();
       const T = 5;
       const eps = 1e-6;
       const x = randomF32(T * C, 21 + C, 2);
       const delta = randomF32(T * C, 22 + C);
       const w = randomF32(C, 23, 1.5);
-      const k1 = new RmsNormKernel(device, { residual: false, gather: false });
+      const k1 = new RmsNormKernel(device, { residual: false, gather: false }, features);
       const want = new Float32Array(T * C);
       rmsnorm(want, null, x, w, T, C, eps);
       const out = storageBuffer(device, T * C * 4);
       const xb = uploadF32(device, x);
       await runKernel(device, k1, { x: xb, weight: uploadF32(device, w), out, R: T, C, eps });
-      expect(record('rmsnorm', maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(NORM_ATOL);
+      expect(record(`rmsnorm${sub}`, maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(
+        NORM_ATOL,
+      );
 
       const sum = x.map((v, i) => v + delta[i]);
       rmsnorm(want, null, sum, w, T, C, eps);
-      const k2 = new RmsNormKernel(device, { residual: true, gather: false });
+      const k2 = new RmsNormKernel(device, { residual: true, gather: false }, features);
       await runKernel(device, k2, {
         x: xb,
         delta: uploadF32(device, delta),
@@ -265,14 +281,14 @@ describe('forward kernels vs reference', () => {
         C,
         eps,
       });
-      expect(record('rmsnorm residual', maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(
-        NORM_ATOL,
-      );
+      expect(
+        record(`rmsnorm residual${sub}`, maxAbsDiff(await readF32(device, out, T * C), want)),
+      ).toBeLessThan(NORM_ATOL);
       expect(maxAbsDiff(await readF32(device, xb, T * C), sum)).toBe(0);
 
       // Gather rows 4 and 1 of x + delta (x is the original again) into output rows 1, 2.
       const rows = [4, 1];
-      const k3 = new RmsNormKernel(device, { residual: true, gather: true });
+      const k3 = new RmsNormKernel(device, { residual: true, gather: true }, features);
       const out2 = uploadF32(device, new Float32Array(3 * C));
       await runKernel(device, k3, {
         x: uploadF32(device, x),
@@ -288,7 +304,7 @@ describe('forward kernels vs reference', () => {
       const got = await readF32(device, out2, 3 * C);
       const wantG = new Float32Array(3 * C);
       rows.forEach((r, i) => wantG.set(want.subarray(r * C, (r + 1) * C), (i + 1) * C));
-      expect(record('rmsnorm gather', maxAbsDiff(got, wantG))).toBeLessThan(NORM_ATOL);
+      expect(record(`rmsnorm gather${sub}`, maxAbsDiff(got, wantG))).toBeLessThan(NORM_ATOL);
     });
   }
 
@@ -413,57 +429,71 @@ describe('forward kernels vs reference', () => {
     expect(record('swiglu', maxAbsDiff(await readF32(device, act, T * I), want))).toBeLessThan(2e-5);
   });
 
-  it('log-prob of chosen tokens and greedy sampling over the vocabulary', async () => {
-    const device = await getTestDevice();
-    const R = 3;
-    const V = 1000;
-    const logits = randomF32(R * V, 51, 8);
-    logits[1 * V + 999] = 20; // a clear maximum at the last id
-    logits[2 * V + 3] = 9;
-    logits[2 * V + 7] = 9; // a tie: the lower id wins
-    const targets = [5, 999, 7];
-    const want = new Float32Array(R);
-    chosenLogprobs(want, logits, targets, R, V);
-    const lb = uploadF32(device, logits);
-    const out = uploadF32(device, new Float32Array(R + 2));
-    await runKernel(device, new LogprobKernel(device), {
-      logits: lb,
-      targets: uploadU32(device, targets),
-      out,
-      R,
-      V,
-      outOff: 2,
-    });
-    const got = (await readF32(device, out, R + 2)).subarray(2);
-    expect(record('logprob', maxAbsDiff(got, want))).toBeLessThan(1e-5);
+  // Both reduction builds: the workgroup tree and subgroup operations (sums reorder f32 additions only,
+  // so the same f32 tolerances hold; max, count and argmax are exact on both).
+  for (const features of [PORTABLE_SHADERS, SUBGROUP_SHADERS]) {
+    const sub = features.subgroups ? ' (subgroups)' : '';
+    it(`log-prob of chosen tokens and greedy sampling over the vocabulary${sub}`, async () => {
+      const device = await getTestDevice();
+      const R = 3;
+      const V = 1000;
+      const logits = randomF32(R * V, 51, 8);
+      logits[1 * V + 999] = 20; // a clear maximum at the last id
+      logits[2 * V + 3] = 9;
+      logits[2 * V + 7] = 9; // a tie: the lower id wins
+      const targets = [5, 999, 7];
+      const want = new Float32Array(R);
+      chosenLogprobs(want, logits, targets, R, V);
+      const lb = uploadF32(device, logits);
+      const out = uploadF32(device, new Float32Array(R + 2));
+      await runKernel(device, new LogprobKernel(device, features), {
+        logits: lb,
+        targets: uploadU32(device, targets),
+        out,
+        R,
+        V,
+        outOff: 2,
+      });
+      const got = (await readF32(device, out, R + 2)).subarray(2);
+      expect(record(`logprob${sub}`, maxAbsDiff(got, want))).toBeLessThan(1e-5);
 
-    const sOut = storageBuffer(device, R * 12);
-    await runKernel(device, new SampleKernel(device), {
-      logits: lb,
-      rowSeq: uploadU32(device, [0, 1, 2]),
-      out: sOut,
-      R,
-      V,
-      temperature: 0,
-      topK: 0,
-      topP: 1,
-      seed: 1,
-      step: 0,
+      const sample = async (f: ShaderFeatures, temperature: number, topK: number) => {
+        const sOut = storageBuffer(device, R * 12);
+        await runKernel(device, new SampleKernel(device, f), {
+          logits: lb,
+          rowSeq: uploadU32(device, [0, 1, 2]),
+          out: sOut,
+          R,
+          V,
+          temperature,
+          topK,
+          topP: 1,
+          seed: 1,
+          step: 0,
+        });
+        return readU32(device, sOut, R * 3);
+      };
+      const u = await sample(features, 0, 0);
+      const f = new Float32Array(u.buffer);
+      for (let r = 0; r < R; r++) {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        let best = 0;
+        for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        expect(u[r * 3]).toBe(best);
+        const lp = new Float32Array(1);
+        chosenLogprobs(lp, row, [best], 1, V);
+        expect(Math.abs(f[r * 3 + 1] - lp[0])).toBeLessThan(1e-5);
+        expect(f[r * 3 + 2]).toBe(0);
+      }
+      expect(u[2 * 3]).toBe(3);
+      if (features.subgroups) {
+        // Top-k (counts) and the Gumbel-max draw (argmax) are exact reductions: the same tokens as the tree.
+        const tree = await sample(PORTABLE_SHADERS, 0.8, 50);
+        const mine = await sample(features, 0.8, 50);
+        expect([0, 1, 2].map((r) => mine[r * 3])).toEqual([0, 1, 2].map((r) => tree[r * 3]));
+      }
     });
-    const u = await readU32(device, sOut, R * 3);
-    const f = new Float32Array(u.buffer);
-    for (let r = 0; r < R; r++) {
-      const row = logits.subarray(r * V, (r + 1) * V);
-      let best = 0;
-      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
-      expect(u[r * 3]).toBe(best);
-      const lp = new Float32Array(1);
-      chosenLogprobs(lp, row, [best], 1, V);
-      expect(Math.abs(f[r * 3 + 1] - lp[0])).toBeLessThan(1e-5);
-      expect(f[r * 3 + 2]).toBe(0);
-    }
-    expect(u[2 * 3]).toBe(3);
-  });
+  }
 
   it('prints the largest error per kernel', () => {
     console.log('forward kernel max abs errors vs reference:', JSON.stringify(report));

@@ -11,6 +11,10 @@
 // against f32 arithmetic on the same weights, per output: at most 3·2^-11·Σ_k |a_k·w_k| (the rounding of
 // a, of each product, of the pair's sum); typically ~2^-11·√(Σ_k (a_k·w_k)²).
 //
+// The partial sums of the 64 invocations meet in a fixed tree in workgroup memory, or where `subgroups`
+// exists, in subgroupAdd within each subgroup and then one slot per subgroup added in subgroup order
+// (reduce-wgsl.ts: any subgroup size in [4, 128]). Either way the order is fixed per output.
+//
 // Narrow weights (K ≤ NARROW_K, e.g. the LM head of a tiny model: 151,936 × 64) take a second shader:
 // each invocation owns one output column and runs the whole K loop itself. Splitting a short K over 64
 // invocations leaves most of them idle and pays a 6-level barrier tree per 4 columns, which on CPU
@@ -19,6 +23,7 @@
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
+import { laneDecls, laneInit, laneParams, MIN_SUBGROUP_SIZE, subgroupCount } from './reduce-wgsl.ts';
 import { enables, weightArithmetic, type Arithmetic, type WeightDType } from './weights-wgsl.ts';
 
 const WG = 64;
@@ -40,9 +45,9 @@ function loadPair(dtype: WeightDType, arith: Arithmetic): string {
 }
 
 /** The uniform block (matmul.ts's layout), the bindings and the weight loader both shaders share. */
-function bindings(dtype: WeightDType, arith: Arithmetic, withBias: boolean): string {
+function bindings(dtype: WeightDType, arith: Arithmetic, withBias: boolean, subgroups = false): string {
   const elem = arith === 'f16' ? 'vec2<f16>' : dtype === 'f32' ? 'f32' : 'u32';
-  return /* wgsl */ `${enables(arith === 'f16')}
+  return /* wgsl */ `${enables(arith === 'f16', subgroups)}
 struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -60,14 +65,58 @@ function pairFma(arith: Arithmetic, acc: string, x: string, w: string): string {
     : `${acc} = fma(${x}.y, ${w}.y, fma(${x}.x, ${w}.x, ${acc}));`;
 }
 
-function shader(dtype: WeightDType, arith: Arithmetic, MB: number, withBias: boolean): string {
-  return /* wgsl */ `
-${bindings(dtype, arith, withBias)}
+/**
+ * Sums the invocations' acc[MB][NB] so that red[o] (o = i·NB + j < MB·NB) holds output o's total for
+ * invocation o, which writes it (the epilogue below).
+ */
+function reduceAcc(MB: number, subgroups: boolean): string {
+  const O = MB * NB;
+  if (subgroups) {
+    return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
+    for (var j = 0u; j < ${NB}u; j++) {
+      let s = subgroupAdd(acc[i][j]);
+      if (sgLane == 0u) { red[(li / sgSize) * ${O}u + i * ${NB}u + j] = s; }
+    }
+  }
+  workgroupBarrier();
+  if (li < ${O}u) {
+    var t = red[li];
+    for (var g = 1u; g < ${subgroupCount(WG)}; g++) { t = t + red[g * ${O}u + li]; }
+    red[li] = t;
+  }`;
+  }
+  return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
+    for (var j = 0u; j < ${NB}u; j++) { red[li * ${O}u + i * ${NB}u + j] = acc[i][j]; }
+  }
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (li < s) {
+      for (var o = 0u; o < ${O}u; o++) {
+        red[li * ${O}u + o] = red[li * ${O}u + o] + red[(li + s) * ${O}u + o];
+      }
+    }
+    workgroupBarrier();
+  }`;
+}
 
-var<workgroup> red: array<f32, ${WG * MB * NB}>;
+function shader(
+  dtype: WeightDType,
+  arith: Arithmetic,
+  MB: number,
+  withBias: boolean,
+  subgroups: boolean,
+): string {
+  // One slot per invocation for the tree, per subgroup (at most WG / MIN_SUBGROUP_SIZE) otherwise.
+  const slots = subgroups ? WG / MIN_SUBGROUP_SIZE : WG;
+  return /* wgsl */ `
+${bindings(dtype, arith, withBias, subgroups)}
+${laneDecls(subgroups)}
+
+var<workgroup> red: array<f32, ${slots * MB * NB}>;
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let n0 = wg.x * ${NB}u;
   let m0 = wg.y * ${MB}u;
   var acc: array<array<f32, ${NB}>, ${MB}>;
@@ -85,18 +134,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       }
     }
   }
-  for (var i = 0u; i < ${MB}u; i++) {
-    for (var j = 0u; j < ${NB}u; j++) { red[li * ${MB * NB}u + i * ${NB}u + j] = acc[i][j]; }
-  }
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) {
-      for (var o = 0u; o < ${MB * NB}u; o++) {
-        red[li * ${MB * NB}u + o] = red[li * ${MB * NB}u + o] + red[(li + s) * ${MB * NB}u + o];
-      }
-    }
-    workgroupBarrier();
-  }
+  ${reduceAcc(MB, subgroups)}
   if (li < ${MB * NB}u) {
     let i = li / ${NB}u; let j = li % ${NB}u;
     let m = m0 + i; let n = n0 + j;
@@ -143,12 +181,16 @@ export class GemvKernel implements Kernel<MatmulKernelArgs> {
   /** f16 for f16 weights on a `shader-f16` device (see the header), else f32. */
   readonly arithmetic: Arithmetic;
 
+  /** Whether the wide shader's reduction uses subgroup operations. */
+  readonly subgroups: boolean;
+
   constructor(
     private readonly device: GPUDevice,
     readonly weightDType: WeightDType,
     features: ShaderFeatures = PORTABLE_SHADERS,
   ) {
     this.arithmetic = weightArithmetic(weightDType, features);
+    this.subgroups = features.subgroups;
   }
 
   private rowBlock(M: number): number {
@@ -164,10 +206,13 @@ export class GemvKernel implements Kernel<MatmulKernelArgs> {
     const key = `${MB}${Boolean(args.bias)}${narrow}`;
     let p = this.pipelines.get(key);
     if (!p) {
+      const bias = Boolean(args.bias);
       p = computePipeline(
         this.device,
-        (narrow ? narrowShader : shader)(this.weightDType, this.arithmetic, MB, Boolean(args.bias)),
-        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : ''}`,
+        narrow
+          ? narrowShader(this.weightDType, this.arithmetic, MB, bias)
+          : shader(this.weightDType, this.arithmetic, MB, bias, this.subgroups),
+        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : this.subgroups ? ' subgroups' : ''}`,
       );
       this.pipelines.set(key, p);
     }
