@@ -313,17 +313,20 @@ describe('forward kernels vs reference', () => {
   // Softmax-weighted sums of ≤ 70 values in f32 against the reference's f64 softmax.
   const ATT_ATOL = 1e-5;
   // native: the f16 cache written and read as vec2<f16> (shader-f16) instead of packed u32 words.
-  for (const [nH, nKv, D, lens, kv, native] of [
-    [4, 2, 16, [5, 1, 70], 'f32', false],
-    [2, 1, 8, [3, 9], 'f32', false],
-    [3, 3, 64, [66], 'f32', false],
-    [4, 2, 16, [5, 1, 70], 'f16', false],
-    [7, 1, 64, [2, 33], 'f16', false],
-    [4, 2, 16, [5, 1, 70], 'f16', true],
-    [7, 1, 64, [2, 33], 'f16', true],
+  // subgroups: the key blocks' max and sum by subgroup reductions (sums reorder: same tolerance).
+  for (const [nH, nKv, D, lens, kv, native, subgroups] of [
+    [4, 2, 16, [5, 1, 70], 'f32', false, false],
+    [2, 1, 8, [3, 9], 'f32', false, false],
+    [3, 3, 64, [66], 'f32', false, false],
+    [4, 2, 16, [5, 1, 70], 'f16', false, false],
+    [7, 1, 64, [2, 33], 'f16', false, false],
+    [4, 2, 16, [5, 1, 70], 'f16', true, false],
+    [7, 1, 64, [2, 33], 'f16', true, false],
+    [4, 2, 16, [5, 1, 70], 'f32', false, true],
+    [7, 1, 64, [2, 33, 130], 'f16', true, true],
   ] as const) {
-    const features = native ? F16_SHADERS : PORTABLE_SHADERS;
-    const cacheName = `${kv} cache${native ? ' native' : ''}`;
+    const features: ShaderFeatures = { f16: native, subgroups };
+    const cacheName = `${kv} cache${native ? ' native' : ''}${subgroups ? ', subgroups' : ''}`;
     it(`rope + KV cache (${cacheName}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
       const device = await getTestDevice();
       const theta = 10000;
@@ -355,7 +358,7 @@ describe('forward kernels vs reference', () => {
       const want = new Float32Array(T * nH * D);
       attention(want, q, round(kk), round(v), offsets, { nHeads: nH, nKvHeads: nKv, headDim: D });
 
-      const maxLen = 80;
+      const maxLen = Math.max(80, ...lens);
       const cacheBytes = lens.length * maxLen * nKv * D * (kv === 'f16' ? 2 : 4);
       const kCache = storageBuffer(device, cacheBytes);
       const vCache = storageBuffer(device, cacheBytes);
@@ -385,7 +388,8 @@ describe('forward kernels vs reference', () => {
         // Native f16 stores and loads are the packed path's bytes and values, bit for bit.
         const kPacked = storageBuffer(device, cacheBytes);
         const vPacked = storageBuffer(device, cacheBytes);
-        await runKernel(device, new RopeKvKernel(device, kv), {
+        const packed = { ...features, f16: false };
+        await runKernel(device, new RopeKvKernel(device, kv, packed), {
           ...ropeArgs,
           kCache: kPacked,
           vCache: vPacked,
@@ -398,7 +402,7 @@ describe('forward kernels vs reference', () => {
             Array.from(await readU32(device, b, cacheBytes / 4)),
           );
         const outPacked = storageBuffer(device, T * nH * D * 4);
-        await runKernel(device, new AttentionKernel(device, kv), {
+        await runKernel(device, new AttentionKernel(device, kv, packed), {
           q: qOut,
           kCache,
           vCache,
