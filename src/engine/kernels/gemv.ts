@@ -58,10 +58,16 @@ ${loadPair(dtype, arith)}
 `;
 }
 
-/** acc += x·w for an activation pair x (vec2<f32>) and a weight pair w, in the kernel's arithmetic. */
+/** The activation pair a[i], a[i + 1] in the kernel's arithmetic (rounded once to f16 for f16). */
+function loadX2(arith: Arithmetic, i: string): string {
+  const x = `vec2<f32>(a[${i}], a[${i} + 1u])`;
+  return arith === 'f16' ? `vec2<f16>(${x})` : x;
+}
+
+/** acc (f32) += x·w for an activation pair x and a weight pair w, both in the kernel's arithmetic. */
 function pairFma(arith: Arithmetic, acc: string, x: string, w: string): string {
   return arith === 'f16'
-    ? `${acc} = ${acc} + f32(dot(vec2<f16>(${x}), ${w}));`
+    ? `${acc} = ${acc} + f32(dot(${x}, ${w}));`
     : `${acc} = fma(${x}.y, ${w}.y, fma(${x}.x, ${w}.x, ${acc}));`;
 }
 
@@ -128,7 +134,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
-      let x = vec2<f32>(a[m * p.K + k], a[m * p.K + k + 1u]);
+      let x = ${loadX2(arith, 'm * p.K + k')};
       for (var j = 0u; j < ${NB}u; j++) {
         ${pairFma(arith, 'acc[i][j]', 'x', 'w[j]')}
       }
@@ -161,7 +167,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let w = loadW2(n * p.K + k);
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
-      let x = vec2<f32>(a[m * p.K + k], a[m * p.K + k + 1u]);
+      let x = ${loadX2(arith, 'm * p.K + k')};
       ${pairFma(arith, 'acc[i]', 'x', 'w')}
     }
   }
