@@ -45,7 +45,7 @@ export class DeviceLostError extends Error {
   }
 }
 
-/** How the engine runs on its device (the CLI and the bench print it). */
+/** How the engine runs on its device (`generate --json` prints it; the bench JSON its arithmetic). */
 export interface EngineInfo {
   weightDType: WeightDType;
   kvDType: KvDType;

@@ -13,6 +13,10 @@
 // l's input (HF's hidden_states entering layer l) is x right after that first op.
 // Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down) plus 2
 // per LoRA-adapted projection.
+//
+// Shader paths (`features`, from the device's granted features, fixed at construction): with `shader-f16`,
+// f16 weights multiply in f16 (matmul.ts, gemv.ts state the error) and an f16 KV cache is stored and read
+// as native f16; with `subgroups`, norms, attention, gemv, log-probs and sampling reduce in subgroups.
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { LoraTarget } from '../config.ts';
 import { Dispatcher } from './dispatch.ts';
