@@ -7,9 +7,9 @@
 // and reports the engine/onnxruntime ratio. Never part of `npm test`; figures are
 // measurements, not assertions. Browser-safe (the in-app bench page can run it).
 import { Engine } from '../src/engine/engine.ts';
-import type { GpuContext } from '../src/engine/gpu.ts';
+import type { GpuContext, ShaderFeatures } from '../src/engine/gpu.ts';
 import { MatmulKernel } from '../src/engine/kernels/matmul.ts';
-import type { WeightDType } from '../src/engine/kernels/weights-wgsl.ts';
+import type { Arithmetic, WeightDType } from '../src/engine/kernels/weights-wgsl.ts';
 import { Dispatcher } from '../src/engine/dispatch.ts';
 import {
   KernelProfiler,
@@ -101,6 +101,8 @@ export interface BenchResult {
   adapter: GpuContext['report'];
   model: string;
   weightDType: WeightDType;
+  /** What the weight matmuls multiply in (f16: f16 weights on a `shader-f16` device). */
+  arithmetic: Arithmetic;
   layers: number;
   matmulFlopPerS: number;
   memory: MemoryReport;
@@ -119,9 +121,17 @@ export function prefillFlops(c: Qwen2Config, seqs: number, len: number): number 
   return seqs * (c.numHiddenLayers * (len * perTokenLinear + attn) + 2 * C * c.vocabSize);
 }
 
-/** Best-of-3 FLOP/s of the engine's own weight-dtype matmul (activations f32, weights `dtype`). */
-export async function matmulPeak(device: GPUDevice, dtype: WeightDType, n: number): Promise<number> {
-  const k = new MatmulKernel(device, true, dtype);
+/**
+ * Best-of-3 FLOP/s of the engine's own weight matmul: activations f32, weights `dtype`, and the same
+ * shader variant (f16 or f32 arithmetic) the engine picked from the device's `features`.
+ */
+export async function matmulPeak(
+  device: GPUDevice,
+  dtype: WeightDType,
+  n: number,
+  features: ShaderFeatures,
+): Promise<number> {
+  const k = new MatmulKernel(device, true, dtype, features);
   const d = new Dispatcher(device);
   const bytes = dtype === 'f32' ? 4 : 2;
   const mk = (size: number) =>
@@ -197,7 +207,12 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
   const device = engine.ctx.device;
   const log = (msg: string) => opts.log?.(msg);
   log(`matmul peak probe (${opts.matmulSize}³)...`);
-  const matmulFlopPerS = await matmulPeak(device, engine.weights.dtype, opts.matmulSize);
+  const matmulFlopPerS = await matmulPeak(
+    device,
+    engine.weights.dtype,
+    opts.matmulSize,
+    engine.forward.features,
+  );
   let s = opts.seed;
   const nextId = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -237,6 +252,7 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
     adapter: engine.ctx.report,
     model: label,
     weightDType: engine.weights.dtype,
+    arithmetic: engine.info.arithmetic,
     layers: c.numHiddenLayers,
     matmulFlopPerS,
     memory: engine.memory(),

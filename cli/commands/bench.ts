@@ -140,7 +140,12 @@ export function register(program: Command): void {
         return;
       }
       if (args.train) {
-        const peak = await matmulPeak(engine.ctx.device, engine.weights.dtype, matmulSize);
+        const peak = await matmulPeak(
+          engine.ctx.device,
+          engine.weights.dtype,
+          matmulSize,
+          engine.forward.features,
+        );
         const train = await runTrainBench(engine, {
           sequences: parseIntArg('--train', args.train, 48, 1),
           promptLen,

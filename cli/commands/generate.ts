@@ -83,7 +83,12 @@ export function register(program: Command): void {
         });
         const t1 = performance.now();
         completions = await engine.generate([prompt], opts);
-        stats = { ...engine.stats, generateMs: performance.now() - t1, memory: engine.memory() };
+        stats = {
+          engine: engine.info,
+          ...engine.stats,
+          generateMs: performance.now() - t1,
+          memory: engine.memory(),
+        };
       }
       await closeFolders();
       const ms = performance.now() - t0;

@@ -7,9 +7,9 @@
 import type { Completion, SampleOptions, StopReason, Tokenizer, TrainBatch } from '../policy.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { SafetensorsFile } from '../model/safetensors-read.ts';
-import type { GpuContext } from './gpu.ts';
+import { shaderFeatures, type GpuContext } from './gpu.ts';
 import type { KvDType } from './kernels/rope-kv.ts';
-import type { WeightDType } from './kernels/weights-wgsl.ts';
+import type { Arithmetic, WeightDType } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import { readBuffer } from './buffers.ts';
 import { Dispatcher } from './dispatch.ts';
@@ -43,6 +43,16 @@ export class DeviceLostError extends Error {
   ) {
     super(`GPU device lost (${reason}): ${message}. Re-acquire a device and reload the weights.`);
   }
+}
+
+/** How the engine runs on its device (`generate --json` prints it; the bench JSON its arithmetic). */
+export interface EngineInfo {
+  weightDType: WeightDType;
+  kvDType: KvDType;
+  /** What the weight matmuls multiply in: f16 only for f16 weights on a `shader-f16` device. */
+  arithmetic: Arithmetic;
+  /** Whether reductions use subgroup operations. */
+  subgroups: boolean;
 }
 
 /** Per-decode-step counters (the bench reports them). */
@@ -99,7 +109,7 @@ export class Engine {
     readonly tokenizer: Tokenizer | null,
   ) {
     this.ledger = ledger;
-    this.forward = new Qwen2Forward(ctx.device, weights, limits, ledger);
+    this.forward = new Qwen2Forward(ctx.device, weights, limits, ledger, shaderFeatures(ctx.report));
     this.staging = ledger.create(
       'scratch',
       Math.max(limits.lmRows * 12, limits.maxSlots * limits.maxLen * 4),
@@ -116,6 +126,16 @@ export class Engine {
 
   get config(): Qwen2Config {
     return this.weights.config;
+  }
+
+  get info(): EngineInfo {
+    const f = this.forward;
+    return {
+      weightDType: this.weights.dtype,
+      kvDType: f.limits.kvDType,
+      arithmetic: f.arithmetic,
+      subgroups: f.features.subgroups,
+    };
   }
 
   static limitsFor(opts: EngineOptions, weightDType: WeightDType): ForwardLimits {

@@ -45,6 +45,25 @@ export interface GpuContext {
   report: AdapterReport;
 }
 
+/**
+ * The optional shader paths the kernels take, decided once per device from the granted features and
+ * passed to each kernel's constructor (no global state): tests switch a path off with
+ * `disableFeatures`, which removes the feature from the device itself.
+ */
+export interface ShaderFeatures {
+  /** `shader-f16`: native f16 loads/stores of 16-bit data, and f16 multiplies for f16 weights. */
+  f16: boolean;
+  /** `subgroups`: reductions use subgroupAdd/subgroupMax inside a subgroup. */
+  subgroups: boolean;
+}
+
+/** The portable paths: packed 16-bit data unpacked to f32, workgroup-memory reduction trees. */
+export const PORTABLE_SHADERS: ShaderFeatures = { f16: false, subgroups: false };
+
+export function shaderFeatures(report: AdapterReport): ShaderFeatures {
+  return { f16: report.features['shader-f16'], subgroups: report.features.subgroups };
+}
+
 export class WebGPUUnavailableError extends Error {
   constructor(message: string) {
     super(message);

@@ -14,9 +14,14 @@
 // Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down). A LoRA
 // adapter adds none in decode ('gemv': the GEMV's epilogue applies it from packed copies, lora-fused.ts)
 // and 2 per adapted projection in 'gemm' (prefill, log-probs, training: x·Aᵀ, then ·Bᵀ accumulated).
+//
+// Shader paths (`features`, from the device's granted features, fixed at construction): with `shader-f16`,
+// f16 weights multiply in f16 (matmul.ts, gemv.ts state the error) and an f16 KV cache is stored and read
+// as native f16; with `subgroups`, norms, attention, gemv, log-probs and sampling reduce in subgroups.
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { LoraTarget } from '../config.ts';
 import { Dispatcher } from './dispatch.ts';
+import type { ShaderFeatures } from './gpu.ts';
 import { AttentionKernel } from './kernels/attention.ts';
 import { EmbeddingKernel } from './kernels/embedding.ts';
 import { LogprobKernel } from './kernels/logprob.ts';
@@ -27,6 +32,7 @@ import { RopeKvKernel, ropeTable, type KvDType } from './kernels/rope-kv.ts';
 import { SampleKernel, type SampleParams } from './kernels/sample.ts';
 import { SwigluKernel } from './kernels/swiglu.ts';
 import { FusedLora, projectionParts, type FusedProjection } from './lora-fused.ts';
+import type { Arithmetic } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import type { MemoryLedger } from './memory.ts';
 import type { Qwen2Weights } from './qwen2-weights.ts';
@@ -84,6 +90,8 @@ export class Qwen2Forward {
   loraEnabled = true;
   /** The adapter as the decode GEMV's epilogue reads it (packed copies; see refreshLora). */
   private fusedLora: FusedLora | null = null;
+  /** What the weight matmuls multiply in (f16 only for f16 weights with `shader-f16`). */
+  readonly arithmetic: Arithmetic;
 
   private readonly mmW: MatmulKernel;
   private readonly gemvW: GemvKernel;
@@ -103,6 +111,8 @@ export class Qwen2Forward {
     readonly weights: Qwen2Weights,
     readonly limits: ForwardLimits,
     private readonly ledger: MemoryLedger,
+    /** The device's optional shader paths (gpu.ts shaderFeatures), fixed for the forward's lifetime. */
+    readonly features: ShaderFeatures,
   ) {
     const c = (this.config = weights.config);
     if (limits.lmRows < limits.maxSlots) throw new Error('lmRows must be at least maxSlots');
@@ -139,18 +149,19 @@ export class Qwen2Forward {
     this.sampleOut = s(limits.lmRows * 3, 'sample out');
     this.lpOut = s(limits.maxSlots * limits.maxLen, 'logprob out');
 
-    this.mmW = new MatmulKernel(device, true, weights.dtype);
-    this.gemvW = new GemvKernel(device, weights.dtype);
+    this.mmW = new MatmulKernel(device, true, weights.dtype, features);
+    this.arithmetic = this.mmW.arithmetic;
+    this.gemvW = new GemvKernel(device, weights.dtype, features);
     this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
-    this.embedding = new EmbeddingKernel(device, weights.dtype);
-    this.normPlain = new RmsNormKernel(device, { residual: false, gather: false });
-    this.normResidual = new RmsNormKernel(device, { residual: true, gather: false });
-    this.normHead = new RmsNormKernel(device, { residual: true, gather: true });
-    this.ropeKv = new RopeKvKernel(device, limits.kvDType);
-    this.attention = new AttentionKernel(device, limits.kvDType);
+    this.embedding = new EmbeddingKernel(device, weights.dtype, features);
+    this.normPlain = new RmsNormKernel(device, { residual: false, gather: false }, features);
+    this.normResidual = new RmsNormKernel(device, { residual: true, gather: false }, features);
+    this.normHead = new RmsNormKernel(device, { residual: true, gather: true }, features);
+    this.ropeKv = new RopeKvKernel(device, limits.kvDType, features);
+    this.attention = new AttentionKernel(device, limits.kvDType, features);
     this.swiglu = new SwigluKernel(device);
-    this.sampler = new SampleKernel(device);
-    this.logprob = new LogprobKernel(device);
+    this.sampler = new SampleKernel(device, features);
+    this.logprob = new LogprobKernel(device, features);
   }
 
   /** Installs (or removes) the LoRA adapter; `loraEnabled` switches it without removing it. */

@@ -236,14 +236,14 @@ export class Trainer {
     this.mmW = new MatmulGradKernel(device, fwd.weights.dtype);
     this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32');
     this.add = new ResidualAddKernel(device);
-    this.norm = new RmsNormKernel(device, { residual: false, gather: false });
+    this.norm = new RmsNormKernel(device, { residual: false, gather: false }, fwd.features);
     this.normBack = new RmsNormBackwardKernel(device, false);
     this.normBackScatter = new RmsNormBackwardKernel(device, true);
     this.swigluBack = new SwigluBackwardKernel(device);
     this.ropeBack = new RopeBackwardKernel(device);
     this.attDq = new AttentionDqKernel(device, kvDType);
     this.attDkv = new AttentionDkvKernel(device, kvDType);
-    this.lmLoss = new LmLossKernel(device);
+    this.lmLoss = new LmLossKernel(device, fwd.features);
     const ledger = engine.ledger;
     const act = (n: number, label: string) => ledger.storage('activations', n * 4, `train ${label}`);
     for (let l = 0; l < c.numHiddenLayers; l++) this.saved.push(act(T * C, `layer ${l} input`));

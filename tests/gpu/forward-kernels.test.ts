@@ -4,12 +4,13 @@ import { AttentionKernel } from '../../src/engine/kernels/attention.ts';
 import { EmbeddingKernel } from '../../src/engine/kernels/embedding.ts';
 import { GemvKernel } from '../../src/engine/kernels/gemv.ts';
 import { LogprobKernel } from '../../src/engine/kernels/logprob.ts';
-import { MatmulKernel } from '../../src/engine/kernels/matmul.ts';
+import { F16_FOLD, MatmulKernel } from '../../src/engine/kernels/matmul.ts';
 import { RmsNormKernel } from '../../src/engine/kernels/rmsnorm.ts';
 import { RopeKvKernel, ropeTable } from '../../src/engine/kernels/rope-kv.ts';
 import { SampleKernel } from '../../src/engine/kernels/sample.ts';
 import { SwigluKernel } from '../../src/engine/kernels/swiglu.ts';
 import type { WeightDType } from '../../src/engine/kernels/weights-wgsl.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../../src/engine/gpu.ts';
 import {
   attention,
   chosenLogprobs,
@@ -20,7 +21,7 @@ import {
   swiglu,
 } from '../../src/engine/reference/ops.ts';
 import { decodeFloats, encodeFloats } from '../../src/model/dtype.ts';
-import { getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
+import { getTestContext, getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
 import { readU32, runKernel, storageBuffer, uploadBytes, uploadF32, uploadU32 } from './kernel-harness.ts';
 
 /** Weights rounded to a 16-bit dtype, as stored bytes and as the f32 values the reference uses. */
@@ -31,6 +32,24 @@ function asDType(values: Float32Array, dtype: WeightDType): { bytes: Uint8Array;
   return { bytes, f32: decodeFloats(bytes, file) };
 }
 
+/** The `shader-f16` path (native f16 loads/stores; f16 multiplies for f16 weights). */
+const F16_SHADERS: ShaderFeatures = { f16: true, subgroups: false };
+/** The `subgroups` path (subgroupAdd/subgroupMax inside a subgroup; lavapipe's subgroups have 8 lanes). */
+const SUBGROUP_SHADERS: ShaderFeatures = { f16: false, subgroups: true };
+/** f16 unit roundoff: one rounding to f16 moves a value by at most 2^-11 of itself. */
+const U16 = 2 ** -11;
+
+/**
+ * Largest |got − want| / bound over the outputs, bound = atol + relPerTerm·Σ_k |x_k·w_k| (the error
+ * analysis of an f16 dot product: each rounding moves a partial result by ≤ U16 of what it rounds).
+ */
+function worstRatio(got: Float32Array, want: Float32Array, absSum: Float32Array, atol: number, rel: number) {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++)
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / (atol + rel * absSum[i]));
+  return worst;
+}
+
 const report: Record<string, number> = {};
 function record(name: string, err: number): number {
   report[name] = Math.max(report[name] ?? 0, err);
@@ -38,17 +57,30 @@ function record(name: string, err: number): number {
 }
 
 describe('forward kernels vs reference', () => {
+  it('the test device offers the shader-f16 path (lavapipe does), so both paths below are exercised', async () => {
+    expect((await getTestContext()).report.features['shader-f16']).toBe(true);
+  });
+
   // The reference reads the same 16-bit-rounded weights, so every dtype meets the f32 tolerance: the
   // only difference left is f32 summation order (√K·ε growth; K ≤ 200 here).
   const MATMUL_ATOL = 1e-4;
-  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
+  // f16 arithmetic (F16_FOLD-term f16 partial sums, matmul.ts): a rounded to f16, each product rounded,
+  // F16_FOLD − 1 f16 additions before the f32 fold: error ≤ (F16_FOLD + 1)·U16·Σ|x·w| (first order).
+  const F16_MATMUL_REL = (F16_FOLD + 1) * U16;
+  for (const [dtype, math] of [
+    ['f32', 'f32'],
+    ['f16', 'f32'],
+    ['bf16', 'f32'],
+    ['f16', 'f16'],
+  ] as const) {
     for (const [M, N, K] of [
       [1, 96, 64],
       [7, 13, 6],
       [65, 70, 130],
     ] as const) {
-      it(`linear ${dtype} M=${M} N=${N} K=${K} (+bias, column window, accumulate)`, async () => {
+      it(`linear ${dtype} (${math} math) M=${M} N=${N} K=${K} (+bias, column window, accumulate)`, async () => {
         const device = await getTestDevice();
+        const name = `linear ${dtype}${math === 'f16' ? ' f16-math' : ''}`;
         const x = randomF32(M * K, 11 + M);
         const w = asDType(randomF32(N * K, 12 + N), dtype);
         const bias = randomF32(N, 13);
@@ -57,7 +89,11 @@ describe('forward kernels vs reference', () => {
         // Into columns [3, 3+N) of a [M, N+5] output whose other columns must stay untouched.
         const ldo = N + 5;
         const out = uploadF32(device, new Float32Array(M * ldo).fill(7));
-        const k = new MatmulKernel(device, true, dtype);
+        const k = new MatmulKernel(device, true, dtype, math === 'f16' ? F16_SHADERS : PORTABLE_SHADERS);
+        expect(k.arithmetic).toBe(math);
+        const absSum = new Float32Array(M * N);
+        linear(absSum, x.map(Math.abs), w.f32.map(Math.abs), null, M, N, K);
+        const rel = math === 'f16' ? F16_MATMUL_REL : 0;
         await runKernel(device, k, {
           a: uploadF32(device, x),
           b: uploadBytes(device, w.bytes),
@@ -78,7 +114,8 @@ describe('forward kernels vs reference', () => {
             else untouched &&= got[m * ldo + j] === 7;
           }
         expect(untouched).toBe(true);
-        expect(record(`linear ${dtype}`, maxAbsDiff(win, want))).toBeLessThan(MATMUL_ATOL);
+        record(name, maxAbsDiff(win, want));
+        expect(worstRatio(win, want, absSum, MATMUL_ATOL, rel)).toBeLessThan(1);
         // accumulate: out += 0.5 · x·Wᵀ (no bias): the LoRA update path.
         await runKernel(device, k, {
           a: uploadF32(device, x),
@@ -96,31 +133,44 @@ describe('forward kernels vs reference', () => {
         const noBias = new Float32Array(M * N);
         linear(noBias, x, w.f32, null, M, N, K);
         let err = 0;
+        let worst = 0;
         for (let m = 0; m < M; m++)
-          for (let j = 0; j < N; j++)
-            err = Math.max(
-              err,
-              Math.abs(got2[m * ldo + 3 + j] - (want[m * N + j] + 0.5 * noBias[m * N + j])),
-            );
-        expect(record(`linear ${dtype} accumulate`, err)).toBeLessThan(MATMUL_ATOL);
+          for (let j = 0; j < N; j++) {
+            const e = Math.abs(got2[m * ldo + 3 + j] - (want[m * N + j] + 0.5 * noBias[m * N + j]));
+            err = Math.max(err, e);
+            // The first pass's error plus half the second's.
+            worst = Math.max(worst, e / (2 * MATMUL_ATOL + 1.5 * rel * absSum[m * N + j]));
+          }
+        record(`${name} accumulate`, err);
+        expect(worst).toBeLessThan(1);
       });
     }
   }
 
   // K = 130 takes the narrow (column-per-invocation) shader, K = 300 the split-K one (NARROW_K = 256).
-  for (const [dtype, K] of [
-    ['f32', 130],
-    ['f16', 130],
-    ['bf16', 130],
-    ['f32', 300],
-    ['bf16', 300],
+  // f16 arithmetic (gemv.ts): x rounded to f16, two f16 products and one f16 add per weight pair before
+  // the f32 fold: error ≤ 3·U16·Σ|x·w| (first order).
+  // Subgroup sums (wide shader) reorder the f32 additions only: the f32 tolerance holds.
+  const F16_GEMV_REL = 3 * U16;
+  for (const [dtype, K, math, subgroups] of [
+    ['f32', 130, 'f32', false],
+    ['f16', 130, 'f32', false],
+    ['bf16', 130, 'f32', false],
+    ['f32', 300, 'f32', false],
+    ['bf16', 300, 'f32', false],
+    ['f16', 130, 'f16', false],
+    ['f16', 300, 'f16', false],
+    ['f32', 300, 'f32', true],
+    ['f16', 300, 'f16', true],
   ] as const) {
-    it(`gemv (decode matmul) ${dtype} K=${K}: vs reference, and each row independent of M`, async () => {
+    const path = `${math} math${subgroups ? ', subgroups' : ''}`;
+    it(`gemv (decode matmul) ${dtype} (${path}) K=${K}: vs reference, and each row independent of M`, async () => {
       const device = await getTestDevice();
       const N = 37;
       const w = asDType(randomF32(N * K, 61, 1), dtype);
       const bias = randomF32(N, 62);
-      const k = new GemvKernel(device, dtype);
+      const k = new GemvKernel(device, dtype, { f16: math === 'f16', subgroups });
+      expect(k.arithmetic).toBe(math);
       const wb = uploadBytes(device, w.bytes);
       const bb = uploadF32(device, bias);
       const x = randomF32(13 * K, 63);
@@ -140,7 +190,10 @@ describe('forward kernels vs reference', () => {
       const all = await rowsOf(13);
       const want = new Float32Array(13 * N);
       linear(want, x, w.f32, bias, 13, N, K);
-      expect(record(`gemv ${dtype} K=${K}`, maxAbsDiff(all, want))).toBeLessThan(MATMUL_ATOL);
+      const absSum = new Float32Array(13 * N);
+      linear(absSum, x.map(Math.abs), w.f32.map(Math.abs), null, 13, N, K);
+      record(`gemv ${dtype} (${path}) K=${K}`, maxAbsDiff(all, want));
+      expect(worstRatio(all, want, absSum, MATMUL_ATOL, math === 'f16' ? F16_GEMV_REL : 0)).toBeLessThan(1);
       for (const M of [1, 2, 3, 8]) {
         const got = await rowsOf(M);
         expect(Array.from(got)).toEqual(Array.from(all.subarray(0, M * N)));
@@ -148,8 +201,14 @@ describe('forward kernels vs reference', () => {
     });
   }
 
-  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-    it(`embedding gather ${dtype} across two table chunks`, async () => {
+  for (const [dtype, features] of [
+    ['f32', PORTABLE_SHADERS],
+    ['f16', PORTABLE_SHADERS],
+    ['bf16', PORTABLE_SHADERS],
+    ['f16', F16_SHADERS],
+  ] as const) {
+    const native = features.f16 && dtype === 'f16';
+    it(`embedding gather ${dtype}${native ? ' (native f16 loads)' : ''} across two table chunks`, async () => {
       const device = await getTestDevice();
       const V = 37;
       const C = 20;
@@ -160,7 +219,7 @@ describe('forward kernels vs reference', () => {
       const out = storageBuffer(device, ids.length * C * 4);
       const split = 18; // even: chunks of packed 16-bit rows stay word-aligned
       const bpe = dtype === 'f32' ? 4 : 2;
-      const k = new EmbeddingKernel(device, dtype);
+      const k = new EmbeddingKernel(device, dtype, features);
       const idBuf = uploadU32(device, ids);
       for (const [r0, r1] of [
         [0, split],
@@ -177,33 +236,42 @@ describe('forward kernels vs reference', () => {
           rowEnd: r1,
         });
       }
-      expect(record(`embedding ${dtype}`, maxAbsDiff(await readF32(device, out, ids.length * C), want))).toBe(
-        0,
-      );
+      const got = await readF32(device, out, ids.length * C);
+      expect(record(`embedding ${dtype}${native ? ' native' : ''}`, maxAbsDiff(got, want))).toBe(0);
     });
   }
 
   // rsqrt of a mean over ≤ 100 values in f32: relative error ~1e-6 on O(1) outputs.
   const NORM_ATOL = 1e-5;
-  for (const C of [8, 64, 100]) {
-    it(`rmsnorm plain / residual / residual+gather C=${C}`, async () => {
+  // Subgroup reductions reorder the sum of squares only: same tolerance.
+  for (const [C, features] of [
+    [8, PORTABLE_SHADERS],
+    [64, PORTABLE_SHADERS],
+    [100, PORTABLE_SHADERS],
+    [8, SUBGROUP_SHADERS],
+    [100, SUBGROUP_SHADERS],
+  ] as const) {
+    const sub = features.subgroups ? ' (subgroups)' : '';
+    it(`rmsnorm plain / residual / residual+gather C=${C}${sub}`, async () => {
       const device = await getTestDevice();
       const T = 5;
       const eps = 1e-6;
       const x = randomF32(T * C, 21 + C, 2);
       const delta = randomF32(T * C, 22 + C);
       const w = randomF32(C, 23, 1.5);
-      const k1 = new RmsNormKernel(device, { residual: false, gather: false });
+      const k1 = new RmsNormKernel(device, { residual: false, gather: false }, features);
       const want = new Float32Array(T * C);
       rmsnorm(want, null, x, w, T, C, eps);
       const out = storageBuffer(device, T * C * 4);
       const xb = uploadF32(device, x);
       await runKernel(device, k1, { x: xb, weight: uploadF32(device, w), out, R: T, C, eps });
-      expect(record('rmsnorm', maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(NORM_ATOL);
+      expect(record(`rmsnorm${sub}`, maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(
+        NORM_ATOL,
+      );
 
       const sum = x.map((v, i) => v + delta[i]);
       rmsnorm(want, null, sum, w, T, C, eps);
-      const k2 = new RmsNormKernel(device, { residual: true, gather: false });
+      const k2 = new RmsNormKernel(device, { residual: true, gather: false }, features);
       await runKernel(device, k2, {
         x: xb,
         delta: uploadF32(device, delta),
@@ -213,14 +281,14 @@ describe('forward kernels vs reference', () => {
         C,
         eps,
       });
-      expect(record('rmsnorm residual', maxAbsDiff(await readF32(device, out, T * C), want))).toBeLessThan(
-        NORM_ATOL,
-      );
+      expect(
+        record(`rmsnorm residual${sub}`, maxAbsDiff(await readF32(device, out, T * C), want)),
+      ).toBeLessThan(NORM_ATOL);
       expect(maxAbsDiff(await readF32(device, xb, T * C), sum)).toBe(0);
 
       // Gather rows 4 and 1 of x + delta (x is the original again) into output rows 1, 2.
       const rows = [4, 1];
-      const k3 = new RmsNormKernel(device, { residual: true, gather: true });
+      const k3 = new RmsNormKernel(device, { residual: true, gather: true }, features);
       const out2 = uploadF32(device, new Float32Array(3 * C));
       await runKernel(device, k3, {
         x: uploadF32(device, x),
@@ -236,7 +304,7 @@ describe('forward kernels vs reference', () => {
       const got = await readF32(device, out2, 3 * C);
       const wantG = new Float32Array(3 * C);
       rows.forEach((r, i) => wantG.set(want.subarray(r * C, (r + 1) * C), (i + 1) * C));
-      expect(record('rmsnorm gather', maxAbsDiff(got, wantG))).toBeLessThan(NORM_ATOL);
+      expect(record(`rmsnorm gather${sub}`, maxAbsDiff(got, wantG))).toBeLessThan(NORM_ATOL);
     });
   }
 
@@ -244,14 +312,22 @@ describe('forward kernels vs reference', () => {
   const ROPE_ATOL = 1e-6;
   // Softmax-weighted sums of ≤ 70 values in f32 against the reference's f64 softmax.
   const ATT_ATOL = 1e-5;
-  for (const [nH, nKv, D, lens, kv] of [
-    [4, 2, 16, [5, 1, 70], 'f32'],
-    [2, 1, 8, [3, 9], 'f32'],
-    [3, 3, 64, [66], 'f32'],
-    [4, 2, 16, [5, 1, 70], 'f16'],
-    [7, 1, 64, [2, 33], 'f16'],
+  // native: the f16 cache written and read as vec2<f16> (shader-f16) instead of packed u32 words.
+  // subgroups: the key blocks' max and sum by subgroup reductions (sums reorder: same tolerance).
+  for (const [nH, nKv, D, lens, kv, native, subgroups] of [
+    [4, 2, 16, [5, 1, 70], 'f32', false, false],
+    [2, 1, 8, [3, 9], 'f32', false, false],
+    [3, 3, 64, [66], 'f32', false, false],
+    [4, 2, 16, [5, 1, 70], 'f16', false, false],
+    [7, 1, 64, [2, 33], 'f16', false, false],
+    [4, 2, 16, [5, 1, 70], 'f16', true, false],
+    [7, 1, 64, [2, 33], 'f16', true, false],
+    [4, 2, 16, [5, 1, 70], 'f32', false, true],
+    [7, 1, 64, [2, 33, 130], 'f16', true, true],
   ] as const) {
-    it(`rope + KV cache (${kv}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
+    const features: ShaderFeatures = { f16: native, subgroups };
+    const cacheName = `${kv} cache${native ? ' native' : ''}${subgroups ? ', subgroups' : ''}`;
+    it(`rope + KV cache (${cacheName}) + attention nH=${nH} nKv=${nKv} D=${D} lengths ${lens.join(',')}`, async () => {
       const device = await getTestDevice();
       const theta = 10000;
       const T = lens.reduce((a, b) => a + b, 0);
@@ -282,7 +358,7 @@ describe('forward kernels vs reference', () => {
       const want = new Float32Array(T * nH * D);
       attention(want, q, round(kk), round(v), offsets, { nHeads: nH, nKvHeads: nKv, headDim: D });
 
-      const maxLen = 80;
+      const maxLen = Math.max(80, ...lens);
       const cacheBytes = lens.length * maxLen * nKv * D * (kv === 'f16' ? 2 : 4);
       const kCache = storageBuffer(device, cacheBytes);
       const vCache = storageBuffer(device, cacheBytes);
@@ -291,36 +367,50 @@ describe('forward kernels vs reference', () => {
         slots.flatMap((s, i) => [s, positions[i]]),
       );
       const qOut = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new RopeKvKernel(device, kv), {
-        qkv: uploadF32(device, qkv),
-        rows,
-        cosSin: uploadF32(device, ropeTable(maxLen, D, theta)),
-        q: qOut,
-        kCache,
-        vCache,
-        T,
-        nH,
-        nKv,
-        D,
-        maxLen,
-      });
+      const qkvBuf = uploadF32(device, qkv);
+      const cosSin = uploadF32(device, ropeTable(maxLen, D, theta));
+      const shape = { rows, T, nH, nKv, D, maxLen };
+      const ropeArgs = { qkv: qkvBuf, cosSin, q: qOut, kCache, vCache, ...shape };
+      await runKernel(device, new RopeKvKernel(device, kv, features), ropeArgs);
       expect(record('rope', maxAbsDiff(await readF32(device, qOut, T * nH * D), q))).toBeLessThan(ROPE_ATOL);
       const out = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new AttentionKernel(device, kv), {
+      await runKernel(device, new AttentionKernel(device, kv, features), {
         q: qOut,
-        rows,
         kCache,
         vCache,
         out,
-        T,
-        nH,
-        nKv,
-        D,
-        maxLen,
+        ...shape,
       });
       // With an f16 cache the reference reads the same rounded k/v, so the f32 tolerance still holds.
       const got = await readF32(device, out, T * nH * D);
-      expect(record(`attention (${kv} cache)`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
+      expect(record(`attention (${cacheName})`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
+      if (native) {
+        // Native f16 stores and loads are the packed path's bytes and values, bit for bit.
+        const kPacked = storageBuffer(device, cacheBytes);
+        const vPacked = storageBuffer(device, cacheBytes);
+        const packed = { ...features, f16: false };
+        await runKernel(device, new RopeKvKernel(device, kv, packed), {
+          ...ropeArgs,
+          kCache: kPacked,
+          vCache: vPacked,
+        });
+        for (const [a, b] of [
+          [kCache, kPacked],
+          [vCache, vPacked],
+        ])
+          expect(Array.from(await readU32(device, a, cacheBytes / 4))).toEqual(
+            Array.from(await readU32(device, b, cacheBytes / 4)),
+          );
+        const outPacked = storageBuffer(device, T * nH * D * 4);
+        await runKernel(device, new AttentionKernel(device, kv, packed), {
+          q: qOut,
+          kCache,
+          vCache,
+          out: outPacked,
+          ...shape,
+        });
+        expect(Array.from(await readF32(device, outPacked, T * nH * D))).toEqual(Array.from(got));
+      }
     });
   }
 
@@ -343,57 +433,71 @@ describe('forward kernels vs reference', () => {
     expect(record('swiglu', maxAbsDiff(await readF32(device, act, T * I), want))).toBeLessThan(2e-5);
   });
 
-  it('log-prob of chosen tokens and greedy sampling over the vocabulary', async () => {
-    const device = await getTestDevice();
-    const R = 3;
-    const V = 1000;
-    const logits = randomF32(R * V, 51, 8);
-    logits[1 * V + 999] = 20; // a clear maximum at the last id
-    logits[2 * V + 3] = 9;
-    logits[2 * V + 7] = 9; // a tie: the lower id wins
-    const targets = [5, 999, 7];
-    const want = new Float32Array(R);
-    chosenLogprobs(want, logits, targets, R, V);
-    const lb = uploadF32(device, logits);
-    const out = uploadF32(device, new Float32Array(R + 2));
-    await runKernel(device, new LogprobKernel(device), {
-      logits: lb,
-      targets: uploadU32(device, targets),
-      out,
-      R,
-      V,
-      outOff: 2,
-    });
-    const got = (await readF32(device, out, R + 2)).subarray(2);
-    expect(record('logprob', maxAbsDiff(got, want))).toBeLessThan(1e-5);
+  // Both reduction builds: the workgroup tree and subgroup operations (sums reorder f32 additions only,
+  // so the same f32 tolerances hold; max, count and argmax are exact on both).
+  for (const features of [PORTABLE_SHADERS, SUBGROUP_SHADERS]) {
+    const sub = features.subgroups ? ' (subgroups)' : '';
+    it(`log-prob of chosen tokens and greedy sampling over the vocabulary${sub}`, async () => {
+      const device = await getTestDevice();
+      const R = 3;
+      const V = 1000;
+      const logits = randomF32(R * V, 51, 8);
+      logits[1 * V + 999] = 20; // a clear maximum at the last id
+      logits[2 * V + 3] = 9;
+      logits[2 * V + 7] = 9; // a tie: the lower id wins
+      const targets = [5, 999, 7];
+      const want = new Float32Array(R);
+      chosenLogprobs(want, logits, targets, R, V);
+      const lb = uploadF32(device, logits);
+      const out = uploadF32(device, new Float32Array(R + 2));
+      await runKernel(device, new LogprobKernel(device, features), {
+        logits: lb,
+        targets: uploadU32(device, targets),
+        out,
+        R,
+        V,
+        outOff: 2,
+      });
+      const got = (await readF32(device, out, R + 2)).subarray(2);
+      expect(record(`logprob${sub}`, maxAbsDiff(got, want))).toBeLessThan(1e-5);
 
-    const sOut = storageBuffer(device, R * 12);
-    await runKernel(device, new SampleKernel(device), {
-      logits: lb,
-      rowSeq: uploadU32(device, [0, 1, 2]),
-      out: sOut,
-      R,
-      V,
-      temperature: 0,
-      topK: 0,
-      topP: 1,
-      seed: 1,
-      step: 0,
+      const sample = async (f: ShaderFeatures, temperature: number, topK: number) => {
+        const sOut = storageBuffer(device, R * 12);
+        await runKernel(device, new SampleKernel(device, f), {
+          logits: lb,
+          rowSeq: uploadU32(device, [0, 1, 2]),
+          out: sOut,
+          R,
+          V,
+          temperature,
+          topK,
+          topP: 1,
+          seed: 1,
+          step: 0,
+        });
+        return readU32(device, sOut, R * 3);
+      };
+      const u = await sample(features, 0, 0);
+      const f = new Float32Array(u.buffer);
+      for (let r = 0; r < R; r++) {
+        const row = logits.subarray(r * V, (r + 1) * V);
+        let best = 0;
+        for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        expect(u[r * 3]).toBe(best);
+        const lp = new Float32Array(1);
+        chosenLogprobs(lp, row, [best], 1, V);
+        expect(Math.abs(f[r * 3 + 1] - lp[0])).toBeLessThan(1e-5);
+        expect(f[r * 3 + 2]).toBe(0);
+      }
+      expect(u[2 * 3]).toBe(3);
+      if (features.subgroups) {
+        // Top-k (counts) and the Gumbel-max draw (argmax) are exact reductions: the same tokens as the tree.
+        const tree = await sample(PORTABLE_SHADERS, 0.8, 50);
+        const mine = await sample(features, 0.8, 50);
+        expect([0, 1, 2].map((r) => mine[r * 3])).toEqual([0, 1, 2].map((r) => tree[r * 3]));
+      }
     });
-    const u = await readU32(device, sOut, R * 3);
-    const f = new Float32Array(u.buffer);
-    for (let r = 0; r < R; r++) {
-      const row = logits.subarray(r * V, (r + 1) * V);
-      let best = 0;
-      for (let i = 1; i < V; i++) if (row[i] > row[best]) best = i;
-      expect(u[r * 3]).toBe(best);
-      const lp = new Float32Array(1);
-      chosenLogprobs(lp, row, [best], 1, V);
-      expect(Math.abs(f[r * 3 + 1] - lp[0])).toBeLessThan(1e-5);
-      expect(f[r * 3 + 2]).toBe(0);
-    }
-    expect(u[2 * 3]).toBe(3);
-  });
+  }
 
   it('prints the largest error per kernel', () => {
     console.log('forward kernel max abs errors vs reference:', JSON.stringify(report));

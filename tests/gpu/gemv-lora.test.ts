@@ -52,8 +52,14 @@ function reference(
 
 describe('gemv LoRA epilogue (decode, adapter fused into the weight matmul)', () => {
   // K = 64 takes the narrow (column-per-invocation) shader, K = 300 the split-K one.
-  for (const K of [64, 300]) {
-    it(`${K <= NARROW_K ? 'narrow' : 'wide'} shader K=${K}: vs reference for M = 1..${M_MAX}, rows independent of M`, async () => {
+  // The wide shader also with its subgroup reduction (the test device has 'subgroups').
+  const cases = [
+    { K: 64, subgroups: false },
+    { K: 300, subgroups: false },
+    { K: 300, subgroups: true },
+  ];
+  for (const { K, subgroups } of cases) {
+    it(`${K <= NARROW_K ? 'narrow' : 'wide'} shader K=${K}${subgroups ? ', subgroups' : ''}: vs reference for M = 1..${M_MAX}, rows independent of M`, async () => {
       const device = await getTestDevice();
       const W = randomF32(N * K, 71);
       const bias = randomF32(N, 72);
@@ -62,7 +68,7 @@ describe('gemv LoRA epilogue (decode, adapter fused into the weight matmul)', ()
       const B = randomF32(N * RANK, 74, 0.5);
       B.fill(0, STARTS[0] * RANK, STARTS[1] * RANK);
       const x = randomF32(M_MAX * K, 75);
-      const k = new GemvKernel(device, 'bf16');
+      const k = new GemvKernel(device, 'bf16', { f16: false, subgroups });
       const wBytes = encodeFloats(W, 'BF16').slice();
       const wb = uploadBytes(device, wBytes);
       const Wf = decodeFloats(wBytes, 'BF16'); // the reference reads the same rounded weights

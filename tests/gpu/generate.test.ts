@@ -3,7 +3,9 @@ import { DeviceLostError, Engine, type EngineEvent } from '../../src/engine/engi
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import { qwen2Logits } from '../../src/engine/reference/qwen2.ts';
 import { logSumExp } from '../../src/engine/reference/ops.ts';
-import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
+import type { NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
+import { NARROW_K } from '../../src/engine/kernels/gemv.ts';
+import { refConfig, refWeights, tinyEngine, tinyModel, TINY } from './tiny-engine.ts';
 
 // Decode (KV cache, one row per sequence) against the reference's full recomputation of the prefix:
 // same f32 tolerance as the whole-model logits test.
@@ -12,6 +14,8 @@ const LP_ATOL = 1e-3;
 describe('generation', async () => {
   const model = await tinyModel(21, 'F32');
   const engine = await tinyEngine(model, { maxBatch: 4, maxSeqLen: 48, maxTokensPerPass: 16 });
+  // The test device grants `subgroups`: sampling, log-probs and norms reduce with subgroup operations.
+  expect(engine.info.subgroups).toBe(true);
   const prompts = [
     [1, 2, 3, 4, 5],
     [100, 101],
@@ -154,6 +158,37 @@ describe('generation', async () => {
     expect(mem.weights).toBeGreaterThan(0);
     expect(mem.kvCache).toBe(2 * layers * 4 * 48 * model.config.numKeyValueHeads * model.config.headDim * 4);
   });
+});
+
+// Batch invariance on each shader path: subgroup reductions and f16 arithmetic (the test device offers
+// both), and the portable path (workgroup trees, packed f16 in f32). An intermediate size above
+// NARROW_K makes down_proj decode through gemv's wide shader, the one with the cross-invocation tree.
+describe('batched greedy == one-at-a-time on each shader path (f16 weights)', async () => {
+  const intermediate = 288;
+  expect(intermediate).toBeGreaterThan(NARROW_K);
+  const model = await tinyModel(23, 'F16', { ...TINY, intermediate });
+  const paths: [string, NodeDeviceOptions, boolean][] = [
+    ['subgroups + f16 arithmetic', {}, true],
+    ['portable', { disableFeatures: ['subgroups', 'shader-f16'] }, false],
+  ];
+  for (const [name, device, fast] of paths) {
+    it(name, async () => {
+      const engine = await tinyEngine(model, { maxBatch: 4, maxSeqLen: 32, maxTokensPerPass: 16 }, device);
+      expect(engine.info).toMatchObject({ subgroups: fast, arithmetic: fast ? 'f16' : 'f32' });
+      const prompts = [
+        [1, 2, 3, 4, 5],
+        [100, 101],
+        [7, 8, 9, 10, 11, 12, 13, 14, 15],
+      ];
+      const opts = { maxNew: 6, temperature: 0, seed: 1, stopTokens: [] as number[] };
+      const batched = await engine.generate(prompts, opts);
+      for (let i = 0; i < prompts.length; i++) {
+        const [alone] = await engine.generate([prompts[i]], opts);
+        expect(alone.ids).toEqual(batched[i].ids);
+        expect(Array.from(alone.logprobs)).toEqual(Array.from(batched[i].logprobs));
+      }
+    });
+  }
 });
 
 describe('device loss', () => {

@@ -17,6 +17,11 @@ import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
 // order than the reference's f64/f32 loops, so logits agree to ~1e-5; 1e-3 leaves margin, and any
 // semantic slip (RoPE convention, GQA mapping, a missing bias) moves logits by O(0.1).
 const LOGIT_ATOL_F32 = 1e-3;
+// f16 arithmetic (f16 weights with shader-f16): every matmul input is rounded to f16 (2^-11 relative)
+// and its products summed in short f16 runs, so each projection carries ~2^-11 relative error; over 2
+// layers of O(1) activations and O(3) logits that moves logits by ~1e-3..1e-2. 3e-2 bounds it; a wrong
+// load or index moves them by O(1).
+const LOGIT_ATOL_F16 = 3e-2;
 
 describe('Qwen2 forward vs reference', () => {
   it('whole-model logits, mixed lengths in one batch (f32 weights)', async () => {
@@ -60,8 +65,10 @@ describe('Qwen2 forward vs reference', () => {
   for (const dtype of ['BF16', 'F16'] as const) {
     it(`whole-model logits, ${dtype} weights (16-bit packed path)`, async () => {
       const model = await tinyModel(9, dtype);
-      const engine = await tinyEngine(model, { kvDType: 'f32' });
+      // Without shader-f16 (bf16 never uses it): packed words unpacked to f32, f32 arithmetic.
+      const engine = await tinyEngine(model, { kvDType: 'f32' }, { disableFeatures: ['shader-f16'] });
       expect(engine.weights.dtype).toBe(dtype.toLowerCase());
+      expect(engine.info.arithmetic).toBe('f32');
       const seqs = [
         [5, 6, 7, 8, 9],
         [258, 1],
@@ -79,6 +86,28 @@ describe('Qwen2 forward vs reference', () => {
     });
   }
 
+  it('whole-model logits, F16 weights on the shader-f16 path (f16 arithmetic, native f16 KV cache)', async () => {
+    const model = await tinyModel(9, 'F16');
+    const engine = await tinyEngine(model, { kvDType: 'f16' });
+    expect(engine.info).toMatchObject({ weightDType: 'f16', kvDType: 'f16', arithmetic: 'f16' });
+    const seqs = [
+      [5, 6, 7, 8, 9, 10, 11],
+      [258, 1],
+      [40, 41, 42],
+    ];
+    const got = await engine.allLogits(seqs);
+    // The reference reads the same f16 weights (decoded exactly) and, with an f16 KV cache, is still f32:
+    // what remains is the f16 arithmetic and the cache's f16 rounding of k/v.
+    const want = qwen2Logits(
+      refConfig(model),
+      await refWeights(model),
+      seqs.map((ids) => ({ ids })),
+    ).logits;
+    const err = maxAbsDiff(got, want);
+    console.log(`whole-model logits F16, f16 arithmetic: max abs err ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(LOGIT_ATOL_F16);
+  });
+
   it('f32 file run in f16 with an f16 KV cache: logits within f16 rounding of the f32 reference', async () => {
     const model = await tinyModel(10, 'F32');
     const engine = await tinyEngine(model, { dtype: 'f16', kvDType: 'f16' });
@@ -91,9 +120,9 @@ describe('Qwen2 forward vs reference', () => {
     ).logits;
     const err = maxAbsDiff(got, want);
     console.log(`whole-model logits f32 file as f16: max abs err ${err.toExponential(2)}`);
-    // f16 weights carry a 2^-11 relative rounding each; over 2 layers of O(1) activations and O(3)
-    // logits that moves logits by ~1e-3..1e-2. 3e-2 bounds it; a wrong unpack moves them by O(1).
-    expect(err).toBeLessThan(3e-2);
+    // f16 weights carry a 2^-11 relative rounding each, and (shader-f16 here) f16 arithmetic another
+    // few 2^-11 per projection: the same order as LOGIT_ATOL_F16's reasoning.
+    expect(err).toBeLessThan(LOGIT_ATOL_F16);
   });
 
   it('LoRA on all seven projections matches the reference, and can be switched off', async () => {

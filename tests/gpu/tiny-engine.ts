@@ -16,6 +16,7 @@ import {
   type RefWeights,
 } from '../../src/engine/reference/qwen2.ts';
 import { projectionShape } from '../../src/engine/reference/random.ts';
+import type { NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
 import { getTestContext, randomF32 } from '../helpers/gpu.ts';
 
 export interface TinyShape {
@@ -57,8 +58,13 @@ export function refConfig(model: LoadedModel): RefModelConfig {
   return model.config;
 }
 
-export async function tinyEngine(model: LoadedModel, opts: Partial<EngineOptions> = {}): Promise<Engine> {
-  const ctx = await getTestContext();
+/** `device` picks the test device, e.g. `{ disableFeatures: ['shader-f16'] }` for the portable path. */
+export async function tinyEngine(
+  model: LoadedModel,
+  opts: Partial<EngineOptions> = {},
+  device: NodeDeviceOptions = {},
+): Promise<Engine> {
+  const ctx = await getTestContext(device);
   return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
     maxBatch: 4,
     maxSeqLen: 64,

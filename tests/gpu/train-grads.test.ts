@@ -12,6 +12,7 @@ import {
   randomRefWeights,
 } from '../../src/engine/reference/random.ts';
 import { f16ToF32, f32ToF16 } from '../../src/model/dtype.ts';
+import type { NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 import { engineFromRef, gradRelErr, makeTrainer, tinyConfig } from './train-helpers.ts';
 
@@ -100,38 +101,55 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     expect(err).toBeLessThan(1e-4);
   });
 
-  it('f16 weights (packed, unpacked in the shader) against the reference on f16-rounded weights', async () => {
-    const ctx = await getTestContext();
-    const engine = await engineFromRef(
-      ctx,
-      cfg,
-      w,
-      { maxBatch: 4, maxSeqLen: 16, maxTokensPerPass: 64 },
-      { dtype: 'f16', kvDType: 'f32' },
-    );
-    const trainer = makeTrainer(engine, cfg, lora);
-    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
-    await trainer.computeGradients(batch);
-    const rounded = convertWeights(
-      Object.fromEntries(
-        Object.entries(w).map(([k, v]) => [
-          k,
-          isNormOrBias(k) ? v : f16ToF32(f32ToF16(Float32Array.from(v))),
-        ]),
-      ),
-      'f64',
-    );
-    const want = qwen2PolicyGradient(cfg, rounded, l64, sequences, {
-      clipEps: 0.2,
-      entropyCoef: 0,
-      klBeta: 0,
+  // f16 weights run two ways: packed words unpacked to f32 (no shader-f16) with f32 arithmetic, which
+  // meets the f32 tolerance; and with shader-f16, where the forward (recomputed per layer, and shared
+  // with generation so rollouts and training see the same policy) multiplies in f16. There each of the
+  // ~10 projections between a LoRA parameter and the loss rounds its input to f16 and sums products in
+  // short f16 runs: ≤ (F16_FOLD + 1)·2^-11 ≈ 2.4e-3 relative each in the worst case, ~2e-2 through the
+  // 2 layers' chain (measured: ~6e-3). A wrong gradient is off by O(1).
+  const paths: [string, NodeDeviceOptions, number][] = [
+    ['packed, unpacked in the shader', { disableFeatures: ['shader-f16'] }, 1e-4],
+    ['shader-f16: f16 arithmetic', {}, 2e-2],
+  ];
+  for (const [path, device, tol] of paths) {
+    it(`f16 weights (${path}) against the reference on f16-rounded weights`, async () => {
+      const ctx = await getTestContext(device);
+      const engine = await engineFromRef(
+        ctx,
+        cfg,
+        w,
+        { maxBatch: 4, maxSeqLen: 16, maxTokensPerPass: 64 },
+        { dtype: 'f16', kvDType: 'f32' },
+      );
+      expect(engine.info.arithmetic).toBe(path.startsWith('shader-f16') ? 'f16' : 'f32');
+      const trainer = makeTrainer(engine, cfg, lora);
+      const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
+      await trainer.computeGradients(batch);
+      const rounded = convertWeights(
+        Object.fromEntries(
+          Object.entries(w).map(([k, v]) => [
+            k,
+            isNormOrBias(k) ? v : f16ToF32(f32ToF16(Float32Array.from(v))),
+          ]),
+        ),
+        'f64',
+      );
+      const want = qwen2PolicyGradient(cfg, rounded, l64, sequences, {
+        clipEps: 0.2,
+        entropyCoef: 0,
+        klBeta: 0,
+      });
+      const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
+      errors[`f16Weights ${path}`] = err;
+      expect(err).toBeLessThan(tol);
     });
-    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
-    errors.f16Weights = err;
-    expect(err).toBeLessThan(1e-4);
+  }
+
+  it('prints the gradient errors', () => {
     console.info(
       'whole-model LoRA gradient errors (max |gpu − ref| / max |ref| per tensor):',
       JSON.stringify(errors),
     );
+    expect(Object.keys(errors).length).toBeGreaterThan(0);
   });
 });

@@ -3,10 +3,17 @@
 // each invocation scores one key, then an online softmax (running max and sum) folds the block in,
 // each invocation accumulating the output for its own head dimensions. Every sum runs in a fixed
 // order, so a row's result never depends on the other rows of the batch. The T×T score matrix is
-// never stored. Query head h reads KV head h / (nH / nKv). The cache is f32 or packed f16.
+// never stored. Query head h reads KV head h / (nH / nKv). The cache is f32 or f16: packed pairs in u32
+// words, or with `shader-f16` native vec2<f16> loads of the same bytes (f32 arithmetic either way, so both
+// f16 readings give identical results). Where `subgroups` exists, each key block's max and sum of
+// exponentials come from reduce-wgsl.ts's subgroup reductions instead of every invocation re-reading
+// the block's 64 scores from workgroup memory (the sum's order changes; still fixed per row).
 // Backward (below): AttentionDqKernel then AttentionDkvKernel, recomputing the scores.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import { laneInit, laneParams, reduceWgsl } from './reduce-wgsl.ts';
 import type { KvDType } from './rope-kv.ts';
+import { enables } from './weights-wgsl.ts';
 
 const WG = 64;
 /** Head dimensions per invocation: head_dim ≤ 4·64 = 256 (Qwen2 uses 64). */
@@ -31,20 +38,48 @@ function headRowGrid(T: number, nH: number): [number, number, number] {
   return [rowsPerY * nH, Math.ceil(T / rowsPerY), 1];
 }
 
-function shader(kv: KvDType): string {
-  const cacheElem = kv === 'f32' ? 'f32' : 'u32';
-  // Key dot product: packed f16 reads two dimensions per word.
+/**
+ * One key block's softmax statistics: bm = max(m, block scores), corr = exp(m − bm), ps[k] = exp(s_k −
+ * bm) for the block's n keys (0 beyond), bl = Σ ps. Every invocation holds its own key's score `s`.
+ */
+function blockSoftmax(subgroups: boolean): string {
+  if (subgroups) {
+    return /* wgsl */ `let bm = max(m, reduceMax(li, s));
+    let corr = exp(m - bm);
+    var e = 0.0;
+    if (li < n) { e = exp(s - bm); }
+    ps[li] = e;
+    let bl = reduceSum(li, e); // its barrier also publishes ps`;
+  }
+  return /* wgsl */ `ps[li] = s;
+    workgroupBarrier();
+    var bm = m;
+    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
+    let corr = exp(m - bm);
+    workgroupBarrier();
+    if (li < n) { ps[li] = exp(ps[li] - bm); }
+    workgroupBarrier();
+    var bl = 0.0;
+    for (var k = 0u; k < n; k++) { bl += ps[k]; }`;
+}
+
+function shader(kv: KvDType, nativeF16: boolean, subgroups: boolean): string {
+  const cacheElem = kv === 'f32' ? 'f32' : nativeF16 ? 'vec2<f16>' : 'u32';
+  // An f16 pair (one 32-bit word) as vec2<f32>.
+  const pair = (buf: string, word: string) =>
+    nativeF16 ? `vec2<f32>(${buf}[${word}])` : `unpack2x16float(${buf}[${word}])`;
+  // Key dot product: f16 caches read two dimensions per word.
   const dot =
     kv === 'f32'
       ? 'for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kCache[kb + c], dot); }'
       : `for (var c = 0u; c < p.D; c += 2u) {
-        let kk = unpack2x16float(kCache[(kb + c) >> 1u]);
+        let kk = ${pair('kCache', '(kb + c) >> 1u')};
         dot = fma(qs[c], kk.x, dot);
         dot = fma(qs[c + 1u], kk.y, dot);
       }`;
   const loadV = (idx: string) =>
-    kv === 'f32' ? `vCache[${idx}]` : `unpack2x16float(vCache[(${idx}) >> 1u])[(${idx}) & 1u]`;
-  return /* wgsl */ `
+    kv === 'f32' ? `vCache[${idx}]` : `${pair('vCache', `(${idx}) >> 1u`)}[(${idx}) & 1u]`;
+  return /* wgsl */ `${enables(nativeF16, subgroups)}
 struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -55,9 +90,11 @@ struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, pad0
 
 var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
 var<workgroup> ps: array<f32, ${WG}>;
+${subgroups ? reduceWgsl(true, WG) : ''}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   ${HEAD_ROW}
   for (var c = li; c < p.D; c += ${WG}u) { qs[c] = q[qBase + c]; }
   workgroupBarrier();
@@ -76,17 +113,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       ${dot}
       s = dot * p.scale;
     }
-    ps[li] = s;
-    workgroupBarrier();
     let n = min(${WG}u, nKeys - j0);
-    var bm = m;
-    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
-    let corr = exp(m - bm);
-    workgroupBarrier();
-    if (li < n) { ps[li] = exp(ps[li] - bm); }
-    workgroupBarrier();
-    var bl = 0.0;
-    for (var k = 0u; k < n; k++) { bl += ps[k]; }
+    ${blockSoftmax(subgroups)}
     l = l * corr + bl;
     for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
       let c = li + d * ${WG}u;
@@ -124,8 +152,14 @@ export class AttentionKernel implements Kernel<AttentionArgs> {
   constructor(
     device: GPUDevice,
     readonly kvDType: KvDType = 'f32',
+    features: ShaderFeatures = PORTABLE_SHADERS,
   ) {
-    this.pipeline = computePipeline(device, shader(kvDType), `attention ${kvDType}`);
+    const nativeF16 = kvDType === 'f16' && features.f16;
+    this.pipeline = computePipeline(
+      device,
+      shader(kvDType, nativeF16, features.subgroups),
+      `attention ${kvDType}${nativeF16 ? ' native' : ''}${features.subgroups ? ' subgroups' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

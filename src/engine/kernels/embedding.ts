@@ -1,19 +1,21 @@
 // Embedding gather: out[t, :] = table[ids[t] − rowStart, :] for the ids inside this table chunk.
 // The 151,936 × 896 embedding exceeds default binding limits, so it lives in row chunks; one dispatch
-// per chunk, each writing only the rows whose id falls inside it.
+// per chunk, each writing only the rows whose id falls inside it. With `shader-f16`, an f16 table is
+// read as native f16 (the same bytes); the gather is exact on every path.
 import { computePipeline, type Kernel } from '../dispatch.ts';
-import { weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import { enables, weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';
 
 const WG = 64;
 
-function shader(dtype: WeightDType): string {
-  return /* wgsl */ `
+function shader(dtype: WeightDType, nativeF16: boolean): string {
+  return /* wgsl */ `${enables(nativeF16)}
 struct Params { T: u32, C: u32, rowStart: u32, rowEnd: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
-${weightDecl(2, 'table', dtype)}
+${weightDecl(2, 'table', dtype, 0, nativeF16)}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${weightLoadFn('loadW', 'table', dtype)}
+${weightLoadFn('loadW', 'table', dtype, nativeF16)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -37,8 +39,13 @@ export interface EmbeddingArgs {
 
 export class EmbeddingKernel implements Kernel<EmbeddingArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, dtype: WeightDType) {
-    this.pipeline = computePipeline(device, shader(dtype), `embedding ${dtype}`);
+  constructor(device: GPUDevice, dtype: WeightDType, features: ShaderFeatures = PORTABLE_SHADERS) {
+    const nativeF16 = dtype === 'f16' && features.f16;
+    this.pipeline = computePipeline(
+      device,
+      shader(dtype, nativeF16),
+      `embedding ${dtype}${nativeF16 ? ' native' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

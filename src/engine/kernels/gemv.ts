@@ -11,6 +11,21 @@
 // adapters (lavapipe) made the tiny model's LM head ~15× slower. The choice depends on K only, so
 // batch invariance holds on both paths.
 //
+// Arithmetic (weights-wgsl.ts weightArithmetic): f32, or for f16 weights on a `shader-f16` device, f16:
+// weights are read as native vec2<f16> (the same words), the activation pair is rounded to f16, and
+// each pair's dot product (two f16 products, one f16 add) is folded into the f32 accumulator. Error
+// against f32 arithmetic on the same weights, per output: at most 3·2^-11·Σ_k |a_k·w_k| (the rounding of
+// a, of each product, of the pair's sum); typically ~2^-11·√(Σ_k (a_k·w_k)²).
+//
+// The partial sums of the 64 invocations meet in a fixed tree in workgroup memory, or where `subgroups`
+// exists, in subgroupAdd within each subgroup and then one slot per subgroup added in subgroup order
+// (reduce-wgsl.ts: any subgroup size in [4, 128]). Either way the order is fixed per output.
+//
+// Narrow weights (K ≤ NARROW_K, e.g. the LM head of a tiny model: 151,936 × 64) take a second shader:
+// each invocation owns one output column and runs the whole K loop itself. Splitting a short K over 64
+// invocations leaves most of them idle and pays a 6-level barrier tree per 4 columns, which on CPU
+// adapters (lavapipe) made the tiny model's LM head ~15× slower. The choice depends on K only, so
+// batch invariance holds on both paths.
 // LoRA epilogue (decode with an adapter, no extra dispatch): for a projection whose output columns are
 // sub-projections side by side (q|k|v, gate|up, or one), the kernel also binds Acat [S·r, K] (their A
 // stacked) and Bcat [N, r] (their B stacked along the output rows, so row n is column n's), and adds
@@ -25,8 +40,10 @@
 // strides of K, then the team's partial sums are added in a fixed order, whatever M, the row block or
 // the workgroup: batched and one-at-a-time decoding still agree bit for bit.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
-import type { WeightDType } from './weights-wgsl.ts';
+import { laneDecls, laneInit, laneParams, MIN_SUBGROUP_SIZE, subgroupCount } from './reduce-wgsl.ts';
+import { enables, weightArithmetic, type Arithmetic, type WeightDType } from './weights-wgsl.ts';
 
 const WG = 64;
 const NB = 4;
@@ -34,6 +51,11 @@ const NB = 4;
 const ROW_BLOCKS = [1, 2, 4, 8] as const;
 /** Largest K served by the column-per-invocation shader. */
 export const NARROW_K = 256;
+
+/** The wide shader's reduction slots per output: one per invocation (tree), or per subgroup at most. */
+function reductionSlots(subgroups: boolean): number {
+  return subgroups ? WG / MIN_SUBGROUP_SIZE : WG;
+}
 /**
  * Invocations that share one LoRA t element (each sums every team-th pair of K, then they are added in
  * order): enough to keep the workgroup busy at low rank. Depends on the rank only, never on M.
@@ -65,8 +87,9 @@ interface LoraShape {
   r: number;
 }
 
-function loadPair(dtype: WeightDType): string {
+function loadPair(dtype: WeightDType, arith: Arithmetic): string {
   // Elements i, i+1 of W (i even).
+  if (arith === 'f16') return 'fn loadW2(i: u32) -> vec2<f16> { return b[i >> 1u]; }';
   if (dtype === 'f32') return 'fn loadW2(i: u32) -> vec2<f32> { return vec2<f32>(b[i], b[i + 1u]); }';
   if (dtype === 'f16') return 'fn loadW2(i: u32) -> vec2<f32> { return unpack2x16float(b[i >> 1u]); }';
   return `fn loadW2(i: u32) -> vec2<f32> {
@@ -79,16 +102,23 @@ function loadPair(dtype: WeightDType): string {
  * The uniform block (matmul.ts's layout, plus the LoRA fields), the bindings and the weight loader both
  * shaders share.
  */
-function bindings(dtype: WeightDType, withBias: boolean, lora: LoraShape | null): string {
-  return /* wgsl */ `
+function bindings(
+  dtype: WeightDType,
+  arith: Arithmetic,
+  withBias: boolean,
+  lora: LoraShape | null,
+  subgroups = false,
+): string {
+  const elem = arith === 'f16' ? 'vec2<f16>' : dtype === 'f32' ? 'f32' : 'u32';
+  return /* wgsl */ `${enables(arith === 'f16', subgroups)}
 struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32,
   ${lora ? 'seg1: u32, seg2: u32, loraScale: f32, pad2: u32' : ''} }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<${dtype === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(2) var<storage, read> b: array<${elem}>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
-${loadPair(dtype)}
+${loadPair(dtype, arith)}
 `;
 }
 
@@ -156,45 +186,90 @@ fn loraDot(i: u32, n: u32) -> f32 {
 `;
 }
 
-function shader(dtype: WeightDType, MB: number, withBias: boolean, lora: LoraShape | null): string {
+/** The activation pair a[i], a[i + 1] in the kernel's arithmetic (rounded once to f16 for f16). */
+function loadX2(arith: Arithmetic, i: string): string {
+  const x = `vec2<f32>(a[${i}], a[${i} + 1u])`;
+  return arith === 'f16' ? `vec2<f16>(${x})` : x;
+}
+
+/** acc (f32) += x·w for an activation pair x and a weight pair w, both in the kernel's arithmetic. */
+function pairFma(arith: Arithmetic, acc: string, x: string, w: string): string {
+  return arith === 'f16'
+    ? `${acc} = ${acc} + f32(dot(${x}, ${w}));`
+    : `${acc} = fma(${x}.y, ${w}.y, fma(${x}.x, ${w}.x, ${acc}));`;
+}
+
+/**
+ * Sums the invocations' acc[MB][NB] so that red[o] (o = i·NB + j < MB·NB) holds output o's total for
+ * invocation o, which writes it (the epilogue below).
+ */
+function reduceAcc(MB: number, subgroups: boolean): string {
+  const O = MB * NB;
+  if (subgroups) {
+    return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
+    for (var j = 0u; j < ${NB}u; j++) {
+      let s = subgroupAdd(acc[i][j]);
+      if (sgLane == 0u) { red[(li / sgSize) * ${O}u + i * ${NB}u + j] = s; }
+    }
+  }
+  workgroupBarrier();
+  if (li < ${O}u) {
+    var t = red[li];
+    for (var g = 1u; g < ${subgroupCount(WG)}; g++) { t = t + red[g * ${O}u + li]; }
+    red[li] = t;
+  }`;
+  }
+  return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
+    for (var j = 0u; j < ${NB}u; j++) { red[li * ${O}u + i * ${NB}u + j] = acc[i][j]; }
+  }
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (li < s) {
+      for (var o = 0u; o < ${O}u; o++) {
+        red[li * ${O}u + o] = red[li * ${O}u + o] + red[(li + s) * ${O}u + o];
+      }
+    }
+    workgroupBarrier();
+  }`;
+}
+
+function shader(
+  dtype: WeightDType,
+  arith: Arithmetic,
+  MB: number,
+  withBias: boolean,
+  subgroups: boolean,
+  lora: LoraShape | null,
+): string {
   return /* wgsl */ `
-${bindings(dtype, withBias, lora)}
+${bindings(dtype, arith, withBias, lora, subgroups)}
+${laneDecls(subgroups)}
 ${lora ? loraWgsl(lora, MB, NB, withBias) : ''}
 
-var<workgroup> red: array<f32, ${WG * MB * NB}>;
+var<workgroup> red: array<f32, ${reductionSlots(subgroups) * MB * NB}>;
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let n0 = wg.x * ${NB}u;
   let m0 = wg.y * ${MB}u;
   ${lora ? 'loraT(li, m0, n0);' : ''}
   var acc: array<array<f32, ${NB}>, ${MB}>;
   for (var k = li * 2u; k < p.K; k += ${WG * 2}u) {
-    var w: array<vec2<f32>, ${NB}>;
+    var w: array<vec2<${arith}>, ${NB}>;
     for (var j = 0u; j < ${NB}u; j++) {
       let n = min(n0 + j, p.N - 1u);
       w[j] = loadW2(n * p.K + k);
     }
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
-      let x = vec2<f32>(a[m * p.K + k], a[m * p.K + k + 1u]);
+      let x = ${loadX2(arith, 'm * p.K + k')};
       for (var j = 0u; j < ${NB}u; j++) {
-        acc[i][j] = fma(x.y, w[j].y, fma(x.x, w[j].x, acc[i][j]));
+        ${pairFma(arith, 'acc[i][j]', 'x', 'w[j]')}
       }
     }
   }
-  for (var i = 0u; i < ${MB}u; i++) {
-    for (var j = 0u; j < ${NB}u; j++) { red[li * ${MB * NB}u + i * ${NB}u + j] = acc[i][j]; }
-  }
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) {
-      for (var o = 0u; o < ${MB * NB}u; o++) {
-        red[li * ${MB * NB}u + o] = red[li * ${MB * NB}u + o] + red[(li + s) * ${MB * NB}u + o];
-      }
-    }
-    workgroupBarrier();
-  }
+  ${reduceAcc(MB, subgroups)}
   if (li < ${MB * NB}u) {
     let i = li / ${NB}u; let j = li % ${NB}u;
     let m = m0 + i; let n = n0 + j;
@@ -207,9 +282,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }`;
 }
 
-function narrowShader(dtype: WeightDType, MB: number, withBias: boolean, lora: LoraShape | null): string {
+function narrowShader(
+  dtype: WeightDType,
+  arith: Arithmetic,
+  MB: number,
+  withBias: boolean,
+  lora: LoraShape | null,
+): string {
   return /* wgsl */ `
-${bindings(dtype, withBias, lora)}
+${bindings(dtype, arith, withBias, lora)}
 ${lora ? loraWgsl(lora, MB, WG, withBias) : ''}
 
 @compute @workgroup_size(${WG})
@@ -223,7 +304,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let w = loadW2(n * p.K + k);
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
-      acc[i] = fma(a[m * p.K + k + 1u], w.y, fma(a[m * p.K + k], w.x, acc[i]));
+      let x = ${loadX2(arith, 'm * p.K + k')};
+      ${pairFma(arith, 'acc[i]', 'x', 'w')}
     }
   }
   for (var i = 0u; i < ${MB}u; i++) {
@@ -240,10 +322,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 export class GemvKernel implements Kernel<GemvArgs> {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
+  /** f16 for f16 weights on a `shader-f16` device (see the header), else f32. */
+  readonly arithmetic: Arithmetic;
+
+  /** Whether the wide shader's reduction uses subgroup operations. */
+  readonly subgroups: boolean;
+
   constructor(
     private readonly device: GPUDevice,
     readonly weightDType: WeightDType,
-  ) {}
+    features: ShaderFeatures = PORTABLE_SHADERS,
+  ) {
+    this.arithmetic = weightArithmetic(weightDType, features);
+    this.subgroups = features.subgroups;
+  }
 
   /**
    * The row block: the smallest that covers M, and with a LoRA epilogue also one whose t fits the
@@ -256,7 +348,9 @@ export class GemvKernel implements Kernel<GemvArgs> {
     if (!lora) return cover;
     const budget = this.device.limits.maxComputeWorkgroupStorageSize;
     const narrow = args.K <= NARROW_K;
-    const bytes = (mb: number) => 4 * ((narrow ? 0 : WG * mb * NB) + mb * lora.S * lora.r * loraTeam(lora.r));
+    // Floats per row of the block: the wide shader's reduction slots, and t.
+    const perRow = (narrow ? 0 : reductionSlots(this.subgroups) * NB) + lora.S * lora.r * loraTeam(lora.r);
+    const bytes = (mb: number) => 4 * mb * perRow;
     const fit = ROW_BLOCKS.filter((mb) => mb <= cover && bytes(mb) <= budget);
     if (fit.length === 0)
       throw new Error(
@@ -276,10 +370,13 @@ export class GemvKernel implements Kernel<GemvArgs> {
     const key = `${MB}${Boolean(args.bias)}${narrow}${lora ? ` lora ${lora.S}x${lora.r}` : ''}`;
     let p = this.pipelines.get(key);
     if (!p) {
+      const bias = Boolean(args.bias);
       p = computePipeline(
         this.device,
-        (narrow ? narrowShader : shader)(this.weightDType, MB, Boolean(args.bias), lora),
-        `gemv ${this.weightDType} rows ${MB}${narrow ? ' narrow' : ''}${lora ? ' lora' : ''}`,
+        narrow
+          ? narrowShader(this.weightDType, this.arithmetic, MB, bias, lora)
+          : shader(this.weightDType, this.arithmetic, MB, bias, this.subgroups, lora),
+        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : this.subgroups ? ' subgroups' : ''}${lora ? ' lora' : ''}`,
       );
       this.pipelines.set(key, p);
     }

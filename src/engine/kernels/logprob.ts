@@ -2,20 +2,23 @@
 // One workgroup per row, over the full vocabulary (rows of the bounded logits scratch).
 // Backward (below): LmLossKernel, the policy-gradient loss on these log-probs and dL/dlogits.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { gridRows } from './rmsnorm.ts';
-import { REDUCE_WG, REDUCE_WGSL, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
+import { laneInit, laneParams, REDUCE_WG, reduceWgsl, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
+import { enables } from './weights-wgsl.ts';
 
-const SHADER = /* wgsl */ `
+const shader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
 struct Params { R: u32, V: u32, ldl: u32, outOff: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${REDUCE_WGSL}
+${reduceWgsl(subgroups)}
 ${ROW_LOGSUMEXP_WGSL}
 
 @compute @workgroup_size(${REDUCE_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
@@ -36,8 +39,12 @@ export interface LogprobArgs {
 
 export class LogprobKernel implements Kernel<LogprobArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, SHADER, 'logprob');
+  constructor(device: GPUDevice, features: ShaderFeatures = PORTABLE_SHADERS) {
+    this.pipeline = computePipeline(
+      device,
+      shader(features.subgroups),
+      `logprob${features.subgroups ? ' subgroups' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;
@@ -61,7 +68,7 @@ export class LogprobKernel implements Kernel<LogprobArgs> {
 //   g = (dℓ/dlogπ + β·(1 − exp(ref − logπ))) / N;  dz_v = g·(1[v = y] − p_v) + (c/N)·p_v·(log p_v + H).
 // The caller runs this on at most `lmRows` rows at a time (bounded scratch: the logits of the whole
 // batch never exist at once), then multiplies the gradient back through the LM head.
-const LM_LOSS_SHADER = /* wgsl */ `
+const lmLossShader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
 struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32,
                 rowOff: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -69,11 +76,12 @@ struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, e
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
 @group(0) @binding(3) var<storage, read> rowData: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> rowOut: array<vec4<f32>>;
-${REDUCE_WGSL}
+${reduceWgsl(subgroups)}
 ${ROW_LOGSUMEXP_WGSL}
 
 @compute @workgroup_size(${REDUCE_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
@@ -143,8 +151,12 @@ export interface LmLossArgs {
 
 export class LmLossKernel implements Kernel<LmLossArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, LM_LOSS_SHADER, 'lm loss');
+  constructor(device: GPUDevice, features: ShaderFeatures = PORTABLE_SHADERS) {
+    this.pipeline = computePipeline(
+      device,
+      lmLossShader(features.subgroups),
+      `lm loss${features.subgroups ? ' subgroups' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

@@ -1,26 +1,52 @@
 // Tiled matmul: out[M,N] = a[M,K] · b (+ bias), b stored [K,N] (NN) or [N,K] (NT: HF Linear weights).
-// b (the weights) may be f32 or 16-bit (f16 / bf16 packed two per u32, unpacked in the shader; f32 math).
+// b (the weights) may be f32 or 16-bit (f16 / bf16, two per 32-bit word; weights-wgsl.ts).
 // The epilogue writes into a column window of a wider output (row stride `ldo`, column offset `colOff`:
 // fused QKV / gate-up buffers, the LM head's vocabulary chunks) and can accumulate `out += alpha·acc`
 // (LoRA's low-rank update).
 // Each workgroup computes a 64×64 output tile from 64×16 / 16×64 tiles staged in workgroup memory;
 // each of its 128 invocations (within compatibility mode's limit) accumulates 8×4 outputs in registers.
 // The K loop runs in a fixed order for every row, so a row's result never depends on M (batch invariance).
+//
+// Arithmetic (weights-wgsl.ts weightArithmetic): f32, or for f16 weights on a `shader-f16` device, f16:
+// both tiles are staged as f16 (a rounded to f16 once, the weights read natively), the products and
+// sums of F16_FOLD consecutive k run in f16 (vec4<f16> FMAs), and each such partial sum is folded into
+// the f32 accumulator. Error against f32 arithmetic on the same f16 weights, per output: a's rounding
+// (2^-11 relative per element), each product's (2^-11) and F16_FOLD − 1 f16 additions — at most
+// (F16_FOLD + 1)·2^-11·Σ_k |a_k·w_k|, typically ~2^-11·√(Σ_k (a_k·w_k)²); tests/gpu/forward-kernels.test.ts
+// measures it. Activations must stay within f16's range (|a| < 65,504): matmul inputs are normed or
+// gated activations, the residual stream itself stays f32.
 
 // Backward (below): MatmulGradKernel, the strided/transposed matmul of every backward product, with split-K.
 
 import { computePipeline, type Dispatcher, type Kernel } from '../dispatch.ts';
-import { weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import {
+  enables,
+  weightArithmetic,
+  weightDecl,
+  weightLoadFn,
+  type Arithmetic,
+  type WeightDType,
+} from './weights-wgsl.ts';
 
 const TILE_M = 64;
 const TILE_N = 64;
 const TILE_K = 16;
 const WG_X = 16; // columns of invocations → 4 outputs each
 const WG_Y = 8; // rows of invocations → 8 outputs each
+/**
+ * k-steps summed in f16 before folding into the f32 accumulator (f16 arithmetic; divides TILE_K).
+ * Measured on lavapipe (16×64 outputs, a ≈ N(0, 1), w ≈ 0.025·N(0, 1) rounded to f16; largest error
+ * over the output rms): fold 1 (each f16 product added in f32) 1.0e-3 at K = 896 and 8.5e-4 at
+ * K = 4,864; fold 4 1.5e-3 / 1.7e-3; fold 16 2.3e-3 / 2.8e-3. Rounding a to f16 dominates; 4 keeps the
+ * error within 1.7× of fold 1's while the inner loop runs as vec4<f16> FMAs.
+ */
+export const F16_FOLD = 4;
 
 /** The staged tiles, A as [m][k] and B as [k][n] (shared by the forward and backward matmuls). */
-const TILES = /* wgsl */ `var<workgroup> As: array<f32, ${TILE_M * TILE_K}>; // [m][k]
-var<workgroup> Bs: array<f32, ${TILE_K * TILE_N}>; // [k][n]`;
+const tiles = (t: 'f32' | 'f16') => /* wgsl */ `var<workgroup> As: array<${t}, ${TILE_M * TILE_K}>; // [m][k]
+var<workgroup> Bs: array<${t}, ${TILE_K * TILE_N}>; // [k][n]`;
+const TILES = tiles('f32');
 
 /** One K-step of the register tile: each invocation's 8×4 outputs += the staged A rows · B columns. */
 const TILE_FMA = /* wgsl */ `for (var kk = 0u; kk < ${TILE_K}u; kk++) {
@@ -32,36 +58,52 @@ const TILE_FMA = /* wgsl */ `for (var kk = 0u; kk < ${TILE_K}u; kk++) {
       }
     }`;
 
-function shader(transposeB: boolean, withBias: boolean, wdtype: WeightDType): string {
+/** The f16 K-step: f16 partial sums over F16_FOLD k, folded into the f32 accumulator. */
+const TILE_FMA_F16 = /* wgsl */ `for (var k1 = 0u; k1 < ${TILE_K}u; k1 += ${F16_FOLD}u) {
+      // Explicitly zeroed: lavapipe (Mesa 25) did not re-zero an uninitialised var declared in a loop.
+      var part = array<vec4<f16>, 8>();
+      for (var kk = k1; kk < k1 + ${F16_FOLD}u; kk++) {
+        let b0 = kk * ${TILE_N}u + lid.x * 4u;
+        let bv = vec4<f16>(Bs[b0], Bs[b0 + 1u], Bs[b0 + 2u], Bs[b0 + 3u]);
+        for (var i = 0u; i < 8u; i++) {
+          part[i] = fma(vec4<f16>(As[(lid.y * 8u + i) * ${TILE_K}u + kk]), bv, part[i]);
+        }
+      }
+      for (var i = 0u; i < 8u; i++) { acc[i] += vec4<f32>(part[i]); }
+    }`;
+
+function shader(transposeB: boolean, withBias: boolean, wdtype: WeightDType, arith: Arithmetic): string {
+  const f16 = arith === 'f16';
+  const zero = f16 ? '0.0h' : '0.0';
   const loadB = transposeB
     ? // b[n, k]: tile element (k, n)
       `let gn = tileN + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = loadW(gn * p.K + gk); }`
+       var v = ${zero}; if (gn < p.N && gk < p.K) { v = ${f16 ? 'b[gn * p.K + gk]' : 'loadW(gn * p.K + gk)'}; }`
     : `let gn = tileN + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = loadW(gk * p.N + gn); }`;
-  return /* wgsl */ `
+       var v = ${zero}; if (gn < p.N && gk < p.K) { v = ${f16 ? 'b[gk * p.N + gn]' : 'loadW(gk * p.N + gn)'}; }`;
+  return /* wgsl */ `${enables(f16)}
 struct Params { M: u32, N: u32, K: u32, ldo: u32, colOff: u32, accumulate: u32, alpha: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-${weightDecl(2, 'b', wdtype)}
-${weightLoadFn('loadW', 'b', wdtype)}
+${weightDecl(2, 'b', wdtype, 0, f16)}
+${f16 ? '' : weightLoadFn('loadW', 'b', wdtype)}
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 ${withBias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 
-${TILES}
+${tiles(arith)}
 
 @compute @workgroup_size(${WG_X}, ${WG_Y})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let tileM = wg.y * ${TILE_M}u;
   let tileN = wg.x * ${TILE_N}u;
-  var acc: array<array<f32, 4>, 8>;
+  var acc: array<${f16 ? 'vec4<f32>' : 'array<f32, 4>'}, 8>;
   for (var k0 = 0u; k0 < p.K; k0 += ${TILE_K}u) {
     // ${TILE_M * TILE_K} elements per tile, ${WG_X * WG_Y} invocations → 8 loads each.
     for (var e = li; e < ${TILE_M * TILE_K}u; e += ${WG_X * WG_Y}u) {
       let m = e / ${TILE_K}u; let kk = e % ${TILE_K}u;
       let gm = tileM + m; let gk = k0 + kk;
-      var v = 0.0; if (gm < p.M && gk < p.K) { v = a[gm * p.K + gk]; }
+      var v = ${zero}; if (gm < p.M && gk < p.K) { v = ${f16 ? 'f16(a[gm * p.K + gk])' : 'a[gm * p.K + gk]'}; }
       As[m * ${TILE_K}u + kk] = v;
     }
     for (var e = li; e < ${TILE_K * TILE_N}u; e += ${WG_X * WG_Y}u) {
@@ -70,7 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       Bs[kk * ${TILE_N}u + n] = v;
     }
     workgroupBarrier();
-    ${TILE_FMA}
+    ${f16 ? TILE_FMA_F16 : TILE_FMA}
     workgroupBarrier();
   }
   for (var i = 0u; i < 8u; i++) {
@@ -152,13 +194,18 @@ export function writeMatmulParams(
 
 export class MatmulKernel {
   private readonly pipelines = new Map<boolean, GPUComputePipeline>();
+  /** f16 for f16 weights on a `shader-f16` device (see the header), else f32. */
+  readonly arithmetic: Arithmetic;
 
   constructor(
     private readonly device: GPUDevice,
     readonly transposeB: boolean,
-    /** Element type of `b` (the weights): f32, or f16 / bf16 packed two per u32. */
+    /** Element type of `b` (the weights): f32, or f16 / bf16 two per 32-bit word. */
     readonly weightDType: WeightDType = 'f32',
-  ) {}
+    features: ShaderFeatures = PORTABLE_SHADERS,
+  ) {
+    this.arithmetic = weightArithmetic(weightDType, features);
+  }
 
   /**
    * The with/without-bias pipeline, compiled on first use: software adapters spend seconds per
@@ -168,8 +215,8 @@ export class MatmulKernel {
     let p = this.pipelines.get(withBias);
     if (!p) {
       const module = this.device.createShaderModule({
-        code: shader(this.transposeB, withBias, this.weightDType),
-        label: `matmul ${this.transposeB ? 'NT' : 'NN'} ${this.weightDType}`,
+        code: shader(this.transposeB, withBias, this.weightDType, this.arithmetic),
+        label: `matmul ${this.transposeB ? 'NT' : 'NN'} ${this.weightDType} (${this.arithmetic} math)`,
       });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(withBias, p);

@@ -2,8 +2,12 @@
 // residual add folded in: `residual` reads x + delta (and writes the sum back to x unless `gather`),
 // `gather` normalises only the rows listed in `rowIdx` (the final norm before the LM head runs only
 // where logits are used). The reduction order is fixed per row: results never depend on the batch.
+// The sum of squares uses reduce-wgsl.ts's reduceSum (subgroup operations where `subgroups` exists).
 // Backward (below): RmsNormBackwardKernel (dx; the weight gradient is param-grad.ts's 'norm' mode).
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import { laneInit, laneParams, reduceWgsl } from './reduce-wgsl.ts';
+import { enables } from './weights-wgsl.ts';
 
 const WG = 64;
 
@@ -12,7 +16,7 @@ export interface RmsNormVariant {
   gather: boolean;
 }
 
-function shader(v: RmsNormVariant): string {
+function shader(v: RmsNormVariant, subgroups: boolean): string {
   const writeBack = v.residual && !v.gather;
   let b = 1;
   const xDecl = `@group(0) @binding(${b++}) var<storage, ${writeBack ? 'read_write' : 'read'}> x: array<f32>;`;
@@ -21,7 +25,7 @@ function shader(v: RmsNormVariant): string {
   const oDecl = `@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`;
   const iDecl = v.gather ? `@group(0) @binding(${b}) var<storage, read> rowIdx: array<u32>;` : '';
   const load = v.residual ? '(x[src + c] + delta[src + c])' : 'x[src + c]';
-  return /* wgsl */ `
+  return /* wgsl */ `${enables(false, subgroups)}
 struct Params { R: u32, C: u32, eps: f32, outRow0: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 ${xDecl}
@@ -29,10 +33,11 @@ ${dDecl}
 ${wDecl}
 ${oDecl}
 ${iDecl}
-var<workgroup> red: array<f32, ${WG}>;
+${reduceWgsl(subgroups, WG)}
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let src = ${v.gather ? 'rowIdx[r]' : 'r'} * p.C;
@@ -42,13 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     ${writeBack ? 'x[src + c] = v;' : ''}
     ss = fma(v, v, ss);
   }
-  red[li] = ss;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let rstd = inverseSqrt(red[0] / f32(p.C) + p.eps);
+  let rstd = inverseSqrt(reduceSum(li, ss) / f32(p.C) + p.eps);
   for (var c = li; c < p.C; c += ${WG}u) {
     out[(p.outRow0 + r) * p.C + c] = w[c] * (${writeBack ? 'x[src + c]' : load} * rstd);
   }
@@ -76,8 +75,13 @@ export class RmsNormKernel implements Kernel<RmsNormArgs> {
   constructor(
     device: GPUDevice,
     readonly variant: RmsNormVariant,
+    features: ShaderFeatures = PORTABLE_SHADERS,
   ) {
-    this.pipeline = computePipeline(device, shader(variant), `rmsnorm ${JSON.stringify(variant)}`);
+    this.pipeline = computePipeline(
+      device,
+      shader(variant, features.subgroups),
+      `rmsnorm ${JSON.stringify(variant)}${features.subgroups ? ' subgroups' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

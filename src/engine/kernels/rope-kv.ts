@@ -1,9 +1,12 @@
 // RoPE (rotate-half) on the fused q|k|v projection output, then k and v written into the KV cache.
 // qkv [T, (nH + 2·nKv)·D] (bias already added by the matmul epilogue); row t is token `pos` of cache
 // slot `slot` (rows[t] = (slot, pos)). Writes q [T, nH·D] and cache[slot, pos, kvHead, :] for k and v.
-// The cache holds f32 or f16 (packed pairs). cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
+// The cache holds f32 or f16 pairs: packed into u32 words with pack2x16float, or with `shader-f16` stored
+// as native vec2<f16> (the same bytes). cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
 // Backward (below): RopeBackwardKernel, gathering dq/dK/dV back into dqkv.
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import { enables } from './weights-wgsl.ts';
 
 const WG = 64;
 
@@ -16,13 +19,15 @@ const PARAMS = /* wgsl */ `struct Params { T: u32, nH: u32, nKv: u32, D: u32, ma
 
 // Each invocation rotates two adjacent pairs (i, i+1) with their partners (i+D/2, i+1+D/2), so packed
 // f16 cache words are written whole.
-function shader(kv: KvDType): string {
-  const cacheElem = kv === 'f32' ? 'f32' : 'u32';
+function shader(kv: KvDType, nativeF16: boolean): string {
+  const cacheElem = kv === 'f32' ? 'f32' : nativeF16 ? 'vec2<f16>' : 'u32';
   const store = (buf: string, idx: string, a: string, b: string) =>
     kv === 'f32'
       ? `${buf}[${idx}] = ${a}; ${buf}[${idx} + 1u] = ${b};`
-      : `${buf}[(${idx}) >> 1u] = pack2x16float(vec2<f32>(${a}, ${b}));`;
-  return /* wgsl */ `${PARAMS}
+      : nativeF16
+        ? `${buf}[(${idx}) >> 1u] = vec2<f16>(vec2<f32>(${a}, ${b}));`
+        : `${buf}[(${idx}) >> 1u] = pack2x16float(vec2<f32>(${a}, ${b}));`;
+  return /* wgsl */ `${enables(nativeF16)}${PARAMS}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read> cosSin: array<vec2<f32>>;
@@ -87,8 +92,14 @@ export class RopeKvKernel implements Kernel<RopeKvArgs> {
   constructor(
     device: GPUDevice,
     readonly kvDType: KvDType = 'f32',
+    features: ShaderFeatures = PORTABLE_SHADERS,
   ) {
-    this.pipeline = computePipeline(device, shader(kvDType), `rope+kv ${kvDType}`);
+    const nativeF16 = kvDType === 'f16' && features.f16;
+    this.pipeline = computePipeline(
+      device,
+      shader(kvDType, nativeF16),
+      `rope+kv ${kvDType}${nativeF16 ? ' native' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

@@ -8,10 +8,12 @@
 // out[r] = (token id, bits of the base log-prob (T = 1, no top-k/top-p), bits of the log-prob under
 // the distribution actually sampled from (0 for greedy: a point mass)).
 import { computePipeline, type Kernel } from '../dispatch.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { gridRows } from './rmsnorm.ts';
-import { REDUCE_WG, REDUCE_WGSL, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
+import { laneInit, laneParams, REDUCE_WG, reduceWgsl, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
+import { enables } from './weights-wgsl.ts';
 
-const SHADER = /* wgsl */ `
+const shader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
 struct Params {
   R: u32, V: u32, ldl: u32, topK: u32,
   temperature: f32, topP: f32, seed: u32, step: u32,
@@ -21,7 +23,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> rowSeq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
-${REDUCE_WGSL}
+${reduceWgsl(subgroups)}
 ${ROW_LOGSUMEXP_WGSL}
 
 fn sortKey(x: f32) -> u32 {
@@ -43,7 +45,8 @@ fn uniform01(seed: u32, seq: u32, step: u32, i: u32) -> f32 {
 }
 
 @compute @workgroup_size(${REDUCE_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
+  ${laneInit(subgroups)}
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
@@ -144,8 +147,12 @@ export interface SampleArgs extends SampleParams {
 
 export class SampleKernel implements Kernel<SampleArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice) {
-    this.pipeline = computePipeline(device, SHADER, 'sample');
+  constructor(device: GPUDevice, features: ShaderFeatures = PORTABLE_SHADERS) {
+    this.pipeline = computePipeline(
+      device,
+      shader(features.subgroups),
+      `sample${features.subgroups ? ' subgroups' : ''}`,
+    );
   }
   pipelineFor(): GPUComputePipeline {
     return this.pipeline;

@@ -4,8 +4,11 @@ import {
   chooseFeatures,
   chooseLimits,
   REQUESTED_LIMITS,
+  shaderFeatures,
   WebGPUUnavailableError,
+  type AdapterReport,
 } from '../../../src/engine/gpu.ts';
+import { weightArithmetic } from '../../../src/engine/kernels/weights-wgsl.ts';
 
 describe('device helper configuration', () => {
   it('requests only the optional features the adapter offers', () => {
@@ -17,6 +20,18 @@ describe('device helper configuration', () => {
   it('leaves off features the caller disables (to cover the no-f16 path)', () => {
     const offered = new Set(['shader-f16', 'subgroups', 'timestamp-query']);
     expect(chooseFeatures(offered, ['shader-f16'])).toEqual(['subgroups', 'timestamp-query']);
+  });
+
+  it('derives the shader paths from the granted features; only f16 weights multiply in f16', () => {
+    const report = (f16: boolean, subgroups: boolean) =>
+      ({ features: { 'shader-f16': f16, subgroups, 'timestamp-query': false } }) as AdapterReport;
+    expect(shaderFeatures(report(true, false))).toEqual({ f16: true, subgroups: false });
+    expect(shaderFeatures(report(false, true))).toEqual({ f16: false, subgroups: true });
+    const both = shaderFeatures(report(true, true));
+    expect(weightArithmetic('f16', both)).toBe('f16');
+    expect(weightArithmetic('bf16', both)).toBe('f32');
+    expect(weightArithmetic('f32', both)).toBe('f32');
+    expect(weightArithmetic('f16', shaderFeatures(report(false, true)))).toBe('f32');
   });
 
   it("asks for the adapter's own limits", () => {
