@@ -1,6 +1,6 @@
 // Shared by the commands that load a model (generate, logits, bench, train, eval, export): a model folder onto
 // a Dawn device (or as reference f32 arrays for `--backend cpu`) with a progress line on stderr.
-import { Engine } from '../src/engine/engine.ts';
+import { Engine, type EngineOptions } from '../src/engine/engine.ts';
 import type { WeightDType } from '../src/engine/kernels/weights-wgsl.ts';
 import { acquireNodeDevice } from '../src/engine/node-gpu.ts';
 import type { RefWeights } from '../src/engine/reference/qwen2.ts';
@@ -50,7 +50,7 @@ export function parseNumberArg(name: string, v: string | undefined, fallback: nu
 
 export async function loadEngine(
   model: LoadedModel,
-  opts: { maxBatch: number; maxSeqLen: number; dtype?: WeightDType; dawnOptions?: string[] },
+  opts: Pick<EngineOptions, 'maxBatch' | 'maxSeqLen' | 'dtype' | 'loraDecode'> & { dawnOptions?: string[] },
 ): Promise<Engine> {
   const { dawnOptions, ...engineOpts } = opts;
   const ctx = await acquireNodeDevice({ dawnOptions });

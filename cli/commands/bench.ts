@@ -10,6 +10,7 @@ import {
 } from '../../bench/onnx-baseline.ts';
 import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import type { LoraDecode } from '../../src/engine/qwen2-forward.ts';
 import { initLora } from '../../src/engine/lora.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { LORA_TARGETS } from '../../src/config.ts';
@@ -38,6 +39,7 @@ interface BenchArgs {
   onnxDir?: string;
   onnxRuntime: string;
   lora?: string;
+  loraDecode: string;
 }
 
 export function register(program: Command): void {
@@ -73,6 +75,11 @@ export function register(program: Command): void {
       'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
     )
     .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
+    .option(
+      '--lora-decode <path>',
+      "how decode applies the adapter: fused (in the GEMV's epilogue, no extra dispatches) or separate",
+      'fused',
+    )
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
@@ -100,6 +107,9 @@ export function register(program: Command): void {
         );
       if (args.onnxVariant !== undefined && args.onnxVariant !== 'fp32' && args.onnxVariant !== 'fp16')
         throw new Error(`--onnx-variant must be fp32 or fp16, not "${args.onnxVariant}"`);
+      if (args.loraDecode !== 'fused' && args.loraDecode !== 'separate')
+        throw new Error(`--lora-decode must be fused or separate, not "${args.loraDecode}"`);
+      const loraDecode: LoraDecode = args.loraDecode;
       const maxBatch = Math.max(...batches);
       const t0 = performance.now();
       const maxSeqLen = promptLen + newTokens;
@@ -110,6 +120,7 @@ export function register(program: Command): void {
           maxBatch,
           maxSeqLen,
           dtype,
+          loraDecode,
           dawnOptions: BENCH_DAWN_OPTIONS,
         });
         label = args.model;
@@ -117,14 +128,14 @@ export function register(program: Command): void {
       } else {
         const ctx = await acquireNodeDevice({ dawnOptions: BENCH_DAWN_OPTIONS });
         const config = parseQwen2Config(qwen2_0_5bConfigJson());
-        engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen });
+        engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen, loraDecode });
         label = 'qwen2-0.5b shape, random weights';
       }
       if (args.lora && !args.train) {
         const rank = parseIntArg('--lora', args.lora, 16, 1);
         const host = initLora(engine.config, { rank, alpha: 2 * rank, targets: LORA_TARGETS }, 1);
         engine.setLora(GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host).weights);
-        label += `, LoRA r ${rank} on all seven targets`;
+        label += `, LoRA r ${rank} on all seven targets (${loraDecode} decode)`;
       }
       // With --train, --memory-only includes the trainer (LoRA r 16 state, saved layer inputs, scratch).
       if (args.train && args.memoryOnly) createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1 });

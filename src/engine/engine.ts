@@ -14,7 +14,7 @@ import type { LoraWeights } from './lora-types.ts';
 import { readBuffer } from './buffers.ts';
 import { Dispatcher } from './dispatch.ts';
 import { MemoryLedger, type MemoryReport } from './memory.ts';
-import { Qwen2Forward, type ForwardLimits } from './qwen2-forward.ts';
+import { Qwen2Forward, type ForwardLimits, type LoraDecode } from './qwen2-forward.ts';
 import { Qwen2Weights, type LoadProgress } from './qwen2-weights.ts';
 
 export interface EngineOptions {
@@ -26,6 +26,8 @@ export interface EngineOptions {
   maxTokensPerPass?: number;
   /** KV-cache precision (default: f16 with 16-bit weights, f32 with f32 weights). */
   kvDType?: KvDType;
+  /** How decode applies a LoRA adapter (default 'fused': no extra dispatches; qwen2-forward.ts). */
+  loraDecode?: LoraDecode;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
   onProgress?: LoadProgress;
@@ -149,6 +151,7 @@ export class Engine {
       // not once per KV slot. The logits scratch is lmRows × vocab f32 (39 MB at Qwen2's vocabulary).
       lmRows: Math.max(opts.maxBatch, LM_ROWS_PER_BLOCK),
       kvDType: opts.kvDType ?? (weightDType === 'f32' ? 'f32' : 'f16'),
+      loraDecode: opts.loraDecode ?? 'fused',
     };
   }
 

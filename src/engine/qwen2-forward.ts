@@ -50,7 +50,18 @@ export interface ForwardLimits {
   lmRows: number;
   /** KV-cache element type. */
   kvDType: KvDType;
+  /** How decode applies a LoRA adapter (see LoraDecode); fixed per engine, never per call. */
+  loraDecode: LoraDecode;
 }
+
+/**
+ * 'fused': in the decode GEMV's epilogue — no extra dispatch, but every workgroup recomputes x·Aᵀ, so the
+ * arithmetic grows with the batch and the output width (gemv.ts). 'separate': x·Aᵀ and ·Bᵀ as two more
+ * matmuls per adapted sub-projection — 2 dispatches each, no redundant arithmetic. Which is faster depends
+ * on the GPU and the batch: `npm run bench -- --lora R [--lora-decode separate]` measures both. Batched
+ * and one-at-a-time decoding agree bit for bit on either path, not across them.
+ */
+export type LoraDecode = 'fused' | 'separate';
 
 export class Qwen2Forward {
   readonly config: Qwen2Config;
@@ -291,8 +302,9 @@ export class Qwen2Forward {
   }
 
   /**
-   * out = input · Wᵀ (+ bias) for one fused projection, with the adapter's update: in 'gemv' mode in the
-   * same dispatch (the epilogue), in 'gemm' mode as two more dispatches per adapted sub-projection.
+   * out = input · Wᵀ (+ bias) for one fused projection, with the adapter's update: in 'gemv' mode with
+   * loraDecode 'fused' in the same dispatch (the epilogue), else as two more dispatches per adapted
+   * sub-projection.
    */
   private encodeProjection(
     pass: GPUComputePassEncoder,
@@ -309,13 +321,13 @@ export class Qwen2Forward {
     const N = parts.reduce((n, p) => n + p.rows, 0);
     const args = { a: input, b: weight, out, bias, M: T, N, K };
     const site = `L${l}.${mode}.${proj}`;
-    if (mode === 'gemv') {
+    if (mode === 'gemv' && this.limits.loraDecode === 'fused') {
       const lora = this.loraEnabled ? this.fusedLora?.layers[l]?.[proj] : undefined;
       if (lora) this.dispatcher.dispatch(pass, site + '+lora', this.gemvW, { ...args, lora });
       else this.dispatcher.dispatch(pass, site, this.gemvW, args);
       return;
     }
-    this.dispatcher.dispatch(pass, site, this.mmW, args);
+    this.dispatcher.dispatch(pass, site, mode === 'gemv' ? this.gemvW : this.mmW, args);
     let col = 0;
     for (const p of parts) {
       this.encodeLora(pass, l, p.target, input, out, T, p.rows, K, N, col);

@@ -1,6 +1,6 @@
 // Decode with a LoRA adapter fused into the GEMV epilogue (lora-fused.ts, kernels/gemv.ts): the same
 // tokens and log-probs as the reference and as recomputing the prefix, batch-invariant, and no dispatch
-// added. (That decoding follows a training step, i.e. the packed copies are refreshed, is tested in
+// added; and the same on the 'separate' path (qwen2-forward.ts LoraDecode), with its dispatch count. (That decoding follows a training step, i.e. the packed copies are refreshed, is tested in
 // train-learning.test.ts, where the training pipelines are compiled anyway.)
 import { describe, expect, it } from 'vitest';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
@@ -100,5 +100,45 @@ describe('decode with LoRA fused into the GEMV', async () => {
     for (const n of withLora.layer) expect(n).toBeLessThanOrEqual(10);
     expect(withLora.layer).toEqual(without.layer);
     expect(withLora.step).toBe(without.step);
+  });
+});
+
+describe("decode with loraDecode 'separate' (x·Aᵀ and ·Bᵀ as their own matmuls)", async () => {
+  const model = await tinyModel(31, 'F32');
+  const cfg = refConfig(model);
+  const engine = await tinyEngine(model, {
+    maxBatch: 4,
+    maxSeqLen: 32,
+    maxTokensPerPass: 16,
+    loraDecode: 'separate',
+  });
+  const host = randomLora(cfg, 4, 500, { 0: 'up_proj', 1: 'k_proj' });
+  engine.setLora(GpuLora.create(engine.ctx.device, engine.ledger, cfg, host).weights);
+  const prompts = [
+    [1, 2, 3, 4, 5],
+    [100, 101],
+  ];
+  const greedy = { maxNew: 5, temperature: 0, seed: 1, stopTokens: [] as number[] };
+
+  it('matches the reference, is batch-invariant, and adds 2 dispatches per adapted projection', async () => {
+    const out = await engine.generate(prompts, greedy);
+    const w = await refWeights(model);
+    const V = cfg.vocabSize;
+    for (const c of out) {
+      const p = prompts[c.promptIndex];
+      const { logits } = qwen2Logits(cfg, w, [{ ids: [...p, ...c.ids.slice(0, -1)] }], host);
+      c.ids.forEach((tok, j) => {
+        const at = (p.length - 1 + j) * V;
+        const row = logits.subarray(at, at + V);
+        expect(Math.abs(c.logprobs[j] - (row[tok] - logSumExp(row, 0, V)))).toBeLessThan(LP_ATOL);
+      });
+    }
+    for (let i = 0; i < prompts.length; i++) {
+      const [alone] = await engine.generate([prompts[i]], greedy);
+      expect(alone.ids).toEqual(out[i].ids);
+      expect(Array.from(alone.logprobs)).toEqual(Array.from(out[i].logprobs));
+    }
+    // Six of the seven targets adapted in each layer: 9 + 2·6.
+    expect((await decodeDispatches(engine, prompts)).layer).toEqual([21, 21]);
   });
 });
