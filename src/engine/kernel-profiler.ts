@@ -124,7 +124,8 @@ function gcd(a: bigint, b: bigint): bigint {
 /**
  * The kind of kernel a dispatch site runs, for per-kind totals: the layer index, vocabulary chunk and
  * matmul mode dropped ("L3.gemv.qkv" → "qkv", "lm0.gemv" → "lm head", "embed1" → "embed",
- * "L3.q_proj.loraA" → "lora", "L3.norm1" → "norm", "head.norm" → "final norm").
+ * "L3.q_proj.loraA" → "lora", "L3.gemv.qkv+lora" → "qkv+lora" (the fused LoRA epilogue), "L3.norm1" →
+ * "norm", "head.norm" → "final norm").
  */
 export function kernelKind(site: string): string {
   if (/^embed\d*$/.test(site)) return 'embed';

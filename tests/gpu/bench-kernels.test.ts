@@ -12,7 +12,7 @@ const DECODE_KINDS = [
   'down',
   'embed',
   'final norm',
-  'gateup',
+  'gateUp',
   'lm head',
   'norm',
   'o',
