@@ -38,7 +38,8 @@ for (const layer of layers) {
   try {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     passed = json.numPassedTests;
-    failed = json.numFailedTests + (json.success ? 0 : json.numFailedTestSuites);
+    // Failed tests; where none failed but the run did (a file that did not load), its failed suites.
+    failed = json.numFailedTests || (json.success ? 0 : json.numFailedTestSuites);
   } catch {
     passed = 0;
     failed = 1; // no report: the runner itself failed
