@@ -77,8 +77,8 @@ export function register(program: Command): void {
     .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .option(
       '--lora-decode <path>',
-      "how decode applies the adapter: fused (in the GEMV's epilogue, no extra dispatches) or separate",
-      'fused',
+      "how decode applies the adapter: separate (two matmuls per adapted projection) or fused (in the GEMV's epilogue, no extra dispatches)",
+      'separate',
     )
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)

@@ -26,7 +26,7 @@ export interface EngineOptions {
   maxTokensPerPass?: number;
   /** KV-cache precision (default: f16 with 16-bit weights, f32 with f32 weights). */
   kvDType?: KvDType;
-  /** How decode applies a LoRA adapter (default 'fused': no extra dispatches; qwen2-forward.ts). */
+  /** How decode applies a LoRA adapter (default 'separate'; 'fused' adds no dispatches: qwen2-forward.ts). */
   loraDecode?: LoraDecode;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
@@ -151,7 +151,7 @@ export class Engine {
       // not once per KV slot. The logits scratch is lmRows × vocab f32 (39 MB at Qwen2's vocabulary).
       lmRows: Math.max(opts.maxBatch, LM_ROWS_PER_BLOCK),
       kvDType: opts.kvDType ?? (weightDType === 'f32' ? 'f32' : 'f16'),
-      loraDecode: opts.loraDecode ?? 'fused',
+      loraDecode: opts.loraDecode ?? 'separate',
     };
   }
 

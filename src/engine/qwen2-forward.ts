@@ -55,11 +55,12 @@ export interface ForwardLimits {
 }
 
 /**
- * 'fused': in the decode GEMV's epilogue — no extra dispatch, but every workgroup recomputes x·Aᵀ, so the
- * arithmetic grows with the batch and the output width (gemv.ts). 'separate': x·Aᵀ and ·Bᵀ as two more
- * matmuls per adapted sub-projection — 2 dispatches each, no redundant arithmetic. Which is faster depends
- * on the GPU and the batch: `npm run bench -- --lora R [--lora-decode separate]` measures both. Batched
- * and one-at-a-time decoding agree bit for bit on either path, not across them.
+ * 'fused': in the decode GEMV's epilogue — no extra dispatch (9 per layer), but every workgroup
+ * recomputes x·Aᵀ, so the arithmetic grows with the batch and the output width (gemv.ts). 'separate'
+ * (the default): x·Aᵀ and ·Bᵀ as two more matmuls per adapted sub-projection — 2 dispatches each, no
+ * redundant arithmetic. On lavapipe fused wins at batch 1 and loses ~5× at batch 8; self-play decodes
+ * batches of 8–32, hence the default. `npm run bench -- --lora R --lora-decode fused|separate` measures
+ * both on a GPU. Batched and one-at-a-time decoding agree bit for bit on either path, not across them.
  */
 export type LoraDecode = 'fused' | 'separate';
 

@@ -17,6 +17,7 @@ describe('forward in compatibility mode (GL ES)', () => {
       maxBatch: 3,
       maxSeqLen: 40,
       kvDType: 'f32',
+      loraDecode: 'fused',
     });
     const seqs = [
       [1, 2, 3, 4, 5, 6],

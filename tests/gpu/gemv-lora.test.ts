@@ -11,8 +11,8 @@ import { runKernel, storageBuffer, uploadBytes, uploadF32 } from './kernel-harne
 
 // f32 sums in another order than the reference's: √K·ε growth on O(1)·√K values (K ≤ 300).
 const ATOL = 1e-4;
-const N = 37; // odd, and not a multiple of the 4- or 64-column workgroups
-// Segments [0,15) [15,26) [26,37): boundaries inside a 4-column workgroup, so some workgroups span two.
+const N = 37; // odd, and not a multiple of the 4-, 16- or 64-column workgroups
+// Segments [0,15) [15,26) [26,37): boundaries inside a workgroup, so some workgroups span two.
 const STARTS = [15, 26] as const;
 const COVERED = [true, false, true];
 const RANK = 3;

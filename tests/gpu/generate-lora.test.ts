@@ -40,7 +40,12 @@ describe('decode with LoRA fused into the GEMV', async () => {
   // The tiny shape decodes on the narrow GEMV shader (K ≤ 256); gemv-lora.test.ts covers the split-K one.
   const model = await tinyModel(31, 'F32');
   const cfg = refConfig(model);
-  const engine = await tinyEngine(model, { maxBatch: 4, maxSeqLen: 32, maxTokensPerPass: 16 });
+  const engine = await tinyEngine(model, {
+    maxBatch: 4,
+    maxSeqLen: 32,
+    maxTokensPerPass: 16,
+    loraDecode: 'fused',
+  });
   const host = randomLora(cfg, 4, 500, { 0: 'up_proj', 1: 'k_proj' });
   const gpuLora = GpuLora.create(engine.ctx.device, engine.ledger, cfg, host);
   engine.setLora(gpuLora.weights);
@@ -103,14 +108,13 @@ describe('decode with LoRA fused into the GEMV', async () => {
   });
 });
 
-describe("decode with loraDecode 'separate' (x·Aᵀ and ·Bᵀ as their own matmuls)", async () => {
+describe("decode on the default LoRA path, 'separate' (x·Aᵀ and ·Bᵀ as their own matmuls)", async () => {
   const model = await tinyModel(31, 'F32');
   const cfg = refConfig(model);
   const engine = await tinyEngine(model, {
     maxBatch: 4,
     maxSeqLen: 32,
     maxTokensPerPass: 16,
-    loraDecode: 'separate',
   });
   const host = randomLora(cfg, 4, 500, { 0: 'up_proj', 1: 'k_proj' });
   engine.setLora(GpuLora.create(engine.ctx.device, engine.ledger, cfg, host).weights);

@@ -1,7 +1,7 @@
 // A tiny Qwen2 (byte-level vocabulary size) built from reference weights, loaded into the GPU engine
 // with a trainer on a LoRA adapter: the shared setup of the training tests.
 import type { GpuContext } from '../../src/engine/gpu.ts';
-import { Engine } from '../../src/engine/engine.ts';
+import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import type { RefLora, RefWeights } from '../../src/engine/reference/qwen2.ts';
 import { Trainer, type TrainerOptions } from '../../src/engine/train.ts';
@@ -31,7 +31,7 @@ export async function engineFromRef(
   ctx: GpuContext,
   cfg: Qwen2Config,
   w: RefWeights,
-  limits: { maxBatch: number; maxSeqLen: number; maxTokensPerPass: number },
+  limits: Pick<EngineOptions, 'maxBatch' | 'maxSeqLen' | 'maxTokensPerPass' | 'loraDecode'>,
   precision: { dtype: 'f32' | 'f16'; kvDType: 'f32' | 'f16' } = { dtype: 'f32', kvDType: 'f32' },
 ): Promise<Engine> {
   const tensors = Object.entries(w).map(([name, data]) => ({

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { initLora } from '../../src/engine/lora.ts';
 import { qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
+import type { LoraDecode } from '../../src/engine/qwen2-forward.ts';
 import { convertWeights, randomRefWeights } from '../../src/engine/reference/random.ts';
 import type { TrainBatch } from '../../src/policy.ts';
 import { getTestContext } from '../helpers/gpu.ts';
@@ -17,12 +18,13 @@ const MAX_STEPS = 8;
 const prompt = [256, 10, 72, 105];
 const target = [50, 51, 52, 53, 54, 55];
 
-async function setup() {
+async function setup(loraDecode: LoraDecode = 'separate') {
   const cfg = tinyConfig();
   const engine = await engineFromRef(await getTestContext(), cfg, randomRefWeights(cfg, 11, 'f32'), {
     maxBatch: 2,
     maxSeqLen: 16,
     maxTokensPerPass: 32,
+    loraDecode,
   });
   const lora = initLora(
     cfg,
@@ -154,7 +156,7 @@ describe('trainablePolicy (Policy = engine generation + trainer step)', () => {
   });
 
   it('after a step, decoding reads the updated adapter (its packed copies are refreshed)', async () => {
-    const { engine, trainer } = await setup();
+    const { engine, trainer } = await setup('fused');
     const policy = trainablePolicy(engine, trainer);
     // Decode reads packed copies of the adapter (lora-fused.ts); teacher-forced log-probs read the
     // per-module buffers AdamW updates in place. They agree only if the copies follow each step.

@@ -30,15 +30,16 @@
 // sub-projections side by side (q|k|v, gate|up, or one), the kernel also binds Acat [S·r, K] (their A
 // stacked) and Bcat [N, r] (their B stacked along the output rows, so row n is column n's), and adds
 // scale · Σ_j Bcat[n, j] · t[m, seg(n)·r + j] with t[m, :] = a[m, :] · Acatᵀ. Each workgroup computes
-// the t it needs (its rows, the segments its columns touch) into workgroup memory itself. That is
-// redundant across workgroups: r·K multiply-adds per row and segment, against the NB·K (wide shader) or
-// 64·K (narrow) of the workgroup's own columns, i.e. 4× the weight matmul's arithmetic at r 16 on the
-// wide shader. A is small and stays in cache, and it saves the two dispatches per adapted projection of
-// separate x·Aᵀ and ·Bᵀ matmuls: a trade for GPUs, where decode is bandwidth- and dispatch-bound. CPU
-// adapters pay the arithmetic: on lavapipe, LoRA r 16 decode at the real shape (batch 1) went from 0.29
-// to 0.11 tok/s, while the tiny test model (narrow shader) went from 109 to 472. Every t element is summed by a team of invocations (its size set by the rank) over fixed
-// strides of K, then the team's partial sums are added in a fixed order, whatever M, the row block or
-// the workgroup: batched and one-at-a-time decoding still agree bit for bit.
+// the t it needs (its rows, the segments its columns touch) into workgroup memory itself: redundant
+// across workgroups, r·K multiply-adds per row and segment against the workgroup's own NB_LORA·K (wide
+// shader, 16 columns: the LoRA variant takes 4× the plain shader's columns to divide this) or 64·K
+// (narrow). A is small and stays in cache, and the epilogue saves the two dispatches per adapted
+// projection of separate x·Aᵀ and ·Bᵀ matmuls — a trade that pays where dispatches cost more than the
+// arithmetic: small batches on GPUs. At large batches the arithmetic grows with M·N/NB_LORA; the engine
+// can take the separate path instead (qwen2-forward.ts LoraDecode). Every t element is summed by a team
+// of invocations (its size set by the rank) over fixed strides of K, then the team's partial sums are
+// added in a fixed order, whatever M, the row block or the workgroup: batched and one-at-a-time decoding
+// still agree bit for bit.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
@@ -47,6 +48,12 @@ import { enables, weightArithmetic, type Arithmetic, type WeightDType } from './
 
 const WG = 64;
 const NB = 4;
+/**
+ * Columns per workgroup of the wide shader's LoRA variant: every workgroup computes t = x·Acatᵀ for its
+ * rows, so fewer, wider workgroups divide that redundant arithmetic (a column's sum order does not
+ * depend on how many columns share the workgroup).
+ */
+const NB_LORA = 16;
 /** Row-block sizes with a pipeline each; the smallest that covers M is used (M > 8 runs in blocks of 8). */
 const ROW_BLOCKS = [1, 2, 4, 8] as const;
 /** Largest K served by the column-per-invocation shader. */
@@ -200,27 +207,27 @@ function pairFma(arith: Arithmetic, acc: string, x: string, w: string): string {
 }
 
 /**
- * Sums the invocations' acc[MB][NB] so that red[o] (o = i·NB + j < MB·NB) holds output o's total for
- * invocation o, which writes it (the epilogue below).
+ * Sums the invocations' acc[MB][nb] so that red[o] (o = i·nb + j < MB·nb) holds output o's total for
+ * invocations o, o + WG, ..., which write them (the epilogue below).
  */
-function reduceAcc(MB: number, subgroups: boolean): string {
-  const O = MB * NB;
+function reduceAcc(MB: number, nb: number, subgroups: boolean): string {
+  const O = MB * nb;
   if (subgroups) {
     return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
-    for (var j = 0u; j < ${NB}u; j++) {
+    for (var j = 0u; j < ${nb}u; j++) {
       let s = subgroupAdd(acc[i][j]);
-      if (sgLane == 0u) { red[(li / sgSize) * ${O}u + i * ${NB}u + j] = s; }
+      if (sgLane == 0u) { red[(li / sgSize) * ${O}u + i * ${nb}u + j] = s; }
     }
   }
   workgroupBarrier();
-  if (li < ${O}u) {
-    var t = red[li];
-    for (var g = 1u; g < ${subgroupCount(WG)}; g++) { t = t + red[g * ${O}u + li]; }
-    red[li] = t;
+  for (var o = li; o < ${O}u; o += ${WG}u) {
+    var t = red[o];
+    for (var g = 1u; g < ${subgroupCount(WG)}; g++) { t = t + red[g * ${O}u + o]; }
+    red[o] = t;
   }`;
   }
   return /* wgsl */ `for (var i = 0u; i < ${MB}u; i++) {
-    for (var j = 0u; j < ${NB}u; j++) { red[li * ${O}u + i * ${NB}u + j] = acc[i][j]; }
+    for (var j = 0u; j < ${nb}u; j++) { red[li * ${O}u + i * ${nb}u + j] = acc[i][j]; }
   }
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
@@ -241,41 +248,42 @@ function shader(
   subgroups: boolean,
   lora: LoraShape | null,
 ): string {
+  const nb = lora ? NB_LORA : NB;
   return /* wgsl */ `
 ${bindings(dtype, arith, withBias, lora, subgroups)}
 ${laneDecls(subgroups)}
-${lora ? loraWgsl(lora, MB, NB, withBias) : ''}
+${lora ? loraWgsl(lora, MB, nb, withBias) : ''}
 
-var<workgroup> red: array<f32, ${reductionSlots(subgroups) * MB * NB}>;
+var<workgroup> red: array<f32, ${reductionSlots(subgroups) * MB * nb}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${laneParams(subgroups)}) {
   ${laneInit(subgroups)}
-  let n0 = wg.x * ${NB}u;
+  let n0 = wg.x * ${nb}u;
   let m0 = wg.y * ${MB}u;
   ${lora ? 'loraT(li, m0, n0);' : ''}
-  var acc: array<array<f32, ${NB}>, ${MB}>;
+  var acc: array<array<f32, ${nb}>, ${MB}>;
   for (var k = li * 2u; k < p.K; k += ${WG * 2}u) {
-    var w: array<vec2<${arith}>, ${NB}>;
-    for (var j = 0u; j < ${NB}u; j++) {
+    var w: array<vec2<${arith}>, ${nb}>;
+    for (var j = 0u; j < ${nb}u; j++) {
       let n = min(n0 + j, p.N - 1u);
       w[j] = loadW2(n * p.K + k);
     }
     for (var i = 0u; i < ${MB}u; i++) {
       let m = min(m0 + i, p.M - 1u);
       let x = ${loadX2(arith, 'm * p.K + k')};
-      for (var j = 0u; j < ${NB}u; j++) {
+      for (var j = 0u; j < ${nb}u; j++) {
         ${pairFma(arith, 'acc[i][j]', 'x', 'w[j]')}
       }
     }
   }
-  ${reduceAcc(MB, subgroups)}
-  if (li < ${MB * NB}u) {
-    let i = li / ${NB}u; let j = li % ${NB}u;
+  ${reduceAcc(MB, nb, subgroups)}
+  for (var r = li; r < ${MB * nb}u; r += ${WG}u) {
+    let i = r / ${nb}u; let j = r % ${nb}u;
     let m = m0 + i; let n = n0 + j;
     if (m < p.M && n < p.N) {
       let o = m * p.ldo + p.colOff + n;
-      let v = p.alpha * red[li]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n)' : ''};
+      let v = p.alpha * red[r]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n)' : ''};
       if (p.accumulate != 0u) { out[o] = out[o] + v; } else { out[o] = v; }
     }
   }
@@ -349,7 +357,8 @@ export class GemvKernel implements Kernel<GemvArgs> {
     const budget = this.device.limits.maxComputeWorkgroupStorageSize;
     const narrow = args.K <= NARROW_K;
     // Floats per row of the block: the wide shader's reduction slots, and t.
-    const perRow = (narrow ? 0 : reductionSlots(this.subgroups) * NB) + lora.S * lora.r * loraTeam(lora.r);
+    const perRow =
+      (narrow ? 0 : reductionSlots(this.subgroups) * NB_LORA) + lora.S * lora.r * loraTeam(lora.r);
     const bytes = (mb: number) => 4 * mb * perRow;
     const fit = ROW_BLOCKS.filter((mb) => mb <= cover && bytes(mb) <= budget);
     if (fit.length === 0)
@@ -401,7 +410,7 @@ export class GemvKernel implements Kernel<GemvArgs> {
   }
 
   workgroups(args: GemvArgs): [number, number, number] {
-    const columnsPerGroup = args.K <= NARROW_K ? WG : NB;
+    const columnsPerGroup = args.K <= NARROW_K ? WG : args.lora ? NB_LORA : NB;
     return [Math.ceil(args.N / columnsPerGroup), Math.ceil(args.M / this.rowBlock(args)), 1];
   }
 }
