@@ -94,6 +94,7 @@ export interface RunSummary {
   updatedAt: string;
   /** Seeded from templates or an imported seed file. */
   notZeroData: boolean;
+  /** Bytes of its checkpoints (weights and optimizer state), as listed; 0 where not known. */
   bytesUsed: number;
   error?: string;
 }

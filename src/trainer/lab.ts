@@ -363,8 +363,11 @@ export class Lab {
   // ---- runs -------------------------------------------------------------------------------------
 
   async listRuns(): Promise<RunSummary[]> {
-    const metas = await (await this.store()).listRuns();
-    return metas.map((m) => this.summary(m));
+    const store = await this.store();
+    const metas = await store.listRuns();
+    return Promise.all(
+      metas.map(async (m) => ({ ...this.summary(m), bytesUsed: await checkpointBytes(store, m.id) })),
+    );
   }
 
   private summary(m: RunMeta): RunSummary {
@@ -973,6 +976,16 @@ export class Lab {
       });
       return c.text;
     });
+  }
+}
+
+/** Bytes of a run's checkpoints (weights and optimizer state): most of what a run stores. 0 if unreadable. */
+async function checkpointBytes(store: RunStore, runId: string): Promise<number> {
+  try {
+    const cps = await (await store.readRun(runId)).checkpoints();
+    return cps.reduce((n, c) => n + c.weightsBytes + c.stateBytes, 0);
+  } catch {
+    return 0; // a run the list shows but cannot read: its row says '—'
   }
 }
 

@@ -82,7 +82,12 @@ describe('Lab on Node', () => {
     expect(samples.records.every((r) => r.role === 'solve' && r.step === 1)).toBe(true);
     const buffers = await lab.getBuffers(run.id);
     expect(buffers.ded.length).toBeGreaterThan(0);
-    expect((await lab.listCheckpoints(run.id)).at(-1)?.step).toBe(1);
+    const checkpoints = await lab.listCheckpoints(run.id);
+    expect(checkpoints.at(-1)?.step).toBe(1);
+    // The runs list shows what the run's checkpoints take.
+    const listed = (await lab.listRuns()).find((r) => r.id === run.id);
+    expect(listed?.bytesUsed).toBe(checkpoints.reduce((n, c) => n + c.bytes, 0));
+    expect(listed?.bytesUsed).toBeGreaterThan(0);
 
     const peft = await lab.exportRun(run.id, 'peft');
     expect(peft.filename).toMatch(/peft\.zip$/);
