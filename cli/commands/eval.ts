@@ -9,7 +9,7 @@ import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
-import { loraFromCheckpoint } from '../../src/trainer/engine-trainer.ts';
+import { checkpointAdapter } from '../../src/trainer/engine-trainer.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
@@ -30,7 +30,7 @@ async function readAdapter(path: string, config: Qwen2Config): Promise<RefLora> 
     const last = (await reader.checkpoints()).at(-1);
     if (!last) throw new Error(`${path}: the run has no checkpoint yet`);
     const cp = await reader.loadCheckpoint(last.step);
-    return loraFromCheckpoint(cp.tensors, cp.engineState);
+    return checkpointAdapter(cp.tensors, cp.engineState).lora; // separate adapters: the solver's
   }
   const { readPeftAdapterFolder } = await import('../../src/onnx/node.ts');
   return (await readPeftAdapterFolder(path, config)) as RefLora;

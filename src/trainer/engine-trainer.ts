@@ -209,11 +209,26 @@ export function loraFromCheckpoint(tensors: readonly CheckpointTensor[], state: 
   if (s?.kind !== 'lora') throw new Error('this checkpoint holds no LoRA adapter');
   if (s.separate) {
     throw new Error(
-      'this checkpoint holds separate proposer and solver adapters: exporting or evaluating them as one ' +
-        'adapter is not supported',
+      'this checkpoint holds separate proposer and solver adapters, not one: take one of them ' +
+        "(lorasFromCheckpoint; exports and evals use the solver's, checkpointAdapter)",
     );
   }
   return loraFromTensors(tensors, s, '');
+}
+
+/**
+ * The adapter a checkpoint's weights mean for export and evaluation: its only one, or with separate
+ * proposer and solver adapters the solver's (the one that answers tasks — what an eval scores and an
+ * exported model is used for).
+ */
+export function checkpointAdapter(
+  tensors: readonly CheckpointTensor[],
+  state: JsonValue,
+): { lora: RefLora; name: string } {
+  const separate = (state as { separate?: boolean } | null)?.separate === true;
+  return separate
+    ? { lora: lorasFromCheckpoint(tensors, state).solve, name: 'solver adapter' }
+    : { lora: loraFromCheckpoint(tensors, state), name: 'adapter' };
 }
 
 /** Both adapters of a separate-adapters checkpoint (parameters only). */

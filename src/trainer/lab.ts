@@ -60,6 +60,7 @@ import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/arch
 import { blobSink } from '../export/blob-sink.ts';
 import { ZipWriter } from '../export/zip-writer.ts';
 import { exportRunFolder } from './run-export.ts';
+import { checkpointAdapter } from './engine-trainer.ts';
 import { blobSource } from '../model/byte-source.ts';
 import { engineShapeFor, estimateMemory } from './memory-estimate.ts';
 import { evalName, TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
@@ -820,7 +821,7 @@ export class Lab {
     if (this.onnx?.key === key) return { lm: this.onnx.lm, info: { ...this.onnx.info, reused: true } };
     await this.releaseOnnx();
     bridge.checkOnnxFits(model.config, variant);
-    const adapter = checkpoint ? bridge.checkpointAdapter(checkpoint.tensors, checkpoint.engineState) : null;
+    const adapter = checkpoint ? checkpointAdapter(checkpoint.tensors, checkpoint.engineState) : null;
     const weights = adapter
       ? `${model.identity.repo} with run ${checkpoint!.runId}'s ${adapter.name} at step ${checkpoint!.step} merged`
       : `${model.identity.repo} (base)`;

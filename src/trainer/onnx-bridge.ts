@@ -22,8 +22,6 @@ import type { OnnxPromptCheck, OnnxVariantChoice, UserError } from '../protocol.
 import { toEvalItems } from '../selfplay/evalsets.ts';
 import { evalPromptText } from '../selfplay/evaluate.ts';
 import { renderPrompt } from '../selfplay/prompts.ts';
-import type { CheckpointTensor, JsonValue } from '../store/types.ts';
-import { loraFromCheckpoint, lorasFromCheckpoint } from './engine-trainer.ts';
 
 const ELEM_BYTES: Readonly<Record<OnnxVariant, number>> = { fp32: 4, fp16: 2 };
 
@@ -232,17 +230,6 @@ export function onnxEvalPolicy(
       return out;
     },
   };
-}
-
-/** The adapter of a checkpoint to merge into the export: the only one, or the solver's of separate adapters. */
-export function checkpointAdapter(
-  tensors: readonly CheckpointTensor[],
-  state: JsonValue,
-): { lora: OnnxLora; name: string } {
-  const separate = (state as { separate?: boolean } | null)?.separate === true;
-  return separate
-    ? { lora: lorasFromCheckpoint(tensors, state).solve, name: 'solver adapter' }
-    : { lora: loraFromCheckpoint(tensors, state), name: 'adapter' };
 }
 
 /**

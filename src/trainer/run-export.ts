@@ -8,7 +8,7 @@ import { exportPeftAdapter } from '../export/peft-adapter.ts';
 import type { LoadedModel } from '../model/model-folder.ts';
 import type { FolderSink, ModelSource } from '../model/model-source.ts';
 import type { RunReader } from '../store/types.ts';
-import { loraFromCheckpoint } from './engine-trainer.ts';
+import { checkpointAdapter } from './engine-trainer.ts';
 
 export type FolderExportFormat = 'hf' | 'peft' | 'jsonl' | 'onnx';
 
@@ -51,7 +51,8 @@ export async function exportRunFolder(
   if (!last)
     throw new Error(`run ${meta.id} has no checkpoint yet: train until its first checkpoint, then export`);
   const cp = await reader.loadCheckpoint(last.step);
-  const lora = loraFromCheckpoint(cp.tensors, cp.engineState);
+  // Separate proposer and solver adapters export the solver's.
+  const { lora } = checkpointAdapter(cp.tensors, cp.engineState);
   const runProvenance = { ...provenance, run: { id: meta.id, step: last.step, zeroData: !meta.notZeroData } };
   const { repo, sha256 } = meta.model;
   if (format === 'peft') {

@@ -14,6 +14,7 @@ import {
 import type { Trainer as EngineTrainer } from '../../src/engine/train.ts';
 import type { TrainSequence } from '../../src/policy.ts';
 import {
+  checkpointAdapter,
   createEngineTrainer,
   loraFromCheckpoint,
   lorasFromCheckpoint,
@@ -178,6 +179,10 @@ describe('separate adapters through createEngineTrainer', () => {
     expect(Object.keys(both.propose).length).toBe(Object.keys(both.solve).length);
     expect(Object.keys(both.solve).length).toBeGreaterThan(0);
     expect(() => loraFromCheckpoint(saved.tensors, saved.state)).toThrow(/separate proposer and solver/);
+    // Export and eval take the solver's adapter of such a checkpoint.
+    const chosen = checkpointAdapter(saved.tensors, saved.state);
+    expect(chosen.name).toBe('solver adapter');
+    expect(chosen.lora).toEqual(both.solve);
 
     const single = await createEngineTrainer(await freshEngine(), runConfig({ separateAdapters: false }));
     await expect(single.trainable.load(saved.tensors, saved.state)).rejects.toThrow(/separateAdapters off/);
@@ -186,6 +191,10 @@ describe('separate adapters through createEngineTrainer', () => {
       Object.keys(both.solve).length,
     );
     expect(() => lorasFromCheckpoint(one.tensors, one.state)).toThrow();
+    expect(checkpointAdapter(one.tensors, one.state)).toEqual({
+      lora: loraFromCheckpoint(one.tensors, one.state),
+      name: 'adapter',
+    });
     await expect(trainer.trainable.load(one.tensors, one.state)).rejects.toThrow(/separateAdapters on/);
   });
 });
