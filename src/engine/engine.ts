@@ -501,15 +501,18 @@ export class Engine {
   }
 
   /**
-   * Logits [rows, V] of every position of every sequence (packed in order): for the `logits` command
-   * and tests. Reads back per chunk of rows; not a hot path.
+   * Logits [rows, V] of every position of every sequence (packed in order), or from position from[i] of
+   * sequence i on (the LM head runs only there: a parity check wants the completion's rows, not the
+   * prompt's). For the `logits` command, the ONNX check and tests. Reads back per chunk of rows; not a
+   * hot path.
    */
-  async allLogits(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
+  async allLogits(seqs: readonly (readonly number[])[], from: readonly number[] = []): Promise<Float32Array> {
     this.checkAlive();
     const f = this.forward;
     const dev = this.ctx.device;
     const V = this.config.vocabSize;
-    const totalRows = seqs.reduce((n, s) => n + s.length, 0);
+    const first = (i: number) => Math.min(Math.max(from[i] ?? 0, 0), seqs[i].length);
+    const totalRows = seqs.reduce((n, s, i) => n + s.length - first(i), 0);
     const out = new Float32Array(totalRows * V);
     const slots = f.limits.maxSlots;
     let written = 0;
@@ -520,13 +523,11 @@ export class Engine {
         return { slot: k, ids };
       });
       await this.prefill(group, undefined, async (rows) => {
-        for (let a = 0; a < rows.length; a += f.limits.lmRows) {
-          const R = Math.min(f.limits.lmRows, rows.length - a);
-          dev.queue.writeBuffer(
-            f.headIdx,
-            0,
-            Uint32Array.from({ length: R }, (_, i) => a + i),
-          );
+        // Pass rows whose logits are wanted, in order (sequence by sequence, position by position).
+        const wanted = rows.flatMap((r, i) => (r.pos >= first(g + r.seq) ? [i] : []));
+        for (let a = 0; a < wanted.length; a += f.limits.lmRows) {
+          const R = Math.min(f.limits.lmRows, wanted.length - a);
+          dev.queue.writeBuffer(f.headIdx, 0, Uint32Array.from(wanted.slice(a, a + R)));
           const enc = dev.createCommandEncoder();
           const pass = enc.beginComputePass();
           f.encodeHead(pass, R, 0, true);

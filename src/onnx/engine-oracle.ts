@@ -1,5 +1,6 @@
 // The WebGPU engine as a GreedyOracle: tokens from its own greedy generation (KV-cache decode on the
-// GPU), and the logits that chose them from one prefill of prompt + tokens (`allLogits`), so the
+// GPU), and the logits that chose them from one prefill of prompt + tokens (`allLogits`, the LM head on
+// the completion's rows only), so the
 // parity check compares onnxruntime with both of the engine's paths. Browser-safe.
 
 import type { Engine } from '../engine/engine.ts';
@@ -21,8 +22,9 @@ export class EngineOracle implements GreedyOracle {
     });
     const tokens = completion.ids;
     const V = this.engine.config.vocabSize;
-    const all = await this.engine.allLogits([[...prompt, ...tokens.slice(0, -1)]]);
-    const stepLogits = tokens.map((_, i) => all.slice((prompt.length - 1 + i) * V, (prompt.length + i) * V));
+    // Only the rows that chose the tokens: the prompt's last position on.
+    const rows = await this.engine.allLogits([[...prompt, ...tokens.slice(0, -1)]], [prompt.length - 1]);
+    const stepLogits = tokens.map((_, i) => rows.slice(i * V, (i + 1) * V));
     return { tokens, stepLogits };
   }
 }

@@ -41,6 +41,16 @@ describe('Qwen2 forward vs reference', () => {
     const err = maxAbsDiff(got, want);
     console.log(`whole-model logits f32: max abs err ${err.toExponential(2)}`);
     expect(err).toBeLessThan(LOGIT_ATOL_F32);
+    // From a position on: the same rows, the LM head skipped before them (from = [5, 0, 12]).
+    const V = model.config.vocabSize;
+    const from = [5, 0, 12];
+    const tail = await engine.allLogits(seqs, from);
+    const starts = [0, seqs[0].length, seqs[0].length + seqs[1].length];
+    const expected = seqs.flatMap((s, i) =>
+      Array.from(got.subarray((starts[i] + from[i]) * V, (starts[i] + s.length) * V)),
+    );
+    expect(tail.length).toBe(expected.length);
+    expect(maxAbsDiff(tail, expected)).toBe(0);
   });
 
   it('teacher-forced logprobs match the reference', async () => {
