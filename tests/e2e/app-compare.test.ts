@@ -78,9 +78,10 @@ describe.sequential('comparing runs in the app', () => {
     for (const id of ['solver-accuracy-ded', 'solver-accuracy-ind', 'proposer-reward', 'valid-rate']) {
       expect(await points(id)).toBe(3);
     }
-    // uPlot drew one series per run (plus the x series) in the legend.
+    // uPlot draws one series per run (plus the x series) in the legend. The chart is built after its
+    // data-points attribute is set (a later frame, slower under load), so the count is waited for.
     const legend = page.getByTestId('chart-compare-valid-rate').locator('.u-legend .u-series');
-    expect(await legend.count()).toBe(3);
+    await expect.poll(() => legend.count(), { timeout: 15_000 }).toBe(3);
     expect(await page.getByTestId('compare-summary-row').count()).toBe(2);
     const diff = await page.getByTestId('compare-config-row').locator('th').allTextContents();
     expect(diff).toEqual(expect.arrayContaining(['totalSteps', 'baselines', 'seed']));
