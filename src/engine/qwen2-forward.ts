@@ -181,12 +181,13 @@ export class Qwen2Forward {
     this.lora = lora;
     // Bind groups are cached per call site and parameters, not per buffer: a new adapter needs new ones.
     this.dispatcher.clear();
-    // Packed copies for decode: an adapter of the same layout (the other role's, with separate
-    // adapters) reuses the buffers.
-    if (lora && this.fusedLora?.layoutKey === FusedLora.layoutKey(lora)) this.fusedLora.bind(lora);
+    // Packed copies for the fused decode path only: an adapter of the same layout (the other role's,
+    // with separate adapters) reuses the buffers.
+    const fused = lora && this.limits.loraDecode === 'fused' ? lora : null;
+    if (fused && this.fusedLora?.layoutKey === FusedLora.layoutKey(fused)) this.fusedLora.bind(fused);
     else {
       this.fusedLora?.destroy();
-      this.fusedLora = lora ? FusedLora.create(this.device, this.ledger, this.config, lora) : null;
+      this.fusedLora = fused ? FusedLora.create(this.device, this.ledger, this.config, fused) : null;
     }
     this.refreshLora();
     // The x·Aᵀ scratch depends only on the rank: keep it (and its booking) across adapter switches.
