@@ -6,6 +6,7 @@
 // Browser-safe; also runs in Node.
 
 import { VARIANT_FILE, type OnnxVariant } from './qwen2-graph.ts';
+import type { InferenceSession } from 'onnxruntime-common';
 import { OnnxCausalLM } from './runner.ts';
 
 export interface WasmModelFiles {
@@ -24,14 +25,7 @@ export interface WasmOptions {
 }
 
 export async function loadOnnxWasm(files: WasmModelFiles, opts: WasmOptions = {}): Promise<OnnxCausalLM> {
-  const ort = await import('onnxruntime-web/wasm');
-  if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
-  ort.env.wasm.numThreads = opts.threads ?? 1;
-  return OnnxCausalLM.load(ort, files.model, {
-    executionProviders: ['wasm'],
-    // The location recorded in the model's external tensors.
-    externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
-  });
+  return openOnnxWeb(await import('onnxruntime-web/wasm'), files, opts, { executionProviders: ['wasm'] });
 }
 
 export interface WebGpuOptions extends WasmOptions {
@@ -44,14 +38,28 @@ export interface WebGpuOptions extends WasmOptions {
 
 /** onnxruntime-web's WebGPU execution provider (it requests its own device from navigator.gpu). */
 export async function loadOnnxWebGpu(files: WasmModelFiles, opts: WebGpuOptions = {}): Promise<OnnxCausalLM> {
-  const ort = await import('onnxruntime-web/webgpu');
+  return openOnnxWeb(await import('onnxruntime-web/webgpu'), files, opts, {
+    executionProviders: ['webgpu'],
+    // The KV cache stays on the GPU between steps, as transformers.js keeps it; only logits come back.
+    preferredOutputLocation: 'gpu-buffer',
+  });
+}
+
+type OrtWeb = typeof import('onnxruntime-web/wasm');
+
+/** Points an onnxruntime-web build at its files and opens `files` with its weights as external data. */
+function openOnnxWeb(
+  ort: OrtWeb,
+  files: WasmModelFiles,
+  opts: WebGpuOptions,
+  session: InferenceSession.SessionOptions,
+): Promise<OnnxCausalLM> {
   if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
   if (opts.wasmBinary !== undefined) ort.env.wasm.wasmBinary = opts.wasmBinary;
   ort.env.wasm.numThreads = opts.threads ?? 1;
   return OnnxCausalLM.load(ort, files.model, {
-    executionProviders: ['webgpu'],
-    // The KV cache stays on the GPU between steps, as transformers.js keeps it; only logits come back.
-    preferredOutputLocation: 'gpu-buffer',
+    ...session,
+    // The location recorded in the model's external tensors.
     externalData: [{ path: `${VARIANT_FILE[files.variant]}_data`, data: files.data }],
   });
 }

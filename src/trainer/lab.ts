@@ -54,6 +54,8 @@ import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/ve
 import { StoreFullError } from '../store/errors.ts';
 import type { CheckpointTensor, RunMeta, RunStore, RunWriter, JsonValue } from '../store/types.ts';
 import type { OnnxCausalLM } from '../onnx/runner.ts';
+import type { OnnxVariant } from '../onnx/qwen2-graph.ts';
+import type { MemoryExport } from './onnx-bridge.ts';
 import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
 import { encodeSeedSet, parseSeedSet } from '../store/seed-set.ts';
 import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
@@ -814,18 +816,51 @@ export class Lab {
     checkpoint: WeightsCheckpoint | null,
     choice: OnnxVariantChoice | undefined,
   ): Promise<{ lm: OnnxCausalLM; info: OnnxExportInfo }> {
-    const { source, model } = this.requireModel();
+    const { model } = this.requireModel();
     const bridge = await import('./onnx-bridge.ts');
     const { variant, reason } = bridge.chooseOnnxVariant(model.config, choice);
     const key = [model.identity.sha256, checkpoint?.runId ?? '', checkpoint?.step ?? 0, variant].join('|');
     if (this.onnx?.key === key) return { lm: this.onnx.lm, info: { ...this.onnx.info, reused: true } };
     await this.releaseOnnx();
+    const { exported, weights } = await this.exportOnnxInMemory(variant, checkpoint);
+    try {
+      this.onnxProgress('load', 0, 1, 'Loading the export into ONNX Runtime (WASM)');
+      const started = performance.now();
+      const lm = await bridge.openOnnxWasm(exported.files, this.platform.onnxWasmPaths);
+      const info = {
+        variant,
+        variantReason: reason,
+        weights,
+        runId: checkpoint?.runId ?? '',
+        step: checkpoint?.step ?? 0,
+        modelBytes: exported.files.model.byteLength,
+        dataBytes: exported.files.data.byteLength,
+        exportMs: exported.exportMs,
+        loadMs: performance.now() - started,
+      };
+      this.onnxProgress('load', 1, 1, 'Loaded into ONNX Runtime');
+      this.onnx = { key, lm, info };
+      return { lm, info: { ...info, reused: false } };
+    } catch (err) {
+      throw bridge.asMemoryError(err, variant, exported.files.data.byteLength);
+    }
+  }
+
+  /**
+   * The loaded model (with `checkpoint`'s adapter merged) exported to ONNX in memory, with progress
+   * events; refused up front where it cannot fit, and an allocation failure told as a memory error.
+   */
+  private async exportOnnxInMemory(
+    variant: OnnxVariant,
+    checkpoint: WeightsCheckpoint | null,
+  ): Promise<{ exported: MemoryExport; weights: string }> {
+    const { source, model } = this.requireModel();
+    const bridge = await import('./onnx-bridge.ts');
     bridge.checkOnnxFits(model.config, variant);
     const adapter = checkpoint ? checkpointAdapter(checkpoint.tensors, checkpoint.engineState) : null;
     const weights = adapter
       ? `${model.identity.repo} with run ${checkpoint!.runId}'s ${adapter.name} at step ${checkpoint!.step} merged`
       : `${model.identity.repo} (base)`;
-    const dataBytes = bridge.onnxDataBytes(model.config, variant);
     try {
       const exported = await bridge.exportOnnxToMemory(
         source,
@@ -836,26 +871,9 @@ export class Lab {
         (done, total, name) =>
           this.onnxProgress('export', done, total, `Exporting ${variant} to ONNX: ${name}`),
       );
-      const modelBytes = exported.files.model.byteLength;
-      this.onnxProgress('load', 0, 1, 'Loading the export into ONNX Runtime (WASM)');
-      const started = performance.now();
-      const lm = await bridge.openOnnxWasm(exported.files, this.platform.onnxWasmPaths);
-      const info = {
-        variant,
-        variantReason: reason,
-        weights,
-        runId: checkpoint?.runId ?? '',
-        step: checkpoint?.step ?? 0,
-        modelBytes,
-        dataBytes: exported.files.data.byteLength,
-        exportMs: exported.exportMs,
-        loadMs: performance.now() - started,
-      };
-      this.onnxProgress('load', 1, 1, 'Loaded into ONNX Runtime');
-      this.onnx = { key, lm, info };
-      return { lm, info: { ...info, reused: false } };
+      return { exported, weights };
     } catch (err) {
-      throw bridge.asMemoryError(err, variant, dataBytes);
+      throw bridge.asMemoryError(err, variant, bridge.onnxDataBytes(model.config, variant));
     }
   }
 
@@ -945,25 +963,12 @@ export class Lab {
   /** The loaded base model as ONNX bytes in memory (the bench page opens them on its own device). */
   async exportOnnxFiles(choice: OnnxVariantChoice): Promise<OnnxExportFiles> {
     if (this.active) throw new Error('A run is training; pause it to bench (the GPU is busy).');
-    const { source, model } = this.requireModel();
+    const { model } = this.requireModel();
     const bridge = await import('./onnx-bridge.ts');
     const { variant, reason } = bridge.chooseOnnxVariant(model.config, choice);
-    bridge.checkOnnxFits(model.config, variant);
-    try {
-      const exported = await bridge.exportOnnxToMemory(
-        source,
-        model,
-        variant,
-        null,
-        {},
-        (done, total, name) =>
-          this.onnxProgress('export', done, total, `Exporting ${variant} to ONNX: ${name}`),
-      );
-      const { model: bytes, data } = exported.files;
-      return { variant, variantReason: reason, model: bytes, data, exportMs: exported.exportMs };
-    } catch (err) {
-      throw bridge.asMemoryError(err, variant, bridge.onnxDataBytes(model.config, variant));
-    }
+    const { exported } = await this.exportOnnxInMemory(variant, null);
+    const { model: bytes, data } = exported.files;
+    return { variant, variantReason: reason, model: bytes, data, exportMs: exported.exportMs };
   }
 
   async chat(req: ChatRequest): Promise<string> {
