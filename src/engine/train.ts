@@ -13,7 +13,7 @@ import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
 import { Dispatcher, type Kernel } from './dispatch.ts';
 import type { Engine } from './engine.ts';
-import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention.ts';
+import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
 import { LmLossKernel } from './kernels/logprob.ts';
 import {
   chooseSplits,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { readF32, storageBuffer, uploadF32 } from '../../src/engine/buffers.ts';
 import { Dispatcher, type Kernel } from '../../src/engine/dispatch.ts';
-import { AttentionDkvKernel, AttentionDqKernel } from '../../src/engine/kernels/attention.ts';
+import { AttentionDkvKernel, AttentionDqKernel } from '../../src/engine/kernels/attention-backward.ts';
 import { LmLossKernel } from '../../src/engine/kernels/logprob.ts';
 import {
   chooseSplits,

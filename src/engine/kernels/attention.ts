@@ -8,23 +8,23 @@
 // f16 readings give identical results). Where `subgroups` exists, each key block's max and sum of
 // exponentials come from reduce-wgsl.ts's subgroup reductions instead of every invocation re-reading
 // the block's 64 scores from workgroup memory (the sum's order changes; still fixed per row).
-// Backward (below): AttentionDqKernel then AttentionDkvKernel, recomputing the scores.
+// Backward: attention-backward.ts (AttentionDqKernel then AttentionDkvKernel, recomputing the scores).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { laneInit, laneParams, reduceWgsl } from './reduce-wgsl.ts';
 import type { KvDType } from './rope-kv.ts';
 import { enables } from './weights-wgsl.ts';
 
-const WG = 64;
+export const WG = 64;
 /** Head dimensions per invocation: head_dim ≤ 4·64 = 256 (Qwen2 uses 64). */
-const DIMS_PER_THREAD = 4;
+export const DIMS_PER_THREAD = 4;
 export const MAX_HEAD_DIM = WG * DIMS_PER_THREAD;
 
 /**
  * Workgroup (query head h, row t) of the forward and the backward's dq kernel: t's slot/position, its KV
  * head kh and the offset qBase of its q/out/dq slice.
  */
-const HEAD_ROW = /* wgsl */ `let h = wg.x % p.nH;
+export const HEAD_ROW = /* wgsl */ `let h = wg.x % p.nH;
   let t = wg.x / p.nH + wg.y * (65535u / p.nH);
   if (t >= p.T) { return; }
   let row = rows[t];
@@ -32,7 +32,7 @@ const HEAD_ROW = /* wgsl */ `let h = wg.x % p.nH;
   let qBase = t * p.nH * p.D + h * p.D;`;
 
 /** One workgroup per (row, head) pair along x, rows folded into y beyond 65,535 workgroups. */
-function headRowGrid(T: number, nH: number): [number, number, number] {
+export function headRowGrid(T: number, nH: number): [number, number, number] {
   const rowsPerY = Math.floor(65535 / nH);
   if (T <= rowsPerY) return [T * nH, 1, 1];
   return [rowsPerY * nH, Math.ceil(T / rowsPerY), 1];
@@ -176,258 +176,5 @@ export class AttentionKernel implements Kernel<AttentionArgs> {
   }
   workgroups(a: AttentionArgs): [number, number, number] {
     return headRowGrid(a.T, a.nH);
-  }
-}
-
-// ---- backward ----
-
-// Backward of the causal GQA attention above, over the KV-cache layout the training forward
-// uses: query row t is token rows[t] = (slot, pos) and attends to cache[slot, 0..pos]; the rows of a
-// slot are contiguous from slotRows[slot].x (slotRows[slot].y of them, positions 0, 1, ...). The score
-// matrix is never stored; both kernels recompute scores from q, K and the softmax statistics.
-//   dq kernel, one workgroup per (row, head): m, l by an online pass, then with P = exp(s − m)/l,
-//     dP_j = dO·v_j, Δ = dO·O:  dq = scale Σ_j P_j (dP_j − Δ) k_j;  stores lse = m + log l and Δ.
-//   dkv kernel, one workgroup per (slot, key pos, KV head): over the query rows t ≥ pos of its slot and
-//     the query heads of its group, dv_j = Σ P dO,  dk_j = scale Σ P (dP − Δ) q.
-// K/V are read from an f32 or packed-f16 cache (the forward's); dK/dV are f32 in the cache layout.
-// Reference: ops-backward.ts attentionBackward.
-const BACKWARD_PARAMS = /* wgsl */ `
-struct Params { T: u32, nH: u32, nKv: u32, D: u32, maxLen: u32, scale: f32, nSlots: u32, pad: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-`;
-
-function kvLoad(kv: KvDType): string {
-  return kv === 'f32'
-    ? 'fn kAt(i: u32) -> f32 { return kCache[i]; }\nfn vAt(i: u32) -> f32 { return vCache[i]; }'
-    : 'fn kAt(i: u32) -> f32 { return unpack2x16float(kCache[i >> 1u])[i & 1u]; }\nfn vAt(i: u32) -> f32 { return unpack2x16float(vCache[i >> 1u])[i & 1u]; }';
-}
-
-const dqShader = (kv: KvDType) => /* wgsl */ `${BACKWARD_PARAMS}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
-@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
-${kvLoad(kv)}
-@group(0) @binding(5) var<storage, read> o: array<f32>;
-@group(0) @binding(6) var<storage, read> dO: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dq: array<f32>;
-@group(0) @binding(8) var<storage, read_write> stats: array<vec2<f32>>;
-
-var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
-var<workgroup> dos: array<f32, ${MAX_HEAD_DIM}>;
-var<workgroup> ps: array<f32, ${WG}>;
-var<workgroup> red: array<f32, ${WG}>;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${HEAD_ROW}
-  var part = 0.0;
-  for (var c = li; c < p.D; c += ${WG}u) {
-    qs[c] = q[qBase + c];
-    dos[c] = dO[qBase + c];
-    part += dO[qBase + c] * o[qBase + c];
-  }
-  red[li] = part;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let delta = red[0];
-  let nKeys = row.y + 1u;
-  let stride = p.nKv * p.D;
-  let seqBase = row.x * p.maxLen * stride + kh * p.D;
-  // Pass 1: softmax statistics (online, blocks of ${WG} keys).
-  var m = -3.0e38;
-  var l = 0.0;
-  for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
-    let j = j0 + li;
-    var s = -3.0e38;
-    if (j < nKeys) {
-      var dot = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
-      s = dot * p.scale;
-    }
-    ps[li] = s;
-    workgroupBarrier();
-    let n = min(${WG}u, nKeys - j0);
-    var bm = m;
-    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
-    var bl = 0.0;
-    for (var k = 0u; k < n; k++) { bl += exp(ps[k] - bm); }
-    l = l * exp(m - bm) + bl;
-    m = bm;
-    workgroupBarrier();
-  }
-  let lse = m + log(l);
-  // Pass 2: dS_j = P_j (dP_j − Δ), dq += scale Σ dS_j k_j.
-  var acc: array<f32, ${DIMS_PER_THREAD}>;
-  for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
-    let j = j0 + li;
-    var ds = 0.0;
-    if (j < nKeys) {
-      var dot = 0.0;
-      var dp = 0.0;
-      for (var c = 0u; c < p.D; c++) {
-        dot = fma(qs[c], kAt(seqBase + j * stride + c), dot);
-        dp = fma(dos[c], vAt(seqBase + j * stride + c), dp);
-      }
-      ds = exp(dot * p.scale - lse) * (dp - delta);
-    }
-    ps[li] = ds;
-    workgroupBarrier();
-    let n = min(${WG}u, nKeys - j0);
-    for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
-      let c = li + d * ${WG}u;
-      if (c < p.D) {
-        var a = acc[d];
-        for (var k = 0u; k < n; k++) { a = fma(ps[k], kAt(seqBase + (j0 + k) * stride + c), a); }
-        acc[d] = a;
-      }
-    }
-    workgroupBarrier();
-  }
-  for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
-    let c = li + d * ${WG}u;
-    if (c < p.D) { dq[qBase + c] = acc[d] * p.scale; }
-  }
-  if (li == 0u) { stats[t * p.nH + h] = vec2<f32>(lse, delta); }
-}`;
-
-const dkvShader = (kv: KvDType) => /* wgsl */ `${BACKWARD_PARAMS}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> slotRows: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
-@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
-${kvLoad(kv)}
-@group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read> dO: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dv: array<f32>;
-
-var<workgroup> ks: array<f32, ${MAX_HEAD_DIM}>;
-var<workgroup> vs: array<f32, ${MAX_HEAD_DIM}>;
-var<workgroup> pw: array<f32, ${WG}>;
-var<workgroup> dsw: array<f32, ${WG}>;
-var<workgroup> qoff: array<u32, ${WG}>;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let kh = wg.x % p.nKv;
-  let j = wg.x / p.nKv;
-  let slot = wg.y;
-  let sr = slotRows[slot];
-  if (j >= sr.y) { return; }
-  let group = p.nH / p.nKv;
-  let stride = p.nKv * p.D;
-  let kBase = (slot * p.maxLen + j) * stride + kh * p.D;
-  for (var c = li; c < p.D; c += ${WG}u) { ks[c] = kAt(kBase + c); vs[c] = vAt(kBase + c); }
-  workgroupBarrier();
-  let nPairs = (sr.y - j) * group;
-  var accK: array<f32, ${DIMS_PER_THREAD}>;
-  var accV: array<f32, ${DIMS_PER_THREAD}>;
-  for (var i0 = 0u; i0 < nPairs; i0 += ${WG}u) {
-    let i = i0 + li;
-    var pr = 0.0; var ds = 0.0; var off = 0u;
-    if (i < nPairs) {
-      let t = sr.x + j + i / group;
-      let h = kh * group + i % group;
-      off = t * p.nH * p.D + h * p.D;
-      var dot = 0.0; var dp = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(q[off + c], ks[c], dot); dp = fma(dO[off + c], vs[c], dp); }
-      let st = stats[t * p.nH + h];
-      pr = exp(dot * p.scale - st.x);
-      ds = pr * (dp - st.y);
-    }
-    pw[li] = pr; dsw[li] = ds; qoff[li] = off;
-    workgroupBarrier();
-    let n = min(${WG}u, nPairs - i0);
-    for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
-      let c = li + d * ${WG}u;
-      if (c < p.D) {
-        var ak = accK[d]; var av = accV[d];
-        for (var k = 0u; k < n; k++) {
-          ak = fma(dsw[k], q[qoff[k] + c], ak);
-          av = fma(pw[k], dO[qoff[k] + c], av);
-        }
-        accK[d] = ak; accV[d] = av;
-      }
-    }
-    workgroupBarrier();
-  }
-  for (var d = 0u; d < ${DIMS_PER_THREAD}u; d++) {
-    let c = li + d * ${WG}u;
-    if (c < p.D) { dk[kBase + c] = accK[d] * p.scale; dv[kBase + c] = accV[d]; }
-  }
-}`;
-
-export interface AttentionBackwardArgs {
-  /** Rotated queries [T, nH·D] and the forward's output O [T, nH·D]. */
-  q: GPUBuffer;
-  o: GPUBuffer;
-  /** Gradient on O. */
-  dO: GPUBuffer;
-  rows: GPUBuffer;
-  /** vec2<u32> [nSlots]: (first row, row count) of each slot. */
-  slotRows: GPUBuffer;
-  kCache: GPUBuffer;
-  vCache: GPUBuffer;
-  /** f32 [T, nH·D]. */
-  dq: GPUBuffer;
-  /** Cache layout [nSlots, maxLen, nKv·D], written for the keys each slot uses. */
-  dk: GPUBuffer;
-  dv: GPUBuffer;
-  /** vec2<f32> [T·nH] scratch: (lse, Δ). */
-  stats: GPUBuffer;
-  T: number;
-  nH: number;
-  nKv: number;
-  D: number;
-  maxLen: number;
-  nSlots: number;
-  /** Longest slot (bounds the dkv grid). */
-  maxRows: number;
-}
-
-function backwardParams(a: AttentionBackwardArgs): ArrayBuffer {
-  if (a.D > MAX_HEAD_DIM) throw new Error(`head_dim ${a.D} exceeds ${MAX_HEAD_DIM}`);
-  const buf = new ArrayBuffer(32);
-  new Uint32Array(buf).set([a.T, a.nH, a.nKv, a.D, a.maxLen, 0, a.nSlots, 0]);
-  new Float32Array(buf)[5] = 1 / Math.sqrt(a.D);
-  return buf;
-}
-
-export class AttentionDqKernel implements Kernel<AttentionBackwardArgs> {
-  private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
-    this.pipeline = computePipeline(device, dqShader(kvDType), `attention backward dq ${kvDType}`);
-  }
-  pipelineFor(): GPUComputePipeline {
-    return this.pipeline;
-  }
-  params = backwardParams;
-  buffers(a: AttentionBackwardArgs): GPUBuffer[] {
-    return [a.q, a.rows, a.kCache, a.vCache, a.o, a.dO, a.dq, a.stats];
-  }
-  workgroups(a: AttentionBackwardArgs): [number, number, number] {
-    return headRowGrid(a.T, a.nH);
-  }
-}
-
-/** Run after AttentionDqKernel (reads its lse/Δ stats). */
-export class AttentionDkvKernel implements Kernel<AttentionBackwardArgs> {
-  private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
-    this.pipeline = computePipeline(device, dkvShader(kvDType), `attention backward dkv ${kvDType}`);
-  }
-  pipelineFor(): GPUComputePipeline {
-    return this.pipeline;
-  }
-  params = backwardParams;
-  buffers(a: AttentionBackwardArgs): GPUBuffer[] {
-    return [a.q, a.slotRows, a.kCache, a.vCache, a.stats, a.dO, a.dk, a.dv];
-  }
-  workgroups(a: AttentionBackwardArgs): [number, number, number] {
-    return [a.maxRows * a.nKv, a.nSlots, 1];
   }
 }
