@@ -13,12 +13,16 @@ export const LORA_TARGETS: readonly LoraTarget[] = [
   'up_proj',
   'down_proj',
 ];
-export type EvalSetName = 'arith_eval_200' | 'arith_expr_eval_100';
-export const EVAL_SET_NAMES: readonly EvalSetName[] = ['arith_eval_200', 'arith_expr_eval_100'];
+export type EvalSetName = 'arith_eval_200' | 'arith_expr_eval_100' | 'workshop_dev_200';
+export const EVAL_SET_NAMES: readonly EvalSetName[] = [
+  'arith_eval_200',
+  'arith_expr_eval_100',
+  'workshop_dev_200',
+];
 
 export interface RunConfig {
   // run
-  mode: 'azr' | 'grpo';
+  mode: 'azr' | 'grpo' | 'imitation';
   seed: number;
   totalSteps: number;
   // self-play (spec 4.2–4.10)
@@ -59,6 +63,8 @@ export interface RunConfig {
   tierEasyAbove: number;
   learnabilityReward: 'inverse' | 'binary' | 'improvement';
   proposerPrompts: 'chat' | 'raw';
+  promptFamily: 'spec' | 'workshop';
+  excludeEvalItems: boolean;
   // AZ-Arith limits (spec 4.1)
   maxArity: 2 | 3;
   maxSourceChars: number;
@@ -72,6 +78,8 @@ export interface RunConfig {
   // training (engine)
   lr: number;
   warmupSteps: number;
+  lrSchedule: 'constant' | 'cosine' | 'linear';
+  lrMinRatio: number;
   adamBeta1: number;
   adamBeta2: number;
   adamEps: number;
@@ -96,6 +104,10 @@ export interface RunConfig {
   grpoReward: 'azr' | 'binary' | 'raw' | 'shaped';
   grpoTrainSize: number;
   grpoTrainSeed: number;
+  // imitation pretraining (tabzero pretrain)
+  imitationBatch: number;
+  imitationStopAccuracy: number;
+  imitationStopSet: EvalSetName;
   // evaluation (section 5)
   evalEvery: number;
   evalSets: EvalSetName[];
@@ -109,7 +121,7 @@ export interface RunConfig {
   keepLastCheckpoints: number;
 }
 
-export type KnobGroup = 'run' | 'selfplay' | 'arith' | 'train' | 'grpo' | 'eval' | 'checkpoint';
+export type KnobGroup = 'run' | 'selfplay' | 'arith' | 'train' | 'grpo' | 'imitation' | 'eval' | 'checkpoint';
 
 interface KnobBase {
   group: KnobGroup;
@@ -197,8 +209,8 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   mode: oneOf(
     'run',
     'azr',
-    ['azr', 'grpo'],
-    'Training algorithm: Absolute Zero self-play or the GRPO baseline.',
+    ['azr', 'grpo', 'imitation'],
+    'Training algorithm: Absolute Zero self-play, the GRPO baseline, or imitation pretraining on verifier-made records.',
   ),
   seed: int(
     'run',
@@ -339,6 +351,22 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     deviation: true,
   },
 
+  promptFamily: {
+    ...oneOf(
+      'selfplay',
+      'spec',
+      ['spec', 'workshop'],
+      "Prompt texts: spec 4.4's, or the workshop family (short prompts for small models; the deduction solver sees the raw eval form).",
+    ),
+    deviation: true,
+  },
+  excludeEvalItems: bool(
+    'selfplay',
+    false,
+    'Keep tasks whose closed expression is an eval item (the whole canonical a op b) out of solver and estimation batches.',
+    true,
+  ),
+
   maxArity: oneOf('arith', 2, [2, 3], 'Variables a program may declare: 2 = x, y; 3 adds z.'),
   maxSourceChars: int('arith', 120, 8, 4096, 'Longest program source in characters.'),
   maxBinaryOps: int('arith', 10, 1, 100, 'Most binary operators in one program.'),
@@ -351,6 +379,13 @@ export const CONFIG_SCHEMA: ConfigSchema = {
 
   lr: float('train', 2e-5, 0, 1e-2, 'Learning rate (constant after warm-up).'),
   warmupSteps: int('train', 0, 0, 100_000, 'Linear warm-up steps.'),
+  lrSchedule: oneOf(
+    'train',
+    'constant',
+    ['constant', 'cosine', 'linear'],
+    'After warm-up: constant, or cosine / linear decay to lrMinRatio·lr at totalSteps.',
+  ),
+  lrMinRatio: float('train', 0.1, 0, 1, 'Final learning rate of a decaying schedule, as a fraction of lr.'),
   adamBeta1: float('train', 0.9, 0, 0.99999, 'AdamW β1.'),
   adamBeta2: float('train', 0.999, 0, 0.99999999, 'AdamW β2.'),
   adamEps: float('train', 1e-8, 1e-12, 1e-3, 'AdamW ε.'),
@@ -416,6 +451,21 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     0,
     4294967295,
     'Seed of the GRPO training-set generator (eval uses another).',
+  ),
+
+  imitationBatch: int('imitation', 32, 1, 4096, 'Curriculum records per imitation step.'),
+  imitationStopAccuracy: float(
+    'imitation',
+    0,
+    0,
+    1,
+    'Stop imitation at the first eval whose raw accuracy on imitationStopSet reaches this (0 = run all steps).',
+  ),
+  imitationStopSet: oneOf(
+    'imitation',
+    'workshop_dev_200',
+    EVAL_SET_NAMES,
+    'The development set the stopping rule reads (never the public eval set).',
   ),
 
   evalEvery: int('eval', 20, 0, 100_000, 'Evaluate every N steps (0 = never).'),
@@ -734,6 +784,7 @@ const FAITHFUL_ENUM_VALUE: Partial<Record<keyof RunConfig, string>> = {
   bufferEviction: 'keep_oldest',
   seedFallback: 'none',
   proposerPrompts: 'chat',
+  promptFamily: 'spec',
 };
 
 export function activeDeviations(c: RunConfig): string[] {

@@ -92,6 +92,11 @@ export interface StepStats {
   tokens: number;
   /** Mean entropy over the trained tokens (NaN when not computed). */
   entropy: number;
+  /**
+   * Mean logπ of the trained completion tokens under the weights before the update (the imitation loss is
+   * its negative); absent where the policy does not report it.
+   */
+  meanLogprob?: number;
   /** Wall time per phase in ms (forward, backward, optimizer, ...). */
   timeMs: Record<string, number>;
 }

@@ -18,7 +18,11 @@ function needsParens(child: Expr, parentOp: BinaryOp, side: 'left' | 'right'): b
   return c < p || (side === 'right' && c === p);
 }
 
-export function printExpr(e: Expr): string {
+/**
+ * Canonical text of an expression. `opText` may print a binary node's operator differently (the workshop
+ * deduction prompt shows an exact `//` as `/`); the structure and parentheses stay canonical.
+ */
+export function printExpr(e: Expr, opText: (node: Expr & { type: 'bin' }) => string = (n) => n.op): string {
   switch (e.type) {
     case 'int':
       return e.value.toString();
@@ -27,15 +31,15 @@ export function printExpr(e: Expr): string {
     case 'neg': {
       const inner = e.operand;
       if (inner.type === 'int') return `-${inner.value}`;
-      const s = printExpr(inner);
+      const s = printExpr(inner, opText);
       return inner.type === 'bin' || isNegativeNumber(inner) ? `-(${s})` : `-${s}`;
     }
     case 'bin': {
-      const l = printExpr(e.left);
-      const r = printExpr(e.right);
+      const l = printExpr(e.left, opText);
+      const r = printExpr(e.right, opText);
       const left = needsParens(e.left, e.op, 'left') ? `(${l})` : l;
       const right = needsParens(e.right, e.op, 'right') ? `(${r})` : r;
-      return `${left} ${e.op} ${right}`;
+      return `${left} ${opText(e)} ${right}`;
     }
   }
 }

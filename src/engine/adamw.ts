@@ -3,7 +3,7 @@
 // dispatch (norm, clip factor = min(1, maxNorm / (norm + 1e-6))), one AdamW dispatch per tensor that
 // reads the clip factor on the GPU: the norm never travels to the CPU before the update. Bias
 // corrections and the learning rate (warm-up) come from the host in a per-step uniform.
-import { CLIP_NORM_EPS, learningRate, type AdamWOptions } from './reference/adamw.ts';
+import { CLIP_NORM_EPS, learningRate, type AdamWOptions, type LrDecay } from './reference/adamw.ts';
 import { Dispatcher, computePipeline, type Kernel } from './dispatch.ts';
 import { readF32 } from './buffers.ts';
 
@@ -125,6 +125,8 @@ export interface OptimizerOptions extends AdamWOptions {
   maxGradNorm: number;
   /** Linear warm-up steps (0 = constant lr). */
   warmupSteps: number;
+  /** Decay after the warm-up (absent = constant). */
+  decay?: LrDecay;
 }
 
 export class GpuAdamW {
@@ -186,7 +188,7 @@ export class GpuAdamW {
   /** Records norm, clip and the AdamW update of every tensor; submit before the next encodeStep. */
   encodeStep(encoder: GPUCommandEncoder, o: OptimizerOptions): void {
     this.step++;
-    const lr = learningRate(o.lr, this.step, o.warmupSteps);
+    const lr = learningRate(o.lr, this.step, o.warmupSteps, o.decay);
     const bc1 = 1 - Math.pow(o.beta1, this.step);
     const bc2 = 1 - Math.pow(o.beta2, this.step);
     this.device.queue.writeBuffer(

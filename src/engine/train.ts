@@ -819,8 +819,10 @@ export function trainablePolicy(engine: Engine, trainer: Trainer): Policy {
     generate: (prompts, opts) => engine.generate(prompts, opts),
     logprobs: (batch) => engine.logprobs(batch),
     step: async (batch) => {
-      const { logprobs: _lp, ...stats } = await trainer.step(batch);
-      return stats;
+      const { logprobs, ...stats } = await trainer.step(batch);
+      let sum = 0;
+      for (const lp of logprobs) for (const v of lp) sum += v;
+      return { ...stats, meanLogprob: stats.tokens > 0 ? sum / stats.tokens : NaN };
     },
   };
 }

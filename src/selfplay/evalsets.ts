@@ -2,7 +2,7 @@
 // item form the scorer uses. The committed fixtures in tests/fixtures/eval are these generators' output.
 import { evaluateExpr, parseProgram, printExpr, type BinaryOp, type Expr } from '../arith/index.ts';
 import type { EvalSetName } from '../config.ts';
-import { mulberry32 } from '../random.ts';
+import { mulberry32, Rng } from '../random.ts';
 
 export interface ArithEvalRow {
   id: string;
@@ -270,15 +270,109 @@ export function generateArithExprEval100(): ExprEvalRow[] {
   return rows.map((r, k) => ({ id: `aee100-${String(k).padStart(3, '0')}`, ...r }));
 }
 
+// ---- items drawn like arith_eval_200, excluding its prompts ----
+
+function tierCandidates(
+  tier: (typeof ARITH_TIERS)[number],
+): Map<string, { a: number; b: number; op: string }> {
+  const out = new Map<string, { a: number; b: number; op: string }>();
+  for (const op of tier.ops) {
+    for (let a = tier.lo; a <= tier.hi; a++) {
+      if (op === '/') {
+        for (let d = 2; d <= Math.floor(a / 2); d++)
+          if (a % d === 0) out.set(calculatePrompt(`${a} / ${d}`), { a, b: d, op });
+      } else {
+        for (let b = tier.lo; b <= tier.hi; b++) out.set(calculatePrompt(`${a} ${op} ${b}`), { a, b, op });
+      }
+    }
+  }
+  return out;
+}
+
+function toItem(id: string, tier: string, d: { a: number; b: number; op: string }): EvalItem {
+  const { a, b, op } = d;
+  const result = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b;
+  return {
+    id,
+    prompt: calculatePrompt(`${a} ${op} ${b}`),
+    answer: String(result),
+    tier,
+    op,
+    expression: `${a} ${op === '/' ? '//' : op} ${b}`,
+  };
+}
+
+/**
+ * Items drawn like arith_eval_200 but none of its prompts (the GRPO training set, the workshop dev set): tier quotas proportional to the eval tiers; a tier whose distinct prompts run out
+ * gives what it has and passes the rest of its quota to the next tiers. Never loops forever: a tier is
+ * drawn by the spec 5.2 procedure only while more candidates remain than are still needed.
+ */
+export function generateTierItems(size: number, seed: number, idPrefix: string): EvalItem[] {
+  const rng = new Rng(seed);
+  const exclude = new Set(generateArithEval200().map((r) => r.prompt));
+  const total = ARITH_TIERS.reduce((a, t) => a + t.n, 0);
+  const quotas = ARITH_TIERS.map((t) => Math.floor((size * t.n) / total));
+  for (let k = 0; quotas.reduce((a, b) => a + b, 0) < size; k++) quotas[k % quotas.length]++;
+  const picked: { tier: string; d: { a: number; b: number; op: string } }[] = [];
+  // Tiers overlap (e.g. easy ⊂ medium's range): a prompt taken by an earlier tier is not a candidate later.
+  const taken = new Set<string>();
+  let carry = 0;
+  ARITH_TIERS.forEach((tier, ti) => {
+    const want = quotas[ti] + carry;
+    const cands = tierCandidates(tier);
+    for (const p of exclude) cands.delete(p);
+    for (const p of taken) cands.delete(p);
+    if (want >= cands.size) {
+      for (const [prompt, d] of rng.shuffle([...cands.entries()])) {
+        taken.add(prompt);
+        picked.push({ tier: tier.name, d });
+      }
+      carry = want - cands.size;
+      return;
+    }
+    let got = 0;
+    while (got < want) {
+      const d = drawTierItem(() => rng.next(), tier);
+      if (!d) continue;
+      const prompt = calculatePrompt(`${d.a} ${d.op} ${d.b}`);
+      if (!cands.has(prompt) || taken.has(prompt)) continue;
+      taken.add(prompt);
+      picked.push({ tier: tier.name, d });
+      got++;
+    }
+    carry = 0;
+  });
+  rng.shuffle(picked);
+  return picked.map((p, k) => toItem(`${idPrefix}-${String(k).padStart(5, '0')}`, p.tier, p.d));
+}
+
+/** Seed of workshop_dev_200: the development set of the workshop model (tuning, stopping rules). */
+export const WORKSHOP_DEV_SEED = 20261206;
+
+/** workshop_dev_200: 200 items drawn like arith_eval_200 with another seed, none of its prompts. */
+export function generateWorkshopDev200(): EvalItem[] {
+  return generateTierItems(200, WORKSHOP_DEV_SEED, 'wd200');
+}
+
 export function toJsonl(rows: readonly object[]): string {
   return rows.map((r) => JSON.stringify(r) + '\n').join('');
 }
 
 export function generateEvalSetJsonl(name: EvalSetName): string {
-  return toJsonl(name === 'arith_eval_200' ? generateArithEval200() : generateArithExprEval100());
+  if (name === 'arith_eval_200') return toJsonl(generateArithEval200());
+  if (name === 'arith_expr_eval_100') return toJsonl(generateArithExprEval100());
+  const rows: ExprEvalRow[] = generateWorkshopDev200().map((i) => ({
+    id: i.id,
+    prompt: i.prompt,
+    answer: i.answer,
+    difficulty: i.tier,
+    metadata: { expression: i.expression, operation: i.op, difficulty: i.tier },
+  }));
+  return toJsonl(rows);
 }
 
 export function toEvalItems(name: EvalSetName): EvalItem[] {
+  if (name === 'workshop_dev_200') return generateWorkshopDev200();
   if (name === 'arith_eval_200') {
     return generateArithEval200().map((r) => ({
       id: r.id,

@@ -3,94 +3,18 @@
 // k3 KL against a frozen reference, one policy.step per step.
 import type { RunConfig } from '../config.ts';
 import type { TrainSequence } from '../policy.ts';
-import {
-  ARITH_TIERS,
-  calculatePrompt,
-  drawTierItem,
-  generateArithEval200,
-  type EvalItem,
-} from './evalsets.ts';
+import { generateTierItems, type EvalItem } from './evalsets.ts';
 import { extractBody, formatOk, rawPrediction } from './format.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
 import { grpoAdvantages, solverReward } from './rewards.ts';
-import { Rng } from '../random.ts';
 import type { Runner } from './runner.ts';
 import { parseDeductionAnswer } from './solver.ts';
 
-function tierCandidates(
-  tier: (typeof ARITH_TIERS)[number],
-): Map<string, { a: number; b: number; op: string }> {
-  const out = new Map<string, { a: number; b: number; op: string }>();
-  for (const op of tier.ops) {
-    for (let a = tier.lo; a <= tier.hi; a++) {
-      if (op === '/') {
-        for (let d = 2; d <= Math.floor(a / 2); d++)
-          if (a % d === 0) out.set(calculatePrompt(`${a} / ${d}`), { a, b: d, op });
-      } else {
-        for (let b = tier.lo; b <= tier.hi; b++) out.set(calculatePrompt(`${a} ${op} ${b}`), { a, b, op });
-      }
-    }
-  }
-  return out;
-}
-
-function toItem(id: string, tier: string, d: { a: number; b: number; op: string }): EvalItem {
-  const { a, b, op } = d;
-  const result = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b;
-  return {
-    id,
-    prompt: calculatePrompt(`${a} ${op} ${b}`),
-    answer: String(result),
-    tier,
-    op,
-    expression: `${a} ${op === '/' ? '//' : op} ${b}`,
-  };
-}
-
-/**
- * The GRPO training set: tier quotas proportional to the eval tiers; a tier whose distinct prompts run out
- * gives what it has and passes the rest of its quota to the next tiers. Never loops forever: a tier is
- * drawn by the spec 5.2 procedure only while more candidates remain than are still needed.
- */
+/** The GRPO training set (spec 4.11): tier items excluding every eval prompt. */
 export function generateGrpoTrainSet(size: number, seed: number): EvalItem[] {
-  const rng = new Rng(seed);
-  const exclude = new Set(generateArithEval200().map((r) => r.prompt));
-  const total = ARITH_TIERS.reduce((a, t) => a + t.n, 0);
-  const quotas = ARITH_TIERS.map((t) => Math.floor((size * t.n) / total));
-  for (let k = 0; quotas.reduce((a, b) => a + b, 0) < size; k++) quotas[k % quotas.length]++;
-  const picked: { tier: string; d: { a: number; b: number; op: string } }[] = [];
-  // Tiers overlap (e.g. easy ⊂ medium's range): a prompt taken by an earlier tier is not a candidate later.
-  const taken = new Set<string>();
-  let carry = 0;
-  ARITH_TIERS.forEach((tier, ti) => {
-    const want = quotas[ti] + carry;
-    const cands = tierCandidates(tier);
-    for (const p of exclude) cands.delete(p);
-    for (const p of taken) cands.delete(p);
-    if (want >= cands.size) {
-      for (const [prompt, d] of rng.shuffle([...cands.entries()])) {
-        taken.add(prompt);
-        picked.push({ tier: tier.name, d });
-      }
-      carry = want - cands.size;
-      return;
-    }
-    let got = 0;
-    while (got < want) {
-      const d = drawTierItem(() => rng.next(), tier);
-      if (!d) continue;
-      const prompt = calculatePrompt(`${d.a} ${d.op} ${d.b}`);
-      if (!cands.has(prompt) || taken.has(prompt)) continue;
-      taken.add(prompt);
-      picked.push({ tier: tier.name, d });
-      got++;
-    }
-    carry = 0;
-  });
-  rng.shuffle(picked);
-  return picked.map((p, k) => toItem(`grpo-${String(k).padStart(5, '0')}`, p.tier, p.d));
+  return generateTierItems(size, seed, 'grpo');
 }
 
 export { rawPrediction } from './format.ts';

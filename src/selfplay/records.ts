@@ -55,7 +55,7 @@ export type GroupKey = `${TaskType}:${Role}`;
 
 export interface StepMetrics {
   step: number;
-  mode: 'azr' | 'grpo';
+  mode: 'azr' | 'grpo' | 'imitation';
   groups: Partial<Record<GroupKey, GroupMetrics>>;
   /** Fraction of groups with zero reward variance this step. */
   zeroVarianceFraction: number;
@@ -80,6 +80,8 @@ export interface StepMetrics {
   trainedTokens: number;
   /** Seeded from templates or an imported file: shown as "not zero-data". */
   notZeroData: boolean;
+  /** Imitation steps: −mean logπ of the records' completion tokens before the update. */
+  imitationLoss?: number | null;
   policy: StepStats;
   timeMs: Partial<Record<RunnerPhase, number>>;
 }

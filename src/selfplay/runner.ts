@@ -7,6 +7,7 @@ import { runAzrStep, type PendingProposal } from './azr-step.ts';
 import { TaskBuffer, type BufferOptions } from './buffers.ts';
 import { evalCanonicalExpressions } from './evalsets.ts';
 import { runGrpoStep } from './grpo.ts';
+import { runImitationStep } from './imitation.ts';
 import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
 import { Rng } from '../random.ts';
 import { seedBuffers } from './seeding.ts';
@@ -134,6 +135,11 @@ export class Runner {
 
   /** One training step; seeds first if needed (AZR mode). */
   async runStep(): Promise<StepResult> {
+    if (this.config.mode === 'imitation') {
+      const r = await runImitationStep(this);
+      this.step = r.step;
+      return r;
+    }
     if (this.config.mode === 'grpo') {
       const r = await runGrpoStep(this);
       this.step = r.step;

@@ -53,6 +53,9 @@ export function trainerOptionsOf(config: RunConfig): TrainerOptions {
     weightDecay: config.weightDecay,
     maxGradNorm: config.gradClip,
     warmupSteps: config.warmupSteps,
+    ...(config.lrSchedule === 'constant'
+      ? {}
+      : { decay: { kind: config.lrSchedule, totalSteps: config.totalSteps, minRatio: config.lrMinRatio } }),
     microBatch: config.microBatch,
   };
 }

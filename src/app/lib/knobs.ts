@@ -8,6 +8,7 @@ export const GROUP_TITLES: Record<KnobGroup, string> = {
   arith: 'AZ-Arith limits',
   train: 'Training',
   grpo: 'GRPO baseline',
+  imitation: 'Imitation pretraining',
   eval: 'Evaluation',
   checkpoint: 'Checkpoints',
 };
