@@ -16,6 +16,7 @@ import { register as serveModel } from './commands/serve-model.ts';
 import { register as tinyModel } from './commands/tiny-model.ts';
 import { register as tokenize } from './commands/tokenize.ts';
 import { register as train } from './commands/train.ts';
+import { register as pretrain } from './commands/pretrain.ts';
 import { register as evalCmd } from './commands/eval.ts';
 import { register as exportCmd } from './commands/export.ts';
 import { register as importCmd } from './commands/import.ts';
@@ -30,6 +31,7 @@ const commands: ((program: Command) => void)[] = [
   arith,
   evalSet,
   train,
+  pretrain,
   evalCmd,
   exportCmd,
   importCmd,

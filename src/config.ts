@@ -537,7 +537,19 @@ export const BENCH_PAGE_DEFAULTS = {
   transformersJsDtype: 'fp16',
 } as const;
 
-export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop';
+export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop' | 'laptop';
+
+/**
+ * The AZ-Arith bounds of the workshop model (its preset and its imitation recipe): inputs and numbers
+ * a 2 M-parameter model can learn — every arith_eval_200 operand (≤ 100) and product (≤ 10,000) fits.
+ */
+export const WORKSHOP_ARITH: Partial<RunConfig> = {
+  inputBound: 100,
+  outputBound: 10_000,
+  answerBound: 10_000,
+  maxBinaryOps: 2,
+  maxSourceChars: 48,
+};
 
 export interface Preset {
   description: string;
@@ -613,6 +625,33 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   workshop: {
+    description:
+      'The workshop model (byte-level, 2 M parameters): small numbers, two operators, short workshop prompts, ≤ 100 steps.',
+    overrides: {
+      ...WORKSHOP_ARITH,
+      totalSteps: 100,
+      batchPerGroup: 8,
+      nEst: 4,
+      refs: 2,
+      inductionInputs: 4,
+      seedFactor: 2,
+      maxProposerTokens: 48,
+      maxSolverTokens: 16,
+      maxSeedRounds: 20,
+      promptFamily: 'workshop',
+      excludeEvalItems: true,
+      fineTune: 'full',
+      lr: 5e-5,
+      entropyCoef: 0,
+      microBatch: 32,
+      evalEvery: 10,
+      evalSets: ['arith_eval_200'],
+      evalMode: 'raw',
+      evalMaxNewRaw: 8,
+      checkpointEverySeconds: 120,
+    },
+  },
+  laptop: {
     description: 'Small batches and short generations: a first chart point within minutes on a laptop GPU.',
     overrides: {
       totalSteps: 50,

@@ -14,9 +14,9 @@ import type { Completion, TrainSequence } from '../policy.ts';
 import { diversityBonus, programShape } from './diversity.ts';
 import { encodePrompts, generateGrouped, samplingOptions, type EncodedPrompt } from './generation.ts';
 import { formatOk } from './format.ts';
-import { inductionProposerPrompt, proposerPrompt, renderPrompt, solverPromptFor } from './prompts.ts';
+import { promptFamily } from './prompt-family.ts';
 import type { InvalidReason, JudgedProposal } from './proposals.ts';
-import { RAW_PROPOSER_STOPS, RAW_SOLVER_STOPS, rawProposerPrompt, rawSolverPrompt } from './raw-proposer.ts';
+import { RAW_PROPOSER_STOPS, RAW_SOLVER_STOPS, rawProposerPrompt } from './raw-proposer.ts';
 import {
   groupMetrics,
   type GenerationRecord,
@@ -36,7 +36,6 @@ import {
 } from './rewards.ts';
 import type { Runner } from './runner.ts';
 import { activeTaskTypes, type TaskEntry, type TaskType } from './types.ts';
-import type { Tokenizer } from '../policy.ts';
 import { checkSolverResponses, validateProposals, validateRawProposals } from './validation.ts';
 
 /** A proposal of step t waiting for its "solver improvement" reward at step t + 1 (plain JSON). */
@@ -118,13 +117,6 @@ function drawSolverTasks(
   return runner.buffers[type].sampleSolver(runner.rng, t, b, c.solverSampling, c.solverWindow);
 }
 
-/** The solver (and estimation) prompt text of a task: raw for closed expressions, else chat. */
-function solverPromptText(tokenizer: Tokenizer, task: TaskEntry, c: RunConfig): string {
-  return task.arity === 0
-    ? rawSolverPrompt(task.closed[0])
-    : renderPrompt(tokenizer, solverPromptFor(task, c.deductionView));
-}
-
 /**
  * Oversampling (issue 10): per type, the first B valid proposals in generation order go into the update;
  * with fewer than B valid ones the earliest invalid ones fill the group, so every group has B sequences.
@@ -162,6 +154,7 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   const rng = runner.rng;
   const t = runner.step + 1;
   const raw = c.proposerPrompts === 'raw';
+  const family = promptFamily(tokenizer, c);
   const types = activeTaskTypes(c);
   const improvement = c.learnabilityReward === 'improvement';
   const perType = c.batchPerGroup * (c.oversample ? c.oversampleFactor : 1);
@@ -189,14 +182,11 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
     for (let j = 0; j < perType; j++) {
       if (type === 'ind') {
         const source = rng.choice(inductionSources);
-        const text = renderPrompt(
-          tokenizer,
-          inductionProposerPrompt(source.program, source.arity, c.inductionInputs),
-        );
+        const text = family.inductionProposer(source.program, source.arity, c.inductionInputs);
         proposers.push({ type, source, refs: [], prompt: encodePrompts(tokenizer, [text])[0] });
       } else {
         const refs = runner.buffers[type].sampleRefs(rng, c.refs);
-        const text = raw ? rawProposerPrompt(refs) : renderPrompt(tokenizer, proposerPrompt(type, refs));
+        const text = raw ? rawProposerPrompt(refs) : family.proposer(type, refs);
         proposers.push({ type, refs, prompt: encodePrompts(tokenizer, [text])[0] });
       }
     }
@@ -270,12 +260,12 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
   const pending = improvement ? runner.pending : [];
   const reestimated = pending.filter((q) => q.task && q.fmt);
   const estimationTasks = [...estimated.map((p) => p.task!), ...reestimated.map((q) => q.task!)];
-  const estimationPrompts = estimationTasks.map((task) => solverPromptText(tokenizer, task, c));
+  const estimationPrompts = estimationTasks.map((task) => family.solver(task));
   const solvers: SolverSlot[] = types.flatMap((type) =>
     solverTasks[type]!.map((task) => ({
       type,
       task,
-      prompt: encodePrompts(tokenizer, [solverPromptText(tokenizer, task, c)])[0],
+      prompt: encodePrompts(tokenizer, [family.solver(task)])[0],
     })),
   );
   const estimationEncoded = encodePrompts(

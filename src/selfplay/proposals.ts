@@ -3,6 +3,7 @@
 import type { RunConfig } from '../config.ts';
 import { extractBody } from './format.ts';
 import { FORMAT_EXAMPLE } from './prompts.ts';
+import { WORKSHOP_FORMAT_EXAMPLE } from './workshop-prompts.ts';
 import type { TaskEntry, TaskType } from './types.ts';
 import type { VerifierJob, VerifierVerdict } from './verifier-protocol.ts';
 
@@ -111,6 +112,8 @@ export function judgeProposal(
 ): JudgedProposal {
   if (!verdict.ok) return { valid: false, reason: verdict.error };
   if (verdict.arity < 1) return { valid: false, reason: 'constant_program' };
+  // The format example the proposer saw (spec 4.3 (d)): its family's.
+  const example = config.promptFamily === 'workshop' ? WORKSHOP_FORMAT_EXAMPLE : FORMAT_EXAMPLE;
   const bound = BigInt(config.inputBound);
   for (const tuple of draft.inputs) {
     if (tuple.length !== verdict.arity) return { valid: false, reason: 'arity' };
@@ -137,8 +140,8 @@ export function judgeProposal(
     }
   } else if (
     config.exampleCopyCheck &&
-    verdict.canonical === FORMAT_EXAMPLE.program &&
-    inputs[0].join(',') === FORMAT_EXAMPLE.input.join(',')
+    verdict.canonical === example.program &&
+    inputs[0].join(',') === example.input.join(',')
   ) {
     return { valid: false, reason: 'example_copy' };
   }

@@ -2,12 +2,12 @@
 // triplet, until the seed set holds B·S tasks; then induction seeding over the seed programs. A shortfall
 // after maxSeedRounds goes on with ≥ B tasks, is filled from templates (seedFallback, not zero-data), or
 // stops with a clear error. Synthetic programs are never injected silently.
+import { promptFamily } from './prompt-family.ts';
 import type { Completion } from '../policy.ts';
 import { TaskBuffer } from './buffers.ts';
 import type { JudgedProposal } from './proposals.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { formatOk } from './format.ts';
-import { inductionProposerPrompt, proposerPrompt, renderPrompt } from './prompts.ts';
 import type { GenerationRecord, SeedResult } from './records.ts';
 import type { Runner } from './runner.ts';
 import { closedTemplateTask, RAW_PROPOSER_STOPS, rawProposerPrompt, rawSeedTask } from './raw-proposer.ts';
@@ -117,7 +117,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     const prompts = encodePrompts(
       tokenizer,
       Array.from({ length: c.batchPerGroup }, () =>
-        renderPrompt(tokenizer, proposerPrompt(type as 'ded' | 'abd', seedSet.sampleRefs(rng, c.refs))),
+        promptFamily(tokenizer, c).proposer(type as 'ded' | 'abd', seedSet.sampleRefs(rng, c.refs)),
       ),
     );
     const out = await generateGrouped(
@@ -189,9 +189,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
     const sources = Array.from({ length: c.batchPerGroup }, () => rng.choice(programs));
     const prompts = encodePrompts(
       tokenizer,
-      sources.map((s) =>
-        renderPrompt(tokenizer, inductionProposerPrompt(s.program, s.arity, c.inductionInputs)),
-      ),
+      sources.map((s) => promptFamily(tokenizer, c).inductionProposer(s.program, s.arity, c.inductionInputs)),
     );
     const out = await generateGrouped(
       policy,

@@ -3,6 +3,7 @@
 import type { RunConfig } from '../config.ts';
 import { extractBody, formatOk } from './format.ts';
 import { rawSolverCorrect } from './raw-proposer.ts';
+import { rawPrediction } from './format.ts';
 import type { TaskEntry } from './types.ts';
 import type { VerifierJob, VerifierVerdict } from './verifier-protocol.ts';
 
@@ -41,6 +42,10 @@ export function parseAbductionAnswer(body: string, arity: number): bigint[] | nu
 export function checkSolverResponse(task: TaskEntry, response: string, config: RunConfig): SolverCheck {
   // Closed-expression tasks exist only with raw proposer prompts: journal scoring, no format check.
   if (task.arity === 0) return decided(true, rawSolverCorrect(task, response));
+  // The workshop family's deduction solver answers in the raw eval form (spec 5.2 mode A): the first
+  // integer, format ok when there is one — what arith_eval_200 raw scores.
+  if (config.promptFamily === 'workshop' && task.type === 'ded')
+    return decided(rawPrediction(response) !== null, rawSolverCorrect(task, response));
   const fmt = formatOk(response);
   const body = extractBody(response);
   if (task.type === 'ded') {

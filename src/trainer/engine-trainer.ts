@@ -1,6 +1,7 @@
 // Binds the engine's training half (src/engine/train.ts: LoRA on the GPU, backward, AdamW) to a run:
 // the run's LoRA spec and optimizer settings, checkpointable state (LoRA parameters + AdamW moments +
-// step count as named f32 tensors), and the base/adapter switch for evals and the KL reference. With
+// step count as named f32 tensors), and the base/adapter switch for evals and the KL reference — or, with
+// fineTune = full, every base weight with its moments (createFullTrainer). With
 // config.separateAdapters the proposer and the solver train separate adapters (separate-adapters.ts).
 import type { RunConfig } from '../config.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -25,7 +26,15 @@ import {
 } from './separate-adapters.ts';
 
 /** What a checkpoint of the engine-side state records besides tensors. */
-interface EngineState {
+type EngineState = LoraState | FullState;
+
+/** Full fine-tuning: tensors are the trainer's own (`full.<layer>.<field>`, FULL_PREFIX) with moments. */
+interface FullState {
+  kind: 'full';
+  optimizerStep: number;
+}
+
+interface LoraState {
   kind: 'lora';
   rank: number;
   alpha: number;
@@ -79,12 +88,7 @@ function adapterSeed(seed: number, name: '' | AdapterRole): number {
 }
 
 export async function createEngineTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
-  if (config.fineTune !== 'lora') {
-    throw new Error(
-      'Runs train a LoRA adapter: set fineTune = lora. (Full fine-tuning exists in the engine, with f32 weights, ' +
-        'but runs cannot yet checkpoint or restore the full weights, so it is not offered for runs.)',
-    );
-  }
+  if (config.fineTune === 'full') return createFullTrainer(engine, config);
   const spec = loraSpecOf(config);
   const separate = config.separateAdapters;
   const names: ('' | AdapterRole)[] = separate ? [...ADAPTER_ROLES] : [''];
@@ -159,6 +163,11 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
       },
       async load(tensors, state) {
         const s = state as unknown as EngineState;
+        if (s?.kind === 'full') {
+          throw new Error(
+            'the checkpoint holds fully fine-tuned weights, but the run config trains a LoRA adapter (fineTune = lora)',
+          );
+        }
         if (s?.kind !== 'lora' || s.rank !== spec.rank || s.alpha !== spec.alpha) {
           throw new Error(
             `the checkpoint holds a different adapter (rank ${s?.rank}, alpha ${s?.alpha}) than the run config ` +
@@ -245,7 +254,7 @@ export function lorasFromCheckpoint(
   return { propose: loraFromTensors(tensors, s, 'propose.'), solve: loraFromTensors(tensors, s, 'solve.') };
 }
 
-function loraFromTensors(tensors: readonly CheckpointTensor[], s: EngineState, prefix: string): RefLora {
+function loraFromTensors(tensors: readonly CheckpointTensor[], s: LoraState, prefix: string): RefLora {
   const lora: RefLora = {};
   for (const t of tensors) {
     if (!t.name.startsWith(prefix)) continue;
@@ -261,4 +270,96 @@ function loraFromTensors(tensors: readonly CheckpointTensor[], s: EngineState, p
     pair[parsed.which] = t.data;
   }
   return lora;
+}
+
+/** Name prefix of full fine-tuning checkpoint tensors (the trainer's keys: `full.3.qkv`, `full.embed0`). */
+export const FULL_PREFIX = 'full.';
+
+// One full fine-tuning trainer per engine: its gradient and moment buffers are as large as the model.
+const fullCache = new WeakMap<Engine, EngineTrainer>();
+
+/**
+ * Full fine-tuning (fineTune = full; f32 weights with tied embeddings): every base weight is a parameter,
+ * trained in place on the GPU. There is no adapter to switch off, so a run that needs the base model
+ * (a KL reference, a base-vs-trained eval) cannot use it. Checkpoints hold every weight with its AdamW
+ * moments; `reset` is refused once the weights have been trained (reload the model instead).
+ */
+async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
+  if (config.separateAdapters)
+    throw new Error('separateAdapters needs LoRA adapters: set fineTune = lora, or separateAdapters = false');
+  if (config.klBeta > 0)
+    throw new Error(
+      'klBeta > 0 needs a frozen reference model, which full fine-tuning in runs does not keep: set klBeta = 0 or fineTune = lora',
+    );
+  let trainer = fullCache.get(engine);
+  if (!trainer) {
+    trainer = new EngineTrainer(engine, null, trainerOptionsOf(config));
+    fullCache.set(engine, trainer);
+  }
+  Object.assign(trainer.opts, trainerOptionsOf(config));
+  const t = trainer;
+  engine.setLora(null);
+  engine.loraEnabled = false;
+  const device = engine.ctx.device;
+  let touched = t.optimizer.step > 0;
+  const policy = trainablePolicy(engine, t);
+  return {
+    policy: {
+      ...policy,
+      step: async (batch) => {
+        touched = true;
+        return policy.step(batch);
+      },
+    },
+    setAdapterEnabled: (on) => {
+      if (!on)
+        throw new Error(
+          'a fully fine-tuned run has no adapter to switch off: evaluate the base model by loading it afresh',
+        );
+    },
+    dispose: () => {},
+    trainable: {
+      async save() {
+        const exported = await t.exportState();
+        const tensors: CheckpointTensor[] = [];
+        for (const [name, s] of Object.entries(exported.tensors)) {
+          const full = FULL_PREFIX + name;
+          tensors.push({ name: full, shape: [s.param.length], data: s.param });
+          for (const m of MOMENTS)
+            tensors.push({ name: `${full}.adam_${m}`, shape: [s[m].length], data: s[m] });
+        }
+        const state: FullState = { kind: 'full', optimizerStep: exported.step };
+        return { tensors, state: state as unknown as JsonValue };
+      },
+      async load(tensors, state) {
+        const s = state as unknown as EngineState | null;
+        if (s?.kind !== 'full')
+          throw new Error(
+            'the checkpoint holds a LoRA adapter, but the run config fine-tunes every weight (fineTune = full)',
+          );
+        const byName = new Map(tensors.map((x) => [x.name, x.data]));
+        const get = (name: string) => byName.get(name) ?? new Float32Array(0);
+        const restored: TrainerState = { step: s.optimizerStep, tensors: {} };
+        for (const x of t.trainables) {
+          const full = FULL_PREFIX + x.name;
+          restored.tensors[x.name] = { param: get(full), m: get(`${full}.adam_m`), v: get(`${full}.adam_v`) };
+        }
+        t.importState(restored);
+        touched = true;
+      },
+      async reset() {
+        if (touched)
+          throw new Error(
+            'these weights have been fine-tuned already: reload the model to start a fully fine-tuned run from its base',
+          );
+        const enc = device.createCommandEncoder();
+        for (const x of t.trainables) {
+          enc.clearBuffer(x.m);
+          enc.clearBuffer(x.v);
+        }
+        device.queue.submit([enc.finish()]);
+        t.optimizer.step = 0;
+      },
+    },
+  };
 }

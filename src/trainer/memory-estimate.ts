@@ -15,11 +15,16 @@ export interface EngineShape {
 
 /** Sequence length a run needs: the longest prompt the presets render plus the longest completion. */
 export const PROMPT_TOKENS_BUDGET = 704;
+/** Longest imitation record (workshop prompt + target completion), in tokens. */
+export const IMITATION_SEQ_LEN = 320;
 
 export function engineShapeFor(config: RunConfig, weightBytes: 2 | 4): EngineShape {
   const maxNew = Math.max(config.maxProposerTokens, config.maxSolverTokens, config.evalMaxNewChat);
-  const maxSeqLen = PROMPT_TOKENS_BUDGET + maxNew;
-  const maxBatch = Math.min(64, Math.max(1, config.batchPerGroup * Math.max(1, config.nEst)));
+  // Imitation records are workshop-family prompts (≤ 200 tokens) with completions of ≤ 120 tokens.
+  const maxSeqLen = config.mode === 'imitation' ? IMITATION_SEQ_LEN : PROMPT_TOKENS_BUDGET + maxNew;
+  const perStep =
+    config.mode === 'imitation' ? config.imitationBatch : config.batchPerGroup * Math.max(1, config.nEst);
+  const maxBatch = Math.min(64, Math.max(1, perStep));
   return { maxBatch, maxSeqLen, weightBytes };
 }
 

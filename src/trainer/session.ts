@@ -2,7 +2,7 @@
 // seed, step, commit each step's results all-or-nothing, checkpoint on a timer / every N steps / on
 // pause, stop and hidden tab, and evaluate at step 0 and every N steps. It sees the engine through
 // `Policy` and `TrainableState`, the store through `RunWriter`.
-import type { EvalSetName, RunConfig } from '../config.ts';
+import { EVAL_SET_NAMES, type EvalSetName, type RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
 import { evaluateConfigured, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
 import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
@@ -73,6 +73,20 @@ export async function runConfiguredEvals(
   }));
 }
 
+/**
+ * Imitation's stopping rule (imitationStopAccuracy > 0): the raw accuracy on imitationStopSet when this
+ * step's evals reach it, else null. It stops where the solver is partly right, leaving self-play room.
+ */
+export function imitationStopReached(
+  config: Pick<RunConfig, 'mode' | 'imitationStopAccuracy' | 'imitationStopSet'>,
+  evals: readonly Omit<EvalRow, 'step'>[],
+): number | null {
+  if (config.mode !== 'imitation' || config.imitationStopAccuracy <= 0) return null;
+  const row = evals.find((e) => e.name === evalName(config.imitationStopSet, 'raw'));
+  const acc = (row?.result as { accuracy?: number } | undefined)?.accuracy;
+  return typeof acc === 'number' && acc >= config.imitationStopAccuracy ? acc : null;
+}
+
 export class TrainingSession {
   private control: 'run' | 'pause' | 'stop' = 'run';
   private hiddenCheckpoint = false;
@@ -133,7 +147,13 @@ export class TrainingSession {
       verifier,
       config,
       onProgress: (progress: RunnerProgress) => this.emit({ type: 'phase', progress }),
-      evalExpressions: new Set(config.evalSets.flatMap((s) => [...evalCanonicalExpressions(s)])),
+      // Imitation excludes every eval set's expressions from its records (the dev set's too: the stopping
+      // rule reads it); self-play excludes those it evaluates.
+      evalExpressions: new Set(
+        (config.mode === 'imitation' ? EVAL_SET_NAMES : config.evalSets).flatMap((s) => [
+          ...evalCanonicalExpressions(s),
+        ]),
+      ),
     };
     if (resume.checkpoint) {
       await trainable.load(resume.checkpoint.tensors, resume.checkpoint.engineState);
@@ -176,7 +196,8 @@ export class TrainingSession {
       await this.evalNow(0);
     }
 
-    while (runner.step < config.totalSteps && this.control === 'run') {
+    let stopRule = false;
+    while (runner.step < config.totalSteps && this.control === 'run' && !stopRule) {
       const t0 = this.now();
       const result = await runner.runStep();
       this.emit({ type: 'samples', records: result.generations });
@@ -192,6 +213,15 @@ export class TrainingSession {
       });
       this.emit({ type: 'step', result, wallMs: this.now() - t0 });
       for (const row of evals) this.emitEval({ ...row, step: result.step });
+      const reached = imitationStopReached(config, evals);
+      if (reached !== null) {
+        stopRule = true;
+        this.emit({
+          type: 'log',
+          level: 'info',
+          message: `stopping rule: ${config.imitationStopSet} raw accuracy ${(reached * 100).toFixed(1)}% ≥ ${(config.imitationStopAccuracy * 100).toFixed(1)}% at step ${result.step}`,
+        });
+      }
 
       const byTimer =
         config.checkpointEverySeconds > 0 &&
@@ -204,7 +234,7 @@ export class TrainingSession {
     }
 
     const end: SessionEnd =
-      runner.step >= config.totalSteps ? 'done' : this.control === 'stop' ? 'stopped' : 'paused';
+      runner.step >= config.totalSteps || stopRule ? 'done' : this.control === 'stop' ? 'stopped' : 'paused';
     if (this.lastCheckpointStep !== runner.step) await this.checkpoint(end === 'paused' ? 'pause' : 'stop');
     await writer.setStatus(end === 'done' ? 'finished' : end);
     return end;
