@@ -1,16 +1,25 @@
-// `--model DIR|tiny` for the CLI: a model folder on disk, or the built-in tiny model (the folder
-// `tabzero tiny-model --seed 0` writes), generated once into the user's cache.
+// `--model DIR|tiny|workshop` for the CLI: a model folder on disk, the built-in tiny model (the folder
+// `tabzero tiny-model --seed 0` writes, generated once into the user's cache), or the shipped workshop
+// model (public/models/tabzero-workshop, resolved from the package, not the working directory).
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nodeFolderSink, nodeFolderSource } from '../src/model/node-folder.ts';
 import type { ModelSource } from '../src/model/model-source.ts';
 import { loadQwen2TokenizerFiles } from '../src/model/node-qwen2-tokenizer.ts';
 import { generateTinyModel } from '../src/model/tiny-model.ts';
 import { TINY_DTYPE } from '../src/trainer/builtin-tiny.ts';
+import { WORKSHOP_MODEL_PATH } from '../src/trainer/workshop-recipe.ts';
 
 export const TINY_MODEL_ARG = 'tiny';
+export const WORKSHOP_MODEL_ARG = 'workshop';
+
+/** The shipped workshop model's folder in this package (`npm run build:workshop-model` writes it). */
+export function workshopModelDir(): string {
+  return fileURLToPath(new URL(`../${WORKSHOP_MODEL_PATH}`, import.meta.url));
+}
 
 export function cacheDir(): string {
   return (
@@ -38,9 +47,17 @@ export async function tinyModelDir(seed = 0): Promise<string> {
 
 export async function resolveModelArg(arg: string): Promise<string> {
   if (arg === TINY_MODEL_ARG) return tinyModelDir(0);
+  if (arg === WORKSHOP_MODEL_ARG) {
+    const dir = workshopModelDir();
+    if (!existsSync(join(dir, 'model.safetensors')))
+      throw new Error(
+        `--model workshop: ${dir} has no model.safetensors; rebuild it with npm run build:workshop-model`,
+      );
+    return dir;
+  }
   if (!existsSync(join(arg, 'config.json'))) {
     throw new Error(
-      `--model ${arg}: not a model folder (no config.json); use a Hugging Face model folder or "tiny"`,
+      `--model ${arg}: not a model folder (no config.json); use a Hugging Face model folder, "tiny" or "workshop"`,
     );
   }
   return arg;

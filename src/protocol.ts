@@ -32,6 +32,8 @@ export interface MatmulCheck {
 export type ModelChoice =
   /** Generated in place (no download): `tabzero tiny-model` defaults with this seed (0 = the built-in one). */
   | { kind: 'tiny'; seed?: number }
+  /** The shipped workshop model, served by the app's own origin (public/models/tabzero-workshop). */
+  | { kind: 'workshop' }
   /** A Hugging Face repo (or a mirror: `endpoint`, e.g. a classroom's `tabzero serve-model`). Cached in OPFS. */
   | { kind: 'hub'; repo: string; revision?: string; endpoint?: string }
   /** Files chosen in a picker or dropped as a folder (config.json, model.safetensors, tokenizer files). */

@@ -8,6 +8,10 @@ import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
+import type { EvalItem } from '../../src/selfplay/evalsets.ts';
+import type { CheckpointTensor } from '../../src/store/types.ts';
+import { isFullCheckpoint, loadFullWeights } from '../../src/trainer/full-weights.ts';
+import { readFile } from 'node:fs/promises';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { checkpointAdapter } from '../../src/trainer/engine-trainer.ts';
 import { resolveModelArg } from '../model-arg.ts';
@@ -17,23 +21,59 @@ interface EvalArgs {
   model: string;
   adapter?: string;
   evalSet: string;
+  evalFile?: string;
   mode: string;
   limit?: string;
   backend: string;
   json?: boolean;
 }
 
-/** A run folder's latest checkpoint, or a PEFT adapter folder. */
-async function readAdapter(path: string, config: Qwen2Config): Promise<RefLora> {
+/** A run folder's latest checkpoint (its adapter, or its fully fine-tuned weights), or a PEFT adapter folder. */
+async function readAdapter(
+  path: string,
+  config: Qwen2Config,
+): Promise<{ lora: RefLora } | { full: CheckpointTensor[] }> {
   if (existsSync(join(path, 'run.json'))) {
     const reader = await new NodeRunStore(process.cwd()).readRun(path);
     const last = (await reader.checkpoints()).at(-1);
     if (!last) throw new Error(`${path}: the run has no checkpoint yet`);
     const cp = await reader.loadCheckpoint(last.step);
-    return checkpointAdapter(cp.tensors, cp.engineState).lora; // separate adapters: the solver's
+    if (isFullCheckpoint(cp.engineState)) return { full: cp.tensors };
+    return { lora: checkpointAdapter(cp.tensors, cp.engineState).lora }; // separate adapters: the solver's
   }
   const { readPeftAdapterFolder } = await import('../../src/onnx/node.ts');
-  return (await readPeftAdapterFolder(path, config)) as RefLora;
+  return { lora: (await readPeftAdapterFolder(path, config)) as RefLora };
+}
+
+/** Eval items from a JSONL file in the form `tabzero eval-set` writes (prompt and answer required). */
+export function parseEvalFile(text: string, file: string): EvalItem[] {
+  const items: EvalItem[] = [];
+  text.split('\n').forEach((line, k) => {
+    if (!line.trim()) return;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${file} line ${k + 1}: not JSON`);
+    }
+    const { prompt, answer } = row;
+    if (typeof prompt !== 'string' || typeof answer !== 'string')
+      throw new Error(`${file} line ${k + 1}: needs "prompt" and "answer" strings`);
+    const meta = (row.metadata ?? {}) as Record<string, unknown>;
+    const tier = typeof row.difficulty === 'string' ? row.difficulty : 'all';
+    const op = typeof meta.operation === 'string' ? meta.operation : 'all';
+    const expression = /^Calculate: (.*) = $/.exec(prompt)?.[1] ?? prompt;
+    items.push({
+      id: typeof row.id === 'string' ? row.id : `line${k + 1}`,
+      prompt,
+      answer,
+      tier,
+      op,
+      expression,
+    });
+  });
+  if (items.length === 0) throw new Error(`${file}: no eval items`);
+  return items;
 }
 
 function table(r: EvalReport): string {
@@ -49,9 +89,10 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('score a model (plus an optional adapter) on an eval set, greedy')
-    .requiredOption('--model <dir|tiny>', 'model folder (an ONNX export folder with --backend onnx)')
+    .requiredOption('--model <dir|tiny|workshop>', 'model folder (an ONNX export folder with --backend onnx)')
     .option('--adapter <dir>', 'a run folder (its latest checkpoint) or a PEFT adapter folder')
     .option('--eval-set <name>', EVAL_SET_NAMES.join(' | '), 'arith_eval_200')
+    .option('--eval-file <file.jsonl>', 'your own eval items (the JSONL form `tabzero eval-set` writes)')
     .option('--mode <mode>', 'raw (morgan parity) or chat (the solver format)', 'raw')
     .option('--limit <n>', 'first N items only')
     .option('--backend <name>', 'webgpu or onnx', 'webgpu')
@@ -65,6 +106,9 @@ export function register(program: Command): void {
       const limit = parseIntArg('--limit', a.limit, 0, 1);
       const maxNew = mode === 'raw' ? 16 : 256;
       try {
+        const set: EvalSetName | EvalItem[] = a.evalFile
+          ? parseEvalFile(await readFile(a.evalFile, 'utf8'), a.evalFile)
+          : (a.evalSet as EvalSetName);
         const dir = await resolveModelArg(a.model);
         const model = await loadFolder(dir);
         let report: EvalReport;
@@ -74,33 +118,26 @@ export function register(program: Command): void {
           const { loadOnnxNode } = await import('../../src/onnx/node.ts');
           const { OnnxGenerator } = await import('../../src/onnx/generator.ts');
           const lm = await loadOnnxNode(dir, 'fp32');
-          report = await evaluate(
-            new OnnxGenerator(lm, model.tokenizer),
-            model.tokenizer,
-            a.evalSet as EvalSetName,
-            mode,
-            {
-              limit,
-              maxNew,
-            },
-          );
+          report = await evaluate(new OnnxGenerator(lm, model.tokenizer), model.tokenizer, set, mode, {
+            limit,
+            maxNew,
+          });
         } else {
           const engine = await loadEngine(model, { maxBatch: 16, maxSeqLen: 512 });
           if (a.adapter) {
-            const lora = GpuLora.create(
-              engine.ctx.device,
-              engine.ledger,
-              model.config,
-              await readAdapter(a.adapter, model.config),
-            );
-            engine.setLora(lora.weights);
+            const trained = await readAdapter(a.adapter, model.config);
+            if ('full' in trained) loadFullWeights(engine, trained.full);
+            else
+              engine.setLora(
+                GpuLora.create(engine.ctx.device, engine.ledger, model.config, trained.lora).weights,
+              );
           }
-          report = await evaluate(engine, model.tokenizer, a.evalSet as EvalSetName, mode, { limit, maxNew });
+          report = await evaluate(engine, model.tokenizer, set, mode, { limit, maxNew });
         }
         if (a.json) process.stdout.write(JSON.stringify(report, null, 1) + '\n');
         else
           process.stdout.write(
-            `${a.evalSet} (${mode}${limit ? `, first ${limit}` : ''})\n${table(report)}\n`,
+            `${a.evalFile ?? a.evalSet} (${mode}${limit ? `, first ${limit}` : ''})\n${table(report)}\n`,
           );
       } finally {
         await closeFolders();

@@ -34,7 +34,7 @@ export function register(program: Command): void {
       '--out <path>',
       'output folder, or a .zip file (archive: a .tabzero.tar file; seed-set: a .jsonl file)',
     )
-    .option('--model <dir|tiny>', "the run's base model folder (needed for hf, peft and onnx)")
+    .option('--model <dir|tiny|workshop>', "the run's base model folder (needed for hf, peft and onnx)")
     .option('--dtype <dtype>', 'hf: merged weights in the base dtype (base) or f32', 'base')
     .action(async (a: ExportArgs) => {
       if (!FORMATS.includes(a.format as Format))

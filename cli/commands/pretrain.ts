@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { RunConfig } from '../../src/config.ts';
+import { parseSetFlag, type RunConfig } from '../../src/config.ts';
 import { nodeFolderSink, nodeFolderSource } from '../../src/model/node-folder.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
@@ -27,6 +27,8 @@ export interface PretrainOptions {
   out: string;
   steps?: number;
   seed?: number;
+  /** `--set key=value` overrides of the recipe's run config (a new run only). */
+  set?: string[];
   resume: boolean;
   log?: (line: string) => void;
 }
@@ -94,7 +96,7 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
       writer = await store.openRun(out);
       log(`resuming ${opts.out} at step ${(await writer.meta()).step}`);
     } else {
-      const overrides: Partial<RunConfig> = {};
+      const overrides: Partial<RunConfig> = Object.assign({}, ...(opts.set ?? []).map(parseSetFlag));
       if (opts.steps !== undefined) overrides.totalSteps = opts.steps;
       if (opts.seed !== undefined) overrides.seed = opts.seed;
       const config = recipeConfig(opts.recipe, overrides);
@@ -195,6 +197,7 @@ interface PretrainArgs {
   steps?: string;
   seed?: string;
   resume?: boolean;
+  set: string[];
 }
 
 export function register(program: Command): void {
@@ -211,6 +214,12 @@ export function register(program: Command): void {
     .option('--steps <n>', 'most steps (the stopping rule may end it sooner)')
     .option('--seed <n>', "the model's and the run's seed")
     .option('--resume', 'continue the pretraining in --out from its last checkpoint')
+    .option(
+      '--set <key=value>',
+      "override a knob of the recipe's run config (repeatable; a new pretraining only)",
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
     .action(async (a: PretrainArgs) => {
       if (!RECIPE_NAMES.includes(a.recipe as RecipeName))
         throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}`);
@@ -220,6 +229,7 @@ export function register(program: Command): void {
         steps: a.steps === undefined ? undefined : parseIntArg('--steps', a.steps, 0, 1),
         seed: a.seed === undefined ? undefined : parseIntArg('--seed', a.seed, 0, 0),
         resume: Boolean(a.resume),
+        set: a.set,
       });
     });
 }

@@ -76,7 +76,10 @@ export function register(program: Command): void {
   program
     .command('sweep')
     .description('train one run per --vary value, one after another (resumable), then compare them')
-    .requiredOption('--model <dir|tiny>', 'model folder, or "tiny" for the built-in tiny model')
+    .requiredOption(
+      '--model <dir|tiny|workshop>',
+      'model folder, "tiny" (the built-in tiny model) or "workshop" (the shipped workshop model)',
+    )
     .option('--preset <name>', `one of ${PRESET_NAMES.join(', ')}`, 'browser')
     .option(
       '--vary <key=v1,v2,...>',

@@ -154,7 +154,10 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('run Absolute Zero self-play (or the GRPO baseline) in Node, resumable')
-    .requiredOption('--model <dir|tiny>', 'model folder, or "tiny" for the built-in tiny model')
+    .requiredOption(
+      '--model <dir|tiny|workshop>',
+      'model folder, "tiny" (the built-in tiny model) or "workshop" (the shipped workshop model)',
+    )
     .option('--preset <name>', `one of ${PRESET_NAMES.join(', ')}`, 'browser')
     .option(
       '--set <key=value>',

@@ -216,6 +216,27 @@ export class Qwen2Weights {
     return w;
   }
 
+  /**
+   * Replaces one tensor (HF name; the embedding across its row chunks) with f32 values, converted to the
+   * weights' dtype — how a fully fine-tuned checkpoint is put back for eval, chat and export checks.
+   */
+  writeTensor(name: string, values: Float32Array): void {
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
+      const chunks = name === 'lm_head.weight' ? this.lmHeadChunks : this.embedChunks;
+      const C = this.config.hiddenSize;
+      if (values.length !== this.config.vocabSize * C)
+        throw new Error(`${name}: wrong size ${values.length}`);
+      for (const ch of chunks)
+        this.write(ch.buffer, 0, bytes.subarray(ch.rowStart * C * 4, ch.rowEnd * C * 4), 'F32', this.dtype);
+      return;
+    }
+    const loc = this.locate(name);
+    const n = loc.shape.reduce((a, b) => a * b, 1);
+    if (values.length !== n) throw new Error(`${name}: ${values.length} values, expected ${n}`);
+    this.write(loc.buffer, loc.offset, bytes, 'F32', loc.dtype);
+  }
+
   /** Converts `bytes` (file dtype) to `to` and writes them at element `offset` of `buffer`. */
   private write(
     buffer: GPUBuffer,

@@ -219,6 +219,7 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
         proposers.map((p) => ({ type: p.type, response: p.completion!.text, source: p.source })),
         verifier,
         c,
+        runner.evalExpressions,
       );
   proposers.forEach((p, k) => {
     p.judged = judged[k];

@@ -34,7 +34,9 @@ export type InvalidReason =
   | 'example_copy'
   | 'duplicate_inputs'
   | 'hint_leak'
-  | 'not_closed';
+  | 'not_closed'
+  /** excludeEvalItems: a deduction task whose closed expression is an eval item (kept out of training). */
+  | 'eval_item';
 
 /** A proposal ready for the verifier, or the reason it never gets there. */
 export type ProposalDraft =

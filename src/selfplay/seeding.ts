@@ -129,6 +129,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
       out.map(([comp]) => ({ type, response: comp.text })),
       verifier,
       c,
+      runner.evalExpressions,
     );
     judged.forEach((j, k) => {
       seen++;
@@ -200,6 +201,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
       out.map(([comp], k) => ({ type: 'ind' as const, response: comp.text, source: sources[k] })),
       verifier,
       c,
+      runner.evalExpressions,
     );
     judged.forEach((j, k) => {
       indSeen++;

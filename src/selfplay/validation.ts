@@ -22,6 +22,8 @@ export async function validateProposals(
   items: readonly ProposalInput[],
   verifier: Verifier,
   config: RunConfig,
+  /** With config.excludeEvalItems: the eval expressions no triplet task's closed form may be. */
+  evalExpressions?: ReadonlySet<string>,
 ): Promise<JudgedProposal[]> {
   const drafts = items.map((it) =>
     it.type === 'ind'
@@ -31,9 +33,15 @@ export async function validateProposals(
   const jobs = drafts.flatMap((d) => (d.ok ? [d.job] : []));
   const verdicts = await verifier.verify(jobs);
   let k = 0;
-  return drafts.map((d) =>
-    d.ok ? judgeProposal(d, verdicts[k++], config) : { valid: false, reason: d.reason },
-  );
+  return drafts.map((d): JudgedProposal => {
+    if (!d.ok) return { valid: false, reason: d.reason };
+    const j = judgeProposal(d, verdicts[k++], config);
+    const excluded = config.excludeEvalItems && evalExpressions;
+    // Triplets (ded or abd) are checked: seeding shares one triplet set between D_ded and D_abd.
+    if (j.valid && excluded && j.task.type !== 'ind' && j.task.closed.some((e) => excluded.has(e)))
+      return { valid: false, reason: 'eval_item' };
+    return j;
+  });
 }
 
 /** Raw-mode proposals (closed expressions, issue 10), one verifier call. */

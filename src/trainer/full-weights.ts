@@ -12,6 +12,7 @@ import { writeSafetensors } from '../model/safetensors-write.ts';
 import { Sha256 } from '../model/sha256.ts';
 import type { CheckpointTensor } from '../store/types.ts';
 import { COPIED_FILES } from '../export/merged-model.ts';
+import type { Engine } from '../engine/engine.ts';
 import { FULL_PREFIX } from './engine-trainer.ts';
 
 /** The HF tensors (name → f32 values) of a full fine-tuning checkpoint's parameters (moments ignored). */
@@ -119,4 +120,17 @@ export async function writeFullModelFolder(
 
 async function readBytes(src: ByteSource): Promise<Uint8Array> {
   return src.read(0, src.size);
+}
+
+/** Puts a full fine-tuning checkpoint's weights into a loaded engine (eval and chat on the checkpoint). */
+export function loadFullWeights(engine: Engine, tensors: readonly CheckpointTensor[]): void {
+  engine.setLora(null);
+  engine.loraEnabled = false;
+  for (const [name, values] of hfTensorsFromFull(engine.config, tensors))
+    engine.forward.weights.writeTensor(name, values);
+}
+
+/** Whether a checkpoint's engine state is a full fine-tuning one. */
+export function isFullCheckpoint(state: unknown): boolean {
+  return (state as { kind?: string } | null)?.kind === 'full';
 }

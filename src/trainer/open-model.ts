@@ -7,6 +7,7 @@ import type { ByteStore } from '../model/byte-store.ts';
 import { deriveQwen2TokenizerFiles, type TokenizerFiles } from '../model/tokenizer-files.ts';
 import type { ModelChoice } from '../protocol.ts';
 import { builtinTinyModel } from './builtin-tiny.ts';
+import { WORKSHOP_MODEL_NAME, WORKSHOP_MODEL_URL } from './workshop-recipe.ts';
 
 let qwen2Files: Promise<TokenizerFiles> | null = null;
 
@@ -20,6 +21,31 @@ export function qwen2TokenizerFiles(): Promise<TokenizerFiles> {
     .then(deriveQwen2TokenizerFiles);
   qwen2Files.catch(() => (qwen2Files = null));
   return qwen2Files;
+}
+
+/** The files of the shipped workshop model folder, fetched from the app's own origin. */
+const WORKSHOP_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'model.safetensors',
+] as const;
+
+async function workshopModel(signal?: AbortSignal): Promise<ModelSource> {
+  const files = await Promise.all(
+    WORKSHOP_FILES.map(async (name) => {
+      const r = await fetch(`${import.meta.env.BASE_URL.replace(/\/$/, '')}${WORKSHOP_MODEL_URL}/${name}`, {
+        signal,
+      });
+      if (!r.ok)
+        throw new Error(
+          `The workshop model's ${name} could not be loaded from this site (HTTP ${r.status}); rebuild it with npm run build:workshop-model.`,
+        );
+      return new File([await r.blob()], name);
+    }),
+  );
+  return filesSource(files, WORKSHOP_MODEL_NAME);
 }
 
 export interface OpenModelOptions {
@@ -44,5 +70,7 @@ export async function openModelChoice(choice: ModelChoice, opts: OpenModelOption
       });
     case 'files':
       return filesSource(choice.files);
+    case 'workshop':
+      return workshopModel(opts.signal);
   }
 }

@@ -87,6 +87,15 @@ export function imitationStopReached(
   return typeof acc === 'number' && acc >= config.imitationStopAccuracy ? acc : null;
 }
 
+/**
+ * The eval expressions a run keeps out of its training data (and counts as contamination): imitation
+ * excludes every eval set's (the dev set's too: the stopping rule reads it), self-play those it evaluates.
+ */
+export function runEvalExpressions(config: Pick<RunConfig, 'mode' | 'evalSets'>): Set<string> {
+  const sets = config.mode === 'imitation' ? EVAL_SET_NAMES : config.evalSets;
+  return new Set(sets.flatMap((s) => [...evalCanonicalExpressions(s)]));
+}
+
 export class TrainingSession {
   private control: 'run' | 'pause' | 'stop' = 'run';
   private hiddenCheckpoint = false;
@@ -147,13 +156,7 @@ export class TrainingSession {
       verifier,
       config,
       onProgress: (progress: RunnerProgress) => this.emit({ type: 'phase', progress }),
-      // Imitation excludes every eval set's expressions from its records (the dev set's too: the stopping
-      // rule reads it); self-play excludes those it evaluates.
-      evalExpressions: new Set(
-        (config.mode === 'imitation' ? EVAL_SET_NAMES : config.evalSets).flatMap((s) => [
-          ...evalCanonicalExpressions(s),
-        ]),
-      ),
+      evalExpressions: runEvalExpressions(config),
     };
     if (resume.checkpoint) {
       await trainable.load(resume.checkpoint.tensors, resume.checkpoint.engineState);

@@ -22,6 +22,8 @@ export interface Recipe {
 
 /** Where the shipped workshop model lives in the repository (and is served from by the app). */
 export const WORKSHOP_MODEL_PATH = 'public/models/tabzero-workshop';
+/** The folder's name: runs on it record the model as `local/tabzero-workshop` (app and CLI alike). */
+export const WORKSHOP_MODEL_NAME = 'tabzero-workshop';
 /** The app's URL of the shipped model folder (its own origin: no download from elsewhere). */
 export const WORKSHOP_MODEL_URL = '/models/tabzero-workshop';
 

@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 describe('loading a model in the app', () => {
-  it('says so when offline with nothing cached, and offers local files and the tiny model', async () => {
+  it('says so when offline with nothing cached, and offers the workshop model, local files and the tiny model', async () => {
     const browser = await launchBrowser('compat');
     try {
       const page = await browser.context.newPage();
@@ -57,7 +57,7 @@ describe('loading a model in the app', () => {
       );
       await page.goto(`${url}?compat=1`);
       await page.getByTestId('offline-message').waitFor({ timeout: 30_000 });
-      expect(await page.getByTestId('source-tiny').isChecked()).toBe(true);
+      expect(await page.getByTestId('source-workshop').isChecked()).toBe(true);
       await shot(page, 'model-offline');
     } finally {
       await browser.close();

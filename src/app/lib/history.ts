@@ -2,6 +2,7 @@
 // checkpoint, so a step number can arrive again: it replaces that step and everything after it.
 import type { EvalRecord, ModelChoice, RunSummary } from '../../protocol.ts';
 import type { StepPoint } from './series.ts';
+import { WORKSHOP_MODEL_NAME } from '../../trainer/workshop-recipe.ts';
 
 export function mergeStep(points: readonly StepPoint[], point: StepPoint): StepPoint[] {
   const step = point.metrics.step;
@@ -42,6 +43,7 @@ export function modelChoiceForRun(run: RunSummary, hubEndpoint?: string): ModelC
   // The built-in tiny model is named `local/tiny-seed-N` (generated in place, so it can be made again).
   const tiny = /^(?:local\/)?tiny-seed-(\d+)$/.exec(repo);
   if (tiny) return { kind: 'tiny', seed: Number(tiny[1]) };
+  if (repo === `local/${WORKSHOP_MODEL_NAME}`) return { kind: 'workshop' };
   if (repo.startsWith('local/') || repo.startsWith('local:') || repo === '') return null;
   return { kind: 'hub', repo, revision, ...(hubEndpoint ? { endpoint: hubEndpoint } : {}) };
 }

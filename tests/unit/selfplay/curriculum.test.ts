@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { EVAL_SET_NAMES, resolveConfig } from '../../../src/config.ts';
 import { Rng } from '../../../src/random.ts';
 import { Curriculum, type CurriculumRecord } from '../../../src/selfplay/curriculum.ts';
-import { evalCanonicalExpressions } from '../../../src/selfplay/evalsets.ts';
+import { evalCanonicalExpressions, toEvalItems } from '../../../src/selfplay/evalsets.ts';
+import { validateProposals } from '../../../src/selfplay/validation.ts';
 import { promptFamily } from '../../../src/selfplay/prompt-family.ts';
 import {
   draftInductionProposal,
@@ -170,5 +171,32 @@ describe('workshop prompt family', () => {
     expect(d.ok).toBe(true);
     if (d.ok)
       expect(judgeProposal(d, runJob(d.job, limits), config)).toMatchObject({ reason: 'example_copy' });
+  });
+
+  it('excludeEvalItems keeps a triplet whose closed form is an eval item out; the commuted form stays', async () => {
+    const item = toEvalItems('arith_eval_200').find((i) => i.op === '+' && i.tier === 'hard')!;
+    const [a, b] = item.expression.split(' + ');
+    const commuted = `${b} + ${a}`;
+    expect(excluded.has(commuted)).toBe(false);
+    const verifier = new InlineVerifier(wireLimits(config));
+    const answer = (program: string, input: string) => `</think><answer>${program}\ninput: ${input}</answer>`;
+    const judged = await validateProposals(
+      [
+        { type: 'ded', response: answer(`f(x) = x + ${b}`, a) },
+        { type: 'ded', response: answer(`f(x) = x + ${a}`, b) },
+      ],
+      verifier,
+      config,
+      excluded,
+    );
+    expect(judged[0]).toEqual({ valid: false, reason: 'eval_item' });
+    expect(judged[1].valid).toBe(true);
+    const off = await validateProposals(
+      [{ type: 'ded', response: answer(`f(x) = x + ${b}`, a) }],
+      verifier,
+      { ...config, excludeEvalItems: false },
+      excluded,
+    );
+    expect(off[0].valid).toBe(true);
   });
 });
