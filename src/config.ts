@@ -638,6 +638,10 @@ export const PRESETS: Record<PresetName, Preset> = {
       maxProposerTokens: 48,
       maxSolverTokens: 16,
       maxSeedRounds: 20,
+      // A 1 M-parameter model proposes few valid tasks at first: templates fill what it cannot (the run is
+      // then labelled not zero-data).
+      seedFallback: 'templates',
+      temperature: 0.8,
       promptFamily: 'workshop',
       excludeEvalItems: true,
       fineTune: 'full',

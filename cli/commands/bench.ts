@@ -33,6 +33,7 @@ interface BenchArgs {
   json?: boolean;
   memoryOnly?: boolean;
   train?: string;
+  full?: boolean;
   kernelTimes: boolean;
   onnx?: boolean;
   onnxVariant?: string;
@@ -73,6 +74,10 @@ export function register(program: Command): void {
     .option(
       '--train <n>',
       'time the LoRA training step instead: n sequences of --prompt-len + --new tokens (r 16, α 32)',
+    )
+    .option(
+      '--full',
+      'with --train: full fine-tuning of every weight (f32 weights, tied embeddings) instead of LoRA',
     )
     .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .option(
@@ -138,7 +143,8 @@ export function register(program: Command): void {
         label += `, LoRA r ${rank} on all seven targets (${loraDecode} decode)`;
       }
       // With --train, --memory-only includes the trainer (LoRA r 16 state, saved layer inputs, scratch).
-      if (args.train && args.memoryOnly) createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1 });
+      if (args.train && args.memoryOnly)
+        createBenchTrainer(engine, { loraRank: 16, loraAlpha: 32, seed: 1, full: Boolean(args.full) });
       if (args.memoryOnly) {
         const memory = engine.memory();
         process.stdout.write(
@@ -165,6 +171,7 @@ export function register(program: Command): void {
           seed: 1,
           loraRank: 16,
           loraAlpha: 32,
+          full: Boolean(args.full),
           peakMatmulFlops: peak,
         });
         process.stdout.write(JSON.stringify({ model: label, train }, null, 2) + '\n');

@@ -24,6 +24,7 @@ import { stepWallMs, type StepPoint } from './lib/series.ts';
 import { runEtaSeconds } from './lib/eta.ts';
 import { decodeShare, diffFromPreset } from './lib/share.ts';
 import { wantsCompat } from './lib/page.ts';
+import { recipeConfig } from '../trainer/workshop-recipe.ts';
 
 export type View = 'model' | 'train' | 'samples' | 'buffers' | 'eval' | 'runs' | 'chat' | 'bench';
 
@@ -183,6 +184,15 @@ export class Lab {
   setPreset(name: string): void {
     this.preset = name;
     this.config = resolveConfig(name);
+  }
+
+  /**
+   * The Train tab's phase: "Imitation first" (the workshop recipe's pretraining: imitation of verifier-
+   * made records, with its loss chart) or self-play with the workshop preset.
+   */
+  setImitationPhase(on: boolean): void {
+    this.preset = 'workshop';
+    this.config = on ? recipeConfig('workshop') : resolveConfig('workshop');
   }
 
   setPresentation(on: boolean): void {

@@ -45,11 +45,14 @@ export interface TrainBenchResult {
  * (forward, recompute, dX in the backward; no base dW with LoRA), attention about 4.5 times its forward
  * (forward, recompute, and the backward's five score-sized products), the LM head twice (logits and
  * dL/dhidden) on completion rows only, LoRA ~5 products of rank r per adapted projection and token.
+ * Full fine-tuning (`full`) adds each weight's dW: the layer matmuls run four times, the LM head three
+ * (its tied embedding's gradient), and there are no LoRA products.
  */
 export function trainStepFlops(
   c: Qwen2Config,
   lens: readonly { prompt: number; completion: number }[],
   lora: { rank: number; inOutSum: number },
+  full = false,
 ): TrainBenchResult['flops'] {
   const C = c.hiddenSize;
   const Q = (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim;
@@ -64,9 +67,9 @@ export function trainStepFlops(
     attnPairs += (n * (n + 1)) / 2;
   }
   const L = c.numHiddenLayers;
-  const layers = 3 * L * tokens * perTokenLayer;
+  const layers = (full ? 4 : 3) * L * tokens * perTokenLayer;
   const attention = 4.5 * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
-  const lmHead = 2 * 2 * completion * c.vocabSize * C;
+  const lmHead = (full ? 3 : 2) * 2 * completion * c.vocabSize * C;
   const loraFlops = 3 * 2 * L * tokens * lora.rank * lora.inOutSum * 2;
   return { layers, attention, lmHead, lora: loraFlops, total: layers + attention + lmHead + loraFlops };
 }
@@ -106,7 +109,7 @@ export async function benchTrainStep(
   const inOutSum = (trainer.lora?.pairs ?? [])
     .filter((p) => p.layer === 0)
     .reduce((n, p) => n + (p.A.n + p.B.n) / (trainer.lora?.rank ?? 1), 0);
-  const flops = trainStepFlops(c, lens, { rank: trainer.lora?.rank ?? 0, inOutSum });
+  const flops = trainStepFlops(c, lens, { rank: trainer.lora?.rank ?? 0, inOutSum }, trainer.lora === null);
   const stepMs = best!.ms;
   const inputTokens = opts.sequences * (opts.promptLen + opts.completionLen - 1);
   const flopsPerSecond = flops.total / (stepMs / 1000);
@@ -131,6 +134,8 @@ export async function benchTrainStep(
 export interface RunTrainBenchOptions extends TrainBenchOptions {
   loraRank: number;
   loraAlpha: number;
+  /** Full fine-tuning of every weight (f32 weights) instead of a LoRA adapter. */
+  full?: boolean;
   /** Same-run matmul peak (FLOP/s), measured by the caller. */
   peakMatmulFlops: number | null;
 }
@@ -140,14 +145,23 @@ export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Pr
   return benchTrainStep(engine, createBenchTrainer(engine, o), o, o.peakMatmulFlops);
 }
 
-/** The bench's trainer: a fresh LoRA adapter on all seven projections (memory is booked on creation). */
+/**
+ * The bench's trainer: a fresh LoRA adapter on all seven projections, or with `full` every weight
+ * (memory is booked on creation).
+ */
 export function createBenchTrainer(
   engine: Engine,
-  o: { loraRank: number; loraAlpha: number; seed: number },
+  o: { loraRank: number; loraAlpha: number; seed: number; full?: boolean },
 ): Trainer {
   const cfg = engine.config;
-  const lora = initLora(cfg, { rank: o.loraRank, alpha: o.loraAlpha, targets: LORA_TARGETS }, o.seed);
-  const gpu = GpuLora.create(engine.ctx.device, engine.ledger, cfg, lora);
+  const gpu = o.full
+    ? null
+    : GpuLora.create(
+        engine.ctx.device,
+        engine.ledger,
+        cfg,
+        initLora(cfg, { rank: o.loraRank, alpha: o.loraAlpha, targets: LORA_TARGETS }, o.seed),
+      );
   return new Trainer(engine, gpu, {
     lr: 2e-5,
     beta1: 0.9,

@@ -5,6 +5,7 @@
 // config.separateAdapters the proposer and the solver train separate adapters (separate-adapters.ts).
 import type { RunConfig } from '../config.ts';
 import type { Engine } from '../engine/engine.ts';
+import { readF32 } from '../engine/buffers.ts';
 import { GpuLora } from '../engine/lora-gpu.ts';
 import { initLora, parsePeftName, type LoraSpec } from '../engine/lora.ts';
 import { moduleName, type RefLora } from '../engine/reference/qwen2.ts';
@@ -275,14 +276,16 @@ function loraFromTensors(tensors: readonly CheckpointTensor[], s: LoraState, pre
 /** Name prefix of full fine-tuning checkpoint tensors (the trainer's keys: `full.3.qkv`, `full.embed0`). */
 export const FULL_PREFIX = 'full.';
 
-// One full fine-tuning trainer per engine: its gradient and moment buffers are as large as the model.
-const fullCache = new WeakMap<Engine, EngineTrainer>();
+// One full fine-tuning trainer per engine (its gradient and moment buffers are as large as the model),
+// with a host copy of the base weights as loaded, taken before the first update.
+const fullCache = new WeakMap<Engine, { trainer: EngineTrainer; base: Float32Array[] }>();
 
 /**
  * Full fine-tuning (fineTune = full; f32 weights with tied embeddings): every base weight is a parameter,
  * trained in place on the GPU. There is no adapter to switch off, so a run that needs the base model
- * (a KL reference, a base-vs-trained eval) cannot use it. Checkpoints hold every weight with its AdamW
- * moments; `reset` is refused once the weights have been trained (reload the model instead).
+ * beside the trained one (a KL reference) cannot use it. Checkpoints hold every weight with its AdamW
+ * moments. The base weights as loaded are kept on the host: `reset` and `dispose` put them back, so the
+ * engine holds the base model again for the next run, eval or chat.
  */
 async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
   if (config.separateAdapters)
@@ -291,33 +294,39 @@ async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Tra
     throw new Error(
       'klBeta > 0 needs a frozen reference model, which full fine-tuning in runs does not keep: set klBeta = 0 or fineTune = lora',
     );
-  let trainer = fullCache.get(engine);
-  if (!trainer) {
-    trainer = new EngineTrainer(engine, null, trainerOptionsOf(config));
-    fullCache.set(engine, trainer);
+  let entry = fullCache.get(engine);
+  if (!entry) {
+    const trainer = new EngineTrainer(engine, null, trainerOptionsOf(config));
+    const base = await Promise.all(trainer.trainables.map((x) => readF32(engine.ctx.device, x.param, x.n)));
+    entry = { trainer, base };
+    fullCache.set(engine, entry);
   }
-  Object.assign(trainer.opts, trainerOptionsOf(config));
-  const t = trainer;
+  const { trainer: t, base } = entry;
+  Object.assign(t.opts, trainerOptionsOf(config));
   engine.setLora(null);
   engine.loraEnabled = false;
   const device = engine.ctx.device;
-  let touched = t.optimizer.step > 0;
-  const policy = trainablePolicy(engine, t);
+  const restoreBase = () => {
+    const enc = device.createCommandEncoder();
+    t.trainables.forEach((x, k) => {
+      write(x.param, base[k]);
+      enc.clearBuffer(x.m);
+      enc.clearBuffer(x.v);
+    });
+    device.queue.submit([enc.finish()]);
+    t.optimizer.step = 0;
+  };
+  const write = (buf: GPUBuffer, data: Float32Array) =>
+    device.queue.writeBuffer(buf, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   return {
-    policy: {
-      ...policy,
-      step: async (batch) => {
-        touched = true;
-        return policy.step(batch);
-      },
-    },
+    policy: trainablePolicy(engine, t),
     setAdapterEnabled: (on) => {
       if (!on)
         throw new Error(
           'a fully fine-tuned run has no adapter to switch off: evaluate the base model by loading it afresh',
         );
     },
-    dispose: () => {},
+    dispose: restoreBase,
     trainable: {
       async save() {
         const exported = await t.exportState();
@@ -345,20 +354,9 @@ async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Tra
           restored.tensors[x.name] = { param: get(full), m: get(`${full}.adam_m`), v: get(`${full}.adam_v`) };
         }
         t.importState(restored);
-        touched = true;
       },
       async reset() {
-        if (touched)
-          throw new Error(
-            'these weights have been fine-tuned already: reload the model to start a fully fine-tuned run from its base',
-          );
-        const enc = device.createCommandEncoder();
-        for (const x of t.trainables) {
-          enc.clearBuffer(x.m);
-          enc.clearBuffer(x.v);
-        }
-        device.queue.submit([enc.finish()]);
-        t.optimizer.step = 0;
+        restoreBase();
       },
     },
   };

@@ -9,6 +9,7 @@ import type { LoadedModel } from '../model/model-folder.ts';
 import type { FolderSink, ModelSource } from '../model/model-source.ts';
 import type { RunReader } from '../store/types.ts';
 import { checkpointAdapter } from './engine-trainer.ts';
+import { isFullCheckpoint, writeFullModelFolder } from './full-weights.ts';
 
 export type FolderExportFormat = 'hf' | 'peft' | 'jsonl' | 'onnx';
 
@@ -51,10 +52,24 @@ export async function exportRunFolder(
   if (!last)
     throw new Error(`run ${meta.id} has no checkpoint yet: train until its first checkpoint, then export`);
   const cp = await reader.loadCheckpoint(last.step);
-  // Separate proposer and solver adapters export the solver's.
-  const { lora } = checkpointAdapter(cp.tensors, cp.engineState);
   const runProvenance = { ...provenance, run: { id: meta.id, step: last.step, zeroData: !meta.notZeroData } };
   const { repo, sha256 } = meta.model;
+  if (isFullCheckpoint(cp.engineState)) {
+    if (format !== 'hf')
+      throw new Error(
+        format === 'peft'
+          ? 'this run fine-tuned every weight (fineTune = full): it has no adapter to export as PEFT; export it as an HF model (--format hf)'
+          : 'ONNX export of a fully fine-tuned run: export it as an HF model first (--format hf), then export that folder to ONNX',
+      );
+    const base = needBase(opts, 'the fine-tuned model', repo, sha256);
+    await writeFullModelFolder(base.source, base.model.config, cp.tensors, out, {
+      'tabzero.run': meta.id,
+      'tabzero.step': String(last.step),
+    });
+    return;
+  }
+  // Separate proposer and solver adapters export the solver's.
+  const { lora } = checkpointAdapter(cp.tensors, cp.engineState);
   if (format === 'peft') {
     const base = needBase(opts, 'a PEFT adapter', repo, sha256);
     await exportPeftAdapter(

@@ -1,7 +1,8 @@
 // `tabzero pretrain` end to end on the real engine: it refuses a non-empty --out and a --resume with no
 // checkpoint in one line; a run killed with SIGKILL mid-run resumes from its last checkpoint and gives the
 // same losses as a run that was never killed (steps 1…N once each); the trained HF folder it writes
-// evaluates exactly like its own checkpoint put back into the initial model (`eval --adapter RUN`).
+// evaluates exactly like its own checkpoint put back into the initial model (`eval --adapter RUN`) and
+// like the run's `export --format hf`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,7 +115,30 @@ describe('tabzero pretrain', () => {
     expect(folder.code, folder.out).toBe(0);
     expect(checkpoint.code, checkpoint.out).toBe(0);
     expect(items(folder)).toEqual(items(checkpoint));
+    // `export --format hf` of the run writes the same model; PEFT says there is no adapter.
+    const hf = join(root, 'whole-hf');
+    const exported = await finish(
+      tabzero(['export', '--run', whole, '--format', 'hf', '--model', join(whole, 'init'), '--out', hf]),
+    );
+    expect(exported.code, exported.out).toBe(0);
+    const fromExport = await finish(tabzero(['eval', '--model', hf, ...args]));
+    expect(items(fromExport)).toEqual(items(folder));
+    const peft = await finish(
+      tabzero([
+        'export',
+        '--run',
+        whole,
+        '--format',
+        'peft',
+        '--model',
+        join(whole, 'init'),
+        '--out',
+        join(root, 'p'),
+      ]),
+    );
+    expect(peft.code).not.toBe(0);
+    expect(peft.out).toMatch(/no adapter to export as PEFT/);
     // …and the trained weights are not the initial ones.
     expect(items(folder)).not.toEqual(items(initial));
-  }, 180_000);
+  }, 240_000);
 });

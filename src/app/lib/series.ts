@@ -64,6 +64,19 @@ function meanOver(
 
 const stepX = (p: StepPoint) => p.metrics.step;
 
+/** The chart of an imitation run ("Imitation first"): the loss on the verifier-made records. */
+export const IMITATION_CHARTS: ChartSpec<StepPoint>[] = [
+  {
+    id: 'imitation-loss',
+    title: 'Imitation loss',
+    hint: 'Mean negative log-likelihood of the correct completions, before each update: it falls as the model imitates.',
+    x: stepX,
+    series: [
+      { label: 'loss', color: TASK_COLORS.ded, value: (p: StepPoint) => finite(p.metrics.imitationLoss) },
+    ],
+  },
+];
+
 export const STEP_CHARTS: ChartSpec<StepPoint>[] = [
   {
     id: 'solver-accuracy',
