@@ -652,6 +652,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       evalSets: ['arith_eval_200'],
       evalMode: 'raw',
       evalMaxNewRaw: 8,
+      evalMaxNewChat: 64,
       checkpointEverySeconds: 120,
     },
   },

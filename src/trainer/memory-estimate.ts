@@ -15,13 +15,16 @@ export interface EngineShape {
 
 /** Sequence length a run needs: the longest prompt the presets render plus the longest completion. */
 export const PROMPT_TOKENS_BUDGET = 704;
+/** Longest workshop-family prompt (tests hold every role's prompt to it), in tokens. */
+export const WORKSHOP_PROMPT_TOKENS = 200;
 /** Longest imitation record (workshop prompt + target completion), in tokens. */
 export const IMITATION_SEQ_LEN = 320;
 
 export function engineShapeFor(config: RunConfig, weightBytes: 2 | 4): EngineShape {
   const maxNew = Math.max(config.maxProposerTokens, config.maxSolverTokens, config.evalMaxNewChat);
   // Imitation records are workshop-family prompts (≤ 200 tokens) with completions of ≤ 120 tokens.
-  const maxSeqLen = config.mode === 'imitation' ? IMITATION_SEQ_LEN : PROMPT_TOKENS_BUDGET + maxNew;
+  const promptBudget = config.promptFamily === 'workshop' ? WORKSHOP_PROMPT_TOKENS : PROMPT_TOKENS_BUDGET;
+  const maxSeqLen = config.mode === 'imitation' ? IMITATION_SEQ_LEN : promptBudget + maxNew;
   const perStep =
     config.mode === 'imitation' ? config.imitationBatch : config.batchPerGroup * Math.max(1, config.nEst);
   const maxBatch = Math.min(64, Math.max(1, perStep));

@@ -143,10 +143,13 @@ describe('trainablePolicy (Policy = engine generation + trainer step)', () => {
       'entropy',
       'gradNorm',
       'loss',
+      'meanLogprob',
       'timeMs',
       'tokens',
     ]);
     expect(stats.tokens).toBe(target.length);
+    // meanLogprob is the pre-update mean logπ of the trained tokens (the imitation loss is its negative).
+    expect(stats.meanLogprob).toBeCloseTo(before / target.length, 4);
     expect(stats.gradNorm).toBeGreaterThan(0);
     expect(stats.clipFactor).toBeGreaterThan(0);
     expect(stats.clipFactor).toBeLessThanOrEqual(1);
