@@ -152,6 +152,7 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
     const session = new TrainingSession({
       writer,
       policy: trainer.policy,
+      referencePolicy: trainer.referencePolicy,
       tokenizer: model.tokenizer,
       verifier,
       trainable: trainer.trainable,

@@ -118,6 +118,7 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       writer,
       seedSet,
       policy: trainer.policy,
+      referencePolicy: trainer.referencePolicy,
       tokenizer: model.tokenizer,
       verifier,
       trainable: trainer.trainable,

@@ -400,8 +400,8 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
     role: s.role,
   }));
   const batch = { sequences, clipEps: c.clipEps, entropyCoef: c.entropyCoef, klBeta: c.klBeta };
-  if (c.klBeta > 0 && runner.deps.referencePolicy) {
-    const ref = await runner.deps.referencePolicy.logprobs(batch);
+  if (c.klBeta > 0) {
+    const ref = await runner.deps.referencePolicy!.logprobs(batch);
     sequences.forEach((s, k) => (s.refLogprobs = ref[k]));
   }
   const stats = await policy.step(batch);

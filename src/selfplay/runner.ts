@@ -20,7 +20,7 @@ export interface RunnerDeps {
   verifier: Verifier;
   config: RunConfig;
   onProgress?: (p: RunnerProgress) => void;
-  /** Frozen reference for the k3 KL (klBeta > 0); without it the engine supplies logπ_ref itself. */
+  /** Frozen reference for the k3 KL: required when klBeta > 0 (its log-probs go with every trained sequence). */
   referencePolicy?: Pick<Policy, 'logprobs'>;
   /** Canonical eval expressions for the contamination count (default: arith_eval_200 + config.evalSets). */
   evalExpressions?: ReadonlySet<string>;
@@ -54,6 +54,11 @@ export class Runner {
   readonly evalExpressions: ReadonlySet<string>;
 
   constructor(readonly deps: RunnerDeps) {
+    if (deps.config.klBeta > 0 && !deps.referencePolicy)
+      throw new Error(
+        `klBeta = ${deps.config.klBeta} needs a frozen reference policy for its KL term, and this trainer has none: ` +
+          'set klBeta = 0, or train a LoRA adapter (fineTune = lora), whose reference is the base model',
+      );
     this.rng = new Rng(deps.config.seed);
     this.evalExpressions =
       deps.evalExpressions ??

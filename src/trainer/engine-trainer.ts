@@ -129,6 +129,18 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
 
   return {
     policy,
+    // The KL reference is the base model: the same batched log-prob pass with the adapter switched off.
+    referencePolicy: {
+      logprobs: async (batch) => {
+        const enabled = engine.loraEnabled;
+        engine.loraEnabled = false;
+        try {
+          return await engine.logprobs(batch);
+        } finally {
+          engine.loraEnabled = enabled;
+        }
+      },
+    },
     // One switch for both adapters: the forward applies whichever is installed only when enabled.
     setAdapterEnabled: (on) => {
       engine.loraEnabled = on;

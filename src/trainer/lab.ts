@@ -73,6 +73,8 @@ export const TABZERO_VERSION = '0.1.0';
 export interface Trainer {
   policy: Policy;
   trainable: TrainableState;
+  /** The frozen base for the KL term (klBeta > 0); absent where the trainer keeps none (full fine-tuning). */
+  referencePolicy?: Pick<Policy, 'logprobs'>;
   /** Run with the adapter disabled (the base model) or enabled. */
   setAdapterEnabled(on: boolean): void;
   dispose(): void;
@@ -445,6 +447,7 @@ export class Lab {
         writer,
         seedSet: seedSet ? parseSeedSet(await seedSet.text(), 'the seed set file') : undefined,
         policy: trainer.policy,
+        referencePolicy: trainer.referencePolicy,
         tokenizer: model.tokenizer,
         verifier,
         trainable: trainer.trainable,

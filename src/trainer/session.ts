@@ -42,6 +42,8 @@ export interface SessionDeps {
   tokenizer: Tokenizer;
   verifier: Verifier;
   trainable: TrainableState;
+  /** The frozen reference for the KL term (klBeta > 0): Trainer.referencePolicy. */
+  referencePolicy?: Pick<Policy, 'logprobs'>;
   onEvent?: (e: SessionEvent) => void;
   /**
    * Seed the buffers from this set (spec 4.8: a seed set exported from another run) instead of
@@ -152,6 +154,7 @@ export class TrainingSession {
     for (const w of resume.warnings) this.emit({ type: 'log', level: 'warn', message: w });
     const runnerDeps = {
       policy,
+      referencePolicy: this.deps.referencePolicy,
       tokenizer,
       verifier,
       config,

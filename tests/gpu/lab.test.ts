@@ -116,6 +116,23 @@ describe('Lab on Node', () => {
     expect(typeof reply).toBe('string');
   });
 
+  it('runs a journal-grpo step, its KL term against the base model (the adapter switched off)', async () => {
+    const config = resolveConfig('journal-grpo', {
+      totalSteps: 1,
+      grpoPromptsPerStep: 1,
+      grpoGroupSize: 2,
+      maxSolverTokens: 8,
+      evalSets: [],
+    });
+    expect(config.klBeta).toBeGreaterThan(0);
+    const run = await lab.createRun(config, 'grpo kl');
+    await lab.startRun(run.id);
+    expect((await runEnded(events, run.id)).step).toBe(1);
+    const [step] = await lab.getSteps(run.id);
+    expect(step.mode).toBe('grpo');
+    expect(Number.isFinite(step.policy.loss)).toBe(true);
+  });
+
   it('refuses to start a second run while one trains, and explains a missing model', async () => {
     const fresh = nodeLab().lab;
     await expect(fresh.createRun(resolveConfig('smoke'))).rejects.toThrow(/No model is loaded/);

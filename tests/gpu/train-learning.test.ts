@@ -11,6 +11,8 @@ import { convertWeights, randomRefWeights } from '../../src/engine/reference/ran
 import type { TrainBatch } from '../../src/policy.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 import { trainablePolicy } from '../../src/engine/train.ts';
+import { resolveConfig } from '../../src/config.ts';
+import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { engineFromRef, makeTrainer, tinyConfig } from './train-helpers.ts';
 
 /** Steps within which the target must become the greedy completion (lr 1e-2: 4 on lavapipe; 2× margin). */
@@ -219,5 +221,27 @@ describe('adapter switch (GRPO reference policy for the k3 KL)', () => {
       sequences: [{ ...batch.sequences[0], refLogprobs: ref }],
     });
     expect(kl.loss).toBeGreaterThan(-1);
+  });
+
+  it("a run trainer's reference policy is the base model before and after updates, and leaves the adapter on", async () => {
+    const { engine } = await setup();
+    const trainer = await createEngineTrainer(engine, resolveConfig('journal-grpo', { lr: 1e-2 }));
+    const cfg = tinyConfig();
+    const seq = { promptIds: prompt, completionIds: target, advantage: 1 };
+    const batch: TrainBatch = { sequences: [seq], clipEps: 0.2, entropyCoef: 0, klBeta: 0.1 };
+    const ref0 = (await trainer.referencePolicy!.logprobs(batch))[0];
+    const want = qwen2CompletionLogprobs(
+      cfg,
+      convertWeights(randomRefWeights(cfg, 11, 'f32'), 'f64'),
+      batch.sequences,
+    )[0];
+    ref0.forEach((x, t) => expect(x).toBeCloseTo(want[t], 4)); // f32 kernels vs the f64 reference
+    for (let k = 0; k < 2; k++)
+      await trainer.policy.step({ ...batch, sequences: [{ ...seq, refLogprobs: ref0 }] });
+    expect(engine.loraEnabled).toBe(true);
+    const ref1 = (await trainer.referencePolicy!.logprobs(batch))[0];
+    expect(Array.from(ref1)).toEqual(Array.from(ref0)); // same base weights, same kernels: the same bits
+    expect(sum((await trainer.policy.logprobs(batch))[0])).toBeGreaterThan(sum(ref1) + 0.1);
+    trainer.dispose();
   });
 });

@@ -118,6 +118,9 @@ export class ScriptedPolicy implements Policy {
   }
 
   async step(batch: TrainBatch): Promise<StepStats> {
+    // The engine's contract: a KL term needs the reference log-probs of every sequence.
+    if (batch.klBeta > 0 && !batch.sequences.every((s) => s.refLogprobs?.length === s.completionIds.length))
+      throw new Error('klBeta > 0 needs refLogprobs on every sequence');
     this.stepBatches.push(batch);
     const tokens = batch.sequences.reduce((a, s) => a + s.completionIds.length, 0);
     const loss =

@@ -15,7 +15,14 @@ function makeRunner(config: RunConfig, script: Script = arithmeticScript()) {
   const policy = new ScriptedPolicy(tokenizer, script);
   const verifier = new InlineVerifier(config);
   const progress: RunnerProgress[] = [];
-  const runner = new Runner({ policy, tokenizer, verifier, config, onProgress: (p) => progress.push(p) });
+  const runner = new Runner({
+    policy,
+    referencePolicy: policy,
+    tokenizer,
+    verifier,
+    config,
+    onProgress: (p) => progress.push(p),
+  });
   return { runner, policy, progress };
 }
 
@@ -223,12 +230,33 @@ describe('Runner: GRPO baseline mode', () => {
     const seqs = policy.stepBatches[0].sequences;
     expect(seqs).toHaveLength(12);
     expect(policy.stepBatches[0].klBeta).toBe(0.1);
+    expect(seqs.every((s) => s.refLogprobs?.length === s.completionIds.length)).toBe(true);
     for (let g = 0; g < 12; g += 4) {
       const adv = seqs.slice(g, g + 4).map((s) => s.advantage);
       expect(Math.abs(adv.reduce((a, b) => a + b, 0))).toBeLessThan(1e-9);
     }
     expect(r.metrics.mode).toBe('grpo');
     expect(r.generations.every((g) => g.reward === 0 || g.reward === 1)).toBe(true);
+  });
+});
+
+describe('Runner: the KL reference', () => {
+  it('refuses klBeta > 0 without a reference policy, in words that say what to change', () => {
+    const config = resolveConfig('journal-grpo');
+    const policy = new ScriptedPolicy(tokenizer, arithmeticScript());
+    expect(() => new Runner({ policy, tokenizer, verifier: new InlineVerifier(config), config })).toThrow(
+      /klBeta = 0.1 needs a frozen reference policy .*set klBeta = 0/,
+    );
+  });
+
+  it('an AZR step with klBeta > 0 sends reference log-probs with every trained sequence', async () => {
+    const { runner, policy } = makeRunner(small({ klBeta: 0.05 }));
+    await runner.seed();
+    await runner.runStep();
+    const { sequences, klBeta } = policy.stepBatches[0];
+    expect(klBeta).toBe(0.05);
+    expect(sequences.length).toBeGreaterThan(0);
+    expect(sequences.every((s) => s.refLogprobs?.length === s.completionIds.length)).toBe(true);
   });
 });
 
