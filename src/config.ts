@@ -303,13 +303,16 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   verifierTimeoutMs: int('selfplay', 1000, 10, 60_000, 'Wall-clock limit per verifier request.'),
 
   // Experiment variants from the research journal (issue 10); each is off by default.
-  diversityCoef: float(
-    'selfplay',
-    0,
-    0,
-    2,
-    'Diversity bonus weight on valid ded/abd proposals (0 = off); the bonus is logged on its own.',
-  ),
+  diversityCoef: {
+    ...float(
+      'selfplay',
+      0,
+      0,
+      2,
+      'Diversity bonus weight on valid ded/abd proposals (0 = off); the bonus is logged on its own.',
+    ),
+    deviation: true,
+  },
   diversityMeasure: oneOf(
     'selfplay',
     'novel_shape',
@@ -320,6 +323,7 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     'selfplay',
     false,
     'Generate k×B proposals per type and train on the first B valid ones (extras count in the valid rate).',
+    true,
   ),
   oversampleFactor: int(
     'selfplay',
@@ -332,15 +336,19 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     'selfplay',
     false,
     'Split each baseline group by difficulty tier (easy/medium/hard by estimated solve rate); with 2 baselines this is role × tier.',
+    true,
   ),
   tierHardBelow: float('selfplay', 1 / 3, 0, 1, 'Estimated solve rate below this is the hard tier.'),
   tierEasyAbove: float('selfplay', 2 / 3, 0, 1, 'Estimated solve rate above this is the easy tier.'),
-  learnabilityReward: oneOf(
-    'selfplay',
-    'inverse',
-    ['inverse', 'binary', 'improvement'],
-    "Proposer reward: 1 − s (extremes: extremeReward), binary 0 < s < 1, or the solver's accuracy change over an update.",
-  ),
+  learnabilityReward: {
+    ...oneOf(
+      'selfplay',
+      'inverse',
+      ['inverse', 'binary', 'improvement'],
+      "Proposer reward: 1 − s (extremes: extremeReward), binary 0 < s < 1, or the solver's accuracy change over an update.",
+    ),
+    deviation: true,
+  },
   proposerPrompts: {
     ...oneOf(
       'selfplay',
@@ -416,6 +424,7 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     'train',
     false,
     "Two LoRA adapters on one frozen base, each trained only on its role's sequences (the journal's first design).",
+    true,
   ),
 
   grpoGroupSize: int('grpo', 8, 2, 64, 'G: completions per prompt.'),
@@ -822,21 +831,26 @@ export function parseSetFlag(flag: string): Partial<RunConfig> {
   return { [key]: value } as Partial<RunConfig>;
 }
 
-/** The spec DEVIATIONs that a config turns on, for labels in the UI and run records. */
-/** The AZR-faithful value of each enum knob marked as a deviation. */
-const FAITHFUL_ENUM_VALUE: Partial<Record<keyof RunConfig, string>> = {
+/**
+ * The AZR-faithful value of each non-boolean knob marked as a deviation (a boolean one deviates when on):
+ * the spec's own switches and the journal's experiment variants (issue 10).
+ */
+const FAITHFUL_VALUE: Partial<Record<keyof RunConfig, string | number>> = {
   bufferEviction: 'keep_oldest',
   seedFallback: 'none',
   proposerPrompts: 'chat',
   promptFamily: 'spec',
+  diversityCoef: 0,
+  learnabilityReward: 'inverse',
 };
 
+/** The spec DEVIATIONs and experiment variants that a config turns on, for labels in the UI and run records. */
 export function activeDeviations(c: RunConfig): string[] {
   const out: string[] = [];
   for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [keyof RunConfig, Knob][]) {
     if (!knob.deviation) continue;
     const v = c[key];
-    if (knob.kind === 'bool' ? v === true : v !== FAITHFUL_ENUM_VALUE[key]) out.push(key);
+    if (knob.kind === 'bool' ? v === true : v !== FAITHFUL_VALUE[key]) out.push(key);
   }
   return out;
 }

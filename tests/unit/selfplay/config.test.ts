@@ -96,6 +96,17 @@ describe('run config', () => {
     expect(activeDeviations(resolveConfig('azr-parity', { proposerPrompts: 'raw' }))).toEqual([
       'proposerPrompts',
     ]);
+    // The journal's experiment variants count too, each when it is on.
+    const variants = {
+      diversityCoef: 0.5,
+      oversample: true,
+      baselineTiers: true,
+      learnabilityReward: 'binary',
+      separateAdapters: true,
+    } as const;
+    expect(activeDeviations(resolveConfig('azr-parity', { ...variants, fineTune: 'lora' })).sort()).toEqual(
+      Object.keys(variants).sort(),
+    );
   });
 
   it('issue 10 variants are off by default and validated', () => {
