@@ -625,6 +625,8 @@ export const PRESETS: Record<PresetName, Preset> = {
       grpoPromptsPerStep: 4,
       temperature: 0.7,
       klBeta: 0.1,
+      // TRL's GRPO has no entropy bonus.
+      entropyCoef: 0,
       lr: 5e-6,
       grpoPromptFormat: 'raw',
       grpoReward: 'raw',

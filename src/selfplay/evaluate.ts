@@ -4,9 +4,8 @@
 import type { Policy, Tokenizer } from '../policy.ts';
 import { CONFIG_SCHEMA, type EvalSetName, type RunConfig } from '../config.ts';
 import { toEvalItems, type EvalItem } from './evalsets.ts';
-import { ANSWER_STOP, extractBody, formatOk } from './format.ts';
+import { ANSWER_STOP, extractBody, formatOk, rawPrediction } from './format.ts';
 import { encodePrompts, generateGrouped } from './generation.ts';
-import { rawPrediction } from './grpo.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { parseDeductionAnswer } from './solver.ts';
 

@@ -17,26 +17,28 @@ export function generateGrpoTrainSet(size: number, seed: number): EvalItem[] {
   return generateTierItems(size, seed, 'grpo');
 }
 
-export { rawPrediction } from './format.ts';
-
-/** Reward of one GRPO completion; also returns whether it was well formatted and correct. */
+/**
+ * Reward of one GRPO completion; also returns whether it was well formatted and correct. "Correct" is the
+ * eval's (scoreCompletion): a raw answer must be the answer's own digits ("07" and "-0" are not 7 and 0),
+ * a chat answer is parsed as a number.
+ */
 export function grpoReward(
   c: Pick<RunConfig, 'grpoPromptFormat' | 'grpoReward'>,
   item: EvalItem,
   text: string,
 ): { reward: number; fmt: boolean; correct: boolean } {
-  let prediction: bigint | null;
+  let predicted: string | null;
   let fmt: boolean;
   if (c.grpoPromptFormat === 'raw') {
-    const p = rawPrediction(text);
-    prediction = p === null ? null : BigInt(p);
-    fmt = p !== null;
+    predicted = rawPrediction(text);
+    fmt = predicted !== null;
   } else {
     fmt = formatOk(text);
-    prediction = parseDeductionAnswer(extractBody(text));
+    predicted = parseDeductionAnswer(extractBody(text))?.toString() ?? null;
   }
+  const prediction = predicted === null ? null : BigInt(predicted);
   const answer = BigInt(item.answer);
-  const exact = prediction !== null && prediction === answer;
+  const exact = predicted === item.answer;
   const correct = exact && (c.grpoPromptFormat === 'raw' || fmt);
   switch (c.grpoReward) {
     case 'azr':

@@ -51,6 +51,7 @@ describe('run config', () => {
       grpoGroupSize: 16,
       temperature: 0.7,
       klBeta: 0.1,
+      entropyCoef: 0,
       lr: 5e-6,
       grpoPromptFormat: 'raw',
       maxSolverTokens: 16,

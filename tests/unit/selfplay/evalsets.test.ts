@@ -95,6 +95,9 @@ describe('GRPO training set (spec 4.11)', () => {
     const raw = resolveConfig('journal-grpo');
     expect(grpoReward(raw, item, ' 5 is it')).toMatchObject({ reward: 1, correct: true });
     expect(grpoReward(raw, item, 'five')).toMatchObject({ reward: 0, fmt: false });
+    // The reward's "correct" is the eval's: the raw answer's own digits, so "05" is wrong in both.
+    expect(grpoReward(raw, item, '05')).toMatchObject({ reward: 0, correct: false });
+    expect(scoreCompletion(item, 'raw', '05').correct).toBe(false);
     const chat = resolveConfig('browser', { mode: 'grpo' });
     expect(grpoReward(chat, item, 'x</think><answer>5</answer>').reward).toBe(1);
     expect(grpoReward(chat, item, 'x</think><answer>6</answer>').reward).toBe(-0.5);
