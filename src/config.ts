@@ -637,7 +637,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   workshop: {
     description:
-      'The workshop model (byte-level, 2 M parameters): small numbers, two operators, short workshop prompts, ≤ 100 steps.',
+      'The workshop model (byte-level, 0.8 M parameters): small numbers, two operators, short workshop prompts, ≤ 100 steps.',
     overrides: {
       ...WORKSHOP_ARITH,
       totalSteps: 100,
