@@ -646,8 +646,10 @@ export const PRESETS: Record<PresetName, Preset> = {
       refs: 2,
       inductionInputs: 4,
       seedFactor: 2,
-      maxProposerTokens: 48,
-      maxSolverTokens: 16,
+      // Byte tokens: the longest imitation completions are 103 (an induction proposal) and 47 (an induction
+      // answer) plus the end-of-text token; the curriculum test holds them to these budgets.
+      maxProposerTokens: 112,
+      maxSolverTokens: 56,
       maxSeedRounds: 20,
       // A 1 M-parameter model proposes few valid tasks at first: templates fill what it cannot (the run is
       // then labelled not zero-data).

@@ -69,6 +69,16 @@ describe('imitation curriculum', () => {
     expect(ded / all).toBeGreaterThanOrEqual(0.5);
   });
 
+  it("every completion fits the workshop self-play preset's token budgets (what the model learned, it can say)", () => {
+    const preset = resolveConfig('workshop');
+    for (const r of records) {
+      // + 1: the end-of-text token that ends every completion.
+      const n = tokenizer.encode(r.completion).length + 1;
+      const budget = r.role.endsWith('_solve') ? preset.maxSolverTokens : preset.maxProposerTokens;
+      expect(n, `${r.role}: ${r.completion}`).toBeLessThanOrEqual(budget);
+    }
+  });
+
   it('is deterministic for a seed and differs across seeds', () => {
     expect(curriculum(7).batch(50)).toEqual(records.slice(0, 50));
     expect(curriculum(8).batch(50)).not.toEqual(records.slice(0, 50));
