@@ -15,8 +15,11 @@ export interface EngineShape {
 
 /** Sequence length a run needs: the longest prompt the presets render plus the longest completion. */
 export const PROMPT_TOKENS_BUDGET = 704;
-/** Longest workshop-family prompt (tests hold every role's prompt to it), in tokens. */
-export const WORKSHOP_PROMPT_TOKENS = 200;
+/**
+ * Longest workshop-family prompt, in byte tokens: a proposer prompt with two references whose programs
+ * are at the workshop bounds' longest (~280; the curriculum test builds that worst case), with margin.
+ */
+export const WORKSHOP_PROMPT_TOKENS = 320;
 /** Longest imitation record (workshop prompt + target completion), in tokens. */
 export const IMITATION_SEQ_LEN = 320;
 

@@ -18,6 +18,7 @@ import type { TaskEntry } from '../../../src/selfplay/types.ts';
 import { InlineVerifier, wireLimits } from '../../../src/selfplay/verifier.ts';
 import { runJob, toArithLimits } from '../../../src/selfplay/verifier-protocol.ts';
 import { renderWorkshopPrompt, WORKSHOP_FORMAT_EXAMPLE } from '../../../src/selfplay/workshop-prompts.ts';
+import { WORKSHOP_PROMPT_TOKENS } from '../../../src/trainer/memory-estimate.ts';
 import { RECIPES } from '../../../src/trainer/workshop-recipe.ts';
 import { ChatMLTestTokenizer } from './helpers.ts';
 
@@ -150,6 +151,24 @@ describe('workshop prompt family', () => {
     for (const type of ['ded', 'abd'] as const)
       expect(tokenizer.encode(family.proposer(type, refs)).length).toBeLessThanOrEqual(200);
     expect(tokenizer.encode(family.inductionProposer(ind.program, 2, 10)).length).toBeLessThanOrEqual(200);
+  });
+
+  it('fits every prompt the workshop bounds allow into the engine shape of a workshop run', () => {
+    // Worst case: two references with programs at maxSourceChars (plus canonical spacing), the widest
+    // inputs and outputs, and the longest induction program.
+    const program = `f(x, y) = ${'(x - 99) * (y - 99) '.repeat(4)}`.slice(0, config.maxSourceChars + 12);
+    const wide = task({
+      program,
+      arity: 2,
+      inputs: [[-config.inputBound, -config.inputBound]],
+      outputs: [-9999],
+    });
+    const longest = Math.max(
+      ...(['ded', 'abd'] as const).map((t) => tokenizer.encode(family.proposer(t, [wide, wide])).length),
+      tokenizer.encode(family.inductionProposer(program, 2, config.inductionInputs)).length,
+      tokenizer.encode(family.solver({ ...wide, type: 'abd' })).length,
+    );
+    expect(longest).toBeLessThanOrEqual(WORKSHOP_PROMPT_TOKENS);
   });
 
   it("the deduction solver's prompt is the raw eval form, scored by the first integer", () => {
