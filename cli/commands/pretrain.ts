@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import { parseSetFlag, type RunConfig } from '../../src/config.ts';
 import { nodeFolderSink, nodeFolderSource } from '../../src/model/node-folder.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
-import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
 import type { StepMetrics } from '../../src/selfplay/records.ts';
 import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
@@ -19,7 +18,12 @@ import { writeFullModelFolder } from '../../src/trainer/full-weights.ts';
 import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
 import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
 import { TrainingSession, type SessionEvent } from '../../src/trainer/session.ts';
-import { RECIPE_NAMES, RECIPES, recipeConfig, type RecipeName } from '../../src/trainer/workshop-recipe.ts';
+import {
+  RECIPE_NAMES,
+  recipeConfig,
+  recipeModelOptions,
+  type RecipeName,
+} from '../../src/trainer/workshop-recipe.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
 export interface PretrainOptions {
@@ -74,21 +78,8 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
       `${opts.out} is not empty: add --resume to continue its pretraining, or choose an empty --out`,
     );
   }
-  const recipe = RECIPES[opts.recipe];
-  if (!opts.resume) {
-    const m = recipe.model;
-    await generateTinyModel(await nodeFolderSink(initDir), {
-      seed: opts.seed ?? m.seed,
-      tokenizerFiles: byteTokenizerFiles(),
-      tokenizerKind: 'bytes',
-      dtype: 'F32',
-      hidden: m.hidden,
-      layers: m.layers,
-      heads: m.heads,
-      kvHeads: m.kvHeads,
-      intermediate: m.intermediate,
-    });
-  }
+  if (!opts.resume)
+    await generateTinyModel(await nodeFolderSink(initDir), recipeModelOptions(opts.recipe, opts.seed));
   const model = await loadFolder(initDir);
   try {
     let writer;

@@ -6,6 +6,7 @@
 // right and self-play has room to teach it.
 import { resolveConfig, WORKSHOP_ARITH, type RunConfig } from '../config.ts';
 import type { TinyModelOptions } from '../model/tiny-model.ts';
+import { byteTokenizerFiles } from '../model/tokenizer-files.ts';
 
 export type RecipeName = 'workshop';
 export const RECIPE_NAMES: readonly RecipeName[] = ['workshop'];
@@ -18,6 +19,12 @@ export interface Recipe {
   };
   /** The imitation run's config (mode 'imitation' over the workshop preset's bounds and prompts). */
   run: Partial<RunConfig>;
+}
+
+/** What generateTinyModel needs to write a recipe's random initial model (byte tokenizer, f32). */
+export function recipeModelOptions(name: RecipeName, seed = RECIPES[name].model.seed): TinyModelOptions {
+  const { seed: _recipeSeed, ...shape } = RECIPES[name].model;
+  return { seed, tokenizerFiles: byteTokenizerFiles(), tokenizerKind: 'bytes', dtype: 'F32', ...shape };
 }
 
 /** Where the shipped workshop model lives in the repository (and is served from by the app). */

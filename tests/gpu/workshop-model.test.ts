@@ -5,21 +5,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config.ts';
+import { resolveConfig, type RunConfig } from '../../src/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { loadModelFolder } from '../../src/model/model-folder.ts';
 import { memoryFolder } from '../../src/model/model-source.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
 import { Sha256 } from '../../src/model/sha256.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
-import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
+import type { Tokenizer } from '../../src/policy.ts';
 import { evaluate } from '../../src/selfplay/evaluate.ts';
 import { Runner } from '../../src/selfplay/runner.ts';
 import { InlineVerifier, wireLimits } from '../../src/selfplay/verifier.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
 import { runEvalExpressions } from '../../src/trainer/session.ts';
-import { RECIPES, recipeConfig, WORKSHOP_MODEL_PATH } from '../../src/trainer/workshop-recipe.ts';
+import { recipeConfig, recipeModelOptions, WORKSHOP_MODEL_PATH } from '../../src/trainer/workshop-recipe.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 
 interface Card {
@@ -53,32 +53,26 @@ async function engineFor(
   return { model, engine };
 }
 
+/** A Runner on a freshly reset trainer; `evalsOf` names the eval sets whose items are kept out. */
+async function freshRunner(engine: Engine, tokenizer: Tokenizer, config: RunConfig, evalsOf: RunConfig) {
+  const trainer = await createEngineTrainer(engine, config);
+  await trainer.trainable.reset(config.seed);
+  return new Runner({
+    policy: trainer.policy,
+    tokenizer,
+    verifier: new InlineVerifier(wireLimits(config)),
+    config,
+    evalExpressions: runEvalExpressions(evalsOf),
+  });
+}
+
 describe('workshop model', () => {
   it("the recipe's first pretraining steps reproduce the card's losses", async () => {
-    const m = RECIPES.workshop.model;
     const folder = memoryFolder('workshop-init');
-    await generateTinyModel(folder, {
-      seed: m.seed,
-      tokenizerFiles: byteTokenizerFiles(),
-      tokenizerKind: 'bytes',
-      dtype: 'F32',
-      hidden: m.hidden,
-      layers: m.layers,
-      heads: m.heads,
-      kvHeads: m.kvHeads,
-      intermediate: m.intermediate,
-    });
+    await generateTinyModel(folder, recipeModelOptions('workshop'));
     const config = recipeConfig('workshop', { totalSteps: REPLAYED_STEPS, evalSets: [] });
     const { model, engine } = await engineFor(folder, engineShapeFor(config, 4));
-    const trainer = await createEngineTrainer(engine, config);
-    await trainer.trainable.reset(config.seed);
-    const runner = new Runner({
-      policy: trainer.policy,
-      tokenizer: model.tokenizer,
-      verifier: new InlineVerifier(wireLimits(config)),
-      config,
-      evalExpressions: runEvalExpressions(recipeConfig('workshop')),
-    });
+    const runner = await freshRunner(engine, model.tokenizer, config, recipeConfig('workshop'));
     for (let k = 0; k < REPLAYED_STEPS; k++) {
       const r = await runner.runStep();
       expect(Math.abs(r.metrics.imitationLoss! - card.firstLosses[k]), `step ${k + 1}`).toBeLessThan(
@@ -114,15 +108,7 @@ describe('workshop model', () => {
     const source = nodeFolderSource(WORKSHOP_MODEL_PATH);
     const shape = engineShapeFor(config, 4);
     const { model, engine } = await engineFor(source, shape);
-    const trainer = await createEngineTrainer(engine, config);
-    await trainer.trainable.reset(config.seed);
-    const runner = new Runner({
-      policy: trainer.policy,
-      tokenizer: model.tokenizer,
-      verifier: new InlineVerifier(wireLimits(config)),
-      config,
-      evalExpressions: runEvalExpressions(config),
-    });
+    const runner = await freshRunner(engine, model.tokenizer, config, config);
     await runner.seed();
     const r = await runner.runStep();
     expect(r.step).toBe(1);
