@@ -618,7 +618,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
   },
   'journal-grpo': {
-    description: "The seed journal's GRPO: G 16, T 0.7, β 0.1, lr 5e-6, raw prompts, 16 tokens (section 7).",
+    description:
+      "The seed journal's GRPO: G 16, T 0.7, β 0.1, loss_type grpo, lr 5e-6, raw prompts, 16 tokens (section 7).",
     overrides: {
       mode: 'grpo',
       grpoGroupSize: 16,
@@ -628,6 +629,8 @@ export const PRESETS: Record<PresetName, Preset> = {
       // TRL's GRPO has no entropy bonus.
       entropyCoef: 0,
       lr: 5e-6,
+      // Per-sequence length normalisation with the KL on, as the journal's best runs.
+      grpoLossType: 'grpo',
       grpoPromptFormat: 'raw',
       grpoReward: 'raw',
       maxSolverTokens: 16,
@@ -767,12 +770,6 @@ function checkCrossField(c: RunConfig): void {
   if (c.grpoPromptFormat === 'raw' && c.grpoReward === 'azr') {
     throw new ConfigError(
       `config 'grpoReward': 'azr' needs the <think> format, which raw prompts lack; use raw, binary or shaped`,
-    );
-  }
-  if (c.mode === 'grpo' && c.grpoLossType === 'grpo' && c.klBeta > 0) {
-    // 'grpo' aggregation is realised by rescaling advantages, which cannot rescale the KL term.
-    throw new ConfigError(
-      `config 'grpoLossType': 'grpo' needs klBeta = 0 (got ${c.klBeta}); use 'dapo' with KL`,
     );
   }
 }

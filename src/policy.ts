@@ -69,6 +69,12 @@ export interface TrainSequence {
   refLogprobs?: Float32Array;
   /** Which adapter trains on this sequence when proposer and solver have separate adapters. */
   role?: 'propose' | 'solve';
+  /**
+   * Weight of every loss term of this sequence's tokens (default 1): GRPO's per-sequence length
+   * normalisation (loss_type 'grpo') sets 1 / L_i up to the global token mean, for the policy-gradient,
+   * KL and entropy terms alike.
+   */
+  weight?: number;
 }
 
 export interface TrainBatch {
@@ -79,6 +85,11 @@ export interface TrainBatch {
   entropyCoef: number;
   /** k3 KL coefficient β against the reference policy; 0 = no KL. */
   klBeta: number;
+  /**
+   * Sampling temperature T the completions were drawn at (default 1): the policy's and the reference's
+   * log-probs and the entropy are taken on logits / T, as TRL and veRL do.
+   */
+  temperature?: number;
 }
 
 export interface StepStats {

@@ -434,13 +434,14 @@ export class Engine {
     });
   }
 
-  /** Teacher-forced log p of each completion token (base policy), one array per sequence. */
+  /** Teacher-forced log p of each completion token at the batch's temperature, one array per sequence. */
   async logprobs(batch: TrainBatch): Promise<Float32Array[]> {
-    return this.completionLogprobs(batch.sequences);
+    return this.completionLogprobs(batch.sequences, batch.temperature);
   }
 
   async completionLogprobs(
     seqs: readonly { promptIds: readonly number[]; completionIds: readonly number[] }[],
+    temperature = 1,
   ): Promise<Float32Array[]> {
     this.checkAlive();
     const f = this.forward;
@@ -484,7 +485,7 @@ export class Engine {
           const pass = enc.beginComputePass();
           f.encodeHead(pass, b - a, 0, true);
           f.encodeLmHead(pass, b - a);
-          f.encodeLogprob(pass, b - a, outAt[a]);
+          f.encodeLogprob(pass, b - a, outAt[a], temperature);
           pass.end();
           dev.queue.submit([enc.finish()]);
           a = b;

@@ -424,12 +424,20 @@ export class Qwen2Forward {
     );
   }
 
-  encodeLogprob(pass: GPUComputePassEncoder, R: number, outOff: number): void {
+  encodeLogprob(pass: GPUComputePassEncoder, R: number, outOff: number, temperature = 1): void {
     this.dispatcher.dispatch(
       pass,
       'logprob',
       this.logprob,
-      { logits: this.logits, targets: this.targets, out: this.lpOut, R, V: this.config.vocabSize, outOff },
+      {
+        logits: this.logits,
+        targets: this.targets,
+        out: this.lpOut,
+        R,
+        V: this.config.vocabSize,
+        outOff,
+        temperature,
+      },
       true,
     );
   }

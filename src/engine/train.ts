@@ -138,7 +138,7 @@ function packMicroBatch(seqs: TrainSequence[]): MicroBatch {
     s.completionIds.forEach((tok, t) => {
       lmRows.push(base + s.promptIds.length - 1 + t);
       targets.push(tok);
-      rowData.push(s.advantage, s.oldLogprobs?.[t] ?? 0, s.refLogprobs?.[t] ?? 0, 0);
+      rowData.push(s.advantage, s.oldLogprobs?.[t] ?? 0, s.refLogprobs?.[t] ?? 0, s.weight ?? 1);
     });
     tokenOffsets.push(lmRows.length);
   });
@@ -453,6 +453,7 @@ export class Trainer {
         clipEps: batch.clipEps,
         entropyCoef: batch.entropyCoef,
         klBeta: batch.klBeta,
+        temperature: batch.temperature,
         hasOld,
         hasRef,
       });

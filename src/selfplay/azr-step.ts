@@ -12,7 +12,13 @@
 import type { RunConfig } from '../config.ts';
 import type { Completion, TrainSequence } from '../policy.ts';
 import { diversityBonus, programShape } from './diversity.ts';
-import { encodePrompts, generateGrouped, samplingOptions, type EncodedPrompt } from './generation.ts';
+import {
+  encodePrompts,
+  generateGrouped,
+  samplingOptions,
+  updateBatch,
+  type EncodedPrompt,
+} from './generation.ts';
 import { formatOk } from './format.ts';
 import { promptFamily } from './prompt-family.ts';
 import type { InvalidReason, JudgedProposal } from './proposals.ts';
@@ -399,12 +405,7 @@ export async function runAzrStep(runner: Runner): Promise<StepResult> {
     advantage: advantages[k],
     role: s.role,
   }));
-  const batch = { sequences, clipEps: c.clipEps, entropyCoef: c.entropyCoef, klBeta: c.klBeta };
-  if (c.klBeta > 0) {
-    const ref = await runner.deps.referencePolicy!.logprobs(batch);
-    sequences.forEach((s, k) => (s.refLogprobs = ref[k]));
-  }
-  const stats = await policy.step(batch);
+  const stats = await policy.step(await updateBatch(c, sequences, runner.deps.referencePolicy));
   lap('updating');
 
   // (7) insert the valid proposals of the update (regardless of format, AZR parity).

@@ -1,5 +1,6 @@
 // The runner's one door to the model: render → encode → policy.generate, grouped back per prompt.
-import type { Completion, Policy, SampleOptions, Tokenizer } from '../policy.ts';
+import type { RunConfig } from '../config.ts';
+import type { Completion, Policy, SampleOptions, Tokenizer, TrainBatch, TrainSequence } from '../policy.ts';
 import { ANSWER_STOP } from './format.ts';
 import type { Role } from './types.ts';
 
@@ -59,4 +60,29 @@ export function samplingOptions(
     seed,
     stopStrings,
   };
+}
+
+/**
+ * The batch of one policy update: the loss knobs of the config, the log-probs taken at the sampling
+ * temperature (TRL and veRL divide the logits by T; greedy sampling, T = 0, has no tempered distribution
+ * and trains on the plain one), and with klBeta > 0 the reference policy's log-probs on every sequence.
+ */
+export async function updateBatch(
+  c: Pick<RunConfig, 'clipEps' | 'entropyCoef' | 'klBeta' | 'temperature'>,
+  sequences: TrainSequence[],
+  reference: Pick<Policy, 'logprobs'> | undefined,
+): Promise<TrainBatch> {
+  const batch: TrainBatch = {
+    sequences,
+    clipEps: c.clipEps,
+    entropyCoef: c.entropyCoef,
+    klBeta: c.klBeta,
+    temperature: c.temperature > 0 ? c.temperature : 1,
+  };
+  if (c.klBeta > 0) {
+    if (!reference) throw new Error(`klBeta = ${c.klBeta} needs a reference policy for its KL term`);
+    const ref = await reference.logprobs(batch);
+    sequences.forEach((s, k) => (s.refLogprobs = ref[k]));
+  }
+  return batch;
 }

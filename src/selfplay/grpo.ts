@@ -5,7 +5,7 @@ import type { RunConfig } from '../config.ts';
 import type { TrainSequence } from '../policy.ts';
 import { generateTierItems, type EvalItem } from './evalsets.ts';
 import { extractBody, formatOk, rawPrediction } from './format.ts';
-import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
+import { encodePrompts, generateGrouped, samplingOptions, updateBatch } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
 import { grpoAdvantages, solverReward } from './rewards.ts';
@@ -56,6 +56,21 @@ export function grpoReward(
   }
 }
 
+/**
+ * Per-sequence loss weights of GRPO's aggregation: 'grpo' (TRL's loss_type='grpo') is the mean over
+ * sequences of each sequence's token mean, which on the engine's global token mean (Σ L tokens) is the
+ * weight w_i = Σ L / (n · L_i) on every term of sequence i — policy gradient, KL and entropy alike;
+ * 'dapo' is the global token mean itself (no weights).
+ */
+export function grpoSequenceWeights(
+  lossType: RunConfig['grpoLossType'],
+  lengths: readonly number[],
+): number[] | null {
+  if (lossType === 'dapo') return null;
+  const total = lengths.reduce((a, b) => a + b, 0);
+  return lengths.map((L) => (L > 0 ? total / (lengths.length * L) : 0));
+}
+
 export function grpoPromptText(runner: Runner, item: EvalItem): string {
   if (runner.config.grpoPromptFormat === 'raw') return item.prompt;
   return renderPrompt(
@@ -91,14 +106,11 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
   const flat = out.flatMap((comps, i) => comps.map((comp) => ({ item: items[i], prompt: prompts[i], comp })));
   const scored = flat.map((f) => grpoReward(c, f.item, f.comp.text));
   const rewards = scored.map((s) => s.reward);
-  let advantages = grpoAdvantages(rewards, c.grpoGroupSize, c.grpoScaleRewards);
-  if (c.grpoLossType === 'grpo') {
-    // Mean of per-sequence token means, expressed through the engine's global token mean: scale A_i by
-    // (Σ L) / (n · L_i). Exact because ρ ≡ 1 and KL is off (config enforces klBeta = 0 here).
-    const lengths = flat.map((f) => Math.max(1, f.comp.ids.length));
-    const total = lengths.reduce((a, b) => a + b, 0);
-    advantages = advantages.map((a, k) => (a * total) / (flat.length * lengths[k]));
-  }
+  const advantages = grpoAdvantages(rewards, c.grpoGroupSize, c.grpoScaleRewards);
+  const weights = grpoSequenceWeights(
+    c.grpoLossType,
+    flat.map((f) => f.comp.ids.length),
+  );
 
   runner.progress('updating');
   const sequences: TrainSequence[] = flat.map((f, k) => ({
@@ -106,13 +118,9 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
     completionIds: f.comp.ids,
     advantage: advantages[k],
     role: 'solve',
+    ...(weights ? { weight: weights[k] } : {}),
   }));
-  const batch = { sequences, clipEps: c.clipEps, entropyCoef: c.entropyCoef, klBeta: c.klBeta };
-  if (c.klBeta > 0) {
-    const ref = await runner.deps.referencePolicy!.logprobs(batch);
-    sequences.forEach((s, k) => (s.refLogprobs = ref[k]));
-  }
-  const stats = await policy.step(batch);
+  const stats = await policy.step(await updateBatch(c, sequences, runner.deps.referencePolicy));
 
   const generations: GenerationRecord[] = flat.map((f, k) => ({
     step: t,

@@ -372,72 +372,79 @@ describe('backward kernels vs reference', () => {
       ).toBeLessThan(1e-5);
     });
 
-  it('LM-head loss + dlogits (clip, entropy, k3 KL) in place', async () => {
-    const device = await getTestDevice();
-    const V = 300;
-    const R = 5;
-    const logits = randomF32(R * V, 17, 4);
-    const targets = [3, 299, 0, 150, 77];
-    const tokenOffsets = [0, 3, 5];
-    const lp0 = policyGradientLoss(logits, targets, tokenOffsets, [{ advantage: 1 }, { advantage: 1 }], V, {
-      clipEps: 0.2,
-      entropyCoef: 0,
-      klBeta: 0,
-      totalTokens: 1,
-    }).logprobs;
-    const shift = [0.05, 0.6, -0.5, 0.1, -0.03];
-    const seqs = [0, 1].map((s) => {
-      const idx = Array.from(
-        { length: tokenOffsets[s + 1] - tokenOffsets[s] },
-        (_, i) => tokenOffsets[s] + i,
-      );
-      return {
-        advantage: s === 0 ? 1.3 : -0.7,
-        oldLogprobs: idx.map((t) => lp0[t] + shift[t]),
-        refLogprobs: idx.map((t, i) => lp0[t] - 0.3 + 0.2 * i),
-      };
-    });
-    const opts = { clipEps: 0.2, entropyCoef: 0.1, klBeta: 0.2, totalTokens: 11 };
-    const want = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
-    const rowData = new Float32Array(R * 4);
-    for (let s = 0; s < 2; s++)
-      for (let t = tokenOffsets[s]; t < tokenOffsets[s + 1]; t++)
-        rowData.set(
-          [
-            seqs[s].advantage,
-            seqs[s].oldLogprobs[t - tokenOffsets[s]],
-            seqs[s].refLogprobs[t - tokenOffsets[s]],
-            0,
-          ],
-          4 * t,
+  for (const [label, temperature, weights] of [
+    ['', 1, [1, 1]],
+    [', tempered (T 0.7) and weighted', 0.7, [1.9, 0.3]],
+  ] as const)
+    it(`LM-head loss + dlogits (clip, entropy, k3 KL) in place${label}`, async () => {
+      const device = await getTestDevice();
+      const V = 300;
+      const R = 5;
+      const logits = randomF32(R * V, 17, 4);
+      const targets = [3, 299, 0, 150, 77];
+      const tokenOffsets = [0, 3, 5];
+      const lp0 = policyGradientLoss(logits, targets, tokenOffsets, [{ advantage: 1 }, { advantage: 1 }], V, {
+        clipEps: 0.2,
+        entropyCoef: 0,
+        klBeta: 0,
+        totalTokens: 1,
+        temperature,
+      }).logprobs;
+      const shift = [0.05, 0.6, -0.5, 0.1, -0.03];
+      const seqs = [0, 1].map((s) => {
+        const idx = Array.from(
+          { length: tokenOffsets[s + 1] - tokenOffsets[s] },
+          (_, i) => tokenOffsets[s] + i,
         );
-    const lbuf = uploadF32(device, logits);
-    const rowOut = storageBuffer(device, R * 16);
-    await run(device, new LmLossKernel(device), {
-      logits: lbuf,
-      targets: u32Buffer(device, Uint32Array.from(targets)),
-      rowData: uploadF32(device, rowData),
-      rowOut,
-      R,
-      V,
-      invN: 1 / opts.totalTokens,
-      clipEps: opts.clipEps,
-      entropyCoef: opts.entropyCoef,
-      klBeta: opts.klBeta,
-      hasOld: true,
-      hasRef: true,
+        return {
+          advantage: s === 0 ? 1.3 : -0.7,
+          oldLogprobs: idx.map((t) => lp0[t] + shift[t]),
+          refLogprobs: idx.map((t, i) => lp0[t] - 0.3 + 0.2 * i),
+          weight: weights[s],
+        };
+      });
+      const opts = { clipEps: 0.2, entropyCoef: 0.1, klBeta: 0.2, totalTokens: 11, temperature };
+      const want = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
+      const rowData = new Float32Array(R * 4);
+      for (let s = 0; s < 2; s++)
+        for (let t = tokenOffsets[s]; t < tokenOffsets[s + 1]; t++)
+          rowData.set(
+            [
+              seqs[s].advantage,
+              seqs[s].oldLogprobs[t - tokenOffsets[s]],
+              seqs[s].refLogprobs[t - tokenOffsets[s]],
+              seqs[s].weight,
+            ],
+            4 * t,
+          );
+      const lbuf = uploadF32(device, logits);
+      const rowOut = storageBuffer(device, R * 16);
+      await run(device, new LmLossKernel(device), {
+        logits: lbuf,
+        targets: u32Buffer(device, Uint32Array.from(targets)),
+        rowData: uploadF32(device, rowData),
+        rowOut,
+        R,
+        V,
+        invN: 1 / opts.totalTokens,
+        clipEps: opts.clipEps,
+        entropyCoef: opts.entropyCoef,
+        klBeta: opts.klBeta,
+        temperature,
+        hasOld: true,
+        hasRef: true,
+      });
+      expect(
+        record(`lm-loss dlogits${label}`, relErr(await readF32(device, lbuf, R * V), want.dlogits)),
+      ).toBeLessThan(1e-5);
+      const out = await readF32(device, rowOut, R * 4);
+      let loss = 0;
+      for (let t = 0; t < R; t++) {
+        loss += out[4 * t];
+        expect(out[4 * t + 1]).toBeCloseTo(want.logprobs[t], 5);
+      }
+      expect(loss / opts.totalTokens).toBeCloseTo(want.loss, 5);
+      expect(out.filter((_, i) => i % 4 === 3).reduce((a, b) => a + b, 0)).toBe(want.clipped);
+      console.info('backward kernel errors (max |gpu − ref| / max |ref|):', JSON.stringify(errors));
     });
-    expect(record('lm-loss dlogits', relErr(await readF32(device, lbuf, R * V), want.dlogits))).toBeLessThan(
-      1e-5,
-    );
-    const out = await readF32(device, rowOut, R * 4);
-    let loss = 0;
-    for (let t = 0; t < R; t++) {
-      loss += out[4 * t];
-      expect(out[4 * t + 1]).toBeCloseTo(want.logprobs[t], 5);
-    }
-    expect(loss / opts.totalTokens).toBeCloseTo(want.loss, 5);
-    expect(out.filter((_, i) => i % 4 === 3).reduce((a, b) => a + b, 0)).toBe(want.clipped);
-    console.info('backward kernel errors (max |gpu − ref| / max |ref|):', JSON.stringify(errors));
-  });
 });

@@ -72,6 +72,35 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     expect(err).toBeLessThan(1e-4);
   });
 
+  it('tempered (T 0.7) log-probs, per-sequence weights, entropy and k3 KL', async () => {
+    const engine = await engineFromRef(await getTestContext(), cfg, w, {
+      maxBatch: 4,
+      maxSeqLen: 16,
+      maxTokensPerPass: 64,
+    });
+    const trainer = makeTrainer(engine, cfg, lora);
+    const T = 0.7;
+    const lp0 = qwen2CompletionLogprobs(cfg, w64, sequences, l64, T);
+    const weights = [2.2, 0.5, 1, 0.15];
+    const seqs = sequences.map((s, j) => ({
+      ...s,
+      weight: weights[j],
+      refLogprobs: Float32Array.from(lp0[j], (x, t) => x - 0.2 + 0.1 * t),
+    }));
+    const opts = { clipEps: 0.2, entropyCoef: 0.01, klBeta: 0.1, temperature: T };
+    const res = await trainer.computeGradients({ sequences: seqs, ...opts });
+    const want = qwen2PolicyGradient(cfg, w64, l64, seqs, opts);
+    expect(res.loss).toBeCloseTo(want.loss, 5);
+    expect(res.entropySum).toBeCloseTo(want.entropySum, 3);
+    res.logprobs.forEach((lp, j) => lp.forEach((x, t) => expect(x).toBeCloseTo(lp0[j][t], 4)));
+    const err = gradRelErr(await trainer.lora!.downloadGrads(), want.grads.lora);
+    errors.temperedWeighted = err;
+    expect(err).toBeLessThan(1e-4);
+    // The engine's teacher-forced log-probs at the batch's temperature (the KL reference's path).
+    const engineLp = await engine.logprobs({ sequences: seqs, ...opts });
+    engineLp.forEach((lp, j) => lp.forEach((x, t) => expect(x).toBeCloseTo(lp0[j][t], 4)));
+  });
+
   it('micro-batches (1 sequence each, and token-bounded) give the same gradients as one pass', async () => {
     const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
     const whole = await setup(64);

@@ -1,4 +1,5 @@
-// Log-probability of chosen tokens: out[outOff + r] = logits[r, target[r]] − logsumexp(logits[r, :]).
+// Log-probability of chosen tokens at temperature T: with z = logits[r, :] / T,
+// out[outOff + r] = z[target[r]] − logsumexp(z) (T = 1: the plain log-softmax, bit for bit).
 // One workgroup per row, over the full vocabulary (rows of the bounded logits scratch).
 // Backward (below): LmLossKernel, the policy-gradient loss on these log-probs and dL/dlogits.
 import { computePipeline, type Kernel } from '../dispatch.ts';
@@ -8,7 +9,7 @@ import { laneInit, laneParams, REDUCE_WG, reduceWgsl, ROW_LOGSUMEXP_WGSL } from 
 import { enables } from './weights-wgsl.ts';
 
 const shader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
-struct Params { R: u32, V: u32, ldl: u32, outOff: u32 }
+struct Params { R: u32, V: u32, ldl: u32, outOff: u32, invT: f32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
@@ -22,8 +23,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
-  let lse = rowMaxLogSumExp(li, base).y;
-  if (li == 0u) { out[p.outOff + r] = logits[base + targets[r]] - lse; }
+  let lse = rowMaxLogSumExp(li, base, p.invT).y;
+  if (li == 0u) { out[p.outOff + r] = p.invT * logits[base + targets[r]] - lse; }
 }`;
 
 export interface LogprobArgs {
@@ -35,6 +36,8 @@ export interface LogprobArgs {
   /** Row stride of logits (default V). */
   ldl?: number;
   outOff?: number;
+  /** Sampling temperature the log-probs are taken at (default 1). */
+  temperature?: number;
 }
 
 export class LogprobKernel implements Kernel<LogprobArgs> {
@@ -50,7 +53,10 @@ export class LogprobKernel implements Kernel<LogprobArgs> {
     return this.pipeline;
   }
   params(a: LogprobArgs): ArrayBuffer {
-    return new Uint32Array([a.R, a.V, a.ldl ?? a.V, a.outOff ?? 0]).buffer;
+    const buf = new ArrayBuffer(32);
+    new Uint32Array(buf).set([a.R, a.V, a.ldl ?? a.V, a.outOff ?? 0]);
+    new Float32Array(buf)[4] = 1 / (a.temperature ?? 1);
+    return buf;
   }
   buffers(a: LogprobArgs): GPUBuffer[] {
     return [a.logits, a.targets, a.out];
@@ -63,14 +69,16 @@ export class LogprobKernel implements Kernel<LogprobArgs> {
 // ---- backward ----
 
 // The spec 4.7 policy-gradient loss on a block of completion rows' logits (the log-probs above), and its gradient written in
-// place over those logits (reference: reference/loss.ts). One workgroup per row, over the vocabulary:
+// place over those logits (reference: reference/loss.ts). One workgroup per row, over the vocabulary, on the
+// tempered row u = z / T, with the row's sequence weight w:
 //   lse, logπ(y), H = −Σ p log p;  ρ = exp(logπ − old) (1 without old logprobs);
-//   g = (dℓ/dlogπ + β·(1 − exp(ref − logπ))) / N;  dz_v = g·(1[v = y] − p_v) + (c/N)·p_v·(log p_v + H).
+//   g = w·(dℓ/dlogπ + β·(1 − exp(ref − logπ))) / N;  du_v = g·(1[v = y] − p_v) + (w·c/N)·p_v·(log p_v + H);
+//   dz_v = du_v / T.  At T = 1 and w = 1 every product is by 1.0: the untempered, unweighted loss bit for bit.
 // The caller runs this on at most `lmRows` rows at a time (bounded scratch: the logits of the whole
 // batch never exist at once), then multiplies the gradient back through the LM head.
 const lmLossShader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
 struct Params { R: u32, V: u32, ldl: u32, flags: u32, invN: f32, clipEps: f32, entCoef: f32, klBeta: f32,
-                rowOff: u32, pad0: u32, pad1: u32, pad2: u32 }
+                rowOff: u32, invT: f32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<u32>;
@@ -85,20 +93,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
-  let lse = rowMaxLogSumExp(li, base).y;
+  let lse = rowMaxLogSumExp(li, base, p.invT).y;
   var H = 0.0;
   if (p.entCoef != 0.0) {
     var h = 0.0;
     for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
-      let lp = logits[base + i] - lse;
+      let lp = p.invT * logits[base + i] - lse;
       h -= exp(lp) * lp;
     }
     H = reduceSum(li, h);
   }
   let y = targets[p.rowOff + r];
-  let lpy = logits[base + y] - lse;
+  let lpy = p.invT * logits[base + y] - lse;
   let rd = rowData[p.rowOff + r];
   let A = rd.x;
+  let w = rd.w;
   var loss = -A;
   var g = -A;
   var clipped = 0.0;
@@ -114,15 +123,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     g += p.klBeta * (1.0 - exp(dr));
   }
   loss -= p.entCoef * H;
-  g *= p.invN;
-  let ce = p.entCoef * p.invN;
+  loss *= w;
+  g = w * g * p.invN;
+  let ce = w * p.entCoef * p.invN;
   workgroupBarrier();
   for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
-    let lp = logits[base + i] - lse;
+    let lp = p.invT * logits[base + i] - lse;
     let pv = exp(lp);
     var d = -g * pv + ce * pv * (lp + H);
     if (i == y) { d += g; }
-    logits[base + i] = d;
+    logits[base + i] = p.invT * d;
   }
   if (li == 0u) { rowOut[p.rowOff + r] = vec4<f32>(loss, lpy, H, clipped); }
 }`;
@@ -131,9 +141,9 @@ export interface LmLossArgs {
   /** [R, ldl] logits in, dL/dlogits out. */
   logits: GPUBuffer;
   targets: GPUBuffer;
-  /** vec4<f32> [R]: (advantage, old logprob, ref logprob, unused). */
+  /** vec4<f32> [R]: (advantage, old logprob, ref logprob, sequence weight). */
   rowData: GPUBuffer;
-  /** vec4<f32> [R]: (ℓ + β·k3 − c·H unnormalised, logπ(y), H, clipped). */
+  /** vec4<f32> [R]: (w·(ℓ + β·k3 − c·H) unnormalised, logπ(y), H, clipped). */
   rowOut: GPUBuffer;
   R: number;
   V: number;
@@ -145,6 +155,8 @@ export interface LmLossArgs {
   clipEps: number;
   entropyCoef: number;
   klBeta: number;
+  /** Sampling temperature: the loss is taken on logits / T (default 1). */
+  temperature?: number;
   hasOld: boolean;
   hasRef: boolean;
 }
@@ -166,6 +178,7 @@ export class LmLossKernel implements Kernel<LmLossArgs> {
     new Uint32Array(buf).set([a.R, a.V, a.ldl ?? a.V, (a.hasOld ? 1 : 0) | (a.hasRef ? 2 : 0)]);
     new Float32Array(buf).set([a.invN, a.clipEps, a.entropyCoef, a.klBeta], 4);
     new Uint32Array(buf)[8] = a.rowOff ?? 0;
+    new Float32Array(buf)[9] = 1 / (a.temperature ?? 1);
     return buf;
   }
   buffers(a: LmLossArgs): GPUBuffer[] {

@@ -150,17 +150,18 @@ fn reduceArgmax(li: u32, v: f32, idx: u32) -> u32 {
 }
 
 /**
- * (max, log-sum-exp) over a row of logits, `logits[base .. base + p.V)`, shared by the vocabulary-wide
- * kernels (log-probs, the LM-head loss, sampling). Include after reduceWgsl(…, REDUCE_WG) in a shader that
+ * (max, log-sum-exp) over a row of logits scaled by `scale` (1 / temperature; exactly the plain row at 1),
+ * `scale · logits[base .. base + p.V)`, shared by the vocabulary-wide kernels (log-probs, the LM-head loss,
+ * sampling). Include after reduceWgsl(…, REDUCE_WG) in a shader that
  * declares `logits: array<f32>` and a uniform `p` with a `V` field.
  */
 export const ROW_LOGSUMEXP_WGSL = /* wgsl */ `
-fn rowMaxLogSumExp(li: u32, base: u32) -> vec2<f32> {
+fn rowMaxLogSumExp(li: u32, base: u32, scale: f32) -> vec2<f32> {
   var m = -3.0e38;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { m = max(m, logits[base + i]); }
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { m = max(m, scale * logits[base + i]); }
   let M = reduceMax(li, m);
   var s = 0.0;
-  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { s += exp(logits[base + i] - M); }
+  for (var i = li; i < p.V; i += ${REDUCE_WG}u) { s += exp(scale * logits[base + i] - M); }
   return vec2<f32>(M, M + log(reduceSum(li, s)));
 }
 `;

@@ -50,7 +50,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r = wg.x + wg.y * 65535u;
   if (r >= p.R) { return; }
   let base = r * p.ldl;
-  let maxLse = rowMaxLogSumExp(li, base);
+  let maxLse = rowMaxLogSumExp(li, base, 1.0);
   let M = maxLse.x;
   let logZ = maxLse.y;
 

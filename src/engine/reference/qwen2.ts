@@ -285,10 +285,12 @@ export function qwen2CompletionLogprobs(
   w: RefWeights,
   batch: readonly PromptCompletion[],
   lora: RefLora | null = null,
+  temperature = 1,
 ): FloatArray[] {
   const { seqs, rows, targets, tokenOffsets } = completionRows(batch);
   const tape = qwen2Forward(cfg, w, seqs, lora);
   const logits = lmHead(cfg, w, tape.hidden, rows);
+  if (temperature !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= temperature;
   const lp = allocLike(logits, rows.length);
   chosenLogprobs(lp, logits, targets, rows.length, cfg.vocabSize);
   return batch.map((_, j) => lp.slice(tokenOffsets[j], tokenOffsets[j + 1]));

@@ -14,6 +14,7 @@ export function fdError(
   analytic: ArrayLike<number>,
   probes = 24,
   seed = 1,
+  step = FD_STEP,
 ): number {
   const idx: number[] = [];
   if (param.length <= probes) for (let i = 0; i < param.length; i++) idx.push(i);
@@ -24,12 +25,12 @@ export function fdError(
   let worst = 0;
   for (const i of idx) {
     const keep = param[i];
-    param[i] = keep + FD_STEP;
+    param[i] = keep + step;
     const up = f();
-    param[i] = keep - FD_STEP;
+    param[i] = keep - step;
     const down = f();
     param[i] = keep;
-    const fd = (up - down) / (2 * FD_STEP);
+    const fd = (up - down) / (2 * step);
     worst = Math.max(worst, Math.abs(analytic[i] - fd) / (1e-6 + Math.abs(fd)));
   }
   return worst;

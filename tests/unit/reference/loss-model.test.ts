@@ -39,23 +39,28 @@ describe('spec 4.7 loss (reference)', () => {
     expect(res.dlogits[1]).toBeCloseTo((-0.5 / 7) * (1 - p0), 14);
   });
 
-  const cases: [string, Partial<typeof base>, boolean, boolean][] = [
+  type Extra = Partial<typeof base> & { temperature?: number; weights?: [number, number] };
+  const cases: [string, Extra, boolean, boolean][] = [
     ['PPO clip with old logprobs (some tokens clipped)', {}, true, false],
     ['entropy bonus', { entropyCoef: 0.3 }, false, false],
     ['k3 KL', { klBeta: 0.7 }, false, true],
     ['all terms together', { entropyCoef: 0.1, klBeta: 0.2 }, true, true],
+    ['tempered (T 0.7), all terms', { entropyCoef: 0.1, klBeta: 0.2, temperature: 0.7 }, true, true],
+    ['per-sequence weights, all terms', { entropyCoef: 0.1, klBeta: 0.2, weights: [2.5, 0.4] }, true, true],
+    [
+      'tempered (T 1.6) and weighted',
+      { entropyCoef: 0.2, klBeta: 0.3, temperature: 1.6, weights: [0.3, 1.7] },
+      false,
+      true,
+    ],
   ];
-  for (const [name, extra, withOld, withRef] of cases) {
+  for (const [name, { weights, ...extra }, withOld, withRef] of cases) {
     it(`gradient vs finite differences: ${name}`, () => {
       const opts = { ...base, ...extra };
-      const lp0 = policyGradientLoss(
-        logits,
-        targets,
-        tokenOffsets,
-        [{ advantage: 1 }, { advantage: 1 }],
-        V,
-        base,
-      ).logprobs;
+      const lp0 = policyGradientLoss(logits, targets, tokenOffsets, [{ advantage: 1 }, { advantage: 1 }], V, {
+        ...base,
+        temperature: extra.temperature,
+      }).logprobs;
       // Old logprobs: with the clip, some far (ratio clipped, gradient 0) and some near (inside the
       // range). Without it they are frozen at the current logprobs: the on-policy value is constant in
       // the logits (ρ ≡ 1) but its gradient is that of the frozen loss, which finite differences see.
@@ -69,14 +74,48 @@ describe('spec 4.7 loss (reference)', () => {
           advantage: s === 0 ? 1.3 : -0.7,
           oldLogprobs: idx.map((t) => lp0[t] + shift[t]),
           refLogprobs: withRef ? idx.map((t, i) => lp0[t] - 0.3 + 0.2 * i) : undefined,
+          weight: weights?.[s],
         };
       });
       const res = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
       if (withOld) expect(res.clipped).toBeGreaterThan(0);
       const f = () => policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts).loss;
-      expect(fdError(f, logits, res.dlogits, 45)).toBeLessThan(TOL);
+      // Step 1e-4: at 1e-5 the f64 round-off of an O(1) loss (~1e-11 / h) is 1e-6 of a gradient entry of
+      // 1e-6 (tempered rows have such entries), while the truncation error at 1e-4 stays below 1e-7.
+      expect(fdError(f, logits, res.dlogits, 45, 1, 1e-4)).toBeLessThan(TOL);
     });
   }
+
+  it("a weight scales its sequence's loss and gradient; T = 1 and w = 1 are the plain loss exactly", () => {
+    const seqs = [{ advantage: 0.5 }, { advantage: -2 }];
+    const opts = { ...base, entropyCoef: 0.1 };
+    const plain = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
+    const ones = policyGradientLoss(
+      logits,
+      targets,
+      tokenOffsets,
+      seqs.map((s) => ({ ...s, weight: 1 })),
+      V,
+      { ...opts, temperature: 1 },
+    );
+    expect(ones.loss).toBe(plain.loss);
+    expect(Array.from(ones.dlogits)).toEqual(Array.from(plain.dlogits));
+    const w = policyGradientLoss(
+      logits,
+      targets,
+      tokenOffsets,
+      [{ ...seqs[0], weight: 3 }, seqs[1]],
+      V,
+      opts,
+    );
+    for (let i = 0; i < 3 * V; i++) expect(w.dlogits[i]).toBeCloseTo(3 * plain.dlogits[i], 14);
+    for (let i = 3 * V; i < 5 * V; i++) expect(w.dlogits[i]).toBe(plain.dlogits[i]);
+    // Tempered log-probs are log softmax(z / T).
+    const hot = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, { ...opts, temperature: 2 });
+    const row = Array.from(logits.subarray(0, V), (x) => x / 2);
+    const lse = Math.log(row.reduce((a, x) => a + Math.exp(x), 0));
+    expect(hot.logprobs[0]).toBeCloseTo(row[targets[0]] - lse, 12);
+  });
 
   it('clip: the unclipped branch inside [1−ε, 1+ε], zero gradient where the clip binds', () => {
     expect(clippedPgToken(1, 0, 0, 0.2)).toEqual([-1, -1, false]);

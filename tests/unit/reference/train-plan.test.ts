@@ -27,7 +27,7 @@ describe('micro-batch planning', () => {
 
   it('maps each completion token to the row that predicts it, with its sequence data', () => {
     const [mb] = planMicroBatches(
-      [seq(3, 2, 0.5), { ...seq(1, 3, -2), oldLogprobs: Float32Array.of(-1, -2, -3) }],
+      [seq(3, 2, 0.5), { ...seq(1, 3, -2), oldLogprobs: Float32Array.of(-1, -2, -3), weight: 0.25 }],
       { maxSlots: 4, maxTokens: 64, maxLen: 16 },
     );
     // sequence 0: rows 0..3 (prompt 3 + 1 completion input); sequence 1: rows 4..6
@@ -36,7 +36,9 @@ describe('micro-batch planning', () => {
     expect(Array.from(mb.slotRows)).toEqual([0, 4, 4, 3]);
     expect(mb.positions).toEqual([0, 1, 2, 3, 0, 1, 2]);
     expect(mb.slots).toEqual([0, 0, 0, 0, 1, 1, 1]);
-    expect(Array.from(mb.rowData.subarray(12, 16))).toEqual([-2, -2, 0, 0]);
+    // (advantage, old, ref, weight): an unweighted sequence has weight 1.
+    expect(Array.from(mb.rowData.subarray(0, 4))).toEqual([0.5, 0, 0, 1]);
+    expect(Array.from(mb.rowData.subarray(12, 16))).toEqual([-2, -2, 0, 0.25]);
     expect(mb.tokenOffsets).toEqual([0, 2, 5]);
   });
 

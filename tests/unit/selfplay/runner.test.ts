@@ -73,7 +73,7 @@ describe('Runner: one AZR step', () => {
     expect(batch.sequences).toHaveLength(6 * B);
     expect(batch.sequences.filter((s) => s.role === 'propose')).toHaveLength(3 * B);
     expect(batch.sequences.filter((s) => s.role === 'solve')).toHaveLength(3 * B);
-    expect(batch).toMatchObject({ clipEps: 0.2, entropyCoef: 0.001, klBeta: 0 });
+    expect(batch).toMatchObject({ clipEps: 0.2, entropyCoef: 0.001, klBeta: 0, temperature: 1 });
 
     // Prompts end with the <think> prefill; completions are the generated tokens only.
     const prefill = tokenizer.encode(THINK_PREFILL);
@@ -347,18 +347,22 @@ describe('Runner: options', () => {
     expect(solvedNow.length).toBeGreaterThanOrEqual(Math.min(proposed.size, 3));
   });
 
-  it("grpoLossType='grpo' rescales advantages to a mean of per-sequence means", async () => {
+  it("grpoLossType='grpo' weights each sequence Σ L / (n · L_i), the advantages unchanged", async () => {
     const base = { grpoPromptsPerStep: 2, grpoGroupSize: 4, grpoTrainSize: 100, klBeta: 0 };
-    const dapo = makeRunner(resolveConfig('journal-grpo', base));
+    const dapo = makeRunner(resolveConfig('journal-grpo', { ...base, grpoLossType: 'dapo' }));
     const grpo = makeRunner(resolveConfig('journal-grpo', { ...base, grpoLossType: 'grpo' }));
     await dapo.runner.runStep();
     await grpo.runner.runStep();
     const a = dapo.policy.stepBatches[0].sequences;
     const b = grpo.policy.stepBatches[0].sequences;
     const total = b.reduce((s, x) => s + x.completionIds.length, 0);
+    expect(a.every((s) => s.weight === undefined)).toBe(true);
+    // The loss is taken at the sampling temperature (journal-grpo: 0.7).
+    expect(grpo.policy.stepBatches[0].temperature).toBe(0.7);
     b.forEach((s, k) => {
-      // token-mean of A'·1 over all tokens == mean over sequences of A: A'_k · L_k / ΣL = A_k / n
-      expect((s.advantage * s.completionIds.length) / total).toBeCloseTo(a[k].advantage / b.length, 12);
+      expect(s.advantage).toBe(a[k].advantage);
+      // Σ_t w·ℓ / ΣL over sequence k's tokens = its token mean / n: the mean of per-sequence means.
+      expect(((s.weight ?? NaN) * s.completionIds.length) / total).toBeCloseTo(1 / b.length, 12);
     });
   });
 });
