@@ -65,11 +65,28 @@ export interface CachedModel {
 }
 
 /** GPU memory, in bytes, for a model and run config (estimate before, measured after loading). */
+/** The parts of a run's training state (f32 bytes); `training` is their sum. */
+export interface TrainingMemory {
+  /** Trainable tensors beside the weights: the LoRA A and B (0 for full fine-tuning: the weights train in place). */
+  parameters: number;
+  gradients: number;
+  /** AdamW's first moment. */
+  adamM: number;
+  /** AdamW's second moment. */
+  adamV: number;
+  /** Each layer's input per micro-batch token, kept for the backward's recomputation. */
+  savedInputs: number;
+  /** Full fine-tuning with klBeta > 0: the frozen copy of the base model the KL is taken against. */
+  klReference: number;
+}
+
 export interface MemoryReport {
   weights: number;
   kvCache: number;
   activations: number;
   training: number;
+  /** The estimate's itemised training state (a measured report books it as one figure). */
+  trainingParts?: TrainingMemory;
   scratch: number;
   total: number;
   /** The adapter's largest buffer / binding, for the "will it fit" warning. */

@@ -194,6 +194,23 @@ export class Engine {
     return new Engine(ctx, weights, ledger, limits, null);
   }
 
+  /**
+   * A second engine on the same device with a GPU copy of this one's weights as they are now and the same
+   * shape: full fine-tuning's frozen reference for the k3 KL (the trained weights change in place here;
+   * the copy never does). Its buffers are its own ledger's: `destroy` frees them.
+   */
+  frozenCopy(): Engine {
+    this.checkAlive();
+    const ledger = new MemoryLedger(this.ctx.device);
+    const weights = this.weights.copy(ledger);
+    return new Engine(this.ctx, weights, ledger, this.forward.limits, this.tokenizer);
+  }
+
+  /** Frees every GPU buffer of this engine (a frozen copy's owner calls it; the engine is unusable after). */
+  destroy(): void {
+    this.ledger.destroyAll();
+  }
+
   /** Zeroes the counters (the bench measures each batch size separately). */
   resetStats(): void {
     for (const k of Object.keys(this.stats) as (keyof StepStats)[]) this.stats[k] = 0;

@@ -58,6 +58,7 @@ export class Qwen2Weights {
   /** The LM head's chunks: the embedding's when tied. */
   lmHeadChunks: RowChunk[] = [];
   private readonly locations = new Map<string, TensorLocation>();
+  private maxBinding = 0;
 
   private constructor(
     readonly device: GPUDevice,
@@ -79,6 +80,7 @@ export class Qwen2Weights {
   }
 
   private allocate(maxBinding: number): void {
+    this.maxBinding = maxBinding;
     const c = this.config;
     const C = c.hiddenSize;
     const I = c.intermediateSize;
@@ -134,6 +136,36 @@ export class Qwen2Weights {
     }
     this.locations.set(name, { buffer: out[0].buffer, offset: 0, shape: [V, C], dtype: this.dtype });
     return out;
+  }
+
+  /** Every weight buffer, in allocation order (tied LM-head chunks once). */
+  private buffers(): GPUBuffer[] {
+    const out = this.layers.flatMap((L) => [
+      L.inputNorm,
+      L.postNorm,
+      L.qkv,
+      L.qkvBias,
+      L.o,
+      L.gateUp,
+      L.down,
+    ]);
+    out.push(this.finalNorm, ...this.embedChunks.map((ch) => ch.buffer));
+    if (!this.config.tieWordEmbeddings) out.push(...this.lmHeadChunks.map((ch) => ch.buffer));
+    return out;
+  }
+
+  /**
+   * A GPU copy of these weights as they are now, in `ledger` (full fine-tuning's frozen KL reference: the
+   * updates that later change these buffers do not reach the copy). Copied on the GPU, no host round trip.
+   */
+  copy(ledger: MemoryLedger): Qwen2Weights {
+    const w = new Qwen2Weights(this.device, this.config, this.dtype, ledger);
+    w.allocate(this.maxBinding);
+    const enc = this.device.createCommandEncoder({ label: 'copy weights' });
+    const to = w.buffers();
+    this.buffers().forEach((b, i) => enc.copyBufferToBuffer(b, 0, to[i], 0, b.size));
+    this.device.queue.submit([enc.finish()]);
+    return w;
   }
 
   /** Loads every tensor from a safetensors file (validated against the config by the model layer). */

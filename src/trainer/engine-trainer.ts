@@ -285,6 +285,42 @@ function loraFromTensors(tensors: readonly CheckpointTensor[], s: LoraState, pre
   return lora;
 }
 
+/**
+ * The frozen KL reference of a full fine-tuning run: the engine's weights put back to the base (a resumed
+ * run's checkpoint is loaded after this), then copied on the GPU into an engine of the same shape. Refused
+ * with what to do when the copy does not fit in GPU memory.
+ */
+async function frozenReference(engine: Engine, restoreBase: () => void): Promise<Engine> {
+  restoreBase();
+  const device = engine.ctx.device;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let copy: Engine | null = null;
+  let thrown: unknown = null;
+  try {
+    copy = engine.frozenCopy();
+  } catch (e) {
+    thrown = e;
+  }
+  const invalid = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  const failure = oom ?? invalid ?? thrown;
+  if (failure || !copy) {
+    copy?.destroy();
+    const gib = (engine.ledger.report().weights / 2 ** 30).toFixed(2);
+    const why =
+      typeof failure === 'object' && failure !== null && 'message' in failure
+        ? String(failure.message)
+        : String(failure);
+    throw new Error(
+      `klBeta > 0 with full fine-tuning keeps a frozen copy of the base weights (${gib} GiB more) for the KL ` +
+        `term, and this GPU could not allocate it (${why}): set klBeta = 0, or train a LoRA adapter ` +
+        '(fineTune = lora), whose reference is the base model with the adapter switched off',
+    );
+  }
+  return copy;
+}
+
 /** Name prefix of full fine-tuning checkpoint tensors (the trainer's keys: `full.3.qkv`, `full.embed0`). */
 export const FULL_PREFIX = 'full.';
 
@@ -294,18 +330,15 @@ const fullCache = new WeakMap<Engine, { trainer: EngineTrainer; base: Float32Arr
 
 /**
  * Full fine-tuning (fineTune = full; f32 weights with tied embeddings): every base weight is a parameter,
- * trained in place on the GPU. There is no adapter to switch off, so a run that needs the base model
- * beside the trained one (a KL reference) cannot use it. Checkpoints hold every weight with its AdamW
- * moments. The base weights as loaded are kept on the host: `reset` and `dispose` put them back, so the
- * engine holds the base model again for the next run, eval or chat.
+ * trained in place on the GPU. There is no adapter to switch off, so with klBeta > 0 the KL reference is a
+ * frozen GPU copy of the base weights (a second engine of the same shape, made when the run's trainer is).
+ * Checkpoints hold every weight with its AdamW moments. The base weights as loaded are kept on the host:
+ * `reset` and `dispose` put them back, so the engine holds the base model again for the next run, eval or
+ * chat.
  */
 async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Trainer> {
   if (config.separateAdapters)
     throw new Error('separateAdapters needs LoRA adapters: set fineTune = lora, or separateAdapters = false');
-  if (config.klBeta > 0)
-    throw new Error(
-      'klBeta > 0 needs a frozen reference model, which full fine-tuning in runs does not keep: set klBeta = 0 or fineTune = lora',
-    );
   let entry = fullCache.get(engine);
   if (!entry) {
     const trainer = new EngineTrainer(engine, null, trainerOptionsOf(config));
@@ -330,15 +363,20 @@ async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Tra
   };
   const write = (buf: GPUBuffer, data: Float32Array) =>
     device.queue.writeBuffer(buf, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+  const reference = config.klBeta > 0 ? await frozenReference(engine, restoreBase) : null;
   return {
     policy: trainablePolicy(engine, t),
+    ...(reference ? { referencePolicy: { logprobs: (batch) => reference.logprobs(batch) } } : {}),
     setAdapterEnabled: (on) => {
       if (!on)
         throw new Error(
           'a fully fine-tuned run has no adapter to switch off: evaluate the base model by loading it afresh',
         );
     },
-    dispose: restoreBase,
+    dispose: () => {
+      restoreBase();
+      reference?.destroy();
+    },
     trainable: {
       async save() {
         const exported = await t.exportState();

@@ -292,7 +292,7 @@ export class Lab {
     const old = this.loaded;
     this.loaded = null;
     await this.releaseOnnx();
-    old?.engine.ledger.destroyAll();
+    old?.engine.destroy();
     const engine = await Engine.load(ctx, model.config, model.weights, model.tokenizer, {
       maxBatch: ENGINE_MAX_BATCH,
       maxSeqLen: Math.min(ENGINE_MAX_SEQ_LEN, model.config.maxPositionEmbeddings),

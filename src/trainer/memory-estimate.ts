@@ -2,7 +2,7 @@
 // allocated (the UI's "will it fit" warning); the engine's ledger reports the measured figures after.
 import type { RunConfig } from '../config.ts';
 import { qwen2TensorShapes, type Qwen2Config } from '../model/qwen2-config.ts';
-import type { MemoryReport } from '../protocol.ts';
+import type { MemoryReport, TrainingMemory } from '../protocol.ts';
 
 export interface EngineShape {
   /** KV-cache slots (sequences decoded together). */
@@ -52,13 +52,23 @@ export function estimateMemory(
   const kvCache = shape.maxBatch * shape.maxSeqLen * kvPerToken;
   const rowsPerPass = shape.maxBatch * 64;
   const activations = rowsPerPass * (6 * model.hiddenSize + 3 * model.intermediateSize) * f32;
-  // LoRA: A [r, in] and B [out, r] per adapted projection; weights + grads + two AdamW moments, f32.
-  const perLayer = loraParamsPerLayer(model, config);
-  const trainableParams = config.fineTune === 'full' ? params : perLayer * model.numHiddenLayers;
+  // LoRA: A [r, in] and B [out, r] per adapted projection, f32 with gradients and both AdamW moments. Full
+  // fine-tuning trains the (f32) weights in place: gradients and moments of every weight.
+  const full = config.fineTune === 'full';
+  const trainableBytes = (full ? params : loraParamsPerLayer(model, config) * model.numHiddenLayers) * f32;
   // Micro-batch recomputation keeps each layer's input for the micro-batch's tokens.
   const microTokens = config.microBatch * shape.maxSeqLen;
-  const training =
-    trainableParams * 4 * f32 + microTokens * model.hiddenSize * f32 * (model.numHiddenLayers + 8);
+  const trainingParts: TrainingMemory = {
+    parameters: full ? 0 : trainableBytes,
+    gradients: trainableBytes,
+    adamM: trainableBytes,
+    adamV: trainableBytes,
+    savedInputs: microTokens * model.hiddenSize * f32 * (model.numHiddenLayers + 8),
+    // The KL reference of full fine-tuning is a second engine of the same shape on frozen weights (LoRA's
+    // is the base with the adapter off: nothing more).
+    klReference: full && config.klBeta > 0 ? weights + kvCache + activations : 0,
+  };
+  const training = Object.values(trainingParts).reduce((a, b) => a + b, 0);
   const scratch = 16 << 20;
   const total = weights + kvCache + activations + training + scratch;
   return {
@@ -66,6 +76,7 @@ export function estimateMemory(
     kvCache,
     activations,
     training,
+    trainingParts,
     scratch,
     total,
     maxBufferSize,

@@ -1,12 +1,16 @@
 // Full fine-tuning: the gradient of every base weight (fused q|k|v and gate|up, biases, norms, the
-// tied embedding as input table and LM head) against the reference, and a step that lowers the
-// negative-advantage completion's probability.
+// tied embedding as input table and LM head; k3 KL term on) against the reference, a step that lowers
+// the negative-advantage completion's probability, the frozen GPU copy that is a run's KL reference, and
+// a checkpoint resume that continues bit for bit.
 import { describe, expect, it } from 'vitest';
 import { readF32 } from '../../src/engine/buffers.ts';
+import { resolveConfig } from '../../src/config.ts';
 import { qwen2PolicyGradient } from '../../src/engine/reference/qwen2-backward.ts';
+import { qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
 import { convertWeights, randomRefWeights } from '../../src/engine/reference/random.ts';
 import { Trainer } from '../../src/engine/train.ts';
 import type { TrainBatch } from '../../src/policy.ts';
+import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 import { engineFromRef, tinyConfig } from './train-helpers.ts';
 
@@ -30,19 +34,24 @@ function concat(...parts: ArrayLike<number>[]): Float64Array {
 }
 
 describe('full fine-tuning on the GPU', () => {
-  it('every base weight gradient matches the reference', async () => {
+  it('every base weight gradient matches the reference (k3 KL term on)', async () => {
     const engine = await engineFromRef(await getTestContext(), cfg, w, {
       maxBatch: 4,
       maxSeqLen: 16,
       maxTokensPerPass: 64,
     });
     const trainer = new Trainer(engine, null, opt);
-    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0.01, klBeta: 0 };
+    const base = qwen2CompletionLogprobs(cfg, convertWeights(w, 'f64'), sequences);
+    const withRef = sequences.map((s, j) => ({
+      ...s,
+      refLogprobs: Float32Array.from(base[j], (x, t) => x - 0.2 + 0.1 * t),
+    }));
+    const batch: TrainBatch = { sequences: withRef, clipEps: 0.2, entropyCoef: 0.01, klBeta: 0.1 };
     await trainer.computeGradients(batch);
-    const want = qwen2PolicyGradient(cfg, convertWeights(w, 'f64'), null, sequences, {
+    const want = qwen2PolicyGradient(cfg, convertWeights(w, 'f64'), null, withRef, {
       clipEps: 0.2,
       entropyCoef: 0.01,
-      klBeta: 0,
+      klBeta: 0.1,
       weightGrads: true,
     }).grads.weights!;
     const expected = new Map<string, Float64Array>();
@@ -98,5 +107,63 @@ describe('full fine-tuning on the GPU', () => {
     const before = (await trainer.step(batch)).logprobs[0].reduce((a, b) => a + b, 0);
     const after = (await engine.logprobs(batch))[0].reduce((a, b) => a + b, 0);
     expect(after).toBeLessThan(before - 0.1);
+  });
+
+  it("a run's KL reference is a frozen GPU copy of the base weights; dispose puts the base back", async () => {
+    const engine = await engineFromRef(await getTestContext(), cfg, w, {
+      maxBatch: 4,
+      maxSeqLen: 16,
+      maxTokensPerPass: 64,
+    });
+    const trainer = await createEngineTrainer(engine, resolveConfig('azr-parity', { klBeta: 0.1, lr: 1e-2 }));
+    const ref = trainer.referencePolicy!;
+    const seq = sequences[0];
+    const batch: TrainBatch = { sequences: [seq], clipEps: 0.2, entropyCoef: 0, klBeta: 0.1 };
+    const ref0 = (await ref.logprobs(batch))[0];
+    const want = qwen2CompletionLogprobs(cfg, convertWeights(w, 'f64'), [seq])[0];
+    ref0.forEach((x, t) => expect(x).toBeCloseTo(want[t], 4)); // f32 kernels vs the f64 reference
+    // Before any update the policy is the reference: the KL (advantage 0, KL only) is exactly 0.
+    const klOnly = { ...batch, sequences: [{ ...seq, advantage: 0, refLogprobs: ref0 }] };
+    expect((await trainer.policy.step(klOnly)).loss).toBe(0);
+    for (let k = 0; k < 2; k++)
+      await trainer.policy.step({ ...batch, sequences: [{ ...seq, refLogprobs: ref0 }] });
+    const ref1 = (await ref.logprobs(batch))[0];
+    expect(Array.from(ref1)).toEqual(Array.from(ref0)); // the copy did not move with the trained weights
+    const moved = (await trainer.policy.logprobs(batch))[0];
+    expect(moved.reduce((a, b) => a + b, 0)).toBeGreaterThan(ref0.reduce((a, b) => a + b, 0) + 0.1);
+    expect((await trainer.policy.step(klOnly)).loss).toBeGreaterThan(0);
+    trainer.dispose();
+    expect(Array.from((await engine.logprobs(batch))[0])).toEqual(Array.from(ref0));
+  });
+
+  it('a resumed full fine-tuning trainer continues bit for bit', async () => {
+    const engine = await engineFromRef(await getTestContext(), cfg, w, {
+      maxBatch: 4,
+      maxSeqLen: 16,
+      maxTokensPerPass: 64,
+    });
+    const config = resolveConfig('azr-parity', { lr: 1e-2 });
+    const step = (k: number): TrainBatch => ({
+      sequences: [{ ...sequences[k % 3], advantage: k % 2 ? -0.5 : 1 }],
+      clipEps: 0.2,
+      entropyCoef: 0.001,
+      klBeta: 0,
+    });
+    const probe: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
+    const first = await createEngineTrainer(engine, config);
+    await first.policy.step(step(0));
+    const saved = await first.trainable.save();
+    await first.policy.step(step(1));
+    await first.policy.step(step(2));
+    const straight = await engine.logprobs(probe);
+    first.dispose();
+    // A new run trainer on the same engine (the base weights back), resumed from the checkpoint.
+    const resumed = await createEngineTrainer(engine, config);
+    await resumed.trainable.load(saved.tensors, saved.state);
+    await resumed.policy.step(step(1));
+    await resumed.policy.step(step(2));
+    const again = await engine.logprobs(probe);
+    straight.forEach((lp, j) => expect(Array.from(again[j])).toEqual(Array.from(lp)));
+    resumed.dispose();
   });
 });
