@@ -103,6 +103,8 @@ export interface StepStats {
   tokens: number;
   /** Mean entropy over the trained tokens (NaN when not computed). */
   entropy: number;
+  /** Mean k3 KL to the reference policy over the trained tokens, before the update (klBeta > 0 only). */
+  kl?: number;
   /**
    * Mean logπ of the trained completion tokens under the weights before the update (the imitation loss is
    * its negative); absent where the policy does not report it.

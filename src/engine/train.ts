@@ -78,6 +78,8 @@ export interface GradientResult {
   tokens: number;
   /** Σ entropy over the tokens (0 when entropyCoef = 0). */
   entropySum: number;
+  /** Σ k3 KL to the reference over the tokens (0 when klBeta = 0). */
+  klSum: number;
   /** logπ of each completion token under the weights before the update, per sequence. */
   logprobs: Float32Array[];
   clipped: number;
@@ -290,6 +292,7 @@ export class Trainer {
     device.queue.submit([zero.finish()]);
     let lossSum = 0;
     let entropySum = 0;
+    let klSum = 0;
     let clipped = 0;
     const logprobs: Float32Array[] = [];
     try {
@@ -310,6 +313,13 @@ export class Trainer {
           const lp = new Float32Array(mb.tokenOffsets[j + 1] - mb.tokenOffsets[j]);
           for (let t = 0; t < lp.length; t++) lp[t] = rowOut[4 * (mb.tokenOffsets[j] + t) + 1];
           logprobs.push(lp);
+          // The KL as a metric, from the log-probs the loss used (the gradient's k3 is the kernel's).
+          const ref = mb.seqs[j].refLogprobs;
+          if (batch.klBeta !== 0 && ref)
+            for (let t = 0; t < lp.length; t++) {
+              const r = ref[t] - lp[t];
+              klSum += Math.exp(r) - r - 1;
+            }
         }
         for (let r = 0; r < mb.lmRows.length; r++) {
           lossSum += rowOut[4 * r];
@@ -324,6 +334,7 @@ export class Trainer {
       loss: totalTokens ? lossSum / totalTokens : 0,
       tokens: ownTokens,
       entropySum: batch.entropyCoef !== 0 ? entropySum : 0,
+      klSum,
       logprobs,
       clipped,
       timeMs,
@@ -380,6 +391,7 @@ export class Trainer {
       clipFactor,
       tokens: grads.tokens,
       entropy: batch.entropyCoef !== 0 && grads.tokens ? grads.entropySum / grads.tokens : NaN,
+      ...(batch.klBeta !== 0 ? { kl: grads.tokens ? grads.klSum / grads.tokens : NaN } : {}),
       timeMs: { ...grads.timeMs, optimizer: performance.now() - t0 },
       logprobs: grads.logprobs,
     };

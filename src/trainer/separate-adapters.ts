@@ -99,6 +99,9 @@ function combineStats(stats: readonly StepStats[], batch: TrainBatch): StepStats
     tokens,
     entropy:
       batch.entropyCoef !== 0 && tokens ? stats.reduce((n, s) => n + s.entropy * s.tokens, 0) / tokens : NaN,
+    ...(batch.klBeta !== 0 && tokens
+      ? { kl: stats.reduce((n, s) => n + (s.kl ?? 0) * s.tokens, 0) / tokens }
+      : {}),
     timeMs,
   };
 }

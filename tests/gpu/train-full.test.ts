@@ -124,14 +124,16 @@ describe('full fine-tuning on the GPU', () => {
     ref0.forEach((x, t) => expect(x).toBeCloseTo(want[t], 4)); // f32 kernels vs the f64 reference
     // Before any update the policy is the reference: the KL (advantage 0, KL only) is exactly 0.
     const klOnly = { ...batch, sequences: [{ ...seq, advantage: 0, refLogprobs: ref0 }] };
-    expect((await trainer.policy.step(klOnly)).loss).toBe(0);
+    expect(await trainer.policy.step(klOnly)).toMatchObject({ loss: 0, kl: 0 });
     for (let k = 0; k < 2; k++)
       await trainer.policy.step({ ...batch, sequences: [{ ...seq, refLogprobs: ref0 }] });
     const ref1 = (await ref.logprobs(batch))[0];
     expect(Array.from(ref1)).toEqual(Array.from(ref0)); // the copy did not move with the trained weights
     const moved = (await trainer.policy.logprobs(batch))[0];
     expect(moved.reduce((a, b) => a + b, 0)).toBeGreaterThan(ref0.reduce((a, b) => a + b, 0) + 0.1);
-    expect((await trainer.policy.step(klOnly)).loss).toBeGreaterThan(0);
+    const after = await trainer.policy.step(klOnly);
+    expect(after.kl).toBeGreaterThan(0);
+    expect(after.loss).toBeCloseTo(0.1 * after.kl!, 6); // advantage 0: the loss is β · mean k3
     trainer.dispose();
     expect(Array.from((await engine.logprobs(batch))[0])).toEqual(Array.from(ref0));
   });

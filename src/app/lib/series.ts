@@ -29,6 +29,13 @@ export interface ChartSpec<T> {
   yRange?: [number, number];
   /** Fixed x range (charts that must share one axis, e.g. a run comparison); auto when absent. */
   xRange?: [number, number];
+  /** Shown only when some row has a value (the KL chart of runs with klBeta > 0). */
+  optional?: boolean;
+}
+
+/** The charts to draw for these rows: an optional chart with no value in any row is left out. */
+export function chartsWithData<T>(specs: readonly ChartSpec<T>[], rows: readonly T[]): ChartSpec<T>[] {
+  return specs.filter((c) => !c.optional || rows.some((r) => c.series.some((s) => s.value(r) !== null)));
 }
 
 export const TASK_LABELS: Record<TaskType, string> = { abd: 'abduction', ded: 'deduction', ind: 'induction' };
@@ -175,6 +182,14 @@ export const STEP_CHARTS: ChartSpec<StepPoint>[] = [
       { label: 'loss', color: '#1b1f24', value: (p: StepPoint) => finite(p.metrics.policy.loss) },
       { label: 'grad norm', color: '#d55e00', value: (p: StepPoint) => finite(p.metrics.policy.gradNorm) },
     ],
+  },
+  {
+    id: 'kl',
+    title: 'KL to the reference policy',
+    hint: 'Mean k3 KL per trained token to the frozen base, before each update: β pulls it back towards 0.',
+    x: stepX,
+    optional: true,
+    series: [{ label: 'KL (k3)', color: '#6b4c9a', value: (p: StepPoint) => finite(p.metrics.policy.kl) }],
   },
   {
     id: 'diversity',

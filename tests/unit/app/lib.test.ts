@@ -16,6 +16,7 @@ import {
 } from '../../../src/app/lib/samples.ts';
 import {
   STEP_CHARTS,
+  chartsWithData,
   appendColumns,
   evalChart,
   histogram01,
@@ -318,6 +319,17 @@ describe('chart series', () => {
     expect(speed.series[0].value({ metrics: metrics(1) })).toBe(320);
     expect(speed.series[0].value({ metrics: metrics(1), wallMs: 3000 })).toBe(160);
     expect(stepWallMs({ metrics: metrics(1, { timeMs: {} }) })).toBeNull();
+  });
+
+  it('the KL chart appears only for runs whose steps report a KL (klBeta > 0)', () => {
+    const plain = [{ metrics: metrics(1) }];
+    expect(chartsWithData(STEP_CHARTS, plain).map((c) => c.id)).not.toContain('kl');
+    const m = metrics(2);
+    const withKl = [...plain, { metrics: { ...m, policy: { ...m.policy, kl: 0.0125 } } }];
+    expect(chartsWithData(STEP_CHARTS, withKl).map((c) => c.id)).toContain('kl');
+    expect(STEP_CHARTS.find((c) => c.id === 'kl')!.series[0].value(withKl[1])).toBe(0.0125);
+    // Every chart that is not optional stays, with or without data.
+    expect(chartsWithData(STEP_CHARTS, []).length).toBe(STEP_CHARTS.length - 1);
   });
 
   it('every chart yields a finite number or null for every series', () => {
