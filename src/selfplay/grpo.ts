@@ -105,7 +105,8 @@ export async function runGrpoStep(runner: Runner): Promise<StepResult> {
   const generatedAt = Date.now();
   const flat = out.flatMap((comps, i) => comps.map((comp) => ({ item: items[i], prompt: prompts[i], comp })));
   const scored = flat.map((f) => grpoReward(c, f.item, f.comp.text));
-  const rewards = scored.map((s) => s.reward);
+  const hook = runner.deps.testGrpoReward;
+  const rewards = scored.map((s, k) => (hook ? hook(flat[k].comp.text, s.reward) : s.reward));
   const advantages = grpoAdvantages(rewards, c.grpoGroupSize, c.grpoScaleRewards);
   const weights = grpoSequenceWeights(
     c.grpoLossType,

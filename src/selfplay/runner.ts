@@ -24,6 +24,11 @@ export interface RunnerDeps {
   referencePolicy?: Pick<Policy, 'logprobs'>;
   /** Canonical eval expressions for the contamination count (default: arith_eval_200 + config.evalSets). */
   evalExpressions?: ReadonlySet<string>;
+  /**
+   * Tests only: replaces each GRPO training reward (its completion text and the verifier's reward in), so
+   * an untrained model's all-zero rewards can vary and an update move the policy away from its reference.
+   */
+  testGrpoReward?: (text: string, reward: number) => number;
 }
 
 export const RUNNER_STATE_VERSION = 1;
@@ -57,7 +62,7 @@ export class Runner {
     if (deps.config.klBeta > 0 && !deps.referencePolicy)
       throw new Error(
         `klBeta = ${deps.config.klBeta} needs a frozen reference policy for its KL term, and this trainer has none: ` +
-          'set klBeta = 0, or train a LoRA adapter (fineTune = lora), whose reference is the base model',
+          'set klBeta = 0',
       );
     this.rng = new Rng(deps.config.seed);
     this.evalExpressions =
