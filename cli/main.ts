@@ -57,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that reported its own failure (e.g. every bad line of an eval file) set the exit code.
+    return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     process.stderr.write(`tabzero: ${err instanceof Error ? err.message : String(err)}\n`);

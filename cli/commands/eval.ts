@@ -8,6 +8,7 @@ import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
+import { EvalFileError, parseEvalFile } from '../../src/selfplay/eval-file.ts';
 import type { EvalItem } from '../../src/selfplay/evalsets.ts';
 import type { CheckpointTensor } from '../../src/store/types.ts';
 import { isFullCheckpoint, loadFullWeights } from '../../src/trainer/full-weights.ts';
@@ -45,37 +46,6 @@ async function readAdapter(
   return { lora: (await readPeftAdapterFolder(path, config)) as RefLora };
 }
 
-/** Eval items from a JSONL file in the form `tabzero eval-set` writes (prompt and answer required). */
-export function parseEvalFile(text: string, file: string): EvalItem[] {
-  const items: EvalItem[] = [];
-  text.split('\n').forEach((line, k) => {
-    if (!line.trim()) return;
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new Error(`${file} line ${k + 1}: not JSON`);
-    }
-    const { prompt, answer } = row;
-    if (typeof prompt !== 'string' || typeof answer !== 'string')
-      throw new Error(`${file} line ${k + 1}: needs "prompt" and "answer" strings`);
-    const meta = (row.metadata ?? {}) as Record<string, unknown>;
-    const tier = typeof row.difficulty === 'string' ? row.difficulty : 'all';
-    const op = typeof meta.operation === 'string' ? meta.operation : 'all';
-    const expression = /^Calculate: (.*) = $/.exec(prompt)?.[1] ?? prompt;
-    items.push({
-      id: typeof row.id === 'string' ? row.id : `line${k + 1}`,
-      prompt,
-      answer,
-      tier,
-      op,
-      expression,
-    });
-  });
-  if (items.length === 0) throw new Error(`${file}: no eval items`);
-  return items;
-}
-
 function table(r: EvalReport): string {
   const pct = (a: { accuracy: number; correct: number; n: number }) =>
     `${(a.accuracy * 100).toFixed(1).padStart(5)}%  (${a.correct}/${a.n})`;
@@ -105,10 +75,19 @@ export function register(program: Command): void {
       const mode = a.mode as EvalMode;
       const limit = parseIntArg('--limit', a.limit, 0, 1);
       const maxNew = mode === 'raw' ? 16 : 256;
+      let set: EvalSetName | EvalItem[] = a.evalSet as EvalSetName;
+      if (a.evalFile) {
+        try {
+          set = parseEvalFile(await readFile(a.evalFile, 'utf8'), a.evalFile);
+        } catch (e) {
+          if (!(e instanceof EvalFileError)) throw e;
+          // One line per bad line, nothing on stdout, nothing scored.
+          process.stderr.write(e.message + '\n');
+          process.exitCode = 1;
+          return;
+        }
+      }
       try {
-        const set: EvalSetName | EvalItem[] = a.evalFile
-          ? parseEvalFile(await readFile(a.evalFile, 'utf8'), a.evalFile)
-          : (a.evalSet as EvalSetName);
         const dir = await resolveModelArg(a.model);
         const model = await loadFolder(dir);
         let report: EvalReport;

@@ -48,6 +48,30 @@ describe('tabzero CLI', () => {
   });
 });
 
+describe('tabzero eval --eval-file', () => {
+  it('refuses a file with bad lines: exit 1, nothing on stdout, one FILE:LINE line per bad line', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'tabzero-evalfile-'));
+    try {
+      const file = join(dir, 'mine.jsonl');
+      writeFileSync(
+        file,
+        '{"prompt":"Calculate: 1 + 2 = ","answer":"3"}\nnope\n{"prompt":"Calculate: 1 = "}\n',
+      );
+      const io = capture();
+      // The model is never opened: the file is refused first.
+      expect(await main(['eval', '--model', join(dir, 'no-model'), '--eval-file', file])).toBe(1);
+      expect(io.out()).toBe('');
+      expect(io.err()).toBe(`${file}:2: not JSON\n${file}:3: "answer" must be a string\n`);
+    } finally {
+      process.exitCode = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the tabzero executable', () => {
   it('runs through a link, as npx and global installs start it', async () => {
     const { spawnSync } = await import('node:child_process');
