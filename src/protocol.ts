@@ -4,6 +4,7 @@ import type { RunConfig, EvalSetName } from './config.ts';
 import type { AdapterReport } from './engine/gpu.ts';
 import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/records.ts';
 import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
+import type { EvalItem } from './selfplay/evalsets.ts';
 import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';
 import type { PromptParity } from './onnx/parity.ts';
@@ -124,7 +125,8 @@ export interface EvalRecord {
   backend?: EvalBackend;
   /** The step whose weights were evaluated (0 = the base model). */
   step: number;
-  set: EvalSetName;
+  /** A built-in set's name, or the name of your own eval file. */
+  set: string;
   mode: EvalMode;
   limit: number;
   report: EvalReport;
@@ -153,11 +155,19 @@ export interface SampleFilter {
 /** Who runs an eval: the WebGPU engine, or onnxruntime-web's WASM backend on an ONNX export. */
 export type EvalBackend = 'engine' | 'onnx';
 
+/** Your own eval set: a file's name, the SHA-256 of its bytes, and its parsed items. */
+export interface EvalFileSet {
+  name: string;
+  sha256: string;
+  items: EvalItem[];
+}
+
 export interface EvalRequest {
   /** Evaluate this run's weights (current, or a checkpoint's); without it, the base model. */
   runId?: string;
   checkpointStep?: number;
-  set: EvalSetName;
+  /** A built-in set, or your own eval file's items (parsed on the page by selfplay/eval-file.ts). */
+  set: EvalSetName | EvalFileSet;
   mode: EvalMode;
   /** First N items only (0 = all). */
   limit?: number;

@@ -1,7 +1,7 @@
 // The Lab: everything the trainer worker's API does, independent of where it runs. The worker (browser)
 // and the tests (Node + Dawn) give it a platform: how to get a GPU device, open a model, store runs and
 // start the verifier. It owns the one Engine and at most one training session at a time.
-import type { RunConfig } from '../config.ts';
+import type { EvalSetName, RunConfig } from '../config.ts';
 import { ONNX_CHECK_DEFAULTS, resolveConfig } from '../config.ts';
 import { DeviceLostError, Engine } from '../engine/engine.ts';
 import type { GpuContext } from '../engine/gpu.ts';
@@ -65,7 +65,13 @@ import { exportRunFolder } from './run-export.ts';
 import { checkpointAdapter } from './engine-trainer.ts';
 import { blobSource } from '../model/byte-source.ts';
 import { engineShapeFor, estimateMemory } from './memory-estimate.ts';
-import { evalName, TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
+import {
+  evalName,
+  parseEvalName,
+  TrainingSession,
+  type SessionEvent,
+  type TrainableState,
+} from './session.ts';
 
 export const TABZERO_VERSION = '0.1.0';
 
@@ -554,13 +560,13 @@ export class Lab {
   async getEvals(runId: string): Promise<EvalRecord[]> {
     const rows = await (await (await this.store()).readRun(runId)).evals();
     return rows.map((r) => {
-      const [set, mode] = r.name.split(':');
+      const { set, mode } = parseEvalName(r.name);
       const report = r.result as unknown as EvalRecord['report'];
       return {
         runId,
         step: r.step,
-        set: set as EvalRecord['set'],
-        mode: mode as EvalRecord['mode'],
+        set,
+        mode,
         limit: report.n,
         report,
         at: r.time,
@@ -758,7 +764,11 @@ export class Lab {
           this.onnxProgress('eval', done, total, `Evaluating on ONNX Runtime: item ${done} of ${total}`),
         );
       }
-      const report = await evaluate(policy, model.tokenizer, req.set, req.mode, {
+      const own = typeof req.set === 'string' ? null : req.set;
+      if (own && own.items.length === 0) throw new Error(`${own.name}: the eval file has no items`);
+      const setName = own ? own.name : (req.set as EvalSetName);
+      const items = own ? own.items : (req.set as EvalSetName);
+      const report = await evaluate(policy, model.tokenizer, items, req.mode, {
         limit: req.limit ?? 0,
         maxNew: req.mode === 'raw' ? 16 : 256,
       });
@@ -767,7 +777,7 @@ export class Lab {
         runId: req.runId ?? '',
         ...(backend === 'onnx' ? { backend } : {}),
         step,
-        set: req.set,
+        set: setName,
         mode: req.mode,
         limit: report.n,
         report,
@@ -779,7 +789,7 @@ export class Lab {
         try {
           await writer.commitEval({
             step,
-            name: evalName(req.set, req.mode),
+            name: evalName(setName, req.mode),
             result: report as unknown as JsonValue,
             time: at,
           });

@@ -2,7 +2,7 @@
 // seed, step, commit each step's results all-or-nothing, checkpoint on a timer / every N steps / on
 // pause, stop and hidden tab, and evaluate at step 0 and every N steps. It sees the engine through
 // `Policy` and `TrainableState`, the store through `RunWriter`.
-import { EVAL_SET_NAMES, type EvalSetName, type RunConfig } from '../config.ts';
+import { EVAL_SET_NAMES, type RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
 import { evaluateConfigured, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
 import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
@@ -32,7 +32,7 @@ export type SessionEvent =
   | { type: 'phase'; progress: RunnerProgress }
   | { type: 'step'; result: StepResult; wallMs: number }
   | { type: 'samples'; records: GenerationRecord[] }
-  | { type: 'eval'; row: EvalRow; set: EvalSetName; mode: EvalMode; report: EvalReport }
+  | { type: 'eval'; row: EvalRow; set: string; mode: EvalMode; report: EvalReport }
   | { type: 'checkpoint'; info: CheckpointInfo }
   | { type: 'log'; level: 'info' | 'warn'; message: string };
 
@@ -57,8 +57,14 @@ export interface SessionDeps {
 
 export type SessionEnd = 'done' | 'paused' | 'stopped';
 
-export function evalName(set: EvalSetName, mode: EvalMode): string {
+export function evalName(set: string, mode: EvalMode): string {
   return `${set}:${mode}`;
+}
+
+/** The set and mode of a stored eval's name (a file's name may itself hold a ':'). */
+export function parseEvalName(name: string): { set: string; mode: EvalMode } {
+  const at = name.lastIndexOf(':');
+  return { set: name.slice(0, at), mode: name.slice(at + 1) as EvalMode };
 }
 
 /** Every eval the config asks for, on the policy's current weights, as store rows. */
@@ -251,7 +257,7 @@ export class TrainingSession {
   }
 
   private emitEval(row: EvalRow): void {
-    const [set, mode] = row.name.split(':') as [EvalSetName, EvalMode];
+    const { set, mode } = parseEvalName(row.name);
     this.emit({ type: 'eval', row, set, mode, report: row.result as unknown as EvalReport });
   }
 

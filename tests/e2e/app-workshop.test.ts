@@ -1,7 +1,9 @@
 // The workshop flow in the app (compat mode), with the browser told it is offline: the shipped workshop
 // model is the default choice and loads from the app's own origin; a `workshop` self-play run reaches
 // step 1 with its first chart points; then the "Imitation first" phase runs a few steps on the same model
-// and its loss chart fills. Both runs are made smaller than their presets for the 2-core budget.
+// and its loss chart fills; a `journal-grpo` step shows its KL chart; the Eval tab scores your own eval
+// file and refuses a bad one line by line. The runs are made smaller than their presets for the 2-core
+// budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
@@ -91,6 +93,51 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     await waitForPoints(page, 'imitation-loss', IMITATION_STEPS, 30_000);
     expect(await chartPoints(page, 'imitation-loss')).toBe(IMITATION_STEPS);
     await shot(page, 'workshop-imitation');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('runs a journal-grpo step and shows its KL chart', async () => {
+    await page.getByTestId('preset').selectOption('journal-grpo');
+    await page.getByTestId('phase-selfplay').waitFor();
+    await setKnob('run', 'totalSteps', 1);
+    await setKnob('grpo', 'grpoGroupSize', 4);
+    await setKnob('grpo', 'grpoPromptsPerStep', 2);
+    await setKnob('eval', 'evalEvery', 0);
+    await page.getByTestId('run-name').fill('e2e journal-grpo');
+    await page.getByTestId('start-run').click();
+    // The KL chart exists only for this run's steps (klBeta > 0); the KL to the base (LoRA switched off)
+    // is 0 before the first update: one point, at 0. Then the run finishes.
+    await waitForPoints(page, 'kl', 1, RUN_TIMEOUT).catch(failWithErrors);
+    await waitForStatus(page, ['done'], RUN_TIMEOUT).catch(failWithErrors);
+    await shot(page, 'workshop-journal-grpo');
+  });
+
+  it('scores your own eval file in the Eval tab, and names every bad line of a broken one', async () => {
+    await page.getByTestId('tab-eval').click();
+    await page.getByTestId('eval-set').selectOption('own-file');
+    const bad = '{"prompt":"Calculate: 1 + 2 = ","answer":"3"}\nnot json\n{"prompt":"Calculate: 2 = "}\n';
+    await page
+      .getByTestId('eval-file')
+      .setInputFiles({ name: 'broken.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(bad) });
+    await page.getByTestId('eval-file-errors').waitFor();
+    expect(await page.getByTestId('eval-file-errors').locator('li').allTextContents()).toEqual([
+      'broken.jsonl:2: not JSON',
+      'broken.jsonl:3: "answer" must be a string',
+    ]);
+    expect(await page.getByTestId('run-eval').isDisabled()).toBe(true);
+    const good = ['Calculate: 12 + 7 = |19', 'Calculate: 9 * 3 = |27', 'Calculate: 40 - 55 = |-15']
+      .map((l, i) => JSON.stringify({ id: `mine${i}`, prompt: l.split('|')[0], answer: l.split('|')[1] }))
+      .join('\n');
+    await page
+      .getByTestId('eval-file')
+      .setInputFiles({ name: 'mine.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(good) });
+    await page.getByTestId('eval-file-ok').waitFor();
+    expect(await page.getByTestId('eval-file-ok').textContent()).toContain('mine.jsonl: 3 items');
+    await page.getByTestId('eval-limit').fill('0');
+    await page.getByTestId('run-eval').click();
+    await page.getByTestId('eval-result').waitFor({ timeout: RUN_TIMEOUT });
+    expect(await page.getByTestId('eval-result').textContent()).toMatch(/mine\.jsonl.* of 3 correct/s);
+    await shot(page, 'workshop-eval-file');
     expect(pageErrors).toEqual([]);
   });
 });
