@@ -3,6 +3,8 @@
 // Presets (spec 4.10 and section 7) are overrides of the defaults, which are the `browser` preset.
 // Nothing else in the project hard-codes a run knob.
 
+import type { EvalItem } from './selfplay/evalsets.ts';
+
 export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
 export const LORA_TARGETS: readonly LoraTarget[] = [
   'q_proj',
@@ -111,6 +113,8 @@ export interface RunConfig {
   // evaluation (section 5)
   evalEvery: number;
   evalSets: EvalSetName[];
+  /** Your own eval sets, their items copied into the run (a resumed or exported run keeps them). */
+  evalFiles: EvalFileSet[];
   evalLimit: number;
   evalMode: 'raw' | 'chat' | 'both';
   evalMaxNewRaw: number;
@@ -156,20 +160,34 @@ export interface ListKnob<T extends string = string> extends KnobBase {
   values: readonly T[];
   minItems: number;
 }
-export type Knob = IntKnob | FloatKnob | BoolKnob | EnumKnob | ListKnob;
+/** Your own eval sets (files in the JSONL form `tabzero eval-set` writes), added in the app or with --eval-file. */
+export interface EvalFilesKnob extends KnobBase {
+  kind: 'evalFiles';
+  default: EvalFileSet[];
+}
+export type Knob = IntKnob | FloatKnob | BoolKnob | EnumKnob | ListKnob | EvalFilesKnob;
+
+/** An eval file as a run keeps it: its name, the SHA-256 of its bytes, and its parsed items. */
+export interface EvalFileSet {
+  name: string;
+  sha256: string;
+  items: EvalItem[];
+}
 
 // Non-distributive ([T]) so a union of strings maps to one EnumKnob of that union.
-type KnobFor<T> = [T] extends [boolean]
-  ? BoolKnob
-  : [T] extends [string[]]
-    ? ListKnob
-    : [T] extends [number]
-      ? number extends T
-        ? IntKnob | FloatKnob
-        : EnumKnob<T>
-      : [T] extends [string]
-        ? EnumKnob<T>
-        : never;
+type KnobFor<T> = [T] extends [EvalFileSet[]]
+  ? EvalFilesKnob
+  : [T] extends [boolean]
+    ? BoolKnob
+    : [T] extends [string[]]
+      ? ListKnob
+      : [T] extends [number]
+        ? number extends T
+          ? IntKnob | FloatKnob
+          : EnumKnob<T>
+        : [T] extends [string]
+          ? EnumKnob<T>
+          : never;
 
 export type ConfigSchema = { [K in keyof RunConfig]: KnobFor<RunConfig[K]> };
 
@@ -486,6 +504,12 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     minItems: 0,
     description: 'Held-out sets to evaluate.',
   },
+  evalFiles: {
+    kind: 'evalFiles',
+    group: 'eval',
+    default: [],
+    description: 'Your own eval files (JSONL as tabzero eval-set writes), evaluated with the held-out sets.',
+  },
   evalLimit: int('eval', 0, 0, 100_000, 'Evaluate only the first N items (0 = all).'),
   evalMode: oneOf('eval', 'chat', ['raw', 'chat', 'both'], 'Scoring: raw (morgan parity), chat, or both.'),
   evalMaxNewRaw: int('eval', 16, 1, 4096, 'New tokens in raw scoring.'),
@@ -712,7 +736,28 @@ function describeAllowed(knob: Knob): string {
       return `one of ${knob.values.join(', ')}`;
     case 'list':
       return `a list of ${knob.values.join(', ')} (at least ${knob.minItems})`;
+    case 'evalFiles':
+      return 'eval files, each { name, sha256, items } with a distinct name (add them with --eval-file)';
   }
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const isText = (v: unknown): v is string => typeof v === 'string';
+
+/** What is wrong with an eval file entry of the config, or null. */
+function evalFileProblem(f: unknown): string | null {
+  if (typeof f !== 'object' || f === null) return 'not an object';
+  const { name, sha256, items } = f as Record<string, unknown>;
+  if (!isText(name) || name === '') return 'no name';
+  if (!isText(sha256) || !SHA256_HEX.test(sha256)) return `${name}: sha256 is not 64 hex digits`;
+  if (!Array.isArray(items) || items.length === 0) return `${name}: no items`;
+  const bad = items.findIndex((it: unknown) => {
+    if (typeof it !== 'object' || it === null) return true;
+    const i = it as Record<string, unknown>;
+    return ![i.id, i.prompt, i.answer, i.tier, i.op, i.expression].every(isText);
+  });
+  if (bad >= 0) return `${name}: item ${bad + 1} lacks a string id, prompt, answer, tier, op or expression`;
+  return null;
 }
 
 function checkValue(key: string, knob: Knob, value: unknown): void {
@@ -744,6 +789,21 @@ function checkValue(key: string, knob: Knob, value: unknown): void {
       )
         throw bad();
       return;
+    case 'evalFiles': {
+      if (!Array.isArray(value)) throw new ConfigError(`config '${key}': expected ${describeAllowed(knob)}`);
+      const names = new Set<string>();
+      for (const f of value) {
+        const problem = evalFileProblem(f);
+        if (problem) throw new ConfigError(`config '${key}': ${problem}`);
+        const { name } = f as EvalFileSet;
+        if ((EVAL_SET_NAMES as readonly string[]).includes(name) || names.has(name))
+          throw new ConfigError(
+            `config '${key}': two eval sets are named '${name}'; rename the file (names must differ from each other and from the built-in sets)`,
+          );
+        names.add(name);
+      }
+      return;
+    }
   }
 }
 
@@ -777,7 +837,7 @@ function checkCrossField(c: RunConfig): void {
 export function defaultConfig(): RunConfig {
   const out: Record<string, unknown> = {};
   for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [string, Knob][]) {
-    out[key] = Array.isArray(knob.default) ? [...knob.default] : knob.default;
+    out[key] = Array.isArray(knob.default) ? [...(knob.default as unknown[])] : knob.default;
   }
   return out as unknown as RunConfig;
 }
@@ -827,6 +887,8 @@ export function parseSetFlag(flag: string): Partial<RunConfig> {
     case 'list':
       value = raw === '' ? [] : raw.split(',').map((s) => s.trim());
       break;
+    case 'evalFiles':
+      throw new ConfigError(`config '${key}': add eval files with --eval-file F.jsonl, not --set`);
   }
   checkValue(key, knob, value);
   return { [key]: value } as Partial<RunConfig>;

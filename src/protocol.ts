@@ -1,10 +1,9 @@
 // The typed API of workers/trainer.worker.ts (comlink) and the events it sends: the single source of
 // truth for messages between the UI and the worker that owns the GPU device. Types only.
-import type { RunConfig, EvalSetName } from './config.ts';
+import type { EvalFileSet, RunConfig, EvalSetName } from './config.ts';
 import type { AdapterReport } from './engine/gpu.ts';
 import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/records.ts';
 import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
-import type { EvalItem } from './selfplay/evalsets.ts';
 import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';
 import type { PromptParity } from './onnx/parity.ts';
@@ -154,13 +153,6 @@ export interface SampleFilter {
 
 /** Who runs an eval: the WebGPU engine, or onnxruntime-web's WASM backend on an ONNX export. */
 export type EvalBackend = 'engine' | 'onnx';
-
-/** Your own eval set: a file's name, the SHA-256 of its bytes, and its parsed items. */
-export interface EvalFileSet {
-  name: string;
-  sha256: string;
-  items: EvalItem[];
-}
 
 export interface EvalRequest {
   /** Evaluate this run's weights (current, or a checkpoint's); without it, the base model. */

@@ -5,8 +5,16 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseSeedSet } from '../../src/store/seed-set.ts';
-import { join } from 'node:path';
-import { parseSetFlag, PRESET_NAMES, resolveConfig, type RunConfig } from '../../src/config.ts';
+import { basename, join } from 'node:path';
+import {
+  parseSetFlag,
+  PRESET_NAMES,
+  resolveConfig,
+  type EvalFileSet,
+  type RunConfig,
+} from '../../src/config.ts';
+import { Sha256 } from '../../src/model/sha256.ts';
+import { parseEvalFile } from '../../src/selfplay/eval-file.ts';
 import type { StepMetrics } from '../../src/selfplay/records.ts';
 import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
@@ -29,6 +37,8 @@ export interface TrainOptions {
   checkpointEverySteps?: number;
   /** A seed set (seed.jsonl of another run, spec 4.8) to seed a new run from instead of proposing. */
   seedSet?: string;
+  /** Your own eval files (JSONL), copied into a new run's config (evalFiles). */
+  evalFiles?: string[];
   /** Where lines go (stdout by default). */
   log?: (line: string) => void;
 }
@@ -54,8 +64,22 @@ export function stepLine(m: StepMetrics, wallMs: number, totalSteps: number): st
   );
 }
 
+/** Reads eval files into the config's form (name = the file's base name); every bad line is named. */
+export async function readEvalFiles(paths: readonly string[]): Promise<EvalFileSet[]> {
+  return Promise.all(
+    paths.map(async (path) => {
+      const bytes = await readFile(path);
+      const items = parseEvalFile(bytes.toString('utf8'), path);
+      return { name: basename(path), sha256: new Sha256().update(bytes).hexDigest(), items };
+    }),
+  );
+}
+
 export async function runTrainCommand(opts: TrainOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  if (opts.resume && opts.evalFiles?.length)
+    throw new Error('--eval-file names the eval files of a new run; a resumed run keeps its own');
+  const evalFiles = await readEvalFiles(opts.evalFiles ?? []);
   const store = new NodeRunStore(process.cwd());
   const hasRun = existsSync(join(opts.out, 'run.json'));
   if (hasRun && !opts.resume) {
@@ -79,6 +103,7 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       const overrides: Partial<RunConfig> = Object.assign({}, ...opts.set.map(parseSetFlag));
       if (opts.steps !== undefined) overrides.totalSteps = opts.steps;
       if (opts.checkpointEverySteps !== undefined) overrides.checkpointEverySteps = opts.checkpointEverySteps;
+      if (evalFiles.length) overrides.evalFiles = evalFiles;
       const config = resolveConfig(opts.preset, overrides);
       writer = await store.createRun(opts.out, {
         config,
@@ -149,6 +174,7 @@ interface TrainArgs {
   resume?: boolean;
   checkpointEverySteps?: string;
   seedSet?: string;
+  evalFile: string[];
 }
 
 export function register(program: Command): void {
@@ -174,6 +200,12 @@ export function register(program: Command): void {
       '--seed-set <file>',
       "seed a new run from a seed set (another run's seed.jsonl) instead of proposing",
     )
+    .option(
+      '--eval-file <file.jsonl>',
+      'also evaluate your own eval file (repeatable; the JSONL form `tabzero eval-set` writes)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
     .action(async (a: TrainArgs) => {
       if (!PRESET_NAMES.includes(a.preset as never))
         throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}`);
@@ -185,6 +217,7 @@ export function register(program: Command): void {
         out: a.out,
         resume: Boolean(a.resume),
         seedSet: a.seedSet,
+        evalFiles: a.evalFile,
         checkpointEverySteps:
           a.checkpointEverySteps === undefined
             ? undefined

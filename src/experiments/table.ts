@@ -16,7 +16,9 @@ export const percent = (v: number | null | undefined): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(1)}%`;
 
 function valueText(v: unknown): string {
-  if (Array.isArray(v)) return v.join(',');
+  // evalFiles: the files' names (their items are in the runs).
+  if (Array.isArray(v))
+    return v.map((x) => (typeof x === 'object' && x && 'name' in x ? x.name : x)).join(',');
   return String(v);
 }
 

@@ -395,8 +395,13 @@ export function toEvalItems(name: EvalSetName): EvalItem[] {
 
 /** Canonical closed expressions of an eval set (for the contamination count of spec 5.2). */
 export function evalCanonicalExpressions(name: EvalSetName): Set<string> {
+  return canonicalExpressions(toEvalItems(name));
+}
+
+/** The canonical printed form of each item's expression (the item's own text where it does not parse). */
+export function canonicalExpressions(items: readonly Pick<EvalItem, 'expression'>[]): Set<string> {
   const out = new Set<string>();
-  for (const item of toEvalItems(name)) {
+  for (const item of items) {
     const p = parseProgram(item.expression);
     out.add(p.ok ? printExpr(p.value.body) : item.expression);
   }

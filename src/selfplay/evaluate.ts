@@ -126,22 +126,34 @@ export async function evaluate(
   };
 }
 
-/** The evaluations a run config asks for (evalSets × evalMode, evalLimit, token budgets), in order. */
+/** The evaluations a run config asks for (evalSets, then evalFiles, × evalMode, evalLimit, token budgets), in order. */
 export async function evaluateConfigured(
   policy: Pick<Policy, 'generate'>,
   tokenizer: Tokenizer,
-  config: Pick<RunConfig, 'evalSets' | 'evalMode' | 'evalLimit' | 'evalMaxNewRaw' | 'evalMaxNewChat'>,
-): Promise<(EvalReport & { set: EvalSetName })[]> {
+  config: Pick<
+    RunConfig,
+    'evalSets' | 'evalFiles' | 'evalMode' | 'evalLimit' | 'evalMaxNewRaw' | 'evalMaxNewChat'
+  >,
+): Promise<(EvalReport & { set: string })[]> {
   const modes: EvalMode[] = config.evalMode === 'both' ? ['raw', 'chat'] : [config.evalMode];
-  const out: (EvalReport & { set: EvalSetName })[] = [];
-  for (const set of config.evalSets) {
+  const sets: { name: string; items: EvalSetName | readonly EvalItem[] }[] = [
+    ...config.evalSets.map((name) => ({ name, items: name })),
+    ...config.evalFiles.map((f) => ({ name: f.name, items: f.items })),
+  ];
+  const out: (EvalReport & { set: string })[] = [];
+  for (const set of sets) {
     for (const mode of modes) {
       const maxNew = mode === 'raw' ? config.evalMaxNewRaw : config.evalMaxNewChat;
       out.push({
-        set,
-        ...(await evaluate(policy, tokenizer, set, mode, { limit: config.evalLimit, maxNew })),
+        set: set.name,
+        ...(await evaluate(policy, tokenizer, set.items, mode, { limit: config.evalLimit, maxNew })),
       });
     }
   }
   return out;
+}
+
+/** Whether a run config evaluates anything (a built-in set or your own file). */
+export function hasConfiguredEvals(config: Pick<RunConfig, 'evalSets' | 'evalFiles'>): boolean {
+  return config.evalSets.length + config.evalFiles.length > 0;
 }

@@ -4,12 +4,17 @@
 // `Policy` and `TrainableState`, the store through `RunWriter`.
 import { EVAL_SET_NAMES, type RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
-import { evaluateConfigured, type EvalMode, type EvalReport } from '../selfplay/evaluate.ts';
+import {
+  evaluateConfigured,
+  hasConfiguredEvals,
+  type EvalMode,
+  type EvalReport,
+} from '../selfplay/evaluate.ts';
 import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
 import { Runner } from '../selfplay/runner.ts';
 import type { Verifier } from '../selfplay/verifier.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
-import { evalCanonicalExpressions } from '../selfplay/evalsets.ts';
+import { canonicalExpressions, evalCanonicalExpressions } from '../selfplay/evalsets.ts';
 import type {
   CheckpointInfo,
   CheckpointReason,
@@ -99,9 +104,14 @@ export function imitationStopReached(
  * The eval expressions a run keeps out of its training data (and counts as contamination): imitation
  * excludes every eval set's (the dev set's too: the stopping rule reads it), self-play those it evaluates.
  */
-export function runEvalExpressions(config: Pick<RunConfig, 'mode' | 'evalSets'>): Set<string> {
+export function runEvalExpressions(
+  config: Pick<RunConfig, 'mode' | 'evalSets'> & Partial<Pick<RunConfig, 'evalFiles'>>,
+): Set<string> {
   const sets = config.mode === 'imitation' ? EVAL_SET_NAMES : config.evalSets;
-  return new Set(sets.flatMap((s) => [...evalCanonicalExpressions(s)]));
+  const out = new Set(sets.flatMap((s) => [...evalCanonicalExpressions(s)]));
+  // Your own eval files are held out too (contamination count, excludeEvalItems).
+  for (const f of config.evalFiles ?? []) for (const e of canonicalExpressions(f.items)) out.add(e);
+  return out;
 }
 
 export class TrainingSession {
@@ -204,7 +214,7 @@ export class TrainingSession {
       await writer.commitSeeding({ state: runner.getState(), samples: seed.generations });
       await this.checkpoint('seeded');
     }
-    if (runner.step === 0 && config.evalSets.length > 0 && !(await this.hasEval(0))) {
+    if (runner.step === 0 && hasConfiguredEvals(config) && !(await this.hasEval(0))) {
       await this.evalNow(0);
     }
 
@@ -214,7 +224,7 @@ export class TrainingSession {
       const result = await runner.runStep();
       this.emit({ type: 'samples', records: result.generations });
       const evalDue =
-        config.evalEvery > 0 && result.step % config.evalEvery === 0 && config.evalSets.length > 0;
+        config.evalEvery > 0 && result.step % config.evalEvery === 0 && hasConfiguredEvals(config);
       const evals = evalDue ? await runConfiguredEvals(policy, tokenizer, config) : [];
       await writer.commitStep({
         step: result.step,

@@ -55,9 +55,11 @@ export function overlaySpec(
   };
 }
 
-/** A config value as a table cell: scalars as they are, anything else as compact JSON. */
+/** A config value as a table cell: scalars as they are, eval files by name, anything else as compact JSON. */
 export function configCell(v: unknown): string {
   if (v === undefined) return '—';
   if (typeof v === 'string') return v;
+  if (Array.isArray(v) && v.some((x) => typeof x === 'object' && x !== null && 'items' in x))
+    return (v as { name: string }[]).map((f) => f.name).join(', ');
   return JSON.stringify(v);
 }

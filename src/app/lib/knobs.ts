@@ -42,6 +42,8 @@ export function rangeText(knob: Knob): string {
       return knob.values.join(' | ');
     case 'list':
       return knob.minItems > 0 ? `at least ${knob.minItems}` : 'any subset';
+    case 'evalFiles':
+      return 'JSONL files';
   }
 }
 

@@ -32,8 +32,11 @@ export function diffFromPreset(preset: string, config: RunConfig): Partial<RunCo
 
 export function encodeShare(preset: string, config: RunConfig): string {
   const params = new URLSearchParams({ preset });
-  for (const [key, value] of Object.entries(diffFromPreset(preset, config)))
+  for (const [key, value] of Object.entries(diffFromPreset(preset, config))) {
+    // Your own eval files stay in this browser: a link carries knobs, not file contents.
+    if (key === 'evalFiles') continue;
     params.set(key, encodeValue(value));
+  }
   return `#${params.toString()}`;
 }
 

@@ -242,6 +242,26 @@ describe('share link', () => {
     });
   });
 
+  it('leaves your own eval files out of the link (contents stay in this browser)', () => {
+    const items = [
+      {
+        id: 'a',
+        prompt: 'Calculate: 1 + 1 = ',
+        answer: '2',
+        tier: 'all',
+        op: 'unknown',
+        expression: '1 + 1',
+      },
+    ];
+    const config = resolveConfig('workshop', {
+      batchPerGroup: 2,
+      evalFiles: [{ name: 'mine.jsonl', sha256: 'a'.repeat(64), items }],
+    });
+    const hash = encodeShare('workshop', config);
+    expect(hash).not.toContain('evalFiles');
+    expect(decodeShare(hash)!.problems).toEqual([]);
+  });
+
   it('ignores bad entries with a reason, and hashes without a preset', () => {
     expect(decodeShare('#foo=1')).toBeNull();
     const bad = decodeShare('#preset=smoke&batchPerGroup=0&nope=1&temperature=0.5')!;

@@ -1,10 +1,24 @@
 // Your own eval sets (`tabzero eval --eval-file`, the Eval tab's upload): every file `tabzero eval-set`
 // writes parses back to the same items; a file with bad lines is refused whole, one `FILE:LINE: what`
 // message per bad line.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EVAL_SET_NAMES } from '../../../src/config.ts';
+import { readEvalFiles } from '../../../cli/commands/train.ts';
+import {
+  ConfigError,
+  EVAL_SET_NAMES,
+  parseSetFlag,
+  resolveConfig,
+  type EvalFileSet,
+} from '../../../src/config.ts';
+import { Sha256 } from '../../../src/model/sha256.ts';
 import { EvalFileError, parseEvalFile } from '../../../src/selfplay/eval-file.ts';
+import { evaluateConfigured } from '../../../src/selfplay/evaluate.ts';
 import { generateEvalSetJsonl, toEvalItems } from '../../../src/selfplay/evalsets.ts';
+import { runEvalExpressions } from '../../../src/trainer/session.ts';
+import { ChatMLTestTokenizer, ScriptedPolicy } from './helpers.ts';
 
 function errorsOf(text: string): readonly string[] {
   try {
@@ -81,5 +95,55 @@ describe('eval files', () => {
       'my.jsonl:13: "id" "ok" repeats line 1',
     ]);
     expect(errorsOf('\n\n')).toEqual(['my.jsonl:1: no eval items (the file is empty)']);
+  });
+});
+
+describe('the evalFiles knob', () => {
+  const text = [
+    '{"id":"a","prompt":"Calculate: 12 + 7 = ","answer":"19"}',
+    '{"id":"b","prompt":"Calculate: 9 * 3 = ","answer":"27"}',
+  ].join('\n');
+  const file = (name = 'mine.jsonl'): EvalFileSet => ({
+    name,
+    sha256: new Sha256().update(new TextEncoder().encode(text)).hexDigest(),
+    items: parseEvalFile(text, name),
+  });
+
+  it('tabzero train --eval-file reads each file into { name, sha256 of its bytes, items }', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabzero-evalfiles-'));
+    try {
+      writeFileSync(join(dir, 'mine.jsonl'), text);
+      expect(await readEvalFiles([join(dir, 'mine.jsonl')])).toEqual([file()]);
+      writeFileSync(join(dir, 'bad.jsonl'), 'nope\n');
+      await expect(readEvalFiles([join(dir, 'bad.jsonl')])).rejects.toThrow(
+        `${join(dir, 'bad.jsonl')}:1: not JSON`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a run evaluates its files after its built-in sets, under their names, and holds their expressions out', async () => {
+    const config = resolveConfig('smoke', { evalFiles: [file()], evalLimit: 0, evalMode: 'raw' });
+    const tokenizer = new ChatMLTestTokenizer();
+    const policy = new ScriptedPolicy(tokenizer, (p) => (p.includes('12 + 7') ? ' 19' : ' 0'));
+    const reports = await evaluateConfigured(policy, tokenizer, { ...config, evalSets: [] });
+    expect(reports.map((r) => [r.set, r.mode, r.n, r.correct])).toEqual([['mine.jsonl', 'raw', 2, 1]]);
+    const both = await evaluateConfigured(policy, tokenizer, { ...config, evalLimit: 3 });
+    expect(both.map((r) => r.set)).toEqual(['arith_eval_200', 'mine.jsonl']);
+    const held = runEvalExpressions(config);
+    expect(held.has('12 + 7') && held.has('9 * 3')).toBe(true);
+  });
+
+  it('refuses malformed entries, repeated names and built-in names, and --set', () => {
+    const bad = (evalFiles: unknown) => () =>
+      resolveConfig('smoke', { evalFiles: evalFiles as EvalFileSet[] });
+    expect(bad([file()])).not.toThrow();
+    expect(bad([{ ...file(), sha256: 'abc' }])).toThrow(/sha256 is not 64 hex digits/);
+    expect(bad([{ ...file(), items: [] }])).toThrow(/mine\.jsonl: no items/);
+    expect(bad([{ ...file(), items: [{ prompt: 'x' }] }])).toThrow(/item 1 lacks/);
+    expect(bad([file(), file()])).toThrow(/two eval sets are named 'mine\.jsonl'/);
+    expect(bad([file('arith_eval_200')])).toThrow(ConfigError);
+    expect(() => parseSetFlag('evalFiles=mine.jsonl')).toThrow(/--eval-file/);
   });
 });
