@@ -2,8 +2,8 @@
 // model is the default choice and loads from the app's own origin; a `workshop` self-play run reaches
 // step 1 with its first chart points; then the "Imitation first" phase runs a few steps on the same model
 // and its loss chart fills; a `journal-grpo` step shows its KL chart; the Eval tab scores your own eval
-// file and refuses a bad one line by line. The runs are made smaller than their presets for the 2-core
-// budget.
+// file and refuses a bad one line by line, and a run evaluates a file added in its form. The runs are
+// made smaller than their presets for the 2-core budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
@@ -138,6 +138,34 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     await page.getByTestId('eval-result').waitFor({ timeout: RUN_TIMEOUT });
     expect(await page.getByTestId('eval-result').textContent()).toMatch(/mine\.jsonl.* of 3 correct/s);
     await shot(page, 'workshop-eval-file');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('a run evaluates the eval file added in its form, at step 0 and after its step', async () => {
+    await page.getByTestId('tab-train').click();
+    await page.getByTestId('preset').selectOption('journal-grpo');
+    await setKnob('run', 'totalSteps', 1);
+    await setKnob('grpo', 'grpoGroupSize', 4);
+    await setKnob('grpo', 'grpoPromptsPerStep', 2);
+    await setKnob('eval', 'evalEvery', 1);
+    await setKnob('eval', 'evalLimit', 2);
+    const mine = [
+      '{"prompt":"Calculate: 12 + 7 = ","answer":"19"}',
+      '{"prompt":"Calculate: 9 * 3 = ","answer":"27"}',
+    ];
+    await page.getByTestId('knob-evalFiles-add').setInputFiles({
+      name: 'mine.jsonl',
+      mimeType: 'application/jsonl',
+      buffer: Buffer.from(mine.join('\n')),
+    });
+    await page.getByTestId('eval-file-entry').waitFor();
+    expect(await page.getByTestId('eval-file-entry').textContent()).toContain('mine.jsonl: 2 items');
+    await page.getByTestId('run-name').fill('e2e eval file run');
+    await page.getByTestId('start-run').click();
+    await waitForPoints(page, 'kl', 1, RUN_TIMEOUT).catch(failWithErrors);
+    await waitForStatus(page, ['done'], RUN_TIMEOUT).catch(failWithErrors);
+    // arith_eval_200 and mine.jsonl, each at step 0 and at step 1.
+    await waitForPoints(page, 'eval', 4, 30_000);
     expect(pageErrors).toEqual([]);
   });
 });
