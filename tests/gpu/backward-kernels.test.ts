@@ -15,6 +15,7 @@ import { RmsNormBackwardKernel } from '../../src/engine/kernels/rmsnorm.ts';
 import { RopeBackwardKernel, ropeTable } from '../../src/engine/kernels/rope-kv.ts';
 import { SwigluBackwardKernel } from '../../src/engine/kernels/swiglu.ts';
 import { policyGradientLoss } from '../../src/engine/reference/loss.ts';
+import { pgTestSequences } from '../helpers/pg-sequences.ts';
 import { attention, attentionProbOffsets } from '../../src/engine/reference/ops.ts';
 import {
   attentionBackward,
@@ -391,18 +392,11 @@ describe('backward kernels vs reference', () => {
         temperature,
       }).logprobs;
       const shift = [0.05, 0.6, -0.5, 0.1, -0.03];
-      const seqs = [0, 1].map((s) => {
-        const idx = Array.from(
-          { length: tokenOffsets[s + 1] - tokenOffsets[s] },
-          (_, i) => tokenOffsets[s] + i,
-        );
-        return {
-          advantage: s === 0 ? 1.3 : -0.7,
-          oldLogprobs: idx.map((t) => lp0[t] + shift[t]),
-          refLogprobs: idx.map((t, i) => lp0[t] - 0.3 + 0.2 * i),
-          weight: weights[s],
-        };
-      });
+      const seqs = pgTestSequences(lp0, tokenOffsets, { shift, withRef: true, weights }).map((q) => ({
+        ...q,
+        refLogprobs: q.refLogprobs!,
+        weight: q.weight!,
+      }));
       const opts = { clipEps: 0.2, entropyCoef: 0.1, klBeta: 0.2, totalTokens: 11, temperature };
       const want = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
       const rowData = new Float32Array(R * 4);

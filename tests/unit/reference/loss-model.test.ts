@@ -8,6 +8,7 @@ import {
 } from '../../../src/engine/reference/qwen2-backward.ts';
 import { qwen2CompletionLogprobs } from '../../../src/engine/reference/qwen2.ts';
 import { randomRefLora, randomRefWeights } from '../../../src/engine/reference/random.ts';
+import { pgTestSequences } from '../../helpers/pg-sequences.ts';
 import { fdError, randF64 } from './fd.ts';
 import { TINY } from './tiny.ts';
 
@@ -65,18 +66,7 @@ describe('spec 4.7 loss (reference)', () => {
       // range). Without it they are frozen at the current logprobs: the on-policy value is constant in
       // the logits (ρ ≡ 1) but its gradient is that of the frozen loss, which finite differences see.
       const shift = withOld ? [0.05, 0.6, -0.5, 0.1, -0.03] : [0, 0, 0, 0, 0];
-      const seqs = [0, 1].map((s) => {
-        const idx = Array.from(
-          { length: tokenOffsets[s + 1] - tokenOffsets[s] },
-          (_, i) => tokenOffsets[s] + i,
-        );
-        return {
-          advantage: s === 0 ? 1.3 : -0.7,
-          oldLogprobs: idx.map((t) => lp0[t] + shift[t]),
-          refLogprobs: withRef ? idx.map((t, i) => lp0[t] - 0.3 + 0.2 * i) : undefined,
-          weight: weights?.[s],
-        };
-      });
+      const seqs = pgTestSequences(lp0, tokenOffsets, { shift, withRef, weights });
       const res = policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts);
       if (withOld) expect(res.clipped).toBeGreaterThan(0);
       const f = () => policyGradientLoss(logits, targets, tokenOffsets, seqs, V, opts).loss;
