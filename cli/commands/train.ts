@@ -13,7 +13,7 @@ import {
   type EvalFileSet,
   type RunConfig,
 } from '../../src/config.ts';
-import { Sha256 } from '../../src/model/sha256.ts';
+import { sha256Hex } from '../../src/model/sha256.ts';
 import { parseEvalFile } from '../../src/selfplay/eval-file.ts';
 import type { StepMetrics } from '../../src/selfplay/records.ts';
 import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
@@ -70,7 +70,7 @@ export async function readEvalFiles(paths: readonly string[]): Promise<EvalFileS
     paths.map(async (path) => {
       const bytes = await readFile(path);
       const items = parseEvalFile(bytes.toString('utf8'), path);
-      return { name: basename(path), sha256: new Sha256().update(bytes).hexDigest(), items };
+      return { name: basename(path), sha256: sha256Hex(bytes), items };
     }),
   );
 }

@@ -366,7 +366,7 @@ async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Tra
   const reference = config.klBeta > 0 ? await frozenReference(engine, restoreBase) : null;
   return {
     policy: trainablePolicy(engine, t),
-    ...(reference ? { referencePolicy: { logprobs: (batch) => reference.logprobs(batch) } } : {}),
+    ...(reference ? { referencePolicy: reference } : {}),
     setAdapterEnabled: (on) => {
       if (!on)
         throw new Error(

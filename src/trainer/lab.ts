@@ -1,7 +1,7 @@
 // The Lab: everything the trainer worker's API does, independent of where it runs. The worker (browser)
 // and the tests (Node + Dawn) give it a platform: how to get a GPU device, open a model, store runs and
 // start the verifier. It owns the one Engine and at most one training session at a time.
-import type { EvalSetName, RunConfig } from '../config.ts';
+import type { RunConfig } from '../config.ts';
 import { ONNX_CHECK_DEFAULTS, resolveConfig } from '../config.ts';
 import { DeviceLostError, Engine } from '../engine/engine.ts';
 import type { GpuContext } from '../engine/gpu.ts';
@@ -764,10 +764,9 @@ export class Lab {
           this.onnxProgress('eval', done, total, `Evaluating on ONNX Runtime: item ${done} of ${total}`),
         );
       }
-      const own = typeof req.set === 'string' ? null : req.set;
-      if (own && own.items.length === 0) throw new Error(`${own.name}: the eval file has no items`);
-      const setName = own ? own.name : (req.set as EvalSetName);
-      const items = own ? own.items : (req.set as EvalSetName);
+      const { name: setName, items } =
+        typeof req.set === 'string' ? { name: req.set, items: req.set } : req.set;
+      if (items.length === 0) throw new Error(`${setName}: the eval file has no items`);
       const report = await evaluate(policy, model.tokenizer, items, req.mode, {
         limit: req.limit ?? 0,
         maxNew: req.mode === 'raw' ? 16 : 256,

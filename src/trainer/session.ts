@@ -104,13 +104,11 @@ export function imitationStopReached(
  * The eval expressions a run keeps out of its training data (and counts as contamination): imitation
  * excludes every eval set's (the dev set's too: the stopping rule reads it), self-play those it evaluates.
  */
-export function runEvalExpressions(
-  config: Pick<RunConfig, 'mode' | 'evalSets'> & Partial<Pick<RunConfig, 'evalFiles'>>,
-): Set<string> {
+export function runEvalExpressions(config: Pick<RunConfig, 'mode' | 'evalSets' | 'evalFiles'>): Set<string> {
   const sets = config.mode === 'imitation' ? EVAL_SET_NAMES : config.evalSets;
   const out = new Set(sets.flatMap((s) => [...evalCanonicalExpressions(s)]));
   // Your own eval files are held out too (contamination count, excludeEvalItems).
-  for (const f of config.evalFiles ?? []) for (const e of canonicalExpressions(f.items)) out.add(e);
+  for (const f of config.evalFiles) for (const e of canonicalExpressions(f.items)) out.add(e);
   return out;
 }
 

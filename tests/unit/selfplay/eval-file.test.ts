@@ -13,7 +13,7 @@ import {
   resolveConfig,
   type EvalFileSet,
 } from '../../../src/config.ts';
-import { Sha256 } from '../../../src/model/sha256.ts';
+import { sha256Hex } from '../../../src/model/sha256.ts';
 import { EvalFileError, parseEvalFile } from '../../../src/selfplay/eval-file.ts';
 import { evaluateConfigured } from '../../../src/selfplay/evaluate.ts';
 import { generateEvalSetJsonl, toEvalItems } from '../../../src/selfplay/evalsets.ts';
@@ -105,7 +105,7 @@ describe('the evalFiles knob', () => {
   ].join('\n');
   const file = (name = 'mine.jsonl'): EvalFileSet => ({
     name,
-    sha256: new Sha256().update(new TextEncoder().encode(text)).hexDigest(),
+    sha256: sha256Hex(new TextEncoder().encode(text)),
     items: parseEvalFile(text, name),
   });
 
