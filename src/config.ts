@@ -3,8 +3,6 @@
 // Presets (spec 4.10 and section 7) are overrides of the defaults, which are the `browser` preset.
 // Nothing else in the project hard-codes a run knob.
 
-import type { EvalItem } from './selfplay/evalsets.ts';
-
 export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
 export const LORA_TARGETS: readonly LoraTarget[] = [
   'q_proj',
@@ -166,6 +164,19 @@ export interface EvalFilesKnob extends KnobBase {
   default: EvalFileSet[];
 }
 export type Knob = IntKnob | FloatKnob | BoolKnob | EnumKnob | ListKnob | EvalFilesKnob;
+
+/** One eval item (spec 5.2): a raw prompt, its answer and the buckets it is reported in. */
+export interface EvalItem {
+  id: string;
+  /** Raw (morgan-style) prompt `Calculate: … = `. */
+  prompt: string;
+  answer: string;
+  tier: string;
+  /** Per-op bucket: the operation of arith_eval_200, the root operator of arith_expr_eval_100. */
+  op: string;
+  /** Canonical closed expression shown in chat mode (`/` as `//`). */
+  expression: string;
+}
 
 /** An eval file as a run keeps it: its name, the SHA-256 of its bytes, and its parsed items. */
 export interface EvalFileSet {

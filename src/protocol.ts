@@ -2,7 +2,7 @@
 // truth for messages between the UI and the worker that owns the GPU device. Types only.
 import type { EvalFileSet, RunConfig, EvalSetName } from './config.ts';
 import type { AdapterReport } from './engine/gpu.ts';
-import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/records.ts';
+import type { GenerationRecord, RunnerPhase, StepMetrics } from './selfplay/types.ts';
 import type { EvalMode, EvalReport } from './selfplay/evaluate.ts';
 import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';

@@ -9,7 +9,7 @@ import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
 import { EvalFileError, parseEvalFile } from '../../src/selfplay/eval-file.ts';
-import type { EvalItem } from '../../src/selfplay/evalsets.ts';
+import type { EvalItem } from '../../src/config.ts';
 import type { CheckpointTensor } from '../../src/store/types.ts';
 import { isFullCheckpoint, loadFullWeights } from '../../src/trainer/full-weights.ts';
 import { readFile } from 'node:fs/promises';

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseSetFlag, type RunConfig } from '../../src/config.ts';
 import { nodeFolderSink, nodeFolderSource } from '../../src/model/node-folder.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
-import type { StepMetrics } from '../../src/selfplay/records.ts';
+import type { StepMetrics } from '../../src/selfplay/types.ts';
 import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';

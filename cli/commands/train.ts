@@ -15,7 +15,7 @@ import {
 } from '../../src/config.ts';
 import { sha256Hex } from '../../src/model/sha256.ts';
 import { parseEvalFile } from '../../src/selfplay/eval-file.ts';
-import type { StepMetrics } from '../../src/selfplay/records.ts';
+import type { StepMetrics } from '../../src/selfplay/types.ts';
 import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';

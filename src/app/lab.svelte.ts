@@ -16,7 +16,7 @@ import type {
   TrainerEvent,
   UserError,
 } from '../protocol.ts';
-import type { GenerationRecord } from '../selfplay/records.ts';
+import type { GenerationRecord } from '../selfplay/types.ts';
 import { getTrainer } from './trainer.ts';
 import { toUserError, withTimeout } from './lib/errors.ts';
 import { mergeEval, mergeRun, mergeStep, modelChoiceForRun } from './lib/history.ts';

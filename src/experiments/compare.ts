@@ -3,7 +3,7 @@
 // plus the config knobs on which the runs differ. Reads runs only through RunReader, so it works on run
 // folders (Node) and IndexedDB (app) alike. Browser-safe.
 import type { RunConfig } from '../config.ts';
-import type { StepMetrics } from '../selfplay/records.ts';
+import type { StepMetrics } from '../selfplay/types.ts';
 import { TASK_TYPES, type TaskType } from '../selfplay/types.ts';
 import type { EvalRow, RunMeta, RunReader, StepRow } from '../store/types.ts';
 

@@ -6,7 +6,7 @@
 
 import type { FolderSink } from '../model/model-source.ts';
 import type { ByteSink } from '../model/safetensors-write.ts';
-import type { GenerationRecord } from '../selfplay/records.ts';
+import type { GenerationRecord } from '../selfplay/types.ts';
 import { TASK_TYPES, type TaskEntry, type TaskType } from '../selfplay/types.ts';
 import { buildManifest, MANIFEST_FILE, manifestJson, type ExportProvenance } from './manifest.ts';
 

@@ -21,15 +21,10 @@ import {
 } from './generation.ts';
 import { formatOk } from './format.ts';
 import { promptFamily } from './prompt-family.ts';
-import type { InvalidReason, JudgedProposal } from './proposals.ts';
+import type { JudgedProposal } from './proposals.ts';
 import { RAW_PROPOSER_STOPS, RAW_SOLVER_STOPS, rawProposerPrompt } from './raw-proposer.ts';
-import {
-  groupMetrics,
-  type GenerationRecord,
-  type GroupKey,
-  type GroupMetrics,
-  type StepResult,
-} from './records.ts';
+import { activeTaskTypes } from './buffers.ts';
+import { groupMetrics } from './metrics.ts';
 import {
   binaryProposerReward,
   difficultyTier,
@@ -41,27 +36,16 @@ import {
   type ScoredSequence,
 } from './rewards.ts';
 import type { Runner } from './runner.ts';
-import { activeTaskTypes, type TaskEntry, type TaskType } from './types.ts';
+import type {
+  GenerationRecord,
+  GroupKey,
+  GroupMetrics,
+  PendingProposal,
+  StepResult,
+  TaskEntry,
+  TaskType,
+} from './types.ts';
 import { checkSolverResponses, validateProposals, validateRawProposals } from './validation.ts';
-
-/** A proposal of step t waiting for its "solver improvement" reward at step t + 1 (plain JSON). */
-export interface PendingProposal {
-  type: TaskType;
-  step: number;
-  prompt: string;
-  promptIds: number[];
-  response: string;
-  completionIds: number[];
-  stopReason: string;
-  fmt: boolean;
-  valid: boolean;
-  invalidReason?: InvalidReason;
-  task?: TaskEntry;
-  /** Learnability estimated before the update. */
-  before: number | null;
-  /** Unweighted diversity bonus (0 when off). */
-  diversity: number;
-}
 
 interface ProposerSlot {
   type: TaskType;

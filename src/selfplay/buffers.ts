@@ -2,7 +2,7 @@
 // oldest non-seed entry (DEVIATION) or AZR's keep-oldest, reference sampling and max_new solver sampling.
 import type { RunConfig } from '../config.ts';
 import type { Rng } from '../random.ts';
-import { taskKey, type TaskEntry, type TaskType } from './types.ts';
+import { TASK_TYPES, type TaskEntry, type TaskType } from './types.ts';
 
 export type BufferOptions = Pick<RunConfig, 'maxBuffer' | 'bufferEviction' | 'dedupBuffer'>;
 
@@ -91,4 +91,14 @@ export class TaskBuffer {
     }
     return buf;
   }
+}
+
+/** The task types a config's steps use: raw proposer prompts make closed-expression deduction tasks only. */
+export function activeTaskTypes(c: { proposerPrompts: 'chat' | 'raw' }): readonly TaskType[] {
+  return c.proposerPrompts === 'raw' ? ['ded'] : TASK_TYPES;
+}
+
+/** Canonical dedup key: program + input(s) (spec 4.3 dedupBuffer). */
+export function taskKey(t: Pick<TaskEntry, 'type' | 'program' | 'inputs'>): string {
+  return `${t.program}|${t.inputs.map((i) => i.join(',')).join(';')}`;
 }

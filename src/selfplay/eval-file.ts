@@ -3,7 +3,7 @@
 // `metadata.operation` (the op) and `metadata.expression` (what chat mode shows; else the prompt between
 // `Calculate:` and `=`). Other keys are ignored. A file with any bad line is refused whole, with one
 // message per bad line, so nothing is scored on a half-read file.
-import type { EvalItem } from './evalsets.ts';
+import type { EvalItem } from '../config.ts';
 
 /** Every bad line of an eval file, each as `FILE:LINE: what is wrong` (LINE counted from 1). */
 export class EvalFileError extends Error {

@@ -1,7 +1,7 @@
 // Held-out eval sets (spec 5.2, 5.3): deterministic generators, JSONL serialisation, and the normalised
 // item form the scorer uses. The committed fixtures in tests/fixtures/eval are these generators' output.
 import { evaluateExpr, parseProgram, printExpr, type BinaryOp, type Expr } from '../arith/index.ts';
-import type { EvalSetName } from '../config.ts';
+import type { EvalItem, EvalSetName } from '../config.ts';
 import { mulberry32, Rng } from '../random.ts';
 
 export interface ArithEvalRow {
@@ -28,18 +28,6 @@ export interface ExprEvalRow {
 }
 
 /** What the scorer needs of any eval item. */
-export interface EvalItem {
-  id: string;
-  /** Raw (morgan-style) prompt `Calculate: … = `. */
-  prompt: string;
-  answer: string;
-  tier: string;
-  /** Per-op bucket: the operation of arith_eval_200, the root operator of arith_expr_eval_100. */
-  op: string;
-  /** Canonical closed expression shown in chat mode (`/` as `//`). */
-  expression: string;
-}
-
 export const ARITH_EVAL_200_SEED = 20250506;
 export const ARITH_EXPR_EVAL_100_SEED = 20250507;
 

@@ -2,8 +2,8 @@
 // and mode `chat` (DED_SOLVE through the chat template, greedy, `</answer>` stop, the 4.5 answer rule).
 // Reports overall, per-tier and per-op accuracy and the format-failure rate.
 import type { Policy, Tokenizer } from '../policy.ts';
-import { CONFIG_SCHEMA, type EvalSetName, type RunConfig } from '../config.ts';
-import { toEvalItems, type EvalItem } from './evalsets.ts';
+import { CONFIG_SCHEMA, type EvalItem, type EvalSetName, type RunConfig } from '../config.ts';
+import { toEvalItems } from './evalsets.ts';
 import { ANSWER_STOP, extractBody, formatOk, rawPrediction } from './format.ts';
 import { encodePrompts, generateGrouped } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';

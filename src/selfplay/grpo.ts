@@ -1,13 +1,14 @@
 // GRPO baseline mode (spec 4.11, section 7): a deterministic synthetic training set of closed expressions
 // that excludes every eval prompt, G completions per prompt, group-relative advantages (TRL), optional
 // k3 KL against a frozen reference, one policy.step per step.
-import type { RunConfig } from '../config.ts';
+import type { EvalItem, RunConfig } from '../config.ts';
 import type { TrainSequence } from '../policy.ts';
-import { generateTierItems, type EvalItem } from './evalsets.ts';
+import { generateTierItems } from './evalsets.ts';
 import { extractBody, formatOk, rawPrediction } from './format.ts';
 import { encodePrompts, generateGrouped, samplingOptions, updateBatch } from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
-import { groupMetrics, type GenerationRecord, type StepResult } from './records.ts';
+import { groupMetrics } from './metrics.ts';
+import type { GenerationRecord, StepResult } from './types.ts';
 import { grpoAdvantages, solverReward } from './rewards.ts';
 import type { Runner } from './runner.ts';
 import { parseDeductionAnswer } from './solver.ts';

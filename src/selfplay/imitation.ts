@@ -5,7 +5,7 @@
 // Every draw comes from the runner's rng, so a resumed run sees the same records.
 import type { TrainSequence } from '../policy.ts';
 import { Curriculum, type CurriculumRecord } from './curriculum.ts';
-import type { GenerationRecord, GroupKey, StepResult } from './records.ts';
+import type { GenerationRecord, GroupKey, StepResult } from './types.ts';
 import type { Runner } from './runner.ts';
 import { wireLimits } from './verifier.ts';
 import { toArithLimits } from './verifier-protocol.ts';

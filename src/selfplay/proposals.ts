@@ -4,39 +4,13 @@ import type { RunConfig } from '../config.ts';
 import { extractBody } from './format.ts';
 import { FORMAT_EXAMPLE } from './prompts.ts';
 import { WORKSHOP_FORMAT_EXAMPLE } from './workshop-prompts.ts';
-import type { TaskEntry, TaskType } from './types.ts';
+import type { InvalidReason, TaskEntry, TaskType } from './types.ts';
 import type { VerifierJob, VerifierVerdict } from './verifier-protocol.ts';
 
 const PROGRAM_LINE = /^\s*(f\s*\([^)]*\)\s*=.+|\([^)]*\)\s*=>.+|[a-z]\s*=>.+)$/;
 const INPUT_LINE = /^\s*input\s*[:=]\s*(.+)$/i;
 const MESSAGE_LINE = /^\s*(message|hint)\s*[:=]\s*(.+)$/i;
 const INTEGER_PART = /^\s*[-+]?\d+\s*$/;
-
-export type InvalidReason =
-  | 'no_answer'
-  | 'no_program'
-  | 'no_input'
-  | 'bad_input'
-  | 'too_few_inputs'
-  | 'no_message'
-  | 'syntax'
-  | 'unsafe'
-  | 'limit'
-  | 'arity'
-  | 'div0'
-  | 'overflow'
-  | 'nondeterministic'
-  | 'timeout'
-  | 'crashed'
-  | 'input_range'
-  | 'output_range'
-  | 'constant_program'
-  | 'example_copy'
-  | 'duplicate_inputs'
-  | 'hint_leak'
-  | 'not_closed'
-  /** excludeEvalItems: a deduction task whose closed expression is an eval item (kept out of training). */
-  | 'eval_item';
 
 /** A proposal ready for the verifier, or the reason it never gets there. */
 export type ProposalDraft =

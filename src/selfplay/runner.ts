@@ -3,15 +3,24 @@
 // state in plain JSON (buffers, rng state, step) and draws every random choice from one seeded rng.
 import type { RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
-import { runAzrStep, type PendingProposal } from './azr-step.ts';
-import { TaskBuffer, type BufferOptions } from './buffers.ts';
+import { runAzrStep } from './azr-step.ts';
+import { activeTaskTypes, TaskBuffer, type BufferOptions } from './buffers.ts';
 import { evalCanonicalExpressions } from './evalsets.ts';
 import { runGrpoStep } from './grpo.ts';
 import { runImitationStep } from './imitation.ts';
-import type { RunnerPhase, RunnerProgress, SeedResult, StepResult } from './records.ts';
 import { Rng } from '../random.ts';
 import { seedBuffers } from './seeding.ts';
-import { activeTaskTypes, type TaskEntry, type TaskType } from './types.ts';
+import {
+  RUNNER_STATE_VERSION,
+  type PendingProposal,
+  type RunnerPhase,
+  type RunnerProgress,
+  type RunnerState,
+  type SeedResult,
+  type StepResult,
+  type TaskEntry,
+  type TaskType,
+} from './types.ts';
 import type { Verifier } from './verifier.ts';
 
 export interface RunnerDeps {
@@ -29,20 +38,6 @@ export interface RunnerDeps {
    * an untrained model's all-zero rewards can vary and an update move the policy away from its reference.
    */
   testGrpoReward?: (text: string, reward: number) => number;
-}
-
-export const RUNNER_STATE_VERSION = 1;
-
-export interface RunnerState {
-  version: number;
-  step: number;
-  rngState: number;
-  seeded: boolean;
-  notZeroData: boolean;
-  nextTaskId: number;
-  buffers: Record<TaskType, TaskEntry[]>;
-  /** learnabilityReward = 'improvement': last step's proposals, trained at the next step (issue 10). */
-  pendingProposals?: PendingProposal[];
 }
 
 export class Runner {

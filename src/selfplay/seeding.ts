@@ -8,7 +8,7 @@ import { TaskBuffer } from './buffers.ts';
 import type { JudgedProposal } from './proposals.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { formatOk } from './format.ts';
-import type { GenerationRecord, SeedResult } from './records.ts';
+import type { GenerationRecord, SeedResult } from './types.ts';
 import type { Runner } from './runner.ts';
 import { closedTemplateTask, RAW_PROPOSER_STOPS, rawProposerPrompt, rawSeedTask } from './raw-proposer.ts';
 import { templateTask } from './templates.ts';

@@ -4,7 +4,7 @@
 import { bytesSource } from '../model/byte-source.ts';
 import { openSafetensors } from '../model/safetensors-read.ts';
 import { encodeSafetensors } from '../model/safetensors-write.ts';
-import type { RunnerState } from '../selfplay/runner.ts';
+import type { RunnerState } from '../selfplay/types.ts';
 import { CorruptDataError, errorText } from './errors.ts';
 import {
   CHECKPOINT_FORMAT,

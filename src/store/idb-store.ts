@@ -4,7 +4,7 @@
 // or encoding are prepared before the transaction opens (a transaction must not wait on anything else).
 // Browser-safe.
 import type { IDBPDatabase, IDBPTransaction } from 'idb';
-import type { RunnerState } from '../selfplay/runner.ts';
+import type { RunnerState } from '../selfplay/types.ts';
 import type { TaskEntry } from '../selfplay/types.ts';
 import { decodeCheckpoint, encodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
 import {

@@ -2,7 +2,7 @@
 // node-run-folder.ts; checkpoints: node-checkpoints.ts; the writer lock: node-lock.ts.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { RunnerState } from '../selfplay/runner.ts';
+import type { RunnerState } from '../selfplay/types.ts';
 import { encodeBufferFile, parseBufferFile } from './buffer-file.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec.ts';
 import { CorruptDataError, RunNotFoundError, StoreError } from './errors.ts';

@@ -1,6 +1,6 @@
 // The runner state as the store keeps it: the buffers apart (a snapshot per task type, as entries) and
 // the rest (rng, step, counters) as one small JSON value committed with every step. Browser-safe.
-import type { RunnerState } from '../selfplay/runner.ts';
+import type { RunnerState } from '../selfplay/types.ts';
 import { TASK_TYPES } from '../selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 import type { BufferSnapshot } from './types.ts';

@@ -3,8 +3,8 @@
 // resumes from its last valid checkpoint and everything recorded after that checkpoint's step is
 // rolled back in the same commit, so weights, optimizer state, buffers and history always agree.
 import type { RunConfig } from '../config.ts';
-import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
-import type { RunnerState } from '../selfplay/runner.ts';
+import type { GenerationRecord, StepMetrics } from '../selfplay/types.ts';
+import type { RunnerState } from '../selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

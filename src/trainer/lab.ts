@@ -48,7 +48,7 @@ import { evaluate } from '../selfplay/evaluate.ts';
 import { compareRuns, comparisonCurves, loadRunData, xAxisLabel, type XAxis } from '../experiments/index.ts';
 import { runPromptTemplates } from '../export/templates.ts';
 import { renderPrompt } from '../selfplay/prompts.ts';
-import type { GenerationRecord, StepMetrics } from '../selfplay/records.ts';
+import type { GenerationRecord, StepMetrics } from '../selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
 import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
 import { StoreFullError } from '../store/errors.ts';

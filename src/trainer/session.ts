@@ -10,7 +10,7 @@ import {
   type EvalMode,
   type EvalReport,
 } from '../selfplay/evaluate.ts';
-import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/records.ts';
+import type { GenerationRecord, RunnerProgress, StepResult } from '../selfplay/types.ts';
 import { Runner } from '../selfplay/runner.ts';
 import type { Verifier } from '../selfplay/verifier.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';

@@ -1,7 +1,7 @@
 // Sample-table logic: the filter form → SampleFilter, the verdict of a generation in words, and the raw
 // text split into <think>/<answer> segments for highlighting (rendered as text, never as HTML).
 import type { SampleFilter } from '../../protocol.ts';
-import type { GenerationRecord } from '../../selfplay/records.ts';
+import type { GenerationRecord } from '../../selfplay/types.ts';
 import type { TaskType } from '../../selfplay/types.ts';
 
 export interface Segment {

@@ -1,7 +1,7 @@
 // What each live chart plots, as functions of a step's metrics (or of an eval record), so the chart
 // component stays generic and the mapping is testable without a DOM.
 import type { EvalRecord } from '../../protocol.ts';
-import type { GroupKey, StepMetrics } from '../../selfplay/records.ts';
+import type { GroupKey, StepMetrics } from '../../selfplay/types.ts';
 import type { TaskType } from '../../selfplay/types.ts';
 
 /** A step's metrics plus the wall time the worker measured for it (absent for history from the store). */

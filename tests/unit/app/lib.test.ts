@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/config.ts';
 import type { EvalRecord, RunSummary } from '../../../src/protocol.ts';
-import type { GenerationRecord, GroupMetrics, StepMetrics } from '../../../src/selfplay/records.ts';
+import type { GenerationRecord, GroupMetrics, StepMetrics } from '../../../src/selfplay/types.ts';
 import { toUserError, withTimeout, TimeoutError } from '../../../src/app/lib/errors.ts';
 import { formatBytes, formatDuration, formatNumber, formatPercent } from '../../../src/app/lib/format.ts';
 import { mergeEval, mergeStep, modelChoiceForRun, runToResume } from '../../../src/app/lib/history.ts';

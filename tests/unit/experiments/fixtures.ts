@@ -1,8 +1,8 @@
 // Synthetic run folders for comparison tests: real NodeRunStore runs whose steps and evals are committed
 // with hand-chosen metrics, so every number of a comparison can be computed by hand.
 import { resolveConfig, type RunConfig } from '../../../src/config.ts';
-import type { GroupMetrics, StepMetrics } from '../../../src/selfplay/records.ts';
-import type { RunnerState } from '../../../src/selfplay/runner.ts';
+import type { GroupMetrics, StepMetrics } from '../../../src/selfplay/types.ts';
+import type { RunnerState } from '../../../src/selfplay/types.ts';
 import type { TaskType } from '../../../src/selfplay/types.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 

@@ -16,7 +16,7 @@ import {
   type SweepSpec,
   type SweepTrainOptions,
 } from '../../../src/experiments/sweep.ts';
-import type { RunnerState } from '../../../src/selfplay/runner.ts';
+import type { RunnerState } from '../../../src/selfplay/types.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 import type { RunMeta } from '../../../src/store/types.ts';
 import { syntheticMetrics, writeSyntheticRun } from './fixtures.ts';

@@ -4,7 +4,7 @@ import { bufferRow, exportJsonl, writeJsonl } from '../../../src/export/jsonl.ts
 import { parseManifest, provenanceFromRun } from '../../../src/export/manifest.ts';
 import { memoryFolder } from '../../../src/model/model-source.ts';
 import { memorySink } from '../../../src/model/safetensors-write.ts';
-import type { GenerationRecord } from '../../../src/selfplay/records.ts';
+import type { GenerationRecord } from '../../../src/selfplay/types.ts';
 import type { TaskEntry } from '../../../src/selfplay/types.ts';
 import type { RunMeta } from '../../../src/store/types.ts';
 import { text } from './fixtures.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type RunConfig } from '../../../src/config.ts';
 import { THINK_PREFILL } from '../../../src/selfplay/format.ts';
-import type { RunnerProgress } from '../../../src/selfplay/records.ts';
+import type { RunnerProgress } from '../../../src/selfplay/types.ts';
 import { Runner } from '../../../src/selfplay/runner.ts';
 import { SeedingError } from '../../../src/selfplay/seeding.ts';
 import { InlineVerifier } from '../../../src/selfplay/verifier.ts';

@@ -16,7 +16,7 @@ import {
   rawProposerPrompt,
   rawSolverCorrect,
 } from '../../../src/selfplay/raw-proposer.ts';
-import type { GenerationRecord } from '../../../src/selfplay/records.ts';
+import type { GenerationRecord } from '../../../src/selfplay/types.ts';
 import {
   BASELINE_GROUPINGS,
   binaryProposerReward,

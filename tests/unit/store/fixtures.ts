@@ -1,8 +1,8 @@
 // Runs in miniature for the store tests: a config, buffer entries, runner states and step results that
 // look like the Runner's (same types), with buffers that grow and evict like TaskBuffer does.
 import { defaultConfig, type RunConfig } from '../../../src/config.ts';
-import type { GenerationRecord, StepMetrics } from '../../../src/selfplay/records.ts';
-import type { RunnerState } from '../../../src/selfplay/runner.ts';
+import type { GenerationRecord, StepMetrics } from '../../../src/selfplay/types.ts';
+import type { RunnerState } from '../../../src/selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../../../src/selfplay/types.ts';
 import type { CheckpointTensor, NewRun, RunWriter, StepCommit } from '../../../src/store/types.ts';
 

@@ -11,7 +11,7 @@ import { cpSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RunnerState } from '../../../src/selfplay/runner.ts';
+import type { RunnerState } from '../../../src/selfplay/types.ts';
 import { CorruptDataError, FormatVersionError, StoreFullError } from '../../../src/store/errors.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 import type { FsOp } from '../../../src/store/node-fs.ts';
