@@ -8,6 +8,7 @@ import type { Comparison, CurveSet, XAxis } from './experiments/index.ts';
 import type { TaskEntry, TaskType } from './selfplay/types.ts';
 import type { PromptParity } from './onnx/parity.ts';
 import type { DecodeTiming } from './onnx/speed.ts';
+import type { RunStatus } from './store/types.ts';
 
 /** What the GPU panel shows: the adapter the worker's device came from, or why there is none. */
 export type GpuStatus = { ok: true; report: AdapterReport } | { ok: false; error: string; help: string };
@@ -97,12 +98,17 @@ export interface MemoryReport {
 
 // ---- runs -----------------------------------------------------------------------------------------
 
-export type RunStatus = 'created' | 'seeding' | 'running' | 'paused' | 'stopped' | 'done' | 'error';
+/**
+ * A run's status as the page shows it: the store's words (created, running, paused, stopped, finished,
+ * failed), plus 'seeding' while a session seeds. A run stored as running with no session here was
+ * interrupted (a closed tab, a lost device) and is reported as paused, ready to resume.
+ */
+export type RunSummaryStatus = RunStatus | 'seeding';
 
 export interface RunSummary {
   id: string;
   name: string;
-  status: RunStatus;
+  status: RunSummaryStatus;
   /** Last committed step (0 before the first). */
   step: number;
   totalSteps: number;

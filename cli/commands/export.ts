@@ -5,7 +5,7 @@ import { encodeSeedSet } from '../../src/store/seed-set.ts';
 import { nodeExportTarget } from '../../src/export/node-export-sink.ts';
 import { writeRunArchiveFile } from '../../src/store/node-archive.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
-import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
+import { TABZERO_VERSION } from '../../src/version.ts';
 import { exportRunFolder, type FolderExportFormat } from '../../src/trainer/run-export.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadFolder } from '../engine-load.ts';

@@ -10,14 +10,13 @@ import { parseSetFlag, type RunConfig } from '../../src/config.ts';
 import { nodeFolderSink, nodeFolderSource } from '../../src/model/node-folder.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import type { StepMetrics } from '../../src/selfplay/types.ts';
-import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { writeFullModelFolder } from '../../src/trainer/full-weights.ts';
-import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
-import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
-import { TrainingSession, type SessionEvent } from '../../src/trainer/session.ts';
+import { engineShape } from '../../src/trainer/engine-shape.ts';
+import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
+import type { SessionEvent } from '../../src/trainer/session.ts';
 import {
   RECIPE_NAMES,
   recipeConfig,
@@ -91,28 +90,26 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
       if (opts.steps !== undefined) overrides.totalSteps = opts.steps;
       if (opts.seed !== undefined) overrides.seed = opts.seed;
       const config = recipeConfig(opts.recipe, overrides);
-      writer = await store.createRun(out, {
-        config,
-        model: model.identity,
-        tabzeroVersion: TABZERO_VERSION,
-        templates: {},
-        name: `pretrain ${opts.recipe}`,
-        preset: `recipe:${opts.recipe}`,
-      });
+      writer = await store.createRun(
+        out,
+        newRunRecord(config, model.identity, {
+          name: `pretrain ${opts.recipe}`,
+          preset: `recipe:${opts.recipe}`,
+          templates: {},
+        }),
+      );
       log(
         `pretraining ${opts.recipe} in ${opts.out}: ${model.config.numHiddenLayers} layers × ${model.config.hiddenSize}, ` +
           `${config.totalSteps} steps at most, seed ${config.seed}, stop at ${config.imitationStopSet} ≥ ${config.imitationStopAccuracy}`,
       );
     }
     const config = (await writer.meta()).config;
-    const shape = engineShapeFor(config, 4);
+    const shape = engineShape(config, 4, model.config.maxPositionEmbeddings);
     const engine = await loadEngine(model, {
       maxBatch: shape.maxBatch,
-      maxSeqLen: Math.min(shape.maxSeqLen, model.config.maxPositionEmbeddings),
+      maxSeqLen: shape.maxSeqLen,
       dtype: 'f32',
     });
-    const trainer = await createEngineTrainer(engine, config);
-    const verifier = createWorkerVerifier(nodeWorkerFactory(), config);
     const started = performance.now();
     let stepsThisRun = 0;
     let lastStep = 0;
@@ -140,13 +137,12 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
         );
       } else if (e.type === 'checkpoint') log(`checkpoint at step ${e.info.step} (${e.info.reason})`);
     };
-    const session = new TrainingSession({
+    const { session, trainer, close } = await openSession({
+      engine,
+      model,
       writer,
-      policy: trainer.policy,
-      referencePolicy: trainer.referencePolicy,
-      tokenizer: model.tokenizer,
-      verifier,
-      trainable: trainer.trainable,
+      createTrainer: createEngineTrainer,
+      verifierFactory: nodeWorkerFactory(),
       onEvent,
     });
     const stop = () => session.requestStop();
@@ -154,7 +150,7 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
     try {
       const end = await session.run();
       log(`pretraining ${end} at step ${session.step}`);
-      if (end === 'done') {
+      if (end === 'finished') {
         const { tensors } = await trainer.trainable.save();
         const source = nodeFolderSource(initDir);
         try {
@@ -174,9 +170,7 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
       }
     } finally {
       process.off('SIGINT', stop);
-      verifier.close();
-      trainer.dispose();
-      await writer.close();
+      await close();
     }
   } finally {
     await closeFolders();

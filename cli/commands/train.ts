@@ -16,14 +16,12 @@ import {
 import { sha256Hex } from '../../src/model/sha256.ts';
 import { parseEvalFile } from '../../src/selfplay/eval-file.ts';
 import type { StepMetrics } from '../../src/selfplay/types.ts';
-import { createWorkerVerifier } from '../../src/selfplay/verifier.ts';
 import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
-import { TABZERO_VERSION } from '../../src/trainer/lab.ts';
-import { runPromptTemplates } from '../../src/export/templates.ts';
-import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
-import { TrainingSession, type SessionEvent } from '../../src/trainer/session.ts';
+import { engineShape } from '../../src/trainer/engine-shape.ts';
+import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
+import type { SessionEvent } from '../../src/trainer/session.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
@@ -92,12 +90,6 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
     if (hasRun) {
       writer = await store.openRun(opts.out);
       const meta = await writer.meta();
-      if (meta.model.sha256 !== model.identity.sha256) {
-        await writer.close();
-        throw new Error(
-          `${opts.out} was trained on ${meta.model.repo} (sha256 ${meta.model.sha256.slice(0, 12)}…), not on ${modelDir}`,
-        );
-      }
       log(`resuming ${opts.out} at step ${meta.step} of ${meta.config.totalSteps}`);
     } else {
       const overrides: Partial<RunConfig> = Object.assign({}, ...opts.set.map(parseSetFlag));
@@ -105,24 +97,18 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       if (opts.checkpointEverySteps !== undefined) overrides.checkpointEverySteps = opts.checkpointEverySteps;
       if (evalFiles.length) overrides.evalFiles = evalFiles;
       const config = resolveConfig(opts.preset, overrides);
-      writer = await store.createRun(opts.out, {
-        config,
-        model: model.identity,
-        tabzeroVersion: TABZERO_VERSION,
-        templates: runPromptTemplates(config),
-        name: opts.out,
-        preset: opts.preset,
-      });
+      writer = await store.createRun(
+        opts.out,
+        newRunRecord(config, model.identity, { name: opts.out, preset: opts.preset }),
+      );
       log(`new run ${opts.out}: preset ${opts.preset}, ${config.totalSteps} steps, seed ${config.seed}`);
     }
     const config = (await writer.meta()).config;
-    const shape = engineShapeFor(config, 2);
+    const shape = engineShape(config, 2, model.config.maxPositionEmbeddings);
     const engine = await loadEngine(model, {
       maxBatch: shape.maxBatch,
-      maxSeqLen: Math.min(shape.maxSeqLen, model.config.maxPositionEmbeddings),
+      maxSeqLen: shape.maxSeqLen,
     });
-    const trainer = await createEngineTrainer(engine, config);
-    const verifier = createWorkerVerifier(nodeWorkerFactory(), config);
     const onEvent = (e: SessionEvent) => {
       if (e.type === 'step') log(stepLine(e.result.metrics, e.wallMs, config.totalSteps));
       else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
@@ -139,14 +125,13 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
     const seedSet = opts.seedSet
       ? parseSeedSet(await readFile(opts.seedSet, 'utf8'), opts.seedSet)
       : undefined;
-    const session = new TrainingSession({
+    const { session, close } = await openSession({
+      engine,
+      model,
       writer,
+      createTrainer: createEngineTrainer,
+      verifierFactory: nodeWorkerFactory(),
       seedSet,
-      policy: trainer.policy,
-      referencePolicy: trainer.referencePolicy,
-      tokenizer: model.tokenizer,
-      verifier,
-      trainable: trainer.trainable,
       onEvent,
     });
     const stop = () => session.requestStop();
@@ -156,9 +141,7 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       log(`run ${end} at step ${session.step}`);
     } finally {
       process.off('SIGINT', stop);
-      verifier.close();
-      trainer.dispose();
-      await writer.close();
+      await close();
     }
   } finally {
     await closeFolders();

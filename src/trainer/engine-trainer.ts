@@ -17,7 +17,7 @@ import {
 } from '../engine/train.ts';
 import type { Policy } from '../policy.ts';
 import type { CheckpointTensor, JsonValue } from '../store/types.ts';
-import type { Trainer } from './lab.ts';
+import type { Trainer } from './types.ts';
 import {
   ADAPTER_ROLES,
   separateAdapterPolicy,

@@ -60,7 +60,7 @@ export interface SessionDeps {
   now?: () => number;
 }
 
-export type SessionEnd = 'done' | 'paused' | 'stopped';
+export type SessionEnd = 'finished' | 'paused' | 'stopped';
 
 export function evalName(set: string, mode: EvalMode): string {
   return `${set}:${mode}`;
@@ -254,9 +254,13 @@ export class TrainingSession {
     }
 
     const end: SessionEnd =
-      runner.step >= config.totalSteps || stopRule ? 'done' : this.control === 'stop' ? 'stopped' : 'paused';
+      runner.step >= config.totalSteps || stopRule
+        ? 'finished'
+        : this.control === 'stop'
+          ? 'stopped'
+          : 'paused';
     if (this.lastCheckpointStep !== runner.step) await this.checkpoint(end === 'paused' ? 'pause' : 'stop');
-    await writer.setStatus(end === 'done' ? 'finished' : end);
+    await writer.setStatus(end);
     return end;
   }
 

@@ -112,7 +112,7 @@ describe.sequential('a smoke run in the app (compat mode)', () => {
     await shot(page, 'train-after-reload');
     lap(`reloaded (${status})`);
     await page.getByTestId('resume-run').click();
-    await waitForStatus(page, ['done'], STEP_TIMEOUT * 2);
+    await waitForStatus(page, ['finished'], STEP_TIMEOUT * 2);
     lap('done');
     expect(await stepOf(page)).toBe(STEPS);
     expect(await chartPoints(page, 'solver-accuracy')).toBe(STEPS);
@@ -231,7 +231,7 @@ describe.sequential('a smoke run in the app (compat mode)', () => {
       .getByText(/seeded from an imported seed set/)
       .waitFor({ state: 'attached', timeout: STEP_TIMEOUT });
     await page.getByTestId('stop-run').click();
-    await waitForStatus(page, ['stopped', 'done'], STEP_TIMEOUT);
+    await waitForStatus(page, ['stopped', 'finished'], STEP_TIMEOUT);
     await expect(page.getByTestId('run-status').getByText('not zero-data').count()).resolves.toBe(1);
     lap('seeded from a file');
     expect(pageErrors).toEqual([]);

@@ -77,7 +77,7 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     await waitForStep(page, 1, RUN_TIMEOUT).catch(failWithErrors);
     await waitForPoints(page, 'solver-accuracy', 1, 30_000);
     await waitForPoints(page, 'loss', 1, 30_000);
-    await waitForStatus(page, ['done'], 60_000);
+    await waitForStatus(page, ['finished'], 60_000);
     await shot(page, 'workshop-train-step1');
   });
 
@@ -89,7 +89,7 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     await setKnob('eval', 'evalEvery', 0);
     await page.getByTestId('run-name').fill('e2e imitation');
     await page.getByTestId('start-run').click();
-    await waitForStatus(page, ['done'], RUN_TIMEOUT).catch(failWithErrors);
+    await waitForStatus(page, ['finished'], RUN_TIMEOUT).catch(failWithErrors);
     await waitForPoints(page, 'imitation-loss', IMITATION_STEPS, 30_000);
     expect(await chartPoints(page, 'imitation-loss')).toBe(IMITATION_STEPS);
     await shot(page, 'workshop-imitation');
@@ -108,7 +108,7 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     // The KL chart exists only for this run's steps (klBeta > 0); the KL to the base (LoRA switched off)
     // is 0 before the first update: one point, at 0. Then the run finishes.
     await waitForPoints(page, 'kl', 1, RUN_TIMEOUT).catch(failWithErrors);
-    await waitForStatus(page, ['done'], RUN_TIMEOUT).catch(failWithErrors);
+    await waitForStatus(page, ['finished'], RUN_TIMEOUT).catch(failWithErrors);
     await shot(page, 'workshop-journal-grpo');
   });
 
@@ -163,7 +163,7 @@ describe.sequential('the workshop model in the app (offline, compat mode)', () =
     await page.getByTestId('run-name').fill('e2e eval file run');
     await page.getByTestId('start-run').click();
     await waitForPoints(page, 'kl', 1, RUN_TIMEOUT).catch(failWithErrors);
-    await waitForStatus(page, ['done'], RUN_TIMEOUT).catch(failWithErrors);
+    await waitForStatus(page, ['finished'], RUN_TIMEOUT).catch(failWithErrors);
     // arith_eval_200 and mine.jsonl, each at step 0 and at step 1.
     await waitForPoints(page, 'eval', 4, 30_000);
     expect(pageErrors).toEqual([]);

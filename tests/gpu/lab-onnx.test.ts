@@ -14,7 +14,8 @@ import { nodeWorkerFactory } from '../../src/selfplay/verifier-node.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { builtinTinyModel } from '../../src/trainer/builtin-tiny.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
-import { Lab, type Trainer } from '../../src/trainer/lab.ts';
+import { Lab } from '../../src/trainer/lab.ts';
+import type { Trainer } from '../../src/trainer/types.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tabzero-lab-onnx-'));

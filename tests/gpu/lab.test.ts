@@ -44,7 +44,9 @@ function runEnded(events: TrainerEvent[], id: string): Promise<RunSummary> {
     const timer = setInterval(() => {
       const err = events.find((e) => e.type === 'error' && e.runId === id);
       if (err && err.type === 'error') reject(new Error(`${err.error.title}: ${err.error.message}`));
-      const done = events.find((e) => e.type === 'run-status' && e.run.id === id && e.run.status === 'done');
+      const done = events.find(
+        (e) => e.type === 'run-status' && e.run.id === id && e.run.status === 'finished',
+      );
       if (done && done.type === 'run-status') {
         clearInterval(timer);
         resolve(done.run);

@@ -13,7 +13,7 @@ import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
 import { Runner } from '../../src/selfplay/runner.ts';
 import { InlineVerifier, wireLimits } from '../../src/selfplay/verifier.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
-import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
+import { engineShape } from '../../src/trainer/engine-shape.ts';
 import { runEvalExpressions } from '../../src/trainer/session.ts';
 import { getTestContext } from '../helpers/gpu.ts';
 
@@ -56,7 +56,7 @@ async function sharedEngine() {
     intermediate: 32,
   });
   const model = await loadModelFolder(folder);
-  const maxBatch = Math.max(...PRESET_NAMES.map((p) => engineShapeFor(configOf(p), 4).maxBatch));
+  const maxBatch = Math.max(...PRESET_NAMES.map((p) => engineShape(configOf(p), 4).maxBatch));
   const engine = await Engine.load(await getTestContext(), model.config, model.weights, model.tokenizer, {
     maxBatch,
     maxSeqLen: MAX_SEQ_LEN,

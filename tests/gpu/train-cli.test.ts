@@ -58,7 +58,7 @@ describe('tabzero train', () => {
     const second = await finish(tabzero(['train', '--model', 'tiny', '--out', run, '--resume']));
     expect(second.code, second.out).toBe(0);
     expect(second.out).toMatch(/resum/);
-    expect(second.out).toMatch(/run done at step 3/);
+    expect(second.out).toMatch(/run finished at step 3/);
 
     const steps = jsonl(join(run, 'steps.jsonl')).map((r) => r.step);
     expect(steps).toEqual([1, 2, 3]);

@@ -17,7 +17,7 @@ import { evaluate } from '../../src/selfplay/evaluate.ts';
 import { Runner } from '../../src/selfplay/runner.ts';
 import { InlineVerifier, wireLimits } from '../../src/selfplay/verifier.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
-import { engineShapeFor } from '../../src/trainer/memory-estimate.ts';
+import { engineShape } from '../../src/trainer/engine-shape.ts';
 import { runEvalExpressions } from '../../src/trainer/session.ts';
 import { recipeConfig, recipeModelOptions, WORKSHOP_MODEL_PATH } from '../../src/trainer/workshop-recipe.ts';
 import { getTestContext } from '../helpers/gpu.ts';
@@ -71,7 +71,7 @@ describe('workshop model', () => {
     const folder = memoryFolder('workshop-init');
     await generateTinyModel(folder, recipeModelOptions('workshop'));
     const config = recipeConfig('workshop', { totalSteps: REPLAYED_STEPS, evalSets: [] });
-    const { model, engine } = await engineFor(folder, engineShapeFor(config, 4));
+    const { model, engine } = await engineFor(folder, engineShape(config, 4));
     const runner = await freshRunner(engine, model.tokenizer, config, recipeConfig('workshop'));
     for (let k = 0; k < REPLAYED_STEPS; k++) {
       const r = await runner.runStep();
@@ -106,7 +106,7 @@ describe('workshop model', () => {
       maxSeedRounds: 2,
     });
     const source = nodeFolderSource(WORKSHOP_MODEL_PATH);
-    const shape = engineShapeFor(config, 4);
+    const shape = engineShape(config, 4);
     const { model, engine } = await engineFor(source, shape);
     const runner = await freshRunner(engine, model.tokenizer, config, config);
     await runner.seed();

@@ -30,7 +30,7 @@ export function mergeRun(runs: readonly RunSummary[], run: RunSummary): RunSumma
 
 /** The newest unfinished run: after a reload it is the one to resume. */
 export function runToResume(runs: readonly RunSummary[]): RunSummary | null {
-  const open = runs.filter((r) => r.status !== 'done' && r.status !== 'stopped' && r.status !== 'error');
+  const open = runs.filter((r) => r.status !== 'finished' && r.status !== 'stopped' && r.status !== 'failed');
   return open.length ? [...open].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0] : null;
 }
 

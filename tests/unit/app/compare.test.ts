@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configCell, overlayRows, overlaySpec, sharedXRange } from '../../../src/app/lib/compare.ts';
 import { RUN_COLORS, type CurveSet } from '../../../src/experiments/index.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
-import { Lab, type LabPlatform } from '../../../src/trainer/lab.ts';
+import { Lab } from '../../../src/trainer/lab.ts';
+import type { LabPlatform } from '../../../src/trainer/types.ts';
 import { writeTwoRuns } from '../experiments/fixtures.ts';
 
 let root: string;

@@ -192,7 +192,7 @@ describe('history', () => {
       bytesUsed: 0,
     });
     const runs = [
-      run('a', 'done', '2026-01-03'),
+      run('a', 'finished', '2026-01-03'),
       run('b', 'paused', '2026-01-02'),
       run('c', 'running', '2026-01-01'),
     ];

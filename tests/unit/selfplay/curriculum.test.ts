@@ -18,7 +18,7 @@ import type { TaskEntry } from '../../../src/selfplay/types.ts';
 import { InlineVerifier, wireLimits } from '../../../src/selfplay/verifier.ts';
 import { runJob, toArithLimits } from '../../../src/selfplay/verifier-protocol.ts';
 import { renderWorkshopPrompt, WORKSHOP_FORMAT_EXAMPLE } from '../../../src/selfplay/workshop-prompts.ts';
-import { WORKSHOP_PROMPT_TOKENS } from '../../../src/trainer/memory-estimate.ts';
+import { WORKSHOP_PROMPT_TOKENS } from '../../../src/trainer/engine-shape.ts';
 import { RECIPES } from '../../../src/trainer/workshop-recipe.ts';
 import { ChatMLTestTokenizer } from './helpers.ts';
 

@@ -8,13 +8,14 @@ import {
   qwen2_0_5bConfigJson,
   qwen2TensorShapes,
 } from '../../../src/model/qwen2-config.ts';
-import { engineShapeFor, estimateMemory } from '../../../src/trainer/memory-estimate.ts';
+import { engineShape } from '../../../src/trainer/engine-shape.ts';
+import { estimateMemory } from '../../../src/trainer/memory-estimate.ts';
 
 const qwen = parseQwen2Config(qwen2_0_5bConfigJson());
 const params = qwen2TensorShapes(qwen).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 const estimate = (preset: Parameters<typeof resolveConfig>[0], over = {}, bytes: 2 | 4 = 4) => {
   const config = resolveConfig(preset, over);
-  return estimateMemory(qwen, config, engineShapeFor(config, bytes), 2 ** 30);
+  return estimateMemory(qwen, config, engineShape(config, bytes), 2 ** 30);
 };
 
 describe('memory estimate', () => {

@@ -7,7 +7,7 @@ import { parseQwen2Config, qwen2_0_5bConfigJson, type Qwen2Config } from '../../
 import { LOGIT_TOLERANCE } from '../../../src/onnx/parity.ts';
 import type { Tokenizer } from '../../../src/policy.ts';
 import { tinyFixture } from '../onnx/fixture.ts';
-import { carriedUserError, userError } from '../../../src/trainer/lab.ts';
+import { carriedUserError, userError } from '../../../src/trainer/user-error.ts';
 import {
   asMemoryError,
   checkOnnxFits,

@@ -74,7 +74,7 @@ describe('TrainingSession', () => {
     const writer = await store.createRun('run', { config, model, tabzeroVersion: 'test' });
     const events: SessionEvent[] = [];
     const trainable = new CountingTrainable();
-    expect(await session(writer, tokenizer, trainable, events).run()).toBe('done');
+    expect(await session(writer, tokenizer, trainable, events).run()).toBe('finished');
     const steps = await writer.steps();
     expect(steps.map((s) => s.step)).toEqual([1, 2, 3]);
     expect((await writer.meta()).status).toBe('finished');
@@ -107,7 +107,7 @@ describe('TrainingSession', () => {
 
     writer = await store.openRun('run');
     const trainable2 = new CountingTrainable();
-    expect(await session(writer, tokenizer, trainable2, []).run()).toBe('done');
+    expect(await session(writer, tokenizer, trainable2, []).run()).toBe('finished');
     expect(trainable2.updates).toBe(4); // 2 restored from the checkpoint + 2 new
     expect((await writer.steps()).map((s) => s.step)).toEqual([1, 2, 3, 4]);
     const ids = Object.values(await writer.buffers())
@@ -140,7 +140,7 @@ describe('TrainingSession', () => {
     writer = await store.openRun('run');
     const trainable2 = new CountingTrainable();
     const end = await session(writer, tokenizer, trainable2, []).run();
-    expect(end).toBe('done');
+    expect(end).toBe('finished');
     expect(trainable2.updates).toBe(3); // checkpoint at 2, step 3 redone once
     expect((await writer.steps()).map((r) => r.step)).toEqual([1, 2, 3]);
     await writer.close();
@@ -177,7 +177,7 @@ describe('TrainingSession', () => {
 
     full = false;
     writer = await store.openRun('run');
-    expect(await session(writer, tokenizer, new CountingTrainable(), []).run()).toBe('done');
+    expect(await session(writer, tokenizer, new CountingTrainable(), []).run()).toBe('finished');
     expect((await writer.steps()).map((r) => r.step)).toEqual([1, 2, 3]);
     await writer.close();
   });
