@@ -10,7 +10,7 @@ import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics } from './metrics.ts';
 import type { GenerationRecord, StepResult } from './types.ts';
 import { grpoAdvantages, solverReward } from './rewards.ts';
-import type { Runner } from './runner.ts';
+import type { StepContext } from './context.ts';
 import { parseDeductionAnswer } from './solver.ts';
 
 /** The GRPO training set (spec 4.11): tier items excluding every eval prompt. */
@@ -72,7 +72,7 @@ export function grpoSequenceWeights(
   return lengths.map((L) => (L > 0 ? total / (lengths.length * L) : 0));
 }
 
-export function grpoPromptText(runner: Runner, item: EvalItem): string {
+export function grpoPromptText(runner: StepContext, item: EvalItem): string {
   if (runner.config.grpoPromptFormat === 'raw') return item.prompt;
   return renderPrompt(
     runner.deps.tokenizer,
@@ -80,16 +80,12 @@ export function grpoPromptText(runner: Runner, item: EvalItem): string {
   );
 }
 
-const trainSetCache = new WeakMap<Runner, EvalItem[]>();
-
-export async function runGrpoStep(runner: Runner): Promise<StepResult> {
+export async function runGrpoStep(runner: StepContext): Promise<StepResult> {
   const c = runner.config;
   const { policy, tokenizer } = runner.deps;
   const t = runner.step + 1;
   const started = Date.now();
-  if (!trainSetCache.has(runner))
-    trainSetCache.set(runner, generateGrpoTrainSet(c.grpoTrainSize, c.grpoTrainSeed));
-  const data = trainSetCache.get(runner)!;
+  const data = runner.grpoTrainSet();
 
   runner.progress('solving');
   const items = runner.rng.sample(data, c.grpoPromptsPerStep);

@@ -6,7 +6,7 @@
 import type { TrainSequence } from '../policy.ts';
 import { Curriculum, type CurriculumRecord } from './curriculum.ts';
 import type { GenerationRecord, GroupKey, StepResult } from './types.ts';
-import type { Runner } from './runner.ts';
+import type { StepContext } from './context.ts';
 import { wireLimits } from './verifier.ts';
 import { toArithLimits } from './verifier-protocol.ts';
 import { renderWorkshopPrompt } from './workshop-prompts.ts';
@@ -22,7 +22,7 @@ export function roleGroup(role: CurriculumRecord['role']): GroupKey {
 
 /** The prompt text and token ids a record trains on (the raw ded-solve completion ends with end-of-text). */
 export function encodeRecord(
-  runner: Pick<Runner, 'deps'>,
+  runner: Pick<StepContext, 'deps'>,
   r: CurriculumRecord,
 ): { prompt: string; promptIds: number[]; completionIds: number[] } {
   const { tokenizer } = runner.deps;
@@ -31,7 +31,7 @@ export function encodeRecord(
   return { prompt, promptIds: tokenizer.encode(prompt), completionIds };
 }
 
-export function curriculumFor(runner: Runner): Curriculum {
+export function curriculumFor(runner: StepContext): Curriculum {
   const c = runner.config;
   return new Curriculum(runner.rng, {
     bounds: c,
@@ -40,7 +40,7 @@ export function curriculumFor(runner: Runner): Curriculum {
   });
 }
 
-export async function runImitationStep(runner: Runner): Promise<StepResult> {
+export async function runImitationStep(runner: StepContext): Promise<StepResult> {
   const t = runner.step + 1;
   const c = runner.config;
   if (c.promptFamily !== 'workshop') {

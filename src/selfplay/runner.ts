@@ -1,12 +1,13 @@
 // The self-play Runner (spec 4.8–4.11): seeding, one AZR step (batched in the normative order of 4.9),
 // and the GRPO baseline step. It sees the model only through Policy and Tokenizer, keeps all of its
-// state in plain JSON (buffers, rng state, step) and draws every random choice from one seeded rng.
-import type { RunConfig } from '../config.ts';
-import type { Policy, Tokenizer } from '../policy.ts';
+// state in plain JSON (buffers, rng state, step) and draws every random choice from one seeded rng. The
+// step functions see it as a StepContext (context.ts).
+import type { EvalItem, RunConfig } from '../config.ts';
+import type { StepContext, StepDeps } from './context.ts';
 import { runAzrStep } from './azr-step.ts';
 import { activeTaskTypes, TaskBuffer, type BufferOptions } from './buffers.ts';
 import { evalCanonicalExpressions } from './evalsets.ts';
-import { runGrpoStep } from './grpo.ts';
+import { generateGrpoTrainSet, runGrpoStep } from './grpo.ts';
 import { runImitationStep } from './imitation.ts';
 import { Rng } from '../random.ts';
 import { seedBuffers } from './seeding.ts';
@@ -21,26 +22,15 @@ import {
   type TaskEntry,
   type TaskType,
 } from './types.ts';
-import type { Verifier } from './verifier.ts';
 
-export interface RunnerDeps {
-  policy: Policy;
-  tokenizer: Tokenizer;
-  verifier: Verifier;
+export interface RunnerDeps extends StepDeps {
   config: RunConfig;
   onProgress?: (p: RunnerProgress) => void;
-  /** Frozen reference for the k3 KL: required when klBeta > 0 (its log-probs go with every trained sequence). */
-  referencePolicy?: Pick<Policy, 'logprobs'>;
   /** Canonical eval expressions for the contamination count (default: arith_eval_200 + config.evalSets). */
   evalExpressions?: ReadonlySet<string>;
-  /**
-   * Tests only: replaces each GRPO training reward (its completion text and the verifier's reward in), so
-   * an untrained model's all-zero rewards can vary and an update move the policy away from its reference.
-   */
-  testGrpoReward?: (text: string, reward: number) => number;
 }
 
-export class Runner {
+export class Runner implements StepContext {
   readonly rng: Rng;
   buffers: Record<TaskType, TaskBuffer>;
   step = 0;
@@ -49,6 +39,7 @@ export class Runner {
   /** Proposals awaiting their "solver improvement" reward (learnabilityReward = 'improvement'). */
   pending: PendingProposal[] = [];
   private nextTaskId = 1;
+  private grpoItems: readonly EvalItem[] | null = null;
 
   /** Canonical eval expressions watched for contamination (spec 5.2). */
   readonly evalExpressions: ReadonlySet<string>;
@@ -90,6 +81,11 @@ export class Runner {
       phase,
       ...(message ? { message } : {}),
     });
+  }
+
+  grpoTrainSet(): readonly EvalItem[] {
+    this.grpoItems ??= generateGrpoTrainSet(this.config.grpoTrainSize, this.config.grpoTrainSeed);
+    return this.grpoItems;
   }
 
   newTaskId(type: TaskType): string {

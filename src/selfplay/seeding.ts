@@ -9,7 +9,7 @@ import type { JudgedProposal } from './proposals.ts';
 import { encodePrompts, generateGrouped, samplingOptions } from './generation.ts';
 import { formatOk } from './format.ts';
 import type { GenerationRecord, SeedResult } from './types.ts';
-import type { Runner } from './runner.ts';
+import type { StepContext } from './context.ts';
 import { closedTemplateTask, RAW_PROPOSER_STOPS, rawProposerPrompt, rawSeedTask } from './raw-proposer.ts';
 import { templateTask } from './templates.ts';
 import type { TaskEntry, TaskType } from './types.ts';
@@ -90,7 +90,7 @@ function seedRecord(type: TaskType, prompt: string, comp: Completion, j: JudgedP
   };
 }
 
-export async function seedBuffers(runner: Runner): Promise<SeedResult> {
+export async function seedBuffers(runner: StepContext): Promise<SeedResult> {
   if (runner.config.proposerPrompts === 'raw') return seedRawBuffers(runner);
   const c = runner.config;
   const { policy, tokenizer, verifier } = runner.deps;
@@ -258,7 +258,7 @@ export async function seedBuffers(runner: Runner): Promise<SeedResult> {
  * Seeding with raw proposer prompts (issue 10): only D_ded is used, its tasks are closed expressions.
  * It starts from the journal's example `5 + 3` and follows the same rounds / shortfall rules as above.
  */
-async function seedRawBuffers(runner: Runner): Promise<SeedResult> {
+async function seedRawBuffers(runner: StepContext): Promise<SeedResult> {
   const c = runner.config;
   const { policy, tokenizer, verifier } = runner.deps;
   const rng = runner.rng;
