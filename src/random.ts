@@ -72,3 +72,9 @@ export class Rng {
     this.a = s >>> 0;
   }
 }
+
+/** Uniform floats in [−1, 1) from mulberry32. */
+export function uniformSource(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
+}

@@ -11,7 +11,7 @@ import {
 import { createBenchTrainer, runTrainBench, trainBenchTable } from '../../src/engine/train-bench.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import type { LoraDecode } from '../../src/engine/qwen2-forward.ts';
-import { initLora } from '../../src/engine/lora.ts';
+import { initLora } from '../../src/model/lora.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { LORA_TARGETS } from '../../src/config.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';

@@ -3,13 +3,11 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EVAL_SET_NAMES, type EvalSetName } from '../../src/config.ts';
+import { EVAL_SET_NAMES, type EvalItem, type EvalSetName } from '../../src/config.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
-import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
 import { EvalFileError, parseEvalFile } from '../../src/selfplay/eval-file.ts';
-import type { EvalItem } from '../../src/config.ts';
 import type { CheckpointTensor } from '../../src/store/types.ts';
 import { isFullCheckpoint, loadFullWeights } from '../../src/trainer/full-weights.ts';
 import { readFile } from 'node:fs/promises';
@@ -17,6 +15,7 @@ import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { checkpointAdapter } from '../../src/trainer/engine-trainer.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
+import type { HostLora } from '../../src/model/lora.ts';
 
 interface EvalArgs {
   model: string;
@@ -33,7 +32,7 @@ interface EvalArgs {
 async function readAdapter(
   path: string,
   config: Qwen2Config,
-): Promise<{ lora: RefLora } | { full: CheckpointTensor[] }> {
+): Promise<{ lora: HostLora } | { full: CheckpointTensor[] }> {
   if (existsSync(join(path, 'run.json'))) {
     const reader = await new NodeRunStore(process.cwd()).readRun(path);
     const last = (await reader.checkpoints()).at(-1);
@@ -43,7 +42,7 @@ async function readAdapter(
     return { lora: checkpointAdapter(cp.tensors, cp.engineState).lora }; // separate adapters: the solver's
   }
   const { readPeftAdapterFolder } = await import('../../src/onnx/node.ts');
-  return { lora: (await readPeftAdapterFolder(path, config)) as RefLora };
+  return { lora: (await readPeftAdapterFolder(path, config)) as HostLora };
 }
 
 function table(r: EvalReport): string {

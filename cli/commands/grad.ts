@@ -4,17 +4,15 @@
 // Writes each gradient under its PEFT name (f32) and a tensor `loss` [1].
 import type { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { loadModelFolder } from '../../src/model/model-folder.ts';
+import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
 import { qwen2TensorShapes } from '../../src/model/qwen2-config.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { encodePeftTensors, loadPeftLora } from '../../src/engine/lora.ts';
+import { encodePeftTensors, loadPeftLora, type HostLora } from '../../src/model/lora.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import type { FloatArray } from '../../src/engine/reference/ops.ts';
-import type { RefLora } from '../../src/engine/reference/qwen2.ts';
 import { Trainer } from '../../src/engine/train.ts';
-import type { LoadedModel } from '../../src/model/model-folder.ts';
 import { loadRefWeights } from '../../src/engine/reference/load.ts';
 import { qwen2PolicyGradient, type PgBatchSequence } from '../../src/engine/reference/qwen2-backward.ts';
 import { convertLora } from '../../src/engine/reference/random.ts';
@@ -70,7 +68,7 @@ interface GradResult {
 async function cpuGrad(
   model: LoadedModel,
   batch: PgBatchSequence[],
-  lora: RefLora,
+  lora: HostLora,
   f16: boolean,
 ): Promise<GradResult> {
   const cfg = model.config;
@@ -91,7 +89,7 @@ async function cpuGrad(
 async function webgpuGrad(
   model: LoadedModel,
   batch: PgBatchSequence[],
-  lora: RefLora,
+  lora: HostLora,
   f16: boolean,
 ): Promise<GradResult> {
   const ctx = await acquireNodeDevice();

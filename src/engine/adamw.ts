@@ -3,9 +3,9 @@
 // dispatch (norm, clip factor = min(1, maxNorm / (norm + 1e-6))), one AdamW dispatch per tensor that
 // reads the clip factor on the GPU: the norm never travels to the CPU before the update. Bias
 // corrections and the learning rate (warm-up) come from the host in a per-step uniform.
-import { CLIP_NORM_EPS, learningRate, type AdamWOptions, type LrDecay } from './reference/adamw.ts';
 import { Dispatcher, computePipeline, type Kernel } from './dispatch.ts';
 import { readF32 } from './buffers.ts';
+import { CLIP_NORM_EPS, learningRate, type AdamWOptions, type LrDecay } from './lr-schedule.ts';
 
 const WG = 256;
 

@@ -4,10 +4,15 @@
 import type { LoraTarget } from '../config.ts';
 import type { TrainableTensor } from './adamw.ts';
 import { readF32 } from './buffers.ts';
-import { peftTensorName, TARGET_PROJECTION } from './lora.ts';
+import {
+  moduleName,
+  peftTensorName,
+  TARGET_PROJECTION,
+  type HostLora,
+  type LoraShapeConfig,
+} from '../model/lora.ts';
 import type { LoraWeights } from './lora-types.ts';
 import type { MemoryLedger } from './memory.ts';
-import { moduleName, type RefLora, type RefModelConfig } from './reference/qwen2.ts';
 
 const TARGETS = Object.keys(TARGET_PROJECTION) as LoraTarget[];
 
@@ -43,7 +48,7 @@ export class GpuLora {
   }
 
   /** Uploads a host adapter (every module the same rank and scale). */
-  static create(device: GPUDevice, ledger: MemoryLedger, cfg: RefModelConfig, host: RefLora): GpuLora {
+  static create(device: GPUDevice, ledger: MemoryLedger, cfg: LoraShapeConfig, host: HostLora): GpuLora {
     const pairs = Object.values(host);
     if (pairs.length === 0) throw new Error('LoRA adapter has no modules');
     const { rank, scale } = pairs[0];
@@ -82,8 +87,8 @@ export class GpuLora {
   }
 
   /** The current parameters as a host adapter. */
-  async download(): Promise<RefLora> {
-    const out: RefLora = {};
+  async download(): Promise<HostLora> {
+    const out: HostLora = {};
     for (const p of this.pairs) {
       out[p.module] = {
         A: await readF32(this.device, p.A.param, p.A.n),

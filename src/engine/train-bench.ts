@@ -5,10 +5,10 @@ import type { TrainBatch } from '../policy.ts';
 import type { Engine } from './engine.ts';
 import type { MemoryReport } from './memory.ts';
 import { LORA_TARGETS } from '../config.ts';
-import { initLora } from './lora.ts';
+import { initLora } from '../model/lora.ts';
 import { GpuLora } from './lora-gpu.ts';
 import { planMicroBatches, Trainer } from './train.ts';
-import { uniformSource } from './reference/random.ts';
+import { uniformSource } from '../random.ts';
 
 export interface TrainBenchOptions {
   sequences: number;

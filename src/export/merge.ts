@@ -1,8 +1,7 @@
+import type { LoraPair } from '../model/lora.ts';
 // The LoRA merge of one block of rows: W'[n, :] = W[n, :] + scale · Σ_j B[n, j] · A[j, :] (PEFT layout:
 // A [rank, in], B [out, rank], scale = alpha / rank). Each row's delta is accumulated in f64 and added
 // to W in f64, so the merged f32 weight is W + ΔW rounded once. Browser-safe.
-
-import type { LoraPair } from '../engine/reference/ops.ts';
 
 /**
  * Adds the LoRA delta to `rows` in place: `rows` holds rows [rowStart, rowStart + rows.length / inDim)

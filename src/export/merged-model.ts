@@ -6,9 +6,7 @@
 // even) or in f32. Streams block by block: memory stays at a few MB whatever the model size (the real
 // model is 988 MB in bf16, ~2 GB in f32). Browser-safe.
 
-import { checkLoraShapes } from '../engine/lora.ts';
-import type { LoraPair } from '../engine/reference/ops.ts';
-import type { RefLora } from '../engine/reference/qwen2.ts';
+import { checkLoraShapes, type HostLora, type LoraPair } from '../model/lora.ts';
 import { readText } from '../model/byte-source.ts';
 import { DTYPE_BYTES, decodeFloats, encodeFloats, isFloatDType, type DType } from '../model/dtype.ts';
 import { WEIGHTS_FILE } from '../model/model-folder.ts';
@@ -110,7 +108,7 @@ async function* convertedTensor(
 
 export async function exportMergedModel(
   base: ModelSource,
-  lora: RefLora,
+  lora: HostLora,
   opts: MergedExportOptions,
   out: FolderSink,
 ): Promise<MergedExportResult> {

@@ -5,10 +5,15 @@
 // tabzero.json. Browser-safe.
 
 import type { LoraTarget } from '../config.ts';
-import { checkLoraShapes, peftTensorName, TARGET_PROJECTION } from '../engine/lora.ts';
-import type { FloatArray } from '../engine/reference/ops.ts';
-import { moduleName, type RefLora, type RefModelConfig } from '../engine/reference/qwen2.ts';
-import { encodeFloats } from '../model/dtype.ts';
+import {
+  checkLoraShapes,
+  moduleName,
+  peftTensorName,
+  TARGET_PROJECTION,
+  type HostLora,
+  type LoraShapeConfig,
+} from '../model/lora.ts';
+import { encodeFloats, type FloatArray } from '../model/dtype.ts';
 import type { FolderSink } from '../model/model-source.ts';
 import { writeSafetensors, type TensorSpec } from '../model/safetensors-write.ts';
 import { buildManifest, MANIFEST_FILE, manifestJson, type ExportProvenance } from './manifest.ts';
@@ -22,7 +27,7 @@ const SCALE_REL_TOLERANCE = 1e-6;
 export interface PeftExportOptions {
   provenance: ExportProvenance;
   /** The base model's shapes and layer count (LoadedModel.config fits). */
-  model: RefModelConfig;
+  model: LoraShapeConfig;
   /**
    * `base_model_name_or_path`: where `AutoPeftModelForCausalLM` finds the base. Default: the base's hub
    * repo (provenance.base.repo); pass a folder path for a local base (repo `local/...`).
@@ -72,8 +77,8 @@ export function adapterConfigJson(opts: {
 
 /** PEFT adapts every layer's target modules: the adapter must hold exactly those, with the run's r and α. */
 function checkAdapterMatchesConfig(
-  model: RefModelConfig,
-  lora: RefLora,
+  model: LoraShapeConfig,
+  lora: HostLora,
   rank: number,
   alpha: number,
   targets: readonly LoraTarget[],
@@ -106,7 +111,7 @@ function f32Bytes(a: FloatArray): Uint8Array {
 }
 
 export async function exportPeftAdapter(
-  lora: RefLora,
+  lora: HostLora,
   opts: PeftExportOptions,
   out: FolderSink,
 ): Promise<PeftExportResult> {

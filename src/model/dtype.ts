@@ -12,6 +12,9 @@ export function isDType(s: unknown): s is DType {
 /** Floating dtypes a model's weights may be stored in. */
 export type FloatDType = 'F32' | 'F16' | 'BF16';
 
+/** Host float arrays (the reference runs in f32 or f64). */
+export type FloatArray = Float32Array | Float64Array;
+
 export function isFloatDType(s: unknown): s is FloatDType {
   return s === 'F32' || s === 'F16' || s === 'BF16';
 }

@@ -1,11 +1,11 @@
 // Merging a LoRA adapter into base weights before export: W' = W + scale · B·A (PEFT layout,
 // A [rank, in], B [out, rank], scale = alpha / rank), in f32 on the CPU. Keys are module names
-// `model.layers.{i}.{projection}` — the reference forward's RefLora shape, so a trained adapter read
+// `model.layers.{i}.{projection}` — the reference forward's HostLora shape, so a trained adapter read
 // back from the GPU exports as is. Browser-safe.
 
-import type { LoraPair } from '../engine/reference/ops.ts';
 import { addLoraDelta } from '../export/merge.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
+import type { LoraPair } from '../model/lora.ts';
 
 export type OnnxLoraPair = LoraPair;
 

@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPeftLora } from '../engine/lora.ts';
+import { loadPeftLora } from '../model/lora.ts';
 import { loadModelFolder } from '../model/model-folder.ts';
 import { nodeFolderSink, nodeFolderSource } from '../model/node-folder.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';

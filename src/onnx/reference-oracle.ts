@@ -2,21 +2,16 @@
 // sequence (no cache — an independent path from onnxruntime's KV cache) and runs the LM head on the
 // last row only. For tiny models and short checks. Browser-safe.
 
-import {
-  lmHead,
-  qwen2Forward,
-  type RefLora,
-  type RefModelConfig,
-  type RefWeights,
-} from '../engine/reference/qwen2.ts';
+import { lmHead, qwen2Forward, type RefModelConfig, type RefWeights } from '../engine/reference/qwen2.ts';
 import { argmax } from './runner.ts';
 import type { GreedyOracle } from './parity.ts';
+import type { HostLora } from '../model/lora.ts';
 
 export class ReferenceOracle implements GreedyOracle {
   constructor(
     private readonly cfg: RefModelConfig,
     private readonly weights: RefWeights,
-    private readonly lora: RefLora | null = null,
+    private readonly lora: HostLora | null = null,
   ) {}
 
   /** Logits [vocab] after `ids`. */

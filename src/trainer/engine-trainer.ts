@@ -7,8 +7,7 @@ import type { RunConfig } from '../config.ts';
 import type { Engine } from '../engine/engine.ts';
 import { readF32 } from '../engine/buffers.ts';
 import { GpuLora } from '../engine/lora-gpu.ts';
-import { initLora, parsePeftName, type LoraSpec } from '../engine/lora.ts';
-import { moduleName, type RefLora } from '../engine/reference/qwen2.ts';
+import { initLora, moduleName, parsePeftName, type HostLora, type LoraSpec } from '../model/lora.ts';
 import {
   Trainer as EngineTrainer,
   trainablePolicy,
@@ -229,7 +228,7 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
 }
 
 /** The adapter in a checkpoint (its parameters; the AdamW moments are left out), for exports. */
-export function loraFromCheckpoint(tensors: readonly CheckpointTensor[], state: JsonValue): RefLora {
+export function loraFromCheckpoint(tensors: readonly CheckpointTensor[], state: JsonValue): HostLora {
   const s = state as unknown as EngineState | null;
   if (s?.kind !== 'lora') throw new Error('this checkpoint holds no LoRA adapter');
   if (s.separate) {
@@ -249,7 +248,7 @@ export function loraFromCheckpoint(tensors: readonly CheckpointTensor[], state: 
 export function checkpointAdapter(
   tensors: readonly CheckpointTensor[],
   state: JsonValue,
-): { lora: RefLora; name: string } {
+): { lora: HostLora; name: string } {
   const separate = (state as { separate?: boolean } | null)?.separate === true;
   return separate
     ? { lora: lorasFromCheckpoint(tensors, state).solve, name: 'solver adapter' }
@@ -260,15 +259,15 @@ export function checkpointAdapter(
 export function lorasFromCheckpoint(
   tensors: readonly CheckpointTensor[],
   state: JsonValue,
-): Record<AdapterRole, RefLora> {
+): Record<AdapterRole, HostLora> {
   const s = state as unknown as EngineState | null;
   if (s?.kind !== 'lora' || !s.separate)
     throw new Error('this checkpoint holds no separate proposer and solver adapters');
   return { propose: loraFromTensors(tensors, s, 'propose.'), solve: loraFromTensors(tensors, s, 'solve.') };
 }
 
-function loraFromTensors(tensors: readonly CheckpointTensor[], s: LoraState, prefix: string): RefLora {
-  const lora: RefLora = {};
+function loraFromTensors(tensors: readonly CheckpointTensor[], s: LoraState, prefix: string): HostLora {
+  const lora: HostLora = {};
   for (const t of tensors) {
     if (!t.name.startsWith(prefix)) continue;
     const parsed = parsePeftName(t.name.slice(prefix.length));

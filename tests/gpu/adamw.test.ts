@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { GpuAdamW, type TrainableTensor } from '../../src/engine/adamw.ts';
 import { readF32, storageBuffer, uploadF32 } from '../../src/engine/buffers.ts';
-import { adamwStep, clipFactor, globalGradNorm, learningRate } from '../../src/engine/reference/adamw.ts';
+import { adamwStep, clipFactor, globalGradNorm } from '../../src/engine/reference/adamw.ts';
 import { getTestDevice, randomF32 } from '../helpers/gpu.ts';
+import { learningRate } from '../../src/engine/lr-schedule.ts';
 
 describe('GPU AdamW + global grad-norm clip vs reference', () => {
   it('three steps over several tensors: clipped, then not; warm-up; weight decay', async () => {

@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
-import { initLora, savePeftLora } from '../../src/engine/lora.ts';
-import { uniformSource } from '../../src/engine/reference/random.ts';
+import { initLora, savePeftLora } from '../../src/model/lora.ts';
 import { bytesSource } from '../../src/model/byte-source.ts';
 import { decodeFloats } from '../../src/model/dtype.ts';
 import { nodeFolderSink } from '../../src/model/node-folder.ts';
 import { openSafetensors } from '../../src/model/safetensors-read.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
+import { uniformSource } from '../../src/random.ts';
 
 let dir = '';
 afterAll(async () => {

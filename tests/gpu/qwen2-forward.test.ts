@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { uploadF32 } from '../../src/engine/buffers.ts';
 import type { LoraWeights } from '../../src/engine/lora-types.ts';
-import {
-  moduleName,
-  qwen2CompletionLogprobs,
-  qwen2Logits,
-  type Projection,
-  type RefLora,
-} from '../../src/engine/reference/qwen2.ts';
+import { qwen2CompletionLogprobs, qwen2Logits } from '../../src/engine/reference/qwen2.ts';
 import type { LoraTarget } from '../../src/config.ts';
-import { getTestDevice, randomF32 } from '../helpers/gpu.ts';
-import { maxAbsDiff } from '../helpers/gpu.ts';
+import { getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
 import { refConfig, refWeights, tinyEngine, tinyModel } from './tiny-engine.ts';
+import { moduleName, type Projection, type HostLora } from '../../src/model/lora.ts';
 
 // Whole-model logits: f32 weights, O(1) activations over 2 layers; the kernels' f32 sums run in another
 // order than the reference's f64/f32 loops, so logits agree to ~1e-5; 1e-3 leaves margin, and any
@@ -151,7 +145,7 @@ describe('Qwen2 forward vs reference', () => {
       up_proj: [c.intermediateSize, c.hiddenSize, 'mlp.up_proj'],
       down_proj: [c.hiddenSize, c.intermediateSize, 'mlp.down_proj'],
     };
-    const ref: RefLora = {};
+    const ref: HostLora = {};
     const lora: LoraWeights = { rank, scale, layers: [] };
     let seed = 100;
     for (let l = 0; l < c.numHiddenLayers; l++) {

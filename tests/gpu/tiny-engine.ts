@@ -1,21 +1,14 @@
 // Shared fixture of the forward tests: a tiny random Qwen2 (byte-level vocabulary, so the LM head is
 // cheap on lavapipe) generated in memory, loaded both into the engine and as reference f32 arrays.
-import type { FloatDType } from '../../src/model/dtype.ts';
-import { decodeFloats } from '../../src/model/dtype.ts';
+import { decodeFloats, type FloatDType } from '../../src/model/dtype.ts';
 import { loadModelFolder, type LoadedModel } from '../../src/model/model-folder.ts';
 import { memoryFolder } from '../../src/model/model-source.ts';
 import { generateTinyModel } from '../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../src/model/tokenizer-files.ts';
 import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
 import type { LoraTarget } from '../../src/config.ts';
-import { TARGET_PROJECTION } from '../../src/engine/lora.ts';
-import {
-  moduleName,
-  type RefLora,
-  type RefModelConfig,
-  type RefWeights,
-} from '../../src/engine/reference/qwen2.ts';
-import { projectionShape } from '../../src/engine/reference/random.ts';
+import { moduleName, projectionShape, TARGET_PROJECTION, type HostLora } from '../../src/model/lora.ts';
+import { type RefModelConfig, type RefWeights } from '../../src/engine/reference/qwen2.ts';
 import type { NodeDeviceOptions } from '../../src/engine/node-gpu.ts';
 import { getTestContext, randomF32 } from '../helpers/gpu.ts';
 
@@ -81,8 +74,8 @@ export function randomLora(
   rank: number,
   seed: number,
   skip: Record<number, LoraTarget> = {},
-): RefLora {
-  const lora: RefLora = {};
+): HostLora {
+  const lora: HostLora = {};
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     for (const [target, proj] of Object.entries(TARGET_PROJECTION) as [
       LoraTarget,

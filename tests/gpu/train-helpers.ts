@@ -3,13 +3,14 @@
 import type { GpuContext } from '../../src/engine/gpu.ts';
 import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
-import type { RefLora, RefWeights } from '../../src/engine/reference/qwen2.ts';
+import type { RefWeights } from '../../src/engine/reference/qwen2.ts';
 import { Trainer, type TrainerOptions } from '../../src/engine/train.ts';
 import { bytesSource } from '../../src/model/byte-source.ts';
 import { encodeFloats } from '../../src/model/dtype.ts';
 import { parseQwen2Config, type Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { openSafetensors } from '../../src/model/safetensors-read.ts';
 import { encodeSafetensors } from '../../src/model/safetensors-write.ts';
+import type { HostLora } from '../../src/model/lora.ts';
 
 export function tinyConfig(overrides: Record<string, unknown> = {}): Qwen2Config {
   return parseQwen2Config({
@@ -60,7 +61,7 @@ function shapeOf(cfg: Qwen2Config, name: string): number[] {
 export function makeTrainer(
   engine: Engine,
   cfg: Qwen2Config,
-  lora: RefLora,
+  lora: HostLora,
   opts: Partial<TrainerOptions> = {},
 ): Trainer {
   const gpu = GpuLora.create(engine.ctx.device, engine.ledger, cfg, lora);

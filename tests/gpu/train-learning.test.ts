@@ -4,7 +4,7 @@
 // a negative advantage drives it down. The loss value is constant with ratio 1 (spec section 7), so
 // learning is judged by log-probabilities, read from each step's own forward pass.
 import { describe, expect, it } from 'vitest';
-import { initLora } from '../../src/engine/lora.ts';
+import { initLora } from '../../src/model/lora.ts';
 import { qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
 import type { LoraDecode } from '../../src/engine/qwen2-forward.ts';
 import { convertWeights, randomRefWeights } from '../../src/engine/reference/random.ts';

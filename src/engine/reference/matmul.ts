@@ -1,7 +1,9 @@
 // Reference matmul (plain TypeScript, the oracle for kernels/matmul.ts).
 // out[M,N] = a[M,K] · b + bias, with b stored [K,N] (NN) or [N,K] (NT, the layout of HF Linear weights).
 
-export type FloatArray = Float32Array | Float64Array;
+import type { FloatArray } from '../../model/dtype.ts';
+
+export type { FloatArray };
 
 export function matmul(
   out: FloatArray,

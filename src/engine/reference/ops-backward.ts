@@ -2,14 +2,8 @@
 // ACCUMULATED (+=) so that one tensor can receive contributions from several places (the residual
 // stream, a tied embedding, micro-batches); callers zero them first. Null gradient outputs are skipped.
 
-import {
-  allocLike,
-  attentionProbOffsets,
-  rope,
-  type AttentionShape,
-  type FloatArray,
-  type LoraPair,
-} from './ops.ts';
+import { allocLike, attentionProbOffsets, rope, type AttentionShape, type FloatArray } from './ops.ts';
+import type { LoraPair } from '../../model/lora.ts';
 
 /** dwte[ids[t], :] += dout[t, :]. */
 export function embeddingBackward(

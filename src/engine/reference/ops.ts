@@ -4,6 +4,7 @@
 // tokens of a batch; sequence boundaries are given by `offsets` (see attention).
 
 import { matmul, type FloatArray } from './matmul.ts';
+import type { LoraPair } from '../../model/lora.ts';
 
 export type { FloatArray } from './matmul.ts';
 
@@ -47,15 +48,6 @@ export function rmsnorm(
     // HF: hidden_states * rsqrt(...) in f32, then weight * hidden (two roundings in f32).
     for (let c = 0; c < C; c++) out[t * C + c] = weight[c] * r(x[t * C + c] * s);
   }
-}
-
-/** A LoRA pair on one linear layer: y += scale · (x Aᵀ) Bᵀ, with A [r, in], B [out, r] (PEFT layout). */
-export interface LoraPair {
-  A: FloatArray;
-  B: FloatArray;
-  rank: number;
-  /** alpha / r. */
-  scale: number;
 }
 
 /**

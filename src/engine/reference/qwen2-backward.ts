@@ -17,16 +17,14 @@ import {
   completionRows,
   lmHead,
   lmHeadWeight,
-  moduleName,
   qwen2Forward,
   weight,
   type ForwardTape,
-  type Projection,
   type PromptCompletion,
-  type RefLora,
   type RefModelConfig,
   type RefWeights,
 } from './qwen2.ts';
+import { moduleName, type Projection, type HostLora } from '../../model/lora.ts';
 
 export interface LoraGrad {
   dA: FloatArray;
@@ -34,13 +32,13 @@ export interface LoraGrad {
 }
 
 export interface RefGrads {
-  /** By module name, like RefLora. */
+  /** By module name, like HostLora. */
   lora: Record<string, LoraGrad>;
   /** By HF tensor name; null unless asked for (full fine-tuning). */
   weights: RefWeights | null;
 }
 
-export function zeroGrads(w: RefWeights, lora: RefLora | null, withWeights: boolean): RefGrads {
+export function zeroGrads(w: RefWeights, lora: HostLora | null, withWeights: boolean): RefGrads {
   const g: RefGrads = { lora: {}, weights: null };
   for (const [name, p] of Object.entries(lora ?? {})) {
     g.lora[name] = { dA: allocLike(p.A, p.A.length), dB: allocLike(p.B, p.B.length) };
@@ -90,7 +88,7 @@ export function qwen2Backward(
   w: RefWeights,
   tape: ForwardTape,
   dHidden: FloatArray,
-  lora: RefLora | null,
+  lora: HostLora | null,
   grads: RefGrads,
 ): void {
   const { T, offsets, positions } = tape;
@@ -218,7 +216,7 @@ export interface PgGradResult {
 export function qwen2PolicyGradient(
   cfg: RefModelConfig,
   w: RefWeights,
-  lora: RefLora | null,
+  lora: HostLora | null,
   batch: readonly PgBatchSequence[],
   opts: Omit<PgLossOptions, 'totalTokens'> & {
     totalTokens?: number;

@@ -15,8 +15,8 @@ import {
   rope,
   swiglu,
   type FloatArray,
-  type LoraPair,
 } from './ops.ts';
+import { moduleName, type HostLora, type Projection } from '../../model/lora.ts';
 
 /** The config fields the forward needs (a subset of model/qwen2-config's Qwen2Config). */
 export interface RefModelConfig {
@@ -34,25 +34,6 @@ export interface RefModelConfig {
 
 /** Weights by HF tensor name (`model.layers.0.self_attn.q_proj.weight`, ...), all the same precision. */
 export type RefWeights = Record<string, FloatArray>;
-
-/** The seven projections LoRA may target, with the HF module path inside a layer. */
-export const PROJECTIONS = [
-  'self_attn.q_proj',
-  'self_attn.k_proj',
-  'self_attn.v_proj',
-  'self_attn.o_proj',
-  'mlp.gate_proj',
-  'mlp.up_proj',
-  'mlp.down_proj',
-] as const;
-export type Projection = (typeof PROJECTIONS)[number];
-
-/** LoRA pairs by module name `model.layers.{i}.{projection}` (e.g. `model.layers.0.mlp.up_proj`). */
-export type RefLora = Record<string, LoraPair>;
-
-export function moduleName(layer: number, proj: Projection): string {
-  return `model.layers.${layer}.${proj}`;
-}
 
 /** One sequence of the batch; positions default to 0, 1, ..., ids.length − 1. */
 export interface RefSequence {
@@ -135,7 +116,7 @@ export function qwen2Forward(
   cfg: RefModelConfig,
   w: RefWeights,
   seqs: readonly RefSequence[],
-  lora: RefLora | null = null,
+  lora: HostLora | null = null,
 ): ForwardTape {
   const { offsets, ids, positions } = packSequences(seqs);
   const T = ids.length;
@@ -236,7 +217,7 @@ export function qwen2Logits(
   cfg: RefModelConfig,
   w: RefWeights,
   seqs: readonly RefSequence[],
-  lora: RefLora | null = null,
+  lora: HostLora | null = null,
 ): { logits: FloatArray; offsets: number[] } {
   const tape = qwen2Forward(cfg, w, seqs, lora);
   const rows = Array.from({ length: tape.T }, (_, i) => i);
@@ -284,7 +265,7 @@ export function qwen2CompletionLogprobs(
   cfg: RefModelConfig,
   w: RefWeights,
   batch: readonly PromptCompletion[],
-  lora: RefLora | null = null,
+  lora: HostLora | null = null,
   temperature = 1,
 ): FloatArray[] {
   const { seqs, rows, targets, tokenOffsets } = completionRows(batch);

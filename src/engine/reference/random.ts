@@ -1,24 +1,18 @@
 // Deterministic random Qwen2 weights and LoRA pairs for tests (f32 or f64), by HF tensor name.
 // Scales follow model/tiny-model's reasoning: 1/sqrt(fan_in) weights keep activations O(1).
 
-import { mulberry32 } from '../../random.ts';
-import type { FloatArray } from './ops.ts';
 import {
   moduleName,
+  projectionShape,
   PROJECTIONS,
+  type HostLora,
   type Projection,
-  type RefLora,
-  type RefModelConfig,
-  type RefWeights,
-} from './qwen2.ts';
+} from '../../model/lora.ts';
+import { uniformSource } from '../../random.ts';
+import type { FloatArray } from './ops.ts';
+import type { RefModelConfig, RefWeights } from './qwen2.ts';
 
 export type RefDType = 'f32' | 'f64';
-
-/** Uniform floats in [−1, 1) from mulberry32. */
-export function uniformSource(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() * 2 - 1;
-}
 
 export function allocFloat(dtype: RefDType, n: number): FloatArray {
   return dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
@@ -28,26 +22,6 @@ function filled(dtype: RefDType, n: number, next: () => number, scale: number, o
   const a = allocFloat(dtype, n);
   for (let i = 0; i < n; i++) a[i] = offset + scale * next();
   return a;
-}
-
-/** [out, in] of each projection. */
-export function projectionShape(cfg: RefModelConfig, proj: Projection): [number, number] {
-  const C = cfg.hiddenSize;
-  const kv = cfg.numKeyValueHeads * cfg.headDim;
-  const I = cfg.intermediateSize;
-  switch (proj) {
-    case 'self_attn.q_proj':
-    case 'self_attn.o_proj':
-      return [C, C];
-    case 'self_attn.k_proj':
-    case 'self_attn.v_proj':
-      return [kv, C];
-    case 'mlp.gate_proj':
-    case 'mlp.up_proj':
-      return [I, C];
-    case 'mlp.down_proj':
-      return [C, I];
-  }
 }
 
 /** Every tensor of a Qwen2 model with random values (norm weights 1 ± 0.25, biases ± 0.1). */
@@ -81,9 +55,9 @@ export function randomRefLora(
   alpha: number,
   targets: readonly Projection[] = PROJECTIONS,
   dtype: RefDType = 'f32',
-): RefLora {
+): HostLora {
   const next = uniformSource(seed);
-  const lora: RefLora = {};
+  const lora: HostLora = {};
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     for (const proj of targets) {
       const [out, inp] = projectionShape(cfg, proj);
@@ -106,8 +80,8 @@ export function convertWeights(w: RefWeights, dtype: RefDType): RefWeights {
   return out;
 }
 
-export function convertLora(lora: RefLora, dtype: RefDType): RefLora {
-  const out: RefLora = {};
+export function convertLora(lora: HostLora, dtype: RefDType): HostLora {
+  const out: HostLora = {};
   for (const [k, p] of Object.entries(lora)) {
     const conv = (a: FloatArray) => (dtype === 'f64' ? Float64Array.from(a) : Float32Array.from(a));
     out[k] = { A: conv(p.A), B: conv(p.B), rank: p.rank, scale: p.scale };

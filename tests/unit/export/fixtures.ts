@@ -1,9 +1,9 @@
 // Shared test inputs for the export tests: a tiny byte-tokenizer model in memory, a run config with a
 // LoRA that adapts every projection, a random (non-zero) adapter, and provenance.
 import { defaultConfig, type RunConfig } from '../../../src/config.ts';
-import { TARGET_PROJECTION } from '../../../src/engine/lora.ts';
+import { TARGET_PROJECTION, type HostLora } from '../../../src/model/lora.ts';
 import { loadRefWeights } from '../../../src/engine/reference/load.ts';
-import type { RefLora, RefWeights } from '../../../src/engine/reference/qwen2.ts';
+import type { RefWeights } from '../../../src/engine/reference/qwen2.ts';
 import { randomRefLora } from '../../../src/engine/reference/random.ts';
 import type { ExportProvenance } from '../../../src/export/manifest.ts';
 import type { FloatDType } from '../../../src/model/dtype.ts';
@@ -36,7 +36,7 @@ export async function tinyBase(
 }
 
 /** A random adapter on the config's targets of every layer; `bScale` shrinks B (a small, early-training delta). */
-export function randomAdapter(model: LoadedModel, config: RunConfig, seed = 11, bScale = 1): RefLora {
+export function randomAdapter(model: LoadedModel, config: RunConfig, seed = 11, bScale = 1): HostLora {
   const lora = randomRefLora(
     model.config,
     seed,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { qwen2Logits, type RefLora, type RefWeights } from '../../../src/engine/reference/qwen2.ts';
+import { qwen2Logits, type RefWeights } from '../../../src/engine/reference/qwen2.ts';
 import { addLoraDelta } from '../../../src/export/merge.ts';
 import { exportMergedModel } from '../../../src/export/merged-model.ts';
 import { parseManifest } from '../../../src/export/manifest.ts';
@@ -21,9 +21,10 @@ import {
   text,
   tinyBase,
 } from './fixtures.ts';
+import type { HostLora } from '../../../src/model/lora.ts';
 
 /** The merge done the plain way, in f64: W + scale · B·A, for the test to compare against. */
-function naiveMerged(w: RefWeights, lora: RefLora): RefWeights {
+function naiveMerged(w: RefWeights, lora: HostLora): RefWeights {
   const out: RefWeights = { ...w };
   for (const [mod, p] of Object.entries(lora)) {
     const W = w[`${mod}.weight`];
@@ -48,7 +49,7 @@ function roundAll(w: RefWeights, round: (x: number) => number): RefWeights {
 }
 const toBf16 = (x: number) => bf16BitsToF32(f32ToBf16Bits(x));
 
-function logits(w: RefWeights, cfg: Parameters<typeof qwen2Logits>[0], lora: RefLora | null = null) {
+function logits(w: RefWeights, cfg: Parameters<typeof qwen2Logits>[0], lora: HostLora | null = null) {
   return qwen2Logits(cfg, w, PROMPTS, lora).logits;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadPeftLora } from '../../../src/engine/lora.ts';
+import { loadPeftLora } from '../../../src/model/lora.ts';
 import { qwen2Logits } from '../../../src/engine/reference/qwen2.ts';
 import { parseManifest } from '../../../src/export/manifest.ts';
 import { exportMergedModel } from '../../../src/export/merged-model.ts';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { register as checkOnnx } from '../../../cli/commands/check-onnx.ts';
 import { register as exportOnnx } from '../../../cli/commands/export-onnx.ts';
 import { register as tinyModel } from '../../../cli/commands/tiny-model.ts';
-import { savePeftLora } from '../../../src/engine/lora.ts';
+import { savePeftLora } from '../../../src/model/lora.ts';
 import { randomRefLora } from '../../../src/engine/reference/random.ts';
 import { parseQwen2Config } from '../../../src/model/qwen2-config.ts';
 

@@ -1,5 +1,5 @@
+import { uniformSource } from '../../../src/random.ts';
 // Central finite differences in f64 for the reference backward tests.
-import { uniformSource } from '../../../src/engine/reference/random.ts';
 
 export const FD_STEP = 1e-5;
 

@@ -7,20 +7,16 @@ import {
   rmsnorm,
   rope,
 } from '../../../src/engine/reference/ops.ts';
-import {
-  moduleName,
-  qwen2CompletionLogprobs,
-  qwen2Forward,
-  qwen2Logits,
-} from '../../../src/engine/reference/qwen2.ts';
+import { qwen2CompletionLogprobs, qwen2Forward, qwen2Logits } from '../../../src/engine/reference/qwen2.ts';
 import {
   convertLora,
   convertWeights,
   randomRefLora,
   randomRefWeights,
-  uniformSource,
 } from '../../../src/engine/reference/random.ts';
 import { TINY } from './tiny.ts';
+import { moduleName } from '../../../src/model/lora.ts';
+import { uniformSource } from '../../../src/random.ts';
 
 function rand(n: number, seed: number): Float64Array {
   const next = uniformSource(seed);

@@ -9,10 +9,10 @@ import {
   parsePeftName,
   peftTensorName,
   savePeftLora,
-} from '../../../src/engine/lora.ts';
+} from '../../../src/model/lora.ts';
 import { loadRefWeights } from '../../../src/engine/reference/load.ts';
 import { qwen2PolicyGradient } from '../../../src/engine/reference/qwen2-backward.ts';
-import { convertLora, uniformSource } from '../../../src/engine/reference/random.ts';
+import { convertLora } from '../../../src/engine/reference/random.ts';
 import { bytesSource } from '../../../src/model/byte-source.ts';
 import { decodeFloats } from '../../../src/model/dtype.ts';
 import { loadModelFolder } from '../../../src/model/model-folder.ts';
@@ -21,6 +21,7 @@ import { qwen2TensorShapes, type Qwen2Config } from '../../../src/model/qwen2-co
 import { openSafetensors } from '../../../src/model/safetensors-read.ts';
 import { generateTinyModel } from '../../../src/model/tiny-model.ts';
 import { byteTokenizerFiles } from '../../../src/model/tokenizer-files.ts';
+import { uniformSource } from '../../../src/random.ts';
 
 let dir = '';
 let cfg: Qwen2Config;

@@ -1,4 +1,4 @@
-import { adamwStep, clipFactor, globalGradNorm, learningRate } from '../../../src/engine/reference/adamw.ts';
+import { adamwStep, clipFactor, globalGradNorm } from '../../../src/engine/reference/adamw.ts';
 import { describe, expect, it } from 'vitest';
 import { clippedPgToken, policyGradientLoss } from '../../../src/engine/reference/loss.ts';
 import {
@@ -11,6 +11,7 @@ import { randomRefLora, randomRefWeights } from '../../../src/engine/reference/r
 import { pgTestSequences } from '../../helpers/pg-sequences.ts';
 import { fdError, randF64 } from './fd.ts';
 import { TINY } from './tiny.ts';
+import { learningRate } from '../../../src/engine/lr-schedule.ts';
 
 const TOL = 1e-6;
 const V = 9;

@@ -1,4 +1,4 @@
-import { trainableStateBytes } from '../../../src/engine/lora.ts';
+import { trainableStateBytes } from '../../../src/model/lora.ts';
 import { describe, expect, it } from 'vitest';
 import { planMicroBatches } from '../../../src/engine/train.ts';
 import { trainStepFlops } from '../../../src/engine/train-bench.ts';

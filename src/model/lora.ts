@@ -1,16 +1,69 @@
 // LoRA on the host side: PEFT tensor naming, PEFT's default initialisation (A Kaiming-uniform, B zero),
-// and load/save of adapters as safetensors in PEFT naming. Host adapters use the reference's RefLora
-// (module name → {A [r, in], B [out, r], rank, scale}), so the CPU reference runs them directly.
-// Browser-safe (no GPU here: see lora-gpu.ts).
+// and load/save of adapters as safetensors in PEFT naming. The host LoRA format is defined here (HostLora:
+// module name → {A [r, in], B [out, r], rank, scale}); export, ONNX, the trainer and the CPU reference
+// all use it. Browser-safe (no GPU here: see engine/lora-gpu.ts).
 
 import type { LoraTarget } from '../config.ts';
-import { bytesSource } from '../model/byte-source.ts';
-import { decodeFloats, encodeFloats, isFloatDType } from '../model/dtype.ts';
-import { openSafetensors } from '../model/safetensors-read.ts';
-import { encodeSafetensors } from '../model/safetensors-write.ts';
-import type { FloatArray, LoraPair } from './reference/ops.ts';
-import { moduleName, type Projection, type RefLora, type RefModelConfig } from './reference/qwen2.ts';
-import { projectionShape, uniformSource } from './reference/random.ts';
+import { uniformSource } from '../random.ts';
+import { bytesSource } from './byte-source.ts';
+import { decodeFloats, encodeFloats, isFloatDType, type FloatArray } from './dtype.ts';
+import type { Qwen2Config } from './qwen2-config.ts';
+import { openSafetensors } from './safetensors-read.ts';
+import { encodeSafetensors } from './safetensors-write.ts';
+
+/** The model fields a LoRA's shapes depend on. */
+export type LoraShapeConfig = Pick<
+  Qwen2Config,
+  'hiddenSize' | 'numHiddenLayers' | 'numKeyValueHeads' | 'headDim' | 'intermediateSize'
+>;
+
+/** A LoRA pair on one linear layer: y += scale · (x Aᵀ) Bᵀ, with A [r, in], B [out, r] (PEFT layout). */
+export interface LoraPair {
+  A: FloatArray;
+  B: FloatArray;
+  rank: number;
+  /** alpha / r. */
+  scale: number;
+}
+
+/** The seven projections LoRA may target, with the HF module path inside a layer. */
+export const PROJECTIONS = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+/** LoRA pairs by module name `model.layers.{i}.{projection}` (e.g. `model.layers.0.mlp.up_proj`). */
+export type HostLora = Record<string, LoraPair>;
+
+export function moduleName(layer: number, proj: Projection): string {
+  return `model.layers.${layer}.${proj}`;
+}
+
+/** [out, in] of each projection. */
+export function projectionShape(cfg: LoraShapeConfig, proj: Projection): [number, number] {
+  const C = cfg.hiddenSize;
+  const kv = cfg.numKeyValueHeads * cfg.headDim;
+  const I = cfg.intermediateSize;
+  switch (proj) {
+    case 'self_attn.q_proj':
+    case 'self_attn.o_proj':
+      return [C, C];
+    case 'self_attn.k_proj':
+    case 'self_attn.v_proj':
+      return [kv, C];
+    case 'mlp.gate_proj':
+    case 'mlp.up_proj':
+      return [I, C];
+    case 'mlp.down_proj':
+      return [C, I];
+  }
+}
 
 /** The HF module path of each LoRA target inside a decoder layer. */
 export const TARGET_PROJECTION: Readonly<Record<LoraTarget, Projection>> = {
@@ -53,9 +106,9 @@ export interface LoraSpec {
  * A fresh adapter as PEFT makes it: A ~ kaiming_uniform_(a=√5), i.e. U(−1/√in, 1/√in), and B = 0, so
  * the adapted model starts equal to the base. Deterministic for a seed.
  */
-export function initLora(cfg: RefModelConfig, spec: LoraSpec, seed: number): RefLora {
+export function initLora(cfg: LoraShapeConfig, spec: LoraSpec, seed: number): HostLora {
   const next = uniformSource(seed);
-  const lora: RefLora = {};
+  const lora: HostLora = {};
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     for (const target of spec.targets) {
       const proj = TARGET_PROJECTION[target];
@@ -75,7 +128,7 @@ export function initLora(cfg: RefModelConfig, spec: LoraSpec, seed: number): Ref
 }
 
 /** Checks every pair against the model's shapes; throws naming the tensor. */
-export function checkLoraShapes(cfg: RefModelConfig, lora: RefLora): void {
+export function checkLoraShapes(cfg: LoraShapeConfig, lora: HostLora): void {
   for (const [mod, p] of Object.entries(lora)) {
     const parsed = parsePeftName(peftTensorName(mod, 'A'));
     if (!parsed || parsed.layer >= cfg.numHiddenLayers)
@@ -95,9 +148,9 @@ export function checkLoraShapes(cfg: RefModelConfig, lora: RefLora): void {
 export async function loadPeftLora(
   bytes: Uint8Array,
   alpha: number,
-  cfg: RefModelConfig,
+  cfg: LoraShapeConfig,
   fileName = 'adapter',
-): Promise<RefLora> {
+): Promise<HostLora> {
   const file = await openSafetensors(bytesSource(bytes, fileName), fileName);
   const parts = new Map<
     string,
@@ -112,7 +165,7 @@ export async function loadPeftLora(
     entry[parsed.which] = { data: decodeFloats(await file.read(t.name), t.dtype), shape: t.shape };
     parts.set(parsed.module, entry);
   }
-  const lora: RefLora = {};
+  const lora: HostLora = {};
   for (const [mod, { A, B }] of parts) {
     if (!A || !B) throw new Error(`${fileName}: ${mod} needs both lora_A and lora_B`);
     const rank = A.shape[0];
@@ -126,7 +179,7 @@ export async function loadPeftLora(
 
 /** PEFT-named safetensors of per-module A/B tensors (f32): adapters, or their gradients. */
 export async function encodePeftTensors(
-  cfg: RefModelConfig,
+  cfg: LoraShapeConfig,
   modules: Record<string, { A: FloatArray; B: FloatArray; rank: number }>,
   extra: { name: string; data: Float32Array; shape: number[] }[] = [],
 ): Promise<Uint8Array> {
@@ -154,18 +207,18 @@ export async function encodePeftTensors(
 }
 
 /** Saves an adapter in PEFT naming (f32). */
-export function savePeftLora(cfg: RefModelConfig, lora: RefLora): Promise<Uint8Array> {
+export function savePeftLora(cfg: LoraShapeConfig, lora: HostLora): Promise<Uint8Array> {
   return encodePeftTensors(cfg, lora);
 }
 
 /** A LoraPair's trainable parameter count. */
-export function loraParamCount(lora: RefLora): number {
+export function loraParamCount(lora: HostLora): number {
   return Object.values(lora).reduce((n: number, p: LoraPair) => n + p.A.length + p.B.length, 0);
 }
 
 /** GPU bytes of the trainable state: parameters (f32) + gradients + two AdamW moments. */
 export function trainableStateBytes(
-  cfg: RefModelConfig,
+  cfg: LoraShapeConfig & Pick<Qwen2Config, 'vocabSize' | 'tieWordEmbeddings'>,
   mode: { kind: 'lora'; rank: number; targets: readonly LoraTarget[] } | { kind: 'full' },
 ): { params: number; grads: number; moments: number; total: number } {
   let n = 0;
