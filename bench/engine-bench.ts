@@ -18,7 +18,7 @@ import {
   type DispatchTiming,
   type KindTiming,
 } from '../src/engine/kernel-profiler.ts';
-import type { MemoryReport } from '../src/engine/memory.ts';
+import type { LedgerTotals } from '../src/engine/memory.ts';
 import type { Qwen2Config } from '../src/model/qwen2-config.ts';
 import type { OnnxVariant } from '../src/onnx/qwen2-graph.ts';
 import type { OnnxCausalLM } from '../src/onnx/runner.ts';
@@ -105,7 +105,7 @@ export interface BenchResult {
   arithmetic: Arithmetic;
   layers: number;
   matmulFlopPerS: number;
-  memory: MemoryReport;
+  memory: LedgerTotals;
   results: BatchResult[];
   /** The side-by-side baseline's runtime (absent when not asked for). */
   onnx?: { runtime: string; variant: OnnxVariant; exportMs?: number };

@@ -138,7 +138,7 @@ export interface EvalRecord {
   at: string;
 }
 
-export interface CheckpointInfo {
+export interface CheckpointSummary {
   step: number;
   bytes: number;
   at: string;
@@ -344,7 +344,7 @@ export type TrainerEvent =
   /** Generations as they happen (seeding proposals stream live for workshops). */
   | { type: 'samples'; runId: string; records: GenerationRecord[] }
   | { type: 'eval'; record: EvalRecord }
-  | { type: 'checkpoint'; runId: string; checkpoint: CheckpointInfo }
+  | { type: 'checkpoint'; runId: string; checkpoint: CheckpointSummary }
   | { type: 'memory'; memory: MemoryReport }
   | { type: 'onnx-progress'; progress: OnnxProgress }
   | { type: 'error'; runId?: string; error: UserError };
@@ -396,7 +396,7 @@ export interface TrainerApi {
   benchDecode(req: DecodeBenchRequest): Promise<EngineDecodeBench>;
   /** The loaded base model exported to ONNX in memory, for the bench page's onnxruntime-web WebGPU side. */
   exportOnnxFiles(variant: OnnxVariantChoice): Promise<OnnxExportFiles>;
-  listCheckpoints(runId: string): Promise<CheckpointInfo[]>;
+  listCheckpoints(runId: string): Promise<CheckpointSummary[]>;
   restoreCheckpoint(runId: string, step: number): Promise<RunSummary>;
   exportRun(runId: string, format: ExportFormat): Promise<ExportedFile>;
   importArchive(file: Blob): Promise<RunSummary>;

@@ -12,7 +12,7 @@ import { encodePeftTensors, loadPeftLora, type HostLora } from '../../src/model/
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
 import type { FloatArray } from '../../src/engine/reference/ops.ts';
-import { Trainer } from '../../src/engine/train.ts';
+import { GpuTrainer } from '../../src/engine/train.ts';
 import { loadRefWeights } from '../../src/engine/reference/load.ts';
 import { qwen2PolicyGradient, type PgBatchSequence } from '../../src/engine/reference/qwen2-backward.ts';
 import { convertLora } from '../../src/engine/reference/random.ts';
@@ -110,7 +110,7 @@ async function webgpuGrad(
     });
     const gpuLora = GpuLora.create(ctx.device, engine.ledger, model.config, lora);
     // The optimizer settings are unused: only gradients are computed.
-    const trainer = new Trainer(engine, gpuLora, {
+    const trainer = new GpuTrainer(engine, gpuLora, {
       lr: 0,
       beta1: 0,
       beta2: 0,

@@ -3,7 +3,7 @@
 import * as Comlink from 'comlink';
 import { ConfigError, resolveConfig, type RunConfig } from '../config.ts';
 import type {
-  CheckpointInfo,
+  CheckpointSummary,
   EvalRecord,
   GpuStatus,
   LoadProgress,
@@ -48,7 +48,7 @@ export type ShownError = UserError & { id: number };
 
 let nextId = 1;
 
-export class Lab {
+export class LabView {
   view = $state<View>('model');
   presentation = $state(false);
   howItWorks = $state(false);
@@ -70,7 +70,7 @@ export class Lab {
   evals = $state.raw<EvalRecord[]>([]);
   phase = $state<PhaseProgress | null>(null);
   live = $state.raw<GenerationRecord[]>([]);
-  lastCheckpoint = $state<CheckpointInfo | null>(null);
+  lastCheckpoint = $state<CheckpointSummary | null>(null);
   /** A run call is in flight (start/pause/stop): buttons wait for the answer. */
   busy = $state(false);
 
@@ -577,4 +577,4 @@ export class Lab {
   }
 }
 
-export const lab = new Lab();
+export const lab = new LabView();

@@ -13,9 +13,9 @@ import type { Arithmetic, WeightDType } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import { readBuffer } from './buffers.ts';
 import { Dispatcher } from './dispatch.ts';
-import { MemoryLedger, type MemoryReport } from './memory.ts';
+import { MemoryLedger, type LedgerTotals } from './memory.ts';
 import { Qwen2Forward, type ForwardLimits, type LoraDecode } from './qwen2-forward.ts';
-import { Qwen2Weights, type LoadProgress } from './qwen2-weights.ts';
+import { Qwen2Weights, type UploadProgress } from './qwen2-weights.ts';
 
 export interface EngineOptions {
   /** Sequences decoded together (KV-cache slots). */
@@ -30,7 +30,7 @@ export interface EngineOptions {
   loraDecode?: LoraDecode;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
-  onProgress?: LoadProgress;
+  onProgress?: UploadProgress;
 }
 
 export type EngineEvent =
@@ -58,7 +58,7 @@ export interface EngineInfo {
 }
 
 /** Per-decode-step counters (the bench reports them). */
-export interface StepStats {
+export interface EngineStats {
   decodeSteps: number;
   decodeDispatches: number;
   decodeReadbacks: number;
@@ -89,7 +89,7 @@ const LM_ROWS_PER_BLOCK = 64;
 export class Engine {
   readonly ledger: MemoryLedger;
   readonly forward: Qwen2Forward;
-  readonly stats: StepStats = {
+  readonly stats: EngineStats = {
     decodeSteps: 0,
     decodeDispatches: 0,
     decodeReadbacks: 0,
@@ -213,7 +213,7 @@ export class Engine {
 
   /** Zeroes the counters (the bench measures each batch size separately). */
   resetStats(): void {
-    for (const k of Object.keys(this.stats) as (keyof StepStats)[]) this.stats[k] = 0;
+    for (const k of Object.keys(this.stats) as (keyof EngineStats)[]) this.stats[k] = 0;
   }
 
   on(listener: (e: EngineEvent) => void): () => void {
@@ -237,7 +237,7 @@ export class Engine {
     return this.forward.loraEnabled;
   }
 
-  memory(): MemoryReport {
+  memory(): LedgerTotals {
     const r = this.ledger.report();
     const u = this.forward.dispatcher.uniformBytes;
     return { ...r, scratch: r.scratch + u, total: r.total + u };

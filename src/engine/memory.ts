@@ -10,7 +10,7 @@ export const MEMORY_CATEGORIES: readonly MemoryCategory[] = [
   'lora',
 ];
 
-export type MemoryReport = Record<MemoryCategory | 'total', number>;
+export type LedgerTotals = Record<MemoryCategory | 'total', number>;
 
 export class MemoryLedger {
   private readonly bytes: Record<MemoryCategory, number> = {
@@ -47,7 +47,7 @@ export class MemoryLedger {
     this.bytes[category] += size;
   }
 
-  report(): MemoryReport {
+  report(): LedgerTotals {
     const total = MEMORY_CATEGORIES.reduce((n, c) => n + this.bytes[c], 0);
     return { ...this.bytes, total };
   }

@@ -39,7 +39,7 @@ export interface TensorLocation {
   dtype: WeightDType;
 }
 
-export type LoadProgress = (done: number, total: number, name: string) => void;
+export type UploadProgress = (done: number, total: number, name: string) => void;
 
 // GPUBufferUsage is a global only once a device exists (Node installs it lazily): read it at call time.
 const weightUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
@@ -174,7 +174,7 @@ export class Qwen2Weights {
     config: Qwen2Config,
     file: SafetensorsFile,
     ledger: MemoryLedger,
-    opts: { dtype?: WeightDType; maxBinding: number; onProgress?: LoadProgress },
+    opts: { dtype?: WeightDType; maxBinding: number; onProgress?: UploadProgress },
   ): Promise<Qwen2Weights> {
     const first = file.tensor('model.embed_tokens.weight').dtype as FloatDType;
     const w = new Qwen2Weights(device, config, opts.dtype ?? defaultWeightDType(first), ledger);

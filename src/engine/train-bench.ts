@@ -3,11 +3,11 @@
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { TrainBatch } from '../policy.ts';
 import type { Engine } from './engine.ts';
-import type { MemoryReport } from './memory.ts';
+import type { LedgerTotals } from './memory.ts';
 import { LORA_TARGETS } from '../config.ts';
 import { initLora } from '../model/lora.ts';
 import { GpuLora } from './lora-gpu.ts';
-import { planMicroBatches, Trainer } from './train.ts';
+import { planMicroBatches, GpuTrainer } from './train.ts';
 import { uniformSource } from '../random.ts';
 
 export interface TrainBenchOptions {
@@ -37,7 +37,7 @@ export interface TrainBenchResult {
   /** Same-run matmul peak, when the caller measured it, and the step's fraction of it. */
   peakMatmulFlops: number | null;
   ratioToPeak: number | null;
-  memory: MemoryReport;
+  memory: LedgerTotals;
 }
 
 /**
@@ -76,7 +76,7 @@ export function trainStepFlops(
 
 export async function benchTrainStep(
   engine: Engine,
-  trainer: Trainer,
+  trainer: GpuTrainer,
   opts: TrainBenchOptions,
   peakMatmulFlops: number | null = null,
 ): Promise<TrainBenchResult> {
@@ -152,7 +152,7 @@ export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Pr
 export function createBenchTrainer(
   engine: Engine,
   o: { loraRank: number; loraAlpha: number; seed: number; full?: boolean },
-): Trainer {
+): GpuTrainer {
   const cfg = engine.config;
   const gpu = o.full
     ? null
@@ -162,7 +162,7 @@ export function createBenchTrainer(
         cfg,
         initLora(cfg, { rank: o.loraRank, alpha: o.loraAlpha, targets: LORA_TARGETS }, o.seed),
       );
-  return new Trainer(engine, gpu, {
+  return new GpuTrainer(engine, gpu, {
     lr: 2e-5,
     beta1: 0.9,
     beta2: 0.999,

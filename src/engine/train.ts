@@ -1,4 +1,4 @@
-// The policy-gradient update on the GPU (spec 4.7): Trainer.step(batch) = for each micro-batch
+// The policy-gradient update on the GPU (spec 4.7): GpuTrainer.step(batch) = for each micro-batch
 // [forward keeping only each layer's input → LM head + loss + dlogits on completion rows, lmRows at a
 // time → per layer, last to first: recompute the layer with the forward's own encodeLayer, then run
 // the backward kernels] → global grad-norm clip + AdamW. It runs on the generation engine's weight
@@ -158,7 +158,7 @@ function packMicroBatch(seqs: TrainSequence[]): MicroBatch {
   };
 }
 
-export class Trainer {
+export class GpuTrainer {
   readonly optimizer: GpuAdamW;
   private readonly fwd: Qwen2Forward;
   private readonly d: Dispatcher;
@@ -827,7 +827,7 @@ export class Trainer {
 }
 
 /** The engine's generation side plus this trainer's step: the whole Policy. */
-export function trainablePolicy(engine: Engine, trainer: Trainer): Policy {
+export function trainablePolicy(engine: Engine, trainer: GpuTrainer): Policy {
   return {
     generate: (prompts, opts) => engine.generate(prompts, opts),
     logprobs: (batch) => engine.logprobs(batch),

@@ -27,7 +27,7 @@ export interface RunData {
   evals: EvalRow[];
 }
 
-export interface RunSummary {
+export interface RunOutcome {
   label: string;
   mode: RunConfig['mode'];
   /** Last committed step, and the steps the run was configured for. */
@@ -52,7 +52,7 @@ export interface ConfigDifference {
 
 export interface Comparison {
   x: XAxis;
-  runs: RunSummary[];
+  runs: RunOutcome[];
   configDiff: ConfigDifference[];
 }
 
@@ -142,7 +142,7 @@ export function summariseEvals(evals: readonly EvalRow[]): EvalSummary[] {
     });
 }
 
-export function summariseRun(run: RunData, x: XAxis = 'steps'): RunSummary {
+export function summariseRun(run: RunData, x: XAxis = 'steps'): RunOutcome {
   const pos = stepPositions(run.steps, x);
   const solver = run.steps
     .map((r) => [pos.get(r.step)!, stepSolverAccuracy(r.metrics)] as const)

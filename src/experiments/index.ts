@@ -16,7 +16,7 @@ export {
   type ConfigDifference,
   type EvalSummary,
   type RunData,
-  type RunSummary,
+  type RunOutcome,
   type XAxis,
 } from './compare.ts';
 export { comparisonCurves, xAxisLabel, type CurveSet, type Point } from './curves.ts';

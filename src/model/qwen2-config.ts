@@ -27,14 +27,14 @@ export interface Qwen2Config {
   raw: Readonly<Record<string, unknown>>;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+export class ModelConfigError extends Error {
+  override name = 'ModelConfigError';
 }
 
 function positiveInt(raw: Record<string, unknown>, key: string, file: string): number {
   const v = raw[key];
   if (!Number.isSafeInteger(v) || (v as number) <= 0) {
-    throw new ConfigError(`${file}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+    throw new ModelConfigError(`${file}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
   }
   return v as number;
 }
@@ -42,7 +42,9 @@ function positiveInt(raw: Record<string, unknown>, key: string, file: string): n
 function positiveNumber(raw: Record<string, unknown>, key: string, file: string, fallback?: number): number {
   const v = raw[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new ConfigError(`${file}: "${key}" must be a positive number, got ${JSON.stringify(raw[key])}`);
+    throw new ModelConfigError(
+      `${file}: "${key}" must be a positive number, got ${JSON.stringify(raw[key])}`,
+    );
   }
   return v;
 }
@@ -54,17 +56,20 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
     try {
       raw = JSON.parse(input);
     } catch (err) {
-      throw new ConfigError(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`, {
-        cause: err,
-      });
+      throw new ModelConfigError(
+        `${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+        {
+          cause: err,
+        },
+      );
     }
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    throw new ConfigError(`${file}: not a JSON object`);
+    throw new ModelConfigError(`${file}: not a JSON object`);
   const r = raw as Record<string, unknown>;
   if (r.model_type !== 'qwen2') {
     const arch = Array.isArray(r.architectures) ? ` (${r.architectures.join(', ')})` : '';
-    throw new ConfigError(
+    throw new ModelConfigError(
       `${file}: model_type ${JSON.stringify(r.model_type)}${arch} is not supported; TabZero runs Qwen2 models (model_type "qwen2") only`,
     );
   }
@@ -73,44 +78,47 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
   const numKeyValueHeads =
     r.num_key_value_heads === undefined ? numAttentionHeads : positiveInt(r, 'num_key_value_heads', file);
   if (hiddenSize % numAttentionHeads !== 0) {
-    throw new ConfigError(
+    throw new ModelConfigError(
       `${file}: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`,
     );
   }
   if (numAttentionHeads % numKeyValueHeads !== 0) {
-    throw new ConfigError(
+    throw new ModelConfigError(
       `${file}: num_key_value_heads ${numKeyValueHeads} does not divide num_attention_heads ${numAttentionHeads}`,
     );
   }
   const headDim = hiddenSize / numAttentionHeads;
   if (headDim % 2 !== 0)
-    throw new ConfigError(`${file}: head dimension ${headDim} must be even for rotary embeddings`);
+    throw new ModelConfigError(`${file}: head dimension ${headDim} must be even for rotary embeddings`);
   if (r.head_dim !== undefined && r.head_dim !== headDim) {
-    throw new ConfigError(
+    throw new ModelConfigError(
       `${file}: head_dim ${JSON.stringify(r.head_dim)} differs from hidden_size / num_attention_heads = ${headDim}`,
     );
   }
   const hiddenAct = r.hidden_act ?? 'silu';
   if (hiddenAct !== 'silu')
-    throw new ConfigError(`${file}: hidden_act ${JSON.stringify(hiddenAct)} is not supported (only "silu")`);
+    throw new ModelConfigError(
+      `${file}: hidden_act ${JSON.stringify(hiddenAct)} is not supported (only "silu")`,
+    );
   if (r.rope_scaling !== undefined && r.rope_scaling !== null) {
-    throw new ConfigError(`${file}: rope_scaling ${JSON.stringify(r.rope_scaling)} is not supported`);
+    throw new ModelConfigError(`${file}: rope_scaling ${JSON.stringify(r.rope_scaling)} is not supported`);
   }
   if (r.use_sliding_window === true)
-    throw new ConfigError(`${file}: use_sliding_window=true is not supported`);
+    throw new ModelConfigError(`${file}: use_sliding_window=true is not supported`);
   const tie = r.tie_word_embeddings ?? false;
-  if (typeof tie !== 'boolean') throw new ConfigError(`${file}: tie_word_embeddings must be true or false`);
+  if (typeof tie !== 'boolean')
+    throw new ModelConfigError(`${file}: tie_word_embeddings must be true or false`);
   const tokenId = (key: string): number | null => {
     const v = r[key];
     if (v === undefined || v === null) return null;
     if (!Number.isSafeInteger(v) || (v as number) < 0)
-      throw new ConfigError(`${file}: "${key}" must be a token id`);
+      throw new ModelConfigError(`${file}: "${key}" must be a token id`);
     return v as number;
   };
   let eos: number | number[] | null;
   if (Array.isArray(r.eos_token_id)) {
     if (!r.eos_token_id.every((v) => Number.isSafeInteger(v) && v >= 0))
-      throw new ConfigError(`${file}: "eos_token_id" must be token ids`);
+      throw new ModelConfigError(`${file}: "eos_token_id" must be token ids`);
     eos = r.eos_token_id as number[];
   } else {
     eos = tokenId('eos_token_id');
@@ -144,7 +152,7 @@ export function checkVocabAgainstTokenizer(
   file = 'config.json',
 ): void {
   if (tokenizerVocabSize > config.vocabSize) {
-    throw new ConfigError(
+    throw new ModelConfigError(
       `${file}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizerVocabSize} tokens (tokenizer from another model?)`,
     );
   }
@@ -210,17 +218,17 @@ export function checkWeightsAgainstConfig(file: SafetensorsFile, c: Qwen2Config)
   const expected = qwen2TensorShapes(c);
   for (const { name, shape } of expected) {
     if (!file.has(name))
-      throw new ConfigError(
+      throw new ModelConfigError(
         `${file.fileName}: missing tensor "${name}" (expected shape [${shape.join(', ')}])`,
       );
     const t = file.tensor(name);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new ConfigError(
+      throw new ModelConfigError(
         `${file.fileName}: tensor "${name}" has shape [${t.shape.join(', ')}], config implies [${shape.join(', ')}]`,
       );
     }
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
-      throw new ConfigError(
+      throw new ModelConfigError(
         `${file.fileName}: tensor "${name}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`,
       );
     }

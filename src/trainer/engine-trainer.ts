@@ -8,12 +8,7 @@ import type { Engine } from '../engine/engine.ts';
 import { readF32 } from '../engine/buffers.ts';
 import { GpuLora } from '../engine/lora-gpu.ts';
 import { initLora, moduleName, parsePeftName, type HostLora, type LoraSpec } from '../model/lora.ts';
-import {
-  Trainer as EngineTrainer,
-  trainablePolicy,
-  type TrainerOptions,
-  type TrainerState,
-} from '../engine/train.ts';
+import { GpuTrainer, trainablePolicy, type TrainerOptions, type TrainerState } from '../engine/train.ts';
 import type { Policy } from '../policy.ts';
 import type { CheckpointTensor, JsonValue } from '../store/types.ts';
 import type { Trainer } from './types.ts';
@@ -69,16 +64,16 @@ export function trainerOptionsOf(config: RunConfig): TrainerOptions {
   };
 }
 
-/** One adapter and the engine Trainer (gradients, AdamW, backward scratch) that trains it. */
+/** One adapter and the engine's GpuTrainer (gradients, AdamW, backward scratch) that trains it. */
 interface Adapter {
   lora: GpuLora;
-  trainer: EngineTrainer;
+  trainer: GpuTrainer;
 }
 
 /** The adapters of a run: one ('' = no name prefix), or the proposer's and the solver's. */
 type Adapters = Map<'' | AdapterRole, Adapter>;
 
-// The adapters (and their training buffers) per engine and LoRA layout: creating a Trainer allocates GPU
+// The adapters (and their training buffers) per engine and LoRA layout: creating a GpuTrainer allocates GPU
 // buffers, so evals, chats and resumed runs with the same layout reuse them instead of allocating again.
 const cache = new WeakMap<Engine, { key: string; adapters: Adapters }>();
 
@@ -99,7 +94,7 @@ export async function createEngineTrainer(engine: Engine, config: RunConfig): Pr
     for (const name of names) {
       const host = initLora(engine.config, spec, adapterSeed(config.seed, name));
       const lora = GpuLora.create(engine.ctx.device, engine.ledger, engine.config, host);
-      adapters.set(name, { lora, trainer: new EngineTrainer(engine, lora, trainerOptionsOf(config)) });
+      adapters.set(name, { lora, trainer: new GpuTrainer(engine, lora, trainerOptionsOf(config)) });
     }
     entry = { key, adapters };
     cache.set(engine, entry);
@@ -325,7 +320,7 @@ export const FULL_PREFIX = 'full.';
 
 // One full fine-tuning trainer per engine (its gradient and moment buffers are as large as the model),
 // with a host copy of the base weights as loaded, taken before the first update.
-const fullCache = new WeakMap<Engine, { trainer: EngineTrainer; base: Float32Array[] }>();
+const fullCache = new WeakMap<Engine, { trainer: GpuTrainer; base: Float32Array[] }>();
 
 /**
  * Full fine-tuning (fineTune = full; f32 weights with tied embeddings): every base weight is a parameter,
@@ -340,7 +335,7 @@ async function createFullTrainer(engine: Engine, config: RunConfig): Promise<Tra
     throw new Error('separateAdapters needs LoRA adapters: set fineTune = lora, or separateAdapters = false');
   let entry = fullCache.get(engine);
   if (!entry) {
-    const trainer = new EngineTrainer(engine, null, trainerOptionsOf(config));
+    const trainer = new GpuTrainer(engine, null, trainerOptionsOf(config));
     const base = await Promise.all(trainer.trainables.map((x) => readF32(engine.ctx.device, x.param, x.n)));
     entry = { trainer, base };
     fullCache.set(engine, entry);

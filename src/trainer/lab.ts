@@ -13,7 +13,7 @@ import type { Policy } from '../policy.ts';
 import type {
   CachedModel,
   ChatRequest,
-  CheckpointInfo,
+  CheckpointSummary,
   DecodeBenchRequest,
   EngineDecodeBench,
   EvalRecord,
@@ -338,7 +338,7 @@ export class Lab implements TrainerApi {
     return this.runs.getBuffers(runId);
   }
 
-  listCheckpoints(runId: string): Promise<CheckpointInfo[]> {
+  listCheckpoints(runId: string): Promise<CheckpointSummary[]> {
     return this.runs.listCheckpoints(runId);
   }
 

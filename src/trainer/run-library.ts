@@ -1,7 +1,7 @@
 // The runs a store holds, as the app sees them: list, summaries, history, samples, buffers, checkpoints,
 // restore, export, import and comparison. Store-only: nothing here needs the GPU or a loaded model.
 import type {
-  CheckpointInfo,
+  CheckpointSummary,
   EvalRecord,
   ExportedFile,
   ExportFormat,
@@ -20,7 +20,7 @@ import type { GenerationRecord, StepMetrics, TaskEntry, TaskType } from '../self
 import { ARCHIVE_EXTENSION, readRunArchive, runArchiveBlob } from '../store/archive.ts';
 import { encodeCheckpoint } from '../store/checkpoint-codec.ts';
 import { encodeSeedSet } from '../store/seed-set.ts';
-import type { CheckpointInfo as StoredCheckpoint, JsonValue, RunMeta, RunStore } from '../store/types.ts';
+import type { CheckpointInfo, JsonValue, RunMeta, RunStore } from '../store/types.ts';
 import { TABZERO_VERSION } from '../version.ts';
 import { exportRunFolder } from './run-export.ts';
 import { evalName, parseEvalName } from './session.ts';
@@ -108,8 +108,8 @@ export class RunLibrary {
     return (await (await this.store()).readRun(runId)).buffers();
   }
 
-  async listCheckpoints(runId: string): Promise<CheckpointInfo[]> {
-    return (await (await (await this.store()).readRun(runId)).checkpoints()).map(checkpointInfo);
+  async listCheckpoints(runId: string): Promise<CheckpointSummary[]> {
+    return (await (await (await this.store()).readRun(runId)).checkpoints()).map(checkpointSummary);
   }
 
   /**
@@ -240,7 +240,7 @@ async function checkpointBytes(store: RunStore, runId: string): Promise<number> 
   }
 }
 
-export function checkpointInfo(i: StoredCheckpoint): CheckpointInfo {
+export function checkpointSummary(i: CheckpointInfo): CheckpointSummary {
   return {
     step: i.step,
     bytes: i.weightsBytes + i.stateBytes,

@@ -12,7 +12,7 @@ import { checkSameModel } from '../store/identity.ts';
 import type { ModelIdentity, NewRun, RunWriter, SeedSet } from '../store/types.ts';
 import { TABZERO_VERSION } from '../version.ts';
 import { TrainingSession, type SessionEvent } from './session.ts';
-import { checkpointInfo } from './run-library.ts';
+import { checkpointSummary } from './run-library.ts';
 import type { Trainer, TrainerFactory } from './types.ts';
 
 /** A new run's record: its config, the model it trains, this version and its prompt templates. */
@@ -101,7 +101,7 @@ export function trainerEvent(runId: string, e: SessionEvent): TrainerEvent {
       return { type: 'eval', record: { runId, step, set, mode, limit: report.n, report, at } };
     }
     case 'checkpoint':
-      return { type: 'checkpoint', runId, checkpoint: checkpointInfo(e.info) };
+      return { type: 'checkpoint', runId, checkpoint: checkpointSummary(e.info) };
     case 'log':
       return { type: 'log', level: e.level, message: e.message };
   }

@@ -1,10 +1,10 @@
 // Separate proposer and solver adapters (config.separateAdapters, issue 10): two LoRA adapters of the
-// same shape on one engine, each with its own engine Trainer (gradient buffers + AdamW). The forward
+// same shape on one engine, each with its own engine GpuTrainer (gradient buffers + AdamW). The forward
 // holds one adapter at a time; `use(role)` installs the role's adapter before each generate call,
 // logprob pass and training pass (Engine.setLora also clears the forward's cached bind groups, which
 // bind the adapter's buffers by call site).
 import type { Engine } from '../engine/engine.ts';
-import type { Trainer as EngineTrainer } from '../engine/train.ts';
+import type { GpuTrainer as EngineTrainer } from '../engine/train.ts';
 import type { Policy, StepStats, TrainBatch, TrainSequence } from '../policy.ts';
 
 export type AdapterRole = 'propose' | 'solve';

@@ -8,7 +8,7 @@ import { resolveConfig } from '../../src/config.ts';
 import { qwen2PolicyGradient } from '../../src/engine/reference/qwen2-backward.ts';
 import { qwen2CompletionLogprobs } from '../../src/engine/reference/qwen2.ts';
 import { convertWeights, randomRefWeights } from '../../src/engine/reference/random.ts';
-import { Trainer } from '../../src/engine/train.ts';
+import { GpuTrainer } from '../../src/engine/train.ts';
 import type { TrainBatch } from '../../src/policy.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { getTestContext } from '../helpers/gpu.ts';
@@ -40,7 +40,7 @@ describe('full fine-tuning on the GPU', () => {
       maxSeqLen: 16,
       maxTokensPerPass: 64,
     });
-    const trainer = new Trainer(engine, null, opt);
+    const trainer = new GpuTrainer(engine, null, opt);
     const base = qwen2CompletionLogprobs(cfg, convertWeights(w, 'f64'), sequences);
     const withRef = sequences.map((s, j) => ({
       ...s,
@@ -97,7 +97,7 @@ describe('full fine-tuning on the GPU', () => {
       maxSeqLen: 16,
       maxTokensPerPass: 64,
     });
-    const trainer = new Trainer(engine, null, opt);
+    const trainer = new GpuTrainer(engine, null, opt);
     const batch: TrainBatch = {
       sequences: [{ ...sequences[0], advantage: -1 }],
       clipEps: 0.2,

@@ -4,7 +4,7 @@ import type { GpuContext } from '../../src/engine/gpu.ts';
 import { Engine, type EngineOptions } from '../../src/engine/engine.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import type { RefWeights } from '../../src/engine/reference/qwen2.ts';
-import { Trainer, type TrainerOptions } from '../../src/engine/train.ts';
+import { GpuTrainer, type TrainerOptions } from '../../src/engine/train.ts';
 import { bytesSource } from '../../src/model/byte-source.ts';
 import { encodeFloats } from '../../src/model/dtype.ts';
 import { parseQwen2Config, type Qwen2Config } from '../../src/model/qwen2-config.ts';
@@ -63,9 +63,9 @@ export function makeTrainer(
   cfg: Qwen2Config,
   lora: HostLora,
   opts: Partial<TrainerOptions> = {},
-): Trainer {
+): GpuTrainer {
   const gpu = GpuLora.create(engine.ctx.device, engine.ledger, cfg, lora);
-  return new Trainer(engine, gpu, {
+  return new GpuTrainer(engine, gpu, {
     lr: 1e-3,
     beta1: 0.9,
     beta2: 0.999,

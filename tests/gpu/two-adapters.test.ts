@@ -11,7 +11,7 @@ import {
   randomRefLora,
   randomRefWeights,
 } from '../../src/engine/reference/random.ts';
-import type { Trainer as EngineTrainer } from '../../src/engine/train.ts';
+import type { GpuTrainer as EngineTrainer } from '../../src/engine/train.ts';
 import type { TrainSequence } from '../../src/policy.ts';
 import {
   checkpointAdapter,
