@@ -93,7 +93,6 @@ export interface RunConfig {
   entropyCoef: number;
   clipEps: number;
   klBeta: number;
-  dtype: 'auto' | 'f32' | 'f16' | 'bf16';
   separateAdapters: boolean;
   // GRPO baseline mode (spec 4.11, section 7)
   grpoGroupSize: number;
@@ -443,12 +442,6 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   entropyCoef: float('train', 0.001, 0, 1, 'Entropy bonus c_ent (0 skips the entropy computation).'),
   clipEps: float('train', 0.2, 0, 1, 'PPO clip ε (inactive with one update per batch).'),
   klBeta: float('train', 0, 0, 10, 'k3 KL coefficient β against the frozen base (0 = off).'),
-  dtype: oneOf(
-    'train',
-    'auto',
-    ['auto', 'f32', 'f16', 'bf16'],
-    'Compute dtype override (auto = by adapter).',
-  ),
   separateAdapters: bool(
     'train',
     false,

@@ -30,7 +30,7 @@ async function expectFormat1Run(reader: RunReader): Promise<void> {
   expect((await reader.buffers()).ded.map((e) => e.id)).toContain('ded-1');
   expect((await reader.checkpoints()).map((c) => c.step)).toEqual([2]);
   const cp2 = await reader.loadCheckpoint(2);
-  expect(cp2.runnerState.step).toBe(2);
+  expect(cp2.runnerState?.step).toBe(2);
   expect(cp2.tensors.map((t) => [t.name, [...t.data]])).toEqual(tensors(2).map((t) => [t.name, [...t.data]]));
 }
 
