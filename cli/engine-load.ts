@@ -1,5 +1,5 @@
 // Shared by the commands that load a model (generate, logits, bench, train, eval, export): a model folder onto
-// a Dawn device (or as reference f32 arrays for `--backend cpu`) with a progress line on stderr.
+// a Dawn device (or as reference f32 arrays for `--backend cpu`) with its progress on stderr.
 import { Engine, type EngineOptions } from '../src/engine/engine.ts';
 import type { WeightDType } from '../src/engine/kernels/weights-wgsl.ts';
 import { acquireNodeDevice } from '../src/engine/node-gpu.ts';
@@ -54,10 +54,18 @@ export async function loadEngine(
 ): Promise<Engine> {
   const { dawnOptions, ...engineOpts } = opts;
   const ctx = await acquireNodeDevice({ dawnOptions });
-  return Engine.load(ctx, model.config, model.weights, model.tokenizer, {
+  // On a terminal one line counts up in place; piped, one line when the weights are on the device.
+  const tty = process.stderr.isTTY;
+  let tensors = 0;
+  const engine = await Engine.load(ctx, model.config, model.weights, model.tokenizer, {
     ...engineOpts,
-    onProgress: (done, total) => process.stderr.write(`\rloading weights ${done}/${total}`),
-  }).finally(() => process.stderr.write('\n'));
+    onProgress: (done, total) => {
+      tensors = total;
+      if (tty) process.stderr.write(`\r\x1b[Kloading weights ${done}/${total}`);
+    },
+  }).finally(() => tty && process.stderr.write('\n'));
+  if (!tty) process.stderr.write(`loaded ${tensors} weight tensors onto the GPU\n`);
+  return engine;
 }
 
 export async function referenceWeights(model: LoadedModel): Promise<RefWeights> {

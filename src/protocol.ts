@@ -315,10 +315,13 @@ export interface LoadProgress {
   etaSeconds?: number;
 }
 
+/** The phases of a step as the page and the CLI show them: the runner's, then the session's eval and checkpoint. */
+export type RunPhase = RunnerPhase | 'evaluating' | 'checkpointing';
+
 export interface PhaseProgress {
   runId: string;
   step: number;
-  phase: RunnerPhase;
+  phase: RunPhase;
   /** Sequences done / to do in this phase, when known. */
   done?: number;
   total?: number;

@@ -16,6 +16,8 @@ import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { writeFullModelFolder } from '../../src/trainer/full-weights.ts';
 import { engineShape } from '../../src/trainer/engine-shape.ts';
 import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
+import { runSummary } from '../../src/trainer/run-library.ts';
+import { outputMode, RunProgress } from '../run-progress.ts';
 import type { SessionEvent } from '../../src/trainer/session.ts';
 import {
   RECIPE_NAMES,
@@ -34,6 +36,8 @@ export interface PretrainOptions {
   set?: string[];
   resume: boolean;
   log?: (line: string) => void;
+  /** Print protocol.ts's events as JSON lines on stdout (the human lines go to stderr). */
+  json?: boolean;
 }
 
 export const INIT_DIR = 'init';
@@ -64,7 +68,8 @@ async function nonEmpty(dir: string): Promise<boolean> {
 }
 
 export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
-  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const progress = new RunProgress(outputMode(opts.json ?? false), opts.out, 0);
+  const log = opts.log ?? ((l: string) => progress.line(l));
   const out = resolve(opts.out);
   const initDir = join(out, INIT_DIR);
   const store = new NodeRunStore(process.cwd());
@@ -113,7 +118,9 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
     const started = performance.now();
     let stepsThisRun = 0;
     let lastStep = 0;
+    progress.setTotalSteps(config.totalSteps);
     const onEvent = (e: SessionEvent) => {
+      progress.event(e);
       if (e.type === 'step') {
         stepsThisRun++;
         lastStep = e.result.step;
@@ -149,6 +156,8 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
     process.once('SIGINT', stop);
     try {
       const end = await session.run();
+      progress.done();
+      progress.json({ type: 'run-status', run: runSummary(await writer.meta(), false) });
       log(`pretraining ${end} at step ${session.step}`);
       if (end === 'finished') {
         const { tensors } = await trainer.trainable.save();
@@ -169,6 +178,7 @@ export async function runPretrainCommand(opts: PretrainOptions): Promise<void> {
         }
       }
     } finally {
+      progress.done();
       process.off('SIGINT', stop);
       await close();
     }
@@ -184,6 +194,7 @@ interface PretrainArgs {
   seed?: string;
   resume?: boolean;
   set: string[];
+  json?: boolean;
 }
 
 export function register(program: Command): void {
@@ -206,10 +217,12 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [],
     )
+    .option('--json', "print the run's events (protocol.ts) as JSON lines on stdout")
     .action(async (a: PretrainArgs) => {
       if (!RECIPE_NAMES.includes(a.recipe as RecipeName))
         throw new Error(`--recipe must be one of ${RECIPE_NAMES.join(', ')}`);
       await runPretrainCommand({
+        json: Boolean(a.json),
         recipe: a.recipe as RecipeName,
         out: a.out,
         steps: a.steps === undefined ? undefined : parseIntArg('--steps', a.steps, 0, 1),

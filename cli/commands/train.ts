@@ -21,6 +21,8 @@ import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { engineShape } from '../../src/trainer/engine-shape.ts';
 import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
+import { runSummary } from '../../src/trainer/run-library.ts';
+import { outputMode, RunProgress } from '../run-progress.ts';
 import type { SessionEvent } from '../../src/trainer/session.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
@@ -39,6 +41,8 @@ export interface TrainOptions {
   evalFiles?: string[];
   /** Where lines go (stdout by default). */
   log?: (line: string) => void;
+  /** Print protocol.ts's events as JSON lines on stdout (the human lines go to stderr). */
+  json?: boolean;
 }
 
 function fmt(v: number | null | undefined, digits = 2): string {
@@ -74,7 +78,8 @@ export async function readEvalFiles(paths: readonly string[]): Promise<EvalFileS
 }
 
 export async function runTrainCommand(opts: TrainOptions): Promise<void> {
-  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const progress = new RunProgress(outputMode(opts.json ?? false), opts.out, 0);
+  const log = opts.log ?? ((l: string) => progress.line(l));
   if (opts.resume && opts.evalFiles?.length)
     throw new Error('--eval-file names the eval files of a new run; a resumed run keeps its own');
   const evalFiles = await readEvalFiles(opts.evalFiles ?? []);
@@ -109,7 +114,9 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       maxBatch: shape.maxBatch,
       maxSeqLen: shape.maxSeqLen,
     });
+    progress.setTotalSteps(config.totalSteps);
     const onEvent = (e: SessionEvent) => {
+      progress.event(e);
       if (e.type === 'step') log(stepLine(e.result.metrics, e.wallMs, config.totalSteps));
       else if (e.type === 'log') log(`${e.level === 'warn' ? 'warning: ' : ''}${e.message}`);
       else if (e.type === 'eval')
@@ -117,10 +124,6 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
           `eval ${e.set} ${e.mode} at step ${e.row.step}: ${(e.report.accuracy * 100).toFixed(1)}% of ${e.report.n}`,
         );
       else if (e.type === 'checkpoint') log(`checkpoint at step ${e.info.step} (${e.info.reason})`);
-      else if (e.type === 'phase' && process.stderr.isTTY)
-        process.stderr.write(
-          `\r\x1b[K  step ${e.progress.step}: ${e.progress.phase}${e.progress.message ? ` ${e.progress.message}` : ''}`,
-        );
     };
     const seedSet = opts.seedSet
       ? parseSeedSet(await readFile(opts.seedSet, 'utf8'), opts.seedSet)
@@ -138,8 +141,11 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
     process.once('SIGINT', stop);
     try {
       const end = await session.run();
+      progress.done();
+      progress.json({ type: 'run-status', run: runSummary(await writer.meta(), false) });
       log(`run ${end} at step ${session.step}`);
     } finally {
+      progress.done();
       process.off('SIGINT', stop);
       await close();
     }
@@ -158,6 +164,7 @@ interface TrainArgs {
   checkpointEverySteps?: string;
   seedSet?: string;
   evalFile: string[];
+  json?: boolean;
 }
 
 export function register(program: Command): void {
@@ -189,6 +196,7 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [],
     )
+    .option('--json', "print the run's events (protocol.ts) as JSON lines on stdout")
     .action(async (a: TrainArgs) => {
       if (!PRESET_NAMES.includes(a.preset as never))
         throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}`);
@@ -201,6 +209,7 @@ export function register(program: Command): void {
         resume: Boolean(a.resume),
         seedSet: a.seedSet,
         evalFiles: a.evalFile,
+        json: Boolean(a.json),
         checkpointEverySteps:
           a.checkpointEverySteps === undefined
             ? undefined

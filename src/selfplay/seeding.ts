@@ -146,6 +146,7 @@ export async function seedBuffers(runner: StepContext): Promise<SeedResult> {
         origin: 'model',
       });
     });
+    roundDone(runner, 'triplets', rounds, valid, seen, seedSet.size, target);
   }
   const tripletRate = seen ? valid / seen : 0;
   if (seedSet.size < target) {
@@ -214,6 +215,7 @@ export async function seedBuffers(runner: StepContext): Promise<SeedResult> {
         { dedup: true },
       );
     });
+    roundDone(runner, 'induction tasks', indRounds, indValid, indSeen, ind.size, target);
   }
   if (ind.size < target) {
     if (c.seedFallback === 'templates') {
@@ -311,6 +313,7 @@ async function seedRawBuffers(runner: StepContext): Promise<SeedResult> {
         { dedup: true },
       );
     });
+    roundDone(runner, 'closed expressions', rounds, valid, seen, ded.size, target);
   }
   let usedTemplates = false;
   if (ded.size < target) {
@@ -360,4 +363,20 @@ async function seedRawBuffers(runner: StepContext): Promise<SeedResult> {
     log,
     generations,
   };
+}
+
+/** A seeding round's progress: the round, the valid proposals so far and the buffer's fill. */
+function roundDone(
+  runner: StepContext,
+  what: string,
+  round: number,
+  valid: number,
+  seen: number,
+  size: number,
+  target: number,
+): void {
+  runner.progress(
+    'seeding',
+    `${what}: round ${round}/${runner.config.maxSeedRounds}, ${valid}/${seen} valid, ${size}/${target} tasks`,
+  );
 }

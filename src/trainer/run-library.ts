@@ -47,25 +47,7 @@ export class RunLibrary {
   }
 
   summary(m: RunMeta): RunSummary {
-    // The store's status is the truth once a session ended; a run still marked running with no active
-    // session was interrupted (a closed tab, a lost device) and is shown as paused, ready to resume.
-    const active = this.isTraining(m.id);
-    const status: RunSummaryStatus = m.status === 'running' && !active ? 'paused' : m.status;
-    return {
-      id: m.id,
-      name: m.name ?? m.id,
-      status,
-      step: m.step,
-      totalSteps: m.config.totalSteps,
-      preset: m.preset ?? '',
-      config: m.config,
-      model: m.model,
-      createdAt: m.createdAt,
-      updatedAt: m.updatedAt,
-      notZeroData: m.notZeroData,
-      bytesUsed: 0,
-      ...(m.statusMessage ? { error: m.statusMessage } : {}),
-    };
+    return runSummary(m, this.isTraining(m.id));
   }
 
   async getSteps(runId: string): Promise<StepMetrics[]> {
@@ -246,5 +228,27 @@ export function checkpointSummary(i: CheckpointInfo): CheckpointSummary {
     bytes: i.weightsBytes + i.stateBytes,
     at: i.createdAt,
     reason: i.reason === 'seeded' ? 'steps' : i.reason,
+  };
+}
+
+/** A stored run as the page lists it; `trainingHere`: a session of this process trains it now. */
+export function runSummary(m: RunMeta, trainingHere: boolean): RunSummary {
+  // The store's status is the truth once a session ended; a run still marked running with no active
+  // session was interrupted (a closed tab, a lost device) and is shown as paused, ready to resume.
+  const status: RunSummaryStatus = m.status === 'running' && !trainingHere ? 'paused' : m.status;
+  return {
+    id: m.id,
+    name: m.name ?? m.id,
+    status,
+    step: m.step,
+    totalSteps: m.config.totalSteps,
+    preset: m.preset ?? '',
+    config: m.config,
+    model: m.model,
+    createdAt: m.createdAt,
+    updatedAt: m.updatedAt,
+    notZeroData: m.notZeroData,
+    bytesUsed: 0,
+    ...(m.statusMessage ? { error: m.statusMessage } : {}),
   };
 }

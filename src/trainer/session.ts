@@ -4,6 +4,7 @@
 // `Policy` and `TrainableState`, the store through `RunWriter`.
 import { EVAL_SET_NAMES, type RunConfig } from '../config.ts';
 import type { Policy, Tokenizer } from '../policy.ts';
+import type { RunPhase } from '../protocol.ts';
 import {
   evaluateConfigured,
   hasConfiguredEvals,
@@ -34,12 +35,19 @@ export interface TrainableState {
 }
 
 export type SessionEvent =
-  | { type: 'phase'; progress: RunnerProgress }
+  | { type: 'phase'; progress: SessionProgress }
   | { type: 'step'; result: StepResult; wallMs: number }
   | { type: 'samples'; records: GenerationRecord[] }
   | { type: 'eval'; row: EvalRow; set: string; mode: EvalMode; report: EvalReport }
   | { type: 'checkpoint'; info: CheckpointInfo }
   | { type: 'log'; level: 'info' | 'warn'; message: string };
+
+/** A phase of the run as it starts: the runner's phases, and the session's eval and checkpoint. */
+export interface SessionProgress {
+  step: number;
+  phase: RunPhase;
+  message?: string;
+}
 
 export interface SessionDeps {
   writer: RunWriter;
@@ -147,6 +155,7 @@ export class TrainingSession {
   }
 
   private async checkpoint(reason: CheckpointReason): Promise<void> {
+    this.emit({ type: 'phase', progress: { step: this.step, phase: 'checkpointing', message: reason } });
     const { tensors, state } = await this.deps.trainable.save();
     const info = await this.deps.writer.saveCheckpoint({
       step: this.step,
@@ -223,6 +232,7 @@ export class TrainingSession {
       this.emit({ type: 'samples', records: result.generations });
       const evalDue =
         config.evalEvery > 0 && result.step % config.evalEvery === 0 && hasConfiguredEvals(config);
+      if (evalDue) this.emit({ type: 'phase', progress: { step: result.step, phase: 'evaluating' } });
       const evals = evalDue ? await runConfiguredEvals(policy, tokenizer, config) : [];
       await writer.commitStep({
         step: result.step,
@@ -275,6 +285,7 @@ export class TrainingSession {
 
   /** Evaluates the current weights now and records the result at the committed step. */
   async evalNow(step: number): Promise<void> {
+    this.emit({ type: 'phase', progress: { step, phase: 'evaluating' } });
     const meta = await this.deps.writer.meta();
     const rows = await runConfiguredEvals(this.deps.policy, this.deps.tokenizer, meta.config);
     for (const r of rows) {

@@ -59,6 +59,10 @@ describe('tabzero train', () => {
     expect(second.code, second.out).toBe(0);
     expect(second.out).toMatch(/resum/);
     expect(second.out).toMatch(/run finished at step 3/);
+    // Piped, the phases come one plain line each, named with the CLI's phase words.
+    for (const word of ['propose', 'verify', 'solve', 'update', 'checkpoint'])
+      expect(second.out).toMatch(new RegExp(`^step 3/3 ${word}`, 'm'));
+    expect(second.out).not.toMatch(/[\r\x1b]/);
 
     const steps = jsonl(join(run, 'steps.jsonl')).map((r) => r.step);
     expect(steps).toEqual([1, 2, 3]);
@@ -103,9 +107,25 @@ describe('tabzero train', () => {
     expect(exported.code, exported.out).toBe(0);
     const seeded = join(root, 'seeded');
     const args = ['--model', 'tiny', '--preset', 'smoke', '--steps', '1', ...SETS, '--seed-set', seedFile];
-    const second = await finish(tabzero(['train', ...args, '--out', seeded]));
+    const child = tabzero(['train', ...args, '--out', seeded, '--json']);
+    let stdout = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    const second = await finish(child);
     expect(second.code, second.out).toBe(0);
-    expect(second.out).toMatch(/seeded from an imported seed set of \d+ tasks/);
+    // --json: stdout is protocol.ts's events, one JSON object per line, ending with the run's status.
+    const events = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (l) => JSON.parse(l) as { type: string; message?: string; run?: { status: string; step: number } },
+      );
+    expect(new Set(events.map((e) => e.type))).toEqual(
+      new Set(['log', 'phase', 'samples', 'step', 'checkpoint', 'run-status']),
+    );
+    expect(events.find((e) => e.type === 'log')?.message).toMatch(
+      /seeded from an imported seed set of \d+ tasks/,
+    );
+    expect(events.at(-1)?.run).toMatchObject({ status: 'finished', step: 1 });
     const meta = JSON.parse(readFileSync(join(seeded, 'run.json'), 'utf8'));
     // The source run seeded from templates (smoke), so the set is not zero-data, and neither is this run.
     expect(meta.notZeroData).toBe(true);
