@@ -29,7 +29,7 @@ import {
   type TaskRecord,
   type WriterInfo,
 } from './idb-schema.ts';
-import { latestEvals } from './resume-plan.ts';
+import { latestEvals, latestValidCheckpoint, readableCheckpoints } from './resume-plan.ts';
 import { BUFFER_TYPES, emptyBuffers, joinState } from './run-state.ts';
 import {
   NO_ROWS_REMOVED,
@@ -220,15 +220,9 @@ class IdbRunReader implements RunReader {
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {
-    const out: CheckpointInfo[] = [];
-    for (const rec of await this.db.getAll('checkpoints', runRange(this.id))) {
-      try {
-        out.push(parseManifest(rec.manifest, `checkpoint at step ${rec.step}`));
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
-    return out;
+    return readableCheckpoints(await this.db.getAll('checkpoints', runRange(this.id)), (rec) =>
+      parseManifest(rec.manifest, `checkpoint at step ${rec.step}`),
+    );
   }
 
   private async checkpointBlob(step: number): Promise<CheckpointBlob> {
@@ -258,18 +252,15 @@ class IdbRunReader implements RunReader {
     const buckets = noBuckets();
     for (const t of tasks) buckets[t.bucket].push(t);
     for (const b of ALL_BUCKETS) buckets[b].sort((x, y) => x.seq - y.seq);
-    let checkpoint: CheckpointBlob | null = null;
-    for (const ck of checkpoints.reverse()) {
-      if (ck.step > rec.step) continue;
-      try {
-        const blob = await checkpointBlob(ck, `checkpoint at step ${ck.step}`);
-        await decodeCheckpoint(blob, `checkpoint at step ${ck.step}`);
-        checkpoint = blob;
-        break;
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
+    const checkpoint = await latestValidCheckpoint(
+      checkpoints.map((ck) => ck.step),
+      rec.step,
+      (step) =>
+        checkpointBlob(
+          checkpoints.find((ck) => ck.step === step)!,
+          `checkpoint at step ${step}`,
+        ),
+    );
     return {
       meta: metaOf(rec),
       state: joinState(rec.runState, buffersOf(buckets)),

@@ -5,7 +5,6 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RunnerState } from '../selfplay/types.ts';
 import { encodeBufferFile, parseBufferFile } from './buffer-file.ts';
-import { decodeCheckpoint } from './checkpoint-codec.ts';
 import { CorruptDataError, RunNotFoundError, StoreError } from './errors.ts';
 import { RUN_FORMAT, fromUtf8, parseJsonl, toJsonl, utf8 } from './format.ts';
 import {
@@ -35,7 +34,7 @@ import {
   type CommitChanges,
   type RunJson,
 } from './node-run-folder.ts';
-import { latestEvals } from './resume-plan.ts';
+import { latestEvals, latestValidCheckpoint, readableCheckpoints } from './resume-plan.ts';
 import { BUFFER_TYPES, emptyBuffers, joinState } from './run-state.ts';
 import {
   NO_ROWS_REMOVED,
@@ -165,15 +164,7 @@ class NodeRunReader implements RunReader {
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {
-    const out: CheckpointInfo[] = [];
-    for (const step of await checkpointSteps(this.dir)) {
-      try {
-        out.push(await readCheckpointInfo(this.dir, step));
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
-    return out;
+    return readableCheckpoints(await checkpointSteps(this.dir), (step) => readCheckpointInfo(this.dir, step));
   }
 
   async loadCheckpoint(step: number): Promise<LoadedCheckpoint> {
@@ -183,18 +174,9 @@ class NodeRunReader implements RunReader {
   async exportData(): Promise<RunExport> {
     return this.read(async (run) => {
       const buffers = await readBuffers(this.dir, run);
-      let checkpoint: RunExport['checkpoint'] = null;
-      for (const step of (await checkpointSteps(this.dir)).reverse()) {
-        if (step > run.step) continue;
-        try {
-          const blob = await readCheckpointBlob(this.dir, step);
-          await decodeCheckpoint(blob, `checkpoint at step ${step}`);
-          checkpoint = blob;
-          break;
-        } catch (err) {
-          if (!(err instanceof CorruptDataError)) throw err;
-        }
-      }
+      const checkpoint = await latestValidCheckpoint(await checkpointSteps(this.dir), run.step, (step) =>
+        readCheckpointBlob(this.dir, step),
+      );
       return {
         meta: metaOf(run),
         state: joinState(run.runState, buffers),
