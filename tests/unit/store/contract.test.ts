@@ -9,9 +9,10 @@ import { openTabzeroDb } from '../../../src/store/idb-schema.ts';
 import { IdbRunStore } from '../../../src/store/idb-store.ts';
 import type { FsOp } from '../../../src/store/node-fs.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
-import type { RunReader, RunStore } from '../../../src/store/types.ts';
+import type { RunStore } from '../../../src/store/types.ts';
 import {
   drive,
+  everything,
   generations,
   metrics,
   newRun,
@@ -96,19 +97,6 @@ const backends: Record<string, () => Promise<Backend>> = {
     };
   },
 };
-
-/** What a reader sees of a run (everything but the checkpoints' bytes). */
-async function everything(r: RunReader) {
-  return {
-    meta: await r.meta(),
-    state: await r.state(),
-    steps: await r.steps(),
-    samples: await r.samples(),
-    evals: await r.evals(),
-    seedSet: await r.seedSet(),
-    checkpoints: await r.checkpoints(),
-  };
-}
 
 describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
   let b: Backend;
