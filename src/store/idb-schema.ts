@@ -4,7 +4,7 @@ import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { TaskEntry } from '../selfplay/types.ts';
 import { FormatVersionError } from './errors.ts';
 import type { RUN_FORMAT } from './format.ts';
-import type { RunnerStateRest } from './run-state.ts';
+import type { RunHead } from './run-writer.ts';
 import type { EvalRow, RunMeta, SampleRow, StepRow } from './types.ts';
 
 export const DB_NAME = 'tabzero';
@@ -21,9 +21,8 @@ export interface WriterInfo {
   agent: string;
 }
 
-export interface RunRecord extends RunMeta {
+export interface RunRecord extends RunHead {
   format: typeof RUN_FORMAT;
-  runState: RunnerStateRest | null;
   /** Seed set header (the entries are tasks in bucket `seed`). */
   seedSource: { runId: string; model: RunMeta['model']; zeroData: boolean; createdAt: string } | null;
   /** Next insertion sequence number for task entries (keeps buffer order). */

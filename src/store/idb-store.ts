@@ -1,12 +1,12 @@
-// RunStore over IndexedDB (the browser; idb-schema.ts has the stores). Every change of a run is one
-// readwrite transaction, so IndexedDB itself makes it all-or-nothing: a step's rows, the buffer changes
-// and the run's step counter; a rollback's deletions and the restored buffers. Values that need hashing
-// or encoding are prepared before the transaction opens (a transaction must not wait on anything else).
-// Browser-safe.
+// RunStore over IndexedDB (the browser; idb-schema.ts has the stores). The writer's rules are in
+// run-writer.ts; here each of its commits (a RunChange) is applied as one readwrite transaction, so
+// IndexedDB itself makes it all-or-nothing: a step's rows, the buffer changes and the run's step counter;
+// a rollback's deletions and the restored buffers. Values that need hashing, encoding or counting are
+// prepared before the transaction opens (a transaction must not wait on anything else). Browser-safe.
 import type { IDBPDatabase, IDBPTransaction } from 'idb';
 import type { RunnerState } from '../selfplay/types.ts';
 import type { TaskEntry } from '../selfplay/types.ts';
-import { decodeCheckpoint, encodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
+import { decodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
 import {
   CorruptDataError,
   RunLockedError,
@@ -27,35 +27,34 @@ import {
   type StoreName,
   type TabzeroDb,
   type TaskRecord,
+  type WriterInfo,
 } from './idb-schema.ts';
-import { chooseCheckpoint, checkCheckpointStep, checkNextStep, latestEvals } from './resume-plan.ts';
+import { latestEvals, latestValidCheckpoint, readableCheckpoints } from './resume-plan.ts';
+import { BUFFER_TYPES, emptyBuffers, joinState } from './run-state.ts';
 import {
-  BUFFER_TYPES,
-  checkBufferIds,
-  emptyBuffers,
-  joinState,
-  seedEntriesOf,
-  splitState,
-} from './run-state.ts';
+  NO_ROWS_REMOVED,
+  StoreRunWriter,
+  importChange,
+  newRunHead,
+  type RemovedRows,
+  type RunApplier,
+  type RunChange,
+  type RunHead,
+} from './run-writer.ts';
 import type {
   BufferSnapshot,
   CheckpointBlob,
   CheckpointInfo,
-  CheckpointInput,
   EvalRow,
   LoadedCheckpoint,
   NewRun,
-  ResumePoint,
   RunExport,
   RunMeta,
   RunReader,
-  RunStatus,
   RunStore,
   RunWriter,
   SampleRow,
-  SeedingCommit,
   SeedSet,
-  StepCommit,
   StepRow,
 } from './types.ts';
 import { defaultLockManager, runLockName, tryAcquireLock, type LockManagerLike } from './web-lock.ts';
@@ -64,6 +63,8 @@ type Db = IDBPDatabase<TabzeroDb>;
 type WriteTx = IDBPTransaction<TabzeroDb, StoreName[], 'readwrite'>;
 const ALL_STORES: StoreName[] = ['runs', 'steps', 'samples', 'evals', 'tasks', 'checkpoints'];
 const ALL_BUCKETS: Bucket[] = ['ded', 'abd', 'ind', 'seed'];
+/** The stores of a run's rows, keyed [runId, step, ...]. */
+const ROW_STORES = ['steps', 'samples', 'evals'] as const;
 
 export interface IdbRunStoreOptions {
   /** Database name (default `tabzero`; tests use their own). */
@@ -81,6 +82,18 @@ function checkRecord(rec: RunRecord | undefined, id: string): RunRecord {
 function metaOf(rec: RunRecord): RunMeta {
   const { format: _f, runState: _r, seedSource: _s, taskSeq: _t, writer: _w, ...meta } = rec;
   return meta;
+}
+
+function headOf(rec: RunRecord): RunHead {
+  return { ...metaOf(rec), runState: rec.runState };
+}
+
+function newRecord(head: RunHead, writer: WriterInfo | null): RunRecord {
+  return { format: RUN_FORMAT, ...head, seedSource: null, taskSeq: 0, writer };
+}
+
+function noBuckets(): Record<Bucket, TaskRecord[]> {
+  return { ded: [], abd: [], ind: [], seed: [] };
 }
 
 function strip<T extends { runId: string }>(row: T): Omit<T, 'runId'> {
@@ -133,7 +146,7 @@ async function writeTx(db: Db, what: string, step: number, fn: (w: TxWriter) => 
 }
 
 async function readBuckets(db: Db, runId: string): Promise<Record<Bucket, TaskRecord[]>> {
-  const out = { ded: [], abd: [], ind: [], seed: [] } as Record<Bucket, TaskRecord[]>;
+  const out = noBuckets();
   for (const b of ALL_BUCKETS)
     out[b] = (await db.getAll('tasks', bucketRange(runId, b))).sort((x, y) => x.seq - y.seq);
   return out;
@@ -160,12 +173,14 @@ function toBlob(bytes: Uint8Array): Blob {
 
 class IdbRunReader implements RunReader {
   constructor(
-    protected readonly db: Db,
+    private readonly db: Db,
     readonly id: string,
+    /** The writer's committed record; without one, each read reads the record. */
+    private readonly committed?: () => RunRecord,
   ) {}
 
-  protected async record(): Promise<RunRecord> {
-    return checkRecord(await this.db.get('runs', this.id), this.id);
+  private async record(): Promise<RunRecord> {
+    return this.committed?.() ?? checkRecord(await this.db.get('runs', this.id), this.id);
   }
 
   async meta(): Promise<RunMeta> {
@@ -205,22 +220,12 @@ class IdbRunReader implements RunReader {
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {
-    const out: CheckpointInfo[] = [];
-    for (const rec of await this.db.getAll('checkpoints', runRange(this.id))) {
-      try {
-        out.push(parseManifest(rec.manifest, `checkpoint at step ${rec.step}`));
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
-    return out;
+    return readableCheckpoints(await this.db.getAll('checkpoints', runRange(this.id)), (rec) =>
+      parseManifest(rec.manifest, `checkpoint at step ${rec.step}`),
+    );
   }
 
-  protected async checkpointSteps(): Promise<number[]> {
-    return (await this.db.getAllKeys('checkpoints', runRange(this.id))).map((k) => k[1]);
-  }
-
-  protected async checkpointBlob(step: number): Promise<CheckpointBlob> {
+  private async checkpointBlob(step: number): Promise<CheckpointBlob> {
     const what = `run "${this.id}" checkpoint at step ${step}`;
     const rec = await this.db.get('checkpoints', [this.id, step]);
     if (!rec) throw new CorruptDataError(`${what}: missing`);
@@ -244,21 +249,18 @@ class IdbRunReader implements RunReader {
     ]);
     await tx.done;
     const rec = checkRecord(found, this.id);
-    const buckets = { ded: [], abd: [], ind: [], seed: [] } as Record<Bucket, TaskRecord[]>;
+    const buckets = noBuckets();
     for (const t of tasks) buckets[t.bucket].push(t);
     for (const b of ALL_BUCKETS) buckets[b].sort((x, y) => x.seq - y.seq);
-    let checkpoint: CheckpointBlob | null = null;
-    for (const ck of checkpoints.reverse()) {
-      if (ck.step > rec.step) continue;
-      try {
-        const blob = await checkpointBlob(ck, `checkpoint at step ${ck.step}`);
-        await decodeCheckpoint(blob, `checkpoint at step ${ck.step}`);
-        checkpoint = blob;
-        break;
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
+    const checkpoint = await latestValidCheckpoint(
+      checkpoints.map((ck) => ck.step),
+      rec.step,
+      (step) =>
+        checkpointBlob(
+          checkpoints.find((ck) => ck.step === step)!,
+          `checkpoint at step ${step}`,
+        ),
+    );
     return {
       meta: metaOf(rec),
       state: joinState(rec.runState, buffersOf(buckets)),
@@ -316,212 +318,101 @@ function diffBucket(
   return { puts, deletes, mirror };
 }
 
-class IdbRunWriter extends IdbRunReader implements RunWriter {
-  private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
+function mirrorOf(buckets: Record<Bucket, TaskRecord[]>): Mirror {
+  const mirror = {} as Mirror;
+  for (const b of ALL_BUCKETS) mirror[b] = buckets[b].map((r) => ({ id: r.id, seq: r.seq }));
+  return mirror;
+}
+
+function checkpointRecord(runId: string, blob: CheckpointBlob): CheckpointRecord {
+  return {
+    runId,
+    step: blob.info.step,
+    manifest: manifestJson(blob.info),
+    weights: toBlob(blob.weights),
+    state: toBlob(blob.state),
+  };
+}
+
+/** Applies a run's commits, each as one readwrite transaction (`release`: the writer lock, if held). */
+class IdbRunApplier implements RunApplier {
+  readonly label: string;
 
   constructor(
-    db: Db,
-    id: string,
-    private readonly release: () => void,
-    private committed: RunRecord,
+    private readonly db: Db,
+    private readonly id: string,
+    private readonly release: (() => void) | null,
+    /** The committed record and the order of its task entries. */
+    public committed: RunRecord,
     private mirror: Mirror,
   ) {
-    super(db, id);
+    this.label = `run "${id}"`;
   }
 
-  protected override async record(): Promise<RunRecord> {
-    return this.committed;
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(() => {
-      if (this.closed) throw new StoreError(`run "${this.id}" is closed`);
-      return fn();
-    });
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
-  /** Buffer (and seed) changes against the committed mirror; `rec.taskSeq` advances. */
-  private changes(rec: RunRecord, snapshot: Partial<Record<Bucket, readonly TaskEntry[]>>) {
-    const all: Partial<Record<Bucket, BucketChange>> = {};
+  async apply(c: RunChange): Promise<RemovedRows> {
+    const prev = this.committed;
+    const rec: RunRecord = {
+      ...prev,
+      ...c.head,
+      seedSource: c.seedSet === undefined ? prev.seedSource : (c.seedSet?.source ?? null),
+    };
+    // Buffer (and seed) changes against the committed mirror; `rec.taskSeq` advances.
+    const snapshot: Partial<Record<Bucket, readonly TaskEntry[]>> = {};
+    if (c.buffers !== undefined) for (const t of BUFFER_TYPES) snapshot[t] = c.buffers?.[t] ?? [];
+    if (c.seedSet !== undefined) snapshot.seed = c.seedSet?.entries ?? [];
+    const tasks: Partial<Record<Bucket, BucketChange>> = {};
     for (const b of ALL_BUCKETS) {
       const entries = snapshot[b];
-      if (entries) all[b] = diffBucket(this.id, b, this.mirror[b], entries, () => rec.taskSeq++);
+      if (entries) tasks[b] = diffBucket(this.id, b, this.mirror[b], entries, () => rec.taskSeq++);
     }
-    return all;
-  }
-
-  private issue(w: TxWriter, all: Partial<Record<Bucket, BucketChange>>): void {
-    for (const [bucket, ch] of Object.entries(all) as [Bucket, BucketChange][]) {
-      for (const id of ch.deletes) w.delete('tasks', [this.id, bucket, id]);
-      for (const r of ch.puts) w.put('tasks', r);
+    const from = c.cutAfter === undefined ? null : c.cutAfter + 1;
+    let removed = NO_ROWS_REMOVED;
+    if (from !== null) {
+      const [steps, samples, evals] = await Promise.all(
+        ROW_STORES.map((s) => this.db.count(s, runRange(this.id, from))),
+      );
+      removed = { steps, samples, evals };
     }
-  }
-
-  private adopt(rec: RunRecord, all: Partial<Record<Bucket, BucketChange>>): void {
-    this.committed = rec;
-    for (const [bucket, ch] of Object.entries(all) as [Bucket, BucketChange][])
-      this.mirror[bucket] = ch.mirror;
-  }
-
-  commitSeeding(c: SeedingCommit): Promise<void> {
-    return this.serial(async () => {
-      const prev = this.committed;
-      if (prev.step !== 0)
-        throw new Error(`commitSeeding: the run is at step ${prev.step}; seeding belongs to step 0`);
-      const { rest, buffers } = splitState(c.state);
-      checkBufferIds(buffers);
-      const rec: RunRecord = {
-        ...prev,
-        updatedAt: nowIso(),
-        seeded: true,
-        notZeroData: c.state.notZeroData,
-        runState: rest,
-        seedSource: {
-          runId: prev.id,
-          model: prev.model,
-          zeroData: !c.state.notZeroData,
-          createdAt: nowIso(),
-        },
-      };
-      const all = this.changes(rec, { ...buffers, seed: c.seedSet ?? seedEntriesOf(buffers) });
-      await writeTx(this.db, 'the seeding results', prev.step, (w) => {
-        this.issue(w, all);
-        c.samples.forEach((s, i) => w.put('samples', { ...s, step: 0, i, runId: this.id }));
-        w.put('runs', rec);
-      });
-      this.adopt(rec, all);
-    });
-  }
-
-  commitStep(c: StepCommit): Promise<void> {
-    return this.serial(async () => {
-      const prev = this.committed;
-      checkNextStep(c.step, prev.step, c.state.step);
-      const { rest, buffers } = splitState(c.state);
-      checkBufferIds(buffers);
-      const time = nowIso();
-      const rec: RunRecord = {
-        ...prev,
-        updatedAt: time,
-        step: c.step,
-        notZeroData: c.state.notZeroData,
-        runState: rest,
-      };
-      const all = this.changes(rec, buffers);
-      await writeTx(this.db, `step ${c.step}`, prev.step, (w) => {
-        w.put('steps', { runId: this.id, step: c.step, metrics: c.metrics });
-        c.samples.forEach((s, i) => w.put('samples', { ...s, step: c.step, i, runId: this.id }));
-        for (const e of c.evals ?? [])
-          w.put('evals', { ...e, time: e.time ?? time, step: c.step, runId: this.id });
-        this.issue(w, all);
-        w.put('runs', rec);
-      });
-      this.adopt(rec, all);
-    });
-  }
-
-  commitEval(row: EvalRow): Promise<void> {
-    return this.serial(async () => {
-      const prev = this.committed;
-      if (row.step > prev.step)
-        throw new Error(`commitEval: step ${row.step} is past the committed step ${prev.step}`);
-      await writeTx(this.db, `the eval ${row.name} at step ${row.step}`, prev.step, (w) =>
-        w.put('evals', { ...row, runId: this.id }),
-      );
-    });
-  }
-
-  setStatus(status: RunStatus, message: string | null = null): Promise<void> {
-    return this.serial(async () => {
-      const rec = { ...this.committed, status, statusMessage: message, updatedAt: nowIso() };
-      await writeTx(this.db, `the run's status`, rec.step, (w) => w.put('runs', rec));
-      this.committed = rec;
-    });
-  }
-
-  saveCheckpoint(c: CheckpointInput): Promise<CheckpointInfo> {
-    return this.serial(async () => {
-      const rec = this.committed;
-      checkCheckpointStep(c.step, rec.step);
-      const state = joinState(rec.runState, buffersOf(await readBuckets(this.db, this.id)));
-      const blob = await encodeCheckpoint(metaOf(rec), c, state);
-      const keep = Math.max(1, rec.config.keepLastCheckpoints);
-      const steps = [...new Set([...(await this.checkpointSteps()), c.step])].sort((a, b) => a - b);
-      const prune = steps.slice(0, Math.max(0, steps.length - keep));
-      const value: CheckpointRecord = {
-        runId: this.id,
-        step: c.step,
-        manifest: manifestJson(blob.info),
-        weights: toBlob(blob.weights),
-        state: toBlob(blob.state),
-      };
-      await writeTx(this.db, `the checkpoint at step ${c.step}`, rec.step, (w) => {
-        w.put('checkpoints', value);
-        for (const s of prune) w.delete('checkpoints', [this.id, s]);
-      });
-      return blob.info;
-    });
-  }
-
-  resume(): Promise<ResumePoint> {
-    return this.serial(async () => {
-      const prev = this.committed;
-      const choice = await chooseCheckpoint(await this.checkpointSteps(), prev.step, (s) =>
-        this.loadCheckpoint(s),
-      );
-      const ck = choice.chosen;
-      const target = ck ? ck.info.step : 0;
-      const rs = ck?.runnerState ?? null;
-      const { rest, buffers } = rs ? splitState(rs) : { rest: null, buffers: emptyBuffers() };
-      const from = (ck ? target : -1) + 1;
-      const [steps, samples, evals] = await Promise.all([
-        this.db.count('steps', runRange(this.id, from)),
-        this.db.count('samples', runRange(this.id, from)),
-        this.db.count('evals', runRange(this.id, from)),
-      ]);
-      const seeded = rs?.seeded ?? false;
-      const rec: RunRecord = {
-        ...prev,
-        updatedAt: nowIso(),
-        step: target,
-        seeded,
-        notZeroData: rs?.notZeroData ?? false,
-        runState: rest,
-        seedSource: seeded ? prev.seedSource : null,
-      };
-      const all = this.changes(rec, { ...buffers, ...(seeded ? {} : { seed: [] }) });
-      await writeTx(this.db, `the rollback to step ${target}`, prev.step, (w) => {
-        w.delete('steps', runRange(this.id, from));
-        w.delete('samples', runRange(this.id, from));
-        w.delete('evals', runRange(this.id, from));
-        for (const s of choice.discard) w.delete('checkpoints', [this.id, s]);
-        this.issue(w, all);
-        w.put('runs', rec);
-      });
-      this.adopt(rec, all);
-      return {
-        step: target,
-        checkpoint: ck,
-        state: rs,
-        warnings: choice.warnings,
-        removed: { steps, samples, evals, checkpoints: choice.discard.length },
-      };
-    });
-  }
-
-  close(): Promise<void> {
-    return this.serial(async () => {
-      this.closed = true;
-      try {
-        const rec = { ...this.committed, writer: null };
-        await writeTx(this.db, 'the writer release', rec.step, (w) => w.put('runs', rec));
-      } finally {
-        this.release();
+    const ck = c.checkpoint && checkpointRecord(this.id, c.checkpoint);
+    await writeTx(this.db, c.what, prev.step, (w) => {
+      if (from !== null) for (const s of ROW_STORES) w.delete(s, runRange(this.id, from));
+      for (const s of c.dropCheckpoints ?? []) w.delete('checkpoints', [this.id, s]);
+      for (const s of c.steps ?? []) w.put('steps', { ...s, runId: this.id });
+      for (const s of c.samples ?? []) w.put('samples', { ...s, runId: this.id });
+      for (const e of c.evals ?? []) w.put('evals', { ...e, runId: this.id });
+      for (const [bucket, ch] of Object.entries(tasks) as [Bucket, BucketChange][]) {
+        for (const id of ch.deletes) w.delete('tasks', [this.id, bucket, id]);
+        for (const r of ch.puts) w.put('tasks', r);
       }
+      if (ck) w.put('checkpoints', ck);
+      w.put('runs', rec);
     });
+    this.committed = rec;
+    for (const [bucket, ch] of Object.entries(tasks) as [Bucket, BucketChange][])
+      this.mirror[bucket] = ch.mirror;
+    return removed;
+  }
+
+  async checkpointSteps(): Promise<number[]> {
+    return (await this.db.getAllKeys('checkpoints', runRange(this.id))).map((k) => k[1]);
+  }
+
+  async saveCheckpoint(blob: CheckpointBlob, prune: number[], what: string): Promise<CheckpointInfo> {
+    const value = checkpointRecord(this.id, blob);
+    await writeTx(this.db, what, this.committed.step, (w) => {
+      w.put('checkpoints', value);
+      for (const s of prune) w.delete('checkpoints', [this.id, s]);
+    });
+    return blob.info;
+  }
+
+  async close(): Promise<void> {
+    try {
+      const rec = { ...this.committed, writer: null };
+      await writeTx(this.db, 'the writer release', rec.step, (w) => w.put('runs', rec));
+    } finally {
+      this.release?.();
+    }
   }
 }
 
@@ -560,39 +451,23 @@ export class IdbRunStore implements RunStore {
     return { tab: Math.random().toString(36).slice(2, 10), since: nowIso(), agent };
   }
 
+  /** The writer over a committed record and its task entries. */
+  private writer(rec: RunRecord, buckets: Record<Bucket, TaskRecord[]>, release: () => void): RunWriter {
+    const applier = new IdbRunApplier(this.db, rec.id, release, rec, mirrorOf(buckets));
+    const reader = new IdbRunReader(this.db, rec.id, () => applier.committed);
+    return new StoreRunWriter(reader, applier, headOf(rec), buffersOf(buckets));
+  }
+
   async createRun(id: string, init: NewRun): Promise<RunWriter> {
     const release = await this.lock(id);
     try {
-      const now = nowIso();
-      const rec: RunRecord = {
-        format: RUN_FORMAT,
-        formatVersion: RUN_FORMAT_VERSION,
-        id,
-        createdAt: now,
-        updatedAt: now,
-        config: init.config,
-        seed: init.config.seed,
-        model: init.model,
-        tabzeroVersion: init.tabzeroVersion,
-        templates: init.templates ?? {},
-        name: init.name ?? id,
-        preset: init.preset ?? '',
-        status: 'created',
-        statusMessage: null,
-        step: 0,
-        seeded: false,
-        notZeroData: false,
-        runState: null,
-        seedSource: null,
-        taskSeq: 0,
-        writer: this.writerInfo(),
-      };
+      const rec = newRecord(newRunHead(id, init), this.writerInfo());
       await writeTx(this.db, `the new run "${id}"`, 0, (w) => w.add('runs', rec)).catch((err) => {
         if ((err as { name?: string }).name === 'ConstraintError')
           throw new StoreError(`a run "${id}" already exists`);
         throw err;
       });
-      return new IdbRunWriter(this.db, id, release, rec, { ded: [], abd: [], ind: [], seed: [] });
+      return this.writer(rec, noBuckets(), release);
     } catch (err) {
       release();
       throw err;
@@ -605,10 +480,7 @@ export class IdbRunStore implements RunStore {
     try {
       const rec = { ...checkRecord(await this.db.get('runs', id), id), writer: this.writerInfo() };
       await writeTx(this.db, `run "${id}"`, rec.step, (w) => w.put('runs', rec));
-      const buckets = await readBuckets(this.db, id);
-      const mirror = {} as Mirror;
-      for (const b of ALL_BUCKETS) mirror[b] = buckets[b].map((r) => ({ id: r.id, seq: r.seq }));
-      return new IdbRunWriter(this.db, id, release, rec, mirror);
+      return this.writer(rec, await readBuckets(this.db, id), release);
     } catch (err) {
       release();
       throw err;
@@ -646,46 +518,16 @@ export class IdbRunStore implements RunStore {
     }
   }
 
+  /** One transaction: the run record, its rows, task entries and checkpoint. */
   async importRun(id: string, data: RunExport): Promise<RunMeta> {
     const release = await this.lock(id);
     try {
       if (await this.db.get('runs', id)) throw new StoreError(`a run "${id}" already exists`);
-      const { rest, buffers } = data.state ? splitState(data.state) : { rest: null, buffers: emptyBuffers() };
-      let seq = 0;
-      const tasks: TaskRecord[] = [];
-      const put = (bucket: Bucket, entries: readonly TaskEntry[]) => {
-        for (const entry of entries) tasks.push({ runId: id, bucket, id: entry.id, seq: seq++, entry });
-      };
-      for (const t of BUFFER_TYPES) put(t, buffers[t]);
-      if (data.seedSet) put('seed', data.seedSet.entries);
-      const rec: RunRecord = {
-        ...data.meta,
-        format: RUN_FORMAT,
-        formatVersion: RUN_FORMAT_VERSION,
-        id,
-        updatedAt: nowIso(),
-        runState: rest,
-        seedSource: data.seedSet?.source ?? null,
-        taskSeq: seq,
-        writer: null,
-      };
-      const ck = data.checkpoint;
-      const ckRec: CheckpointRecord | null = ck && {
-        runId: id,
-        step: ck.info.step,
-        manifest: manifestJson({ ...ck.info, runId: id }),
-        weights: toBlob(ck.weights),
-        state: toBlob(ck.state),
-      };
-      await writeTx(this.db, `the imported run "${id}"`, 0, (w) => {
-        for (const s of data.steps) w.put('steps', { ...s, runId: id });
-        for (const s of data.samples) w.put('samples', { ...s, runId: id });
-        for (const e of data.evals) w.put('evals', { ...e, runId: id });
-        for (const t of tasks) w.put('tasks', t);
-        if (ckRec) w.put('checkpoints', ckRec);
-        w.put('runs', rec);
-      });
-      return metaOf(rec);
+      const change = importChange(id, data, `the imported run "${id}"`);
+      const empty = newRecord(newRunHead(id, change.head), null);
+      const applier = new IdbRunApplier(this.db, id, null, empty, mirrorOf(noBuckets()));
+      await applier.apply(change);
+      return metaOf(applier.committed);
     } finally {
       release();
     }

@@ -22,7 +22,7 @@ import {
   utf8,
 } from './format.ts';
 import { exists, fileSize, readPrefix, type NodeFs } from './node-fs.ts';
-import type { RunnerStateRest } from './run-state.ts';
+import type { RunHead } from './run-writer.ts';
 import type { RunMeta } from './types.ts';
 
 export const RUN_JSON = 'run.json';
@@ -49,10 +49,9 @@ export interface SnapshotRef {
   sha256: string;
 }
 
-/** run.json: the run's metadata plus what is committed. */
-export interface RunJson extends RunMeta {
+/** run.json: the run's head plus what is committed. */
+export interface RunJson extends RunHead {
   format: typeof RUN_FORMAT;
-  runState: RunnerStateRest | null;
   files: Record<AppendFile, number>;
   snapshots: Record<SnapshotFile, SnapshotRef | null>;
 }

@@ -1,12 +1,12 @@
-// RunStore over run folders (Node only; the CLI's `--out RUN_DIR`). Layout and commit protocol:
-// node-run-folder.ts; checkpoints: node-checkpoints.ts; the writer lock: node-lock.ts.
+// RunStore over run folders (Node only; the CLI's `--out RUN_DIR`). The writer's rules are in
+// run-writer.ts; here each of its commits (a RunChange) becomes one run-folder commit. Layout and commit
+// protocol: node-run-folder.ts; checkpoints: node-checkpoints.ts; the writer lock: node-lock.ts.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RunnerState } from '../selfplay/types.ts';
 import { encodeBufferFile, parseBufferFile } from './buffer-file.ts';
-import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec.ts';
 import { CorruptDataError, RunNotFoundError, StoreError } from './errors.ts';
-import { RUN_FORMAT, RUN_FORMAT_VERSION, fromUtf8, nowIso, parseJsonl, toJsonl, utf8 } from './format.ts';
+import { RUN_FORMAT, fromUtf8, parseJsonl, toJsonl, utf8 } from './format.ts';
 import {
   cleanCheckpointLeftovers,
   checkpointSteps,
@@ -33,36 +33,33 @@ import {
   type AppendFile,
   type CommitChanges,
   type RunJson,
-  type SnapshotFile,
 } from './node-run-folder.ts';
-import { chooseCheckpoint, checkCheckpointStep, checkNextStep, latestEvals } from './resume-plan.ts';
+import { latestEvals, latestValidCheckpoint, readableCheckpoints } from './resume-plan.ts';
+import { BUFFER_TYPES, emptyBuffers, joinState } from './run-state.ts';
 import {
-  BUFFER_TYPES,
-  checkBufferIds,
-  emptyBuffers,
-  joinState,
-  seedEntriesOf,
-  splitState,
-} from './run-state.ts';
+  NO_ROWS_REMOVED,
+  StoreRunWriter,
+  importChange,
+  newRunHead,
+  type RemovedRows,
+  type RunApplier,
+  type RunChange,
+} from './run-writer.ts';
 import { encodeSeedSet, parseSeedSet } from './seed-set.ts';
 import type {
   BufferSnapshot,
+  CheckpointBlob,
   CheckpointInfo,
-  CheckpointInput,
   EvalRow,
   LoadedCheckpoint,
   NewRun,
-  ResumePoint,
   RunExport,
   RunMeta,
   RunReader,
-  RunStatus,
   RunStore,
   RunWriter,
   SampleRow,
-  SeedingCommit,
   SeedSet,
-  StepCommit,
   StepRow,
 } from './types.ts';
 
@@ -72,26 +69,9 @@ export interface NodeRunStoreOptions {
 }
 
 function newRunJson(id: string, init: NewRun): RunJson {
-  const now = nowIso();
   return {
     format: RUN_FORMAT,
-    formatVersion: RUN_FORMAT_VERSION,
-    id,
-    createdAt: now,
-    updatedAt: now,
-    config: init.config,
-    seed: init.config.seed,
-    model: init.model,
-    tabzeroVersion: init.tabzeroVersion,
-    templates: init.templates ?? {},
-    name: init.name ?? id,
-    preset: init.preset ?? '',
-    status: 'created',
-    statusMessage: null,
-    step: 0,
-    seeded: false,
-    notZeroData: false,
-    runState: null,
+    ...newRunHead(id, init),
     files: { 'steps.jsonl': 0, 'samples.jsonl': 0, 'evals.jsonl': 0 },
     snapshots: {
       'buffers/ded.jsonl': null,
@@ -129,10 +109,12 @@ class NodeRunReader implements RunReader {
   constructor(
     readonly dir: string,
     readonly id: string,
+    /** The writer's committed run.json; without one, each read reads run.json. */
+    private readonly committed?: () => RunJson,
   ) {}
 
-  protected async run(): Promise<RunJson> {
-    return readRunJson(this.dir);
+  private async run(): Promise<RunJson> {
+    return this.committed?.() ?? readRunJson(this.dir);
   }
 
   /**
@@ -140,7 +122,7 @@ class NodeRunReader implements RunReader {
    * files, cutting append files on rollback): then the read fails its checks and is retried against the
    * new run.json. A failure with run.json unchanged is real damage.
    */
-  protected async read<T>(fn: (run: RunJson) => Promise<T>): Promise<T> {
+  private async read<T>(fn: (run: RunJson) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const run = await this.run();
       try {
@@ -182,15 +164,7 @@ class NodeRunReader implements RunReader {
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {
-    const out: CheckpointInfo[] = [];
-    for (const step of await checkpointSteps(this.dir)) {
-      try {
-        out.push(await readCheckpointInfo(this.dir, step));
-      } catch (err) {
-        if (!(err instanceof CorruptDataError)) throw err;
-      }
-    }
-    return out;
+    return readableCheckpoints(await checkpointSteps(this.dir), (step) => readCheckpointInfo(this.dir, step));
   }
 
   async loadCheckpoint(step: number): Promise<LoadedCheckpoint> {
@@ -200,18 +174,9 @@ class NodeRunReader implements RunReader {
   async exportData(): Promise<RunExport> {
     return this.read(async (run) => {
       const buffers = await readBuffers(this.dir, run);
-      let checkpoint: RunExport['checkpoint'] = null;
-      for (const step of (await checkpointSteps(this.dir)).reverse()) {
-        if (step > run.step) continue;
-        try {
-          const blob = await readCheckpointBlob(this.dir, step);
-          await decodeCheckpoint(blob, `checkpoint at step ${step}`);
-          checkpoint = blob;
-          break;
-        } catch (err) {
-          if (!(err instanceof CorruptDataError)) throw err;
-        }
-      }
+      const checkpoint = await latestValidCheckpoint(await checkpointSteps(this.dir), run.step, (step) =>
+        readCheckpointBlob(this.dir, step),
+      );
       return {
         meta: metaOf(run),
         state: joinState(run.runState, buffers),
@@ -225,221 +190,83 @@ class NodeRunReader implements RunReader {
   }
 }
 
-/** The one writer of a run folder: holds run.lock; every change is one commit (node-run-folder.ts). */
-class NodeRunWriter extends NodeRunReader implements RunWriter {
-  private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
+/** Applies a run's commits to its folder (node-run-folder.ts); holds run.lock, if given one. */
+class NodeRunApplier implements RunApplier {
+  readonly label: string;
   /** Set when a commit's after-steps failed: the folder is fine, but this writer must be reopened. */
-  private broken: string | null = null;
+  broken: string | null = null;
 
   constructor(
-    dir: string,
-    id: string,
     private readonly fs: NodeFs,
-    private readonly lock: NodeRunLock,
-    private committed: RunJson,
-    private committedBuffers: BufferSnapshot,
+    private readonly dir: string,
+    private readonly lock: NodeRunLock | null,
+    public committed: RunJson,
   ) {
-    super(dir, id);
+    this.label = `run ${dir}`;
   }
 
-  protected override async run(): Promise<RunJson> {
-    return this.committed;
-  }
-
-  /** One operation at a time, in call order. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(() => {
-      if (this.closed) throw new StoreError(`run ${this.dir} is closed`);
-      if (this.broken) throw new StoreError(`run ${this.dir}: ${this.broken}; reopen the run`);
-      return fn();
-    });
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
-  private async commit(
-    what: string,
-    next: RunJson,
-    changes: CommitChanges,
-    buffers?: BufferSnapshot,
-  ): Promise<void> {
-    const committed = await this.fs.guard(what, () =>
-      commitRun(this.fs, this.dir, this.committed, next, changes),
-    );
-    this.committed = committed;
-    if (buffers) this.committedBuffers = buffers;
+  async apply(c: RunChange): Promise<RemovedRows> {
+    const prev = this.committed;
+    const snapshots: CommitChanges['snapshots'] = {};
+    if (c.buffers !== undefined) {
+      for (const type of BUFFER_TYPES)
+        snapshots[BUFFER_FILES[type]] = c.buffers && encodeBufferFile(type, c.head.step, c.buffers[type]);
+    }
+    if (c.seedSet !== undefined) snapshots[SEED_FILE] = c.seedSet && utf8(encodeSeedSet(c.seedSet));
+    const changes: CommitChanges = {
+      appends: {
+        'steps.jsonl': utf8(toJsonl(c.steps ?? [])),
+        'samples.jsonl': utf8(toJsonl(c.samples ?? [])),
+        'evals.jsonl': utf8(toJsonl(c.evals ?? [])),
+      },
+      snapshots,
+    };
+    const removed = { ...NO_ROWS_REMOVED };
+    if (c.cutAfter !== undefined) {
+      // A rollback: the append files' committed lengths shrink to the rows up to c.cutAfter.
+      changes.truncate = {};
+      for (const name of APPEND_FILES) {
+        const file = path.join(this.dir, name);
+        const cut = cutAfterStep(await readAppendFile(this.dir, prev, name), c.cutAfter, file);
+        changes.truncate[name] = cut.bytes;
+        removed[name.replace('.jsonl', '') as keyof RemovedRows] = cut.removed;
+      }
+    }
+    const next: RunJson = { ...prev, ...c.head };
+    this.committed = await this.fs.guard(c.what, () => commitRun(this.fs, this.dir, prev, next, changes));
     try {
-      await settleRun(this.fs, this.dir, committed);
+      await settleRun(this.fs, this.dir, this.committed);
     } catch (err) {
-      this.broken = `${what} was committed, but tidying up after it failed (${String(err)})`;
+      this.broken = `${c.what} was committed, but tidying up after it failed (${String(err)})`;
       throw err;
     }
+    for (const step of c.dropCheckpoints ?? []) await removeCheckpointDir(this.fs, this.dir, step);
+    if (c.checkpoint) await writeCheckpointDir(this.fs, this.dir, c.checkpoint);
+    return removed;
   }
 
-  private bufferChanges(step: number, buffers: BufferSnapshot): CommitChanges['snapshots'] {
-    checkBufferIds(buffers);
-    const out: Partial<Record<SnapshotFile, Uint8Array>> = {};
-    for (const type of BUFFER_TYPES) out[BUFFER_FILES[type]] = encodeBufferFile(type, step, buffers[type]);
-    return out;
+  checkpointSteps(): Promise<number[]> {
+    return checkpointSteps(this.dir);
   }
 
-  commitSeeding(c: SeedingCommit): Promise<void> {
-    return this.serial(async () => {
-      const run = this.committed;
-      if (run.step !== 0)
-        throw new Error(`commitSeeding: the run is at step ${run.step}; seeding belongs to step 0`);
-      const { rest, buffers } = splitState(c.state);
-      const seed: SeedSet = {
-        source: { runId: run.id, model: run.model, zeroData: !c.state.notZeroData, createdAt: nowIso() },
-        entries: c.seedSet ?? seedEntriesOf(buffers),
-      };
-      const samples = c.samples.map((s, i) => ({ ...s, step: 0, i }));
-      const next: RunJson = {
-        ...run,
-        updatedAt: nowIso(),
-        seeded: true,
-        notZeroData: c.state.notZeroData,
-        runState: rest,
-      };
-      await this.commit(
-        'the seeding results',
-        next,
-        {
-          appends: { 'samples.jsonl': utf8(toJsonl(samples)) },
-          snapshots: { ...this.bufferChanges(0, buffers), [SEED_FILE]: utf8(encodeSeedSet(seed)) },
-        },
-        buffers,
-      );
-    });
+  /** The new checkpoint folder first (a valid one at the same step is kept), then the pruned ones go. */
+  async saveCheckpoint(blob: CheckpointBlob, prune: number[], what: string): Promise<CheckpointInfo> {
+    const info = await this.fs.guard(what, () => writeCheckpointDir(this.fs, this.dir, blob));
+    for (const old of prune) await removeCheckpointDir(this.fs, this.dir, old);
+    return info;
   }
 
-  commitStep(c: StepCommit): Promise<void> {
-    return this.serial(async () => {
-      const run = this.committed;
-      checkNextStep(c.step, run.step, c.state.step);
-      const { rest, buffers } = splitState(c.state);
-      const time = nowIso();
-      const evals = (c.evals ?? []).map((e) => ({ ...e, step: c.step, time: e.time ?? time }));
-      const next: RunJson = {
-        ...run,
-        updatedAt: time,
-        step: c.step,
-        notZeroData: c.state.notZeroData,
-        runState: rest,
-      };
-      await this.commit(
-        `step ${c.step}`,
-        next,
-        {
-          appends: {
-            'steps.jsonl': utf8(toJsonl([{ step: c.step, metrics: c.metrics }])),
-            'samples.jsonl': utf8(toJsonl(c.samples.map((s, i) => ({ ...s, step: c.step, i })))),
-            'evals.jsonl': utf8(toJsonl(evals)),
-          },
-          snapshots: this.bufferChanges(c.step, buffers),
-        },
-        buffers,
-      );
-    });
+  async close(): Promise<void> {
+    await this.lock?.release();
   }
+}
 
-  commitEval(row: EvalRow): Promise<void> {
-    return this.serial(async () => {
-      const run = this.committed;
-      if (row.step > run.step)
-        throw new Error(`commitEval: step ${row.step} is past the committed step ${run.step}`);
-      await this.commit(
-        `the eval ${row.name} at step ${row.step}`,
-        { ...run, updatedAt: nowIso() },
-        {
-          appends: { 'evals.jsonl': utf8(toJsonl([row])) },
-        },
-      );
-    });
-  }
-
-  setStatus(status: RunStatus, message: string | null = null): Promise<void> {
-    return this.serial(async () => {
-      const next = { ...this.committed, status, statusMessage: message, updatedAt: nowIso() };
-      await this.commit(`the run's status`, next, {});
-    });
-  }
-
-  saveCheckpoint(c: CheckpointInput): Promise<CheckpointInfo> {
-    return this.serial(async () => {
-      const run = this.committed;
-      checkCheckpointStep(c.step, run.step);
-      const blob = await encodeCheckpoint(metaOf(run), c, joinState(run.runState, this.committedBuffers));
-      const info = await this.fs.guard(`the checkpoint at step ${c.step}`, () =>
-        writeCheckpointDir(this.fs, this.dir, blob),
-      );
-      const steps = await checkpointSteps(this.dir);
-      const keep = Math.max(1, run.config.keepLastCheckpoints);
-      for (const old of steps.slice(0, Math.max(0, steps.length - keep))) {
-        await removeCheckpointDir(this.fs, this.dir, old);
-      }
-      return info;
-    });
-  }
-
-  resume(): Promise<ResumePoint> {
-    return this.serial(async () => {
-      const run = this.committed;
-      const choice = await chooseCheckpoint(await checkpointSteps(this.dir), run.step, (s) =>
-        loadCheckpointDir(this.dir, s),
-      );
-      const ck = choice.chosen;
-      const target = ck ? ck.info.step : 0;
-      const rs = ck?.runnerState ?? null;
-      const { rest, buffers } = rs ? splitState(rs) : { rest: null, buffers: emptyBuffers() };
-      // Without a checkpoint nothing survives, seeding included; with one, rows up to its step do.
-      const keepUpTo = ck ? target : -1;
-      const truncate: Partial<Record<AppendFile, number>> = {};
-      const removed = { steps: 0, samples: 0, evals: 0, checkpoints: choice.discard.length };
-      for (const name of APPEND_FILES) {
-        const cut = cutAfterStep(
-          await readAppendFile(this.dir, run, name),
-          keepUpTo,
-          path.join(this.dir, name),
-        );
-        truncate[name] = cut.bytes;
-        removed[name.replace('.jsonl', '') as 'steps' | 'samples' | 'evals'] = cut.removed;
-      }
-      const seeded = rs?.seeded ?? false;
-      const next: RunJson = {
-        ...run,
-        updatedAt: nowIso(),
-        step: target,
-        seeded,
-        notZeroData: rs?.notZeroData ?? false,
-        runState: rest,
-      };
-      await this.commit(
-        `the rollback to step ${target}`,
-        next,
-        {
-          truncate,
-          snapshots: {
-            ...(rs
-              ? this.bufferChanges(target, buffers)
-              : { 'buffers/ded.jsonl': null, 'buffers/abd.jsonl': null, 'buffers/ind.jsonl': null }),
-            ...(seeded ? {} : { [SEED_FILE]: null }),
-          },
-        },
-        buffers,
-      );
-      for (const step of choice.discard) await removeCheckpointDir(this.fs, this.dir, step);
-      return { step: target, checkpoint: ck, state: rs, warnings: choice.warnings, removed };
-    });
-  }
-
-  close(): Promise<void> {
-    return this.serial(async () => {
-      this.closed = true;
-      await this.lock.release();
-    });
-  }
+/** The writer of a folder whose run.json is `run` (settled). */
+async function folderWriter(fs: NodeFs, dir: string, lock: NodeRunLock, run: RunJson): Promise<RunWriter> {
+  const applier = new NodeRunApplier(fs, dir, lock, run);
+  const reader = new NodeRunReader(dir, run.id, () => applier.committed);
+  const { format: _f, files: _fi, snapshots: _s, ...head } = run;
+  return new StoreRunWriter(reader, applier, head, await readBuffers(dir, run));
 }
 
 export class NodeRunStore implements RunStore {
@@ -471,7 +298,7 @@ export class NodeRunStore implements RunStore {
         for (const name of APPEND_FILES) await this.fs.writeFile(path.join(dir, name), '');
         await this.fs.replaceFile(path.join(dir, RUN_JSON), JSON.stringify(run, null, 1));
       });
-      return new NodeRunWriter(dir, run.id, this.fs, lock, run, emptyBuffers());
+      return await folderWriter(this.fs, dir, lock, run);
     } catch (err) {
       await lock.release();
       throw err;
@@ -487,7 +314,7 @@ export class NodeRunStore implements RunStore {
       const run = await readRunJson(dir);
       await settleRun(this.fs, dir, run);
       await cleanCheckpointLeftovers(this.fs, dir);
-      return new NodeRunWriter(dir, run.id, this.fs, lock, run, await readBuffers(dir, run));
+      return await folderWriter(this.fs, dir, lock, run);
     } catch (err) {
       await lock.release();
       throw err;
@@ -531,51 +358,20 @@ export class NodeRunStore implements RunStore {
     await fsp.rmdir(dir).catch(() => undefined);
   }
 
+  /** Written whole into a temporary folder, which is then renamed into place. */
   async importRun(id: string, data: RunExport): Promise<RunMeta> {
     const dir = this.dirOf(id);
     if (await exists(path.join(dir, RUN_JSON))) throw new StoreError(`${dir} already holds a run`);
     const parent = path.dirname(dir);
     const tmp = path.join(parent, `.${path.basename(dir)}.import-${process.pid}-${Date.now()}`);
     const fs = this.fs;
-    await fs.guard(`the imported run ${dir}`, async () => {
+    const what = `the imported run ${dir}`;
+    await fs.guard(what, async () => {
       try {
         await fs.mkdir(tmp);
-        const meta: RunMeta = { ...data.meta, id: path.basename(dir), updatedAt: nowIso() };
-        const base = newRunJson(meta.id, {
-          config: meta.config,
-          model: meta.model,
-          tabzeroVersion: meta.tabzeroVersion,
-        });
+        const change = importChange(path.basename(dir), data, what);
         for (const name of APPEND_FILES) await fs.writeFile(path.join(tmp, name), '');
-        const { rest, buffers } = data.state
-          ? splitState(data.state)
-          : { rest: null, buffers: emptyBuffers() };
-        const next: RunJson = {
-          ...base,
-          ...meta,
-          format: RUN_FORMAT,
-          formatVersion: RUN_FORMAT_VERSION,
-          runState: rest,
-        };
-        const snapshots: CommitChanges['snapshots'] = {};
-        if (data.state) {
-          for (const type of BUFFER_TYPES)
-            snapshots[BUFFER_FILES[type]] = encodeBufferFile(type, meta.step, buffers[type]);
-        }
-        if (data.seedSet) snapshots[SEED_FILE] = utf8(encodeSeedSet(data.seedSet));
-        const committed = await commitRun(fs, tmp, base, next, {
-          appends: {
-            'steps.jsonl': utf8(toJsonl(data.steps)),
-            'samples.jsonl': utf8(toJsonl(data.samples)),
-            'evals.jsonl': utf8(toJsonl(data.evals)),
-          },
-          snapshots,
-        });
-        await settleRun(fs, tmp, committed);
-        if (data.checkpoint) {
-          const info = { ...data.checkpoint.info, runId: meta.id };
-          await writeCheckpointDir(fs, tmp, { ...data.checkpoint, info });
-        }
+        await new NodeRunApplier(fs, tmp, null, newRunJson(change.head.id, change.head)).apply(change);
         if (await exists(dir)) await fsp.rmdir(dir); // only an empty folder may be imported into
         await fs.rename(tmp, dir);
         await fs.syncDir(parent);

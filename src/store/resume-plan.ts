@@ -1,7 +1,9 @@
-// Backend-independent parts of resume(): which checkpoint to resume from (the newest that passes its
-// integrity check; corrupt ones are reported and discarded) and how rows are ordered. Browser-safe.
+// Backend-independent choices of checkpoints and rows: which checkpoint to resume from (the newest that
+// passes its integrity check; corrupt ones are reported and discarded), which one an export carries,
+// which ones a listing shows, and how eval rows are ordered. Browser-safe.
+import { decodeCheckpoint } from './checkpoint-codec.ts';
 import { CorruptDataError } from './errors.ts';
-import type { EvalRow, LoadedCheckpoint } from './types.ts';
+import type { CheckpointBlob, CheckpointInfo, EvalRow, LoadedCheckpoint } from './types.ts';
 
 export interface CheckpointChoice {
   chosen: LoadedCheckpoint | null;
@@ -41,6 +43,41 @@ export async function chooseCheckpoint(
     );
   }
   return { chosen: null, discard, warnings };
+}
+
+/** The newest checkpoint at or before the committed step that passes its integrity check, or null. */
+export async function latestValidCheckpoint(
+  steps: readonly number[],
+  committedStep: number,
+  read: (step: number) => Promise<CheckpointBlob>,
+): Promise<CheckpointBlob | null> {
+  for (const step of [...steps].sort((a, b) => b - a)) {
+    if (step > committedStep) continue;
+    try {
+      const blob = await read(step);
+      await decodeCheckpoint(blob, `checkpoint at step ${step}`);
+      return blob;
+    } catch (err) {
+      if (!(err instanceof CorruptDataError)) throw err;
+    }
+  }
+  return null;
+}
+
+/** The manifests of the checkpoints, in order, leaving out those that do not read (resume reports them). */
+export async function readableCheckpoints<T>(
+  items: readonly T[],
+  manifest: (item: T) => CheckpointInfo | Promise<CheckpointInfo>,
+): Promise<CheckpointInfo[]> {
+  const out: CheckpointInfo[] = [];
+  for (const item of items) {
+    try {
+      out.push(await manifest(item));
+    } catch (err) {
+      if (!(err instanceof CorruptDataError)) throw err;
+    }
+  }
+  return out;
 }
 
 /** Evals in step order; a later row with the same step and name replaces an earlier one. */

@@ -1,5 +1,5 @@
 // The store's one interface (DESIGN.md "Data and files"), implemented by IndexedDB (idb-store.ts) and by
-// a run folder in Node (node-run-store.ts). A step's results are committed all-or-nothing; a run
+// a run folder in Node (node-run-store.ts), with one RunWriter for both (run-writer.ts). A step's results are committed all-or-nothing; a run
 // resumes from its last valid checkpoint and everything recorded after that checkpoint's step is
 // rolled back in the same commit, so weights, optimizer state, buffers and history always agree.
 import type { RunConfig } from '../config.ts';

@@ -4,19 +4,43 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CorruptDataError, RunLockedError } from '../../../src/store/errors.ts';
+import { CorruptDataError, RunLockedError, StoreFullError } from '../../../src/store/errors.ts';
 import { openTabzeroDb } from '../../../src/store/idb-schema.ts';
 import { IdbRunStore } from '../../../src/store/idb-store.ts';
+import type { FsOp } from '../../../src/store/node-fs.ts';
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 import type { RunStore } from '../../../src/store/types.ts';
-import { drive, generations, metrics, newRun, seededState, stepCommit, tensors } from './fixtures.ts';
+import {
+  drive,
+  everything,
+  generations,
+  metrics,
+  newRun,
+  seededState,
+  stepCommit,
+  task,
+  tensors,
+  testConfig,
+} from './fixtures.ts';
 import { MemoryLocks } from './memory-locks.ts';
 
 interface Backend {
   store: RunStore;
   /** Flips one byte of a checkpoint's weights, behind the store's back. */
   corrupt(runId: string, step: number): Promise<void>;
+  /** Makes every write fail as it does when the browser's quota or the disk is used up (until set back). */
+  setFull(full: boolean): void;
   cleanup(): Promise<void>;
+}
+
+const originalPut = IDBObjectStore.prototype.put;
+const originalAdd = IDBObjectStore.prototype.add;
+function quotaExceeded(): never {
+  throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+}
+function setFull(full: boolean) {
+  IDBObjectStore.prototype.put = full ? quotaExceeded : originalPut;
+  IDBObjectStore.prototype.add = full ? quotaExceeded : originalAdd;
 }
 
 let dbCount = 0;
@@ -34,7 +58,9 @@ const backends: Record<string, () => Promise<Backend>> = {
         await db.put('checkpoints', { ...rec, weights: new Blob([bytes]) });
         db.close();
       },
+      setFull,
       async cleanup() {
+        setFull(false);
         await store.close();
       },
     };
@@ -43,8 +69,15 @@ const backends: Record<string, () => Promise<Backend>> = {
     const root = mkdtempSync(
       path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'tabzero-contract-'),
     );
+    let full = false;
+    const fault = (op: FsOp, file: string) => {
+      if (full && (op === 'write' || op === 'append' || op === 'mkdir'))
+        throw Object.assign(new Error(`ENOSPC: no space left on device, ${op} '${file}'`), {
+          code: 'ENOSPC',
+        });
+    };
     return {
-      store: new NodeRunStore(root),
+      store: new NodeRunStore(root, { fault }),
       async corrupt(runId, step) {
         const file = path.join(
           root,
@@ -54,6 +87,9 @@ const backends: Record<string, () => Promise<Backend>> = {
         const bytes = readFileSync(file);
         bytes[bytes.length - 3] ^= 0x40;
         writeFileSync(file, bytes);
+      },
+      setFull(on) {
+        full = on;
       },
       async cleanup() {
         rmSync(root, { recursive: true, force: true });
@@ -136,8 +172,108 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     await expect(w.saveCheckpoint({ step: 0, tensors: tensors(0), reason: 'manual' })).rejects.toThrow(
       /step boundary/,
     );
+    await expect(w.commitSeeding({ state: seededState(), samples: [] })).rejects.toThrow(
+      /at step 1; seeding belongs to step 0/,
+    );
+    await expect(w.commitEval({ step: 2, name: 'e', result: 1, time: 't' })).rejects.toThrow(
+      /step 2 is past the committed step 1/,
+    );
+    const c2 = stepCommit(s1);
+    await expect(w.commitStep({ ...c2, state: { ...c2.state, step: 3 } })).rejects.toThrow(
+      /runner state is at step 3/,
+    );
+    const twice = { ...c2.state.buffers, abd: [...c2.state.buffers.abd, task('abd', 3, 2)] };
+    await expect(w.commitStep({ ...c2, state: { ...c2.state, buffers: twice } })).rejects.toThrow(
+      /buffer abd: id "abd-3" appears twice/,
+    );
     expect((await w.meta()).step).toBe(1);
+    expect(await w.state()).toEqual(s1);
+    await w.commitStep(c2); // nothing of the refused calls was kept
+    expect((await w.steps()).map((s) => s.step)).toEqual([1, 2]);
     await w.close();
+  });
+
+  it('runs calls one at a time in call order; a refused call does not stop the ones after it', async () => {
+    const store = await setup();
+    const w = await store.createRun('r', newRun());
+    const s0 = seededState();
+    const c1 = stepCommit(s0);
+    const c2 = stepCommit(c1.state);
+    const c3 = stepCommit(c2.state);
+    // Nothing awaited in between: each call sees what the ones before it committed.
+    const calls = [
+      w.commitSeeding({ state: s0, samples: generations(0, 2) }),
+      w.commitStep(c1),
+      w.commitStep(c3), // out of order: refused
+      w.commitStep(c2),
+      w.saveCheckpoint({ step: 2, tensors: tensors(2), reason: 'manual' }),
+      w.commitEval({ step: 2, name: 'late', result: 1, time: 't' }),
+      w.setStatus('paused', 'queued'),
+      w.commitStep(c3),
+    ];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(await w.meta()).toMatchObject({ step: 3, status: 'paused', statusMessage: 'queued' });
+    expect(await w.state()).toEqual(c3.state);
+    expect((await w.steps()).map((s) => s.step)).toEqual([1, 2, 3]);
+    expect((await w.evals()).map((e) => [e.step, e.name])).toEqual([
+      [2, 'arith_eval_200:raw'],
+      [2, 'late'],
+    ]);
+    // The checkpoint holds the state committed when its turn came (step 2), not a later one.
+    expect((await w.loadCheckpoint(2)).runnerState).toEqual(c2.state);
+    // close() waits its turn too; what is called after it is refused.
+    const closing = w.close();
+    const late = w.setStatus('running');
+    await closing;
+    await expect(late).rejects.toThrow(/closed/);
+    expect((await (await store.readRun('r')).meta()).status).toBe('paused');
+  });
+
+  it('a full store refuses a commit whole: the run stays at its last committed step and goes on once there is room', async () => {
+    const store = await setup();
+    const w = await store.createRun('r', newRun());
+    const s3 = await drive(w, 3, [1, 2]);
+    const before = await everything(w);
+    b.setFull(true);
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['step 4', () => w.commitStep(stepCommit(s3))],
+      ['the eval e at step 3', () => w.commitEval({ step: 3, name: 'e', result: 1, time: 't' })],
+      [`the run's status`, () => w.setStatus('paused')],
+      [
+        'the checkpoint at step 3',
+        () => w.saveCheckpoint({ step: 3, tensors: tensors(3), reason: 'hidden' }),
+      ],
+      ['the rollback to step 2', () => w.resume()],
+    ];
+    for (const [what, attempt] of attempts) {
+      const err = (await attempt().catch((e) => e)) as Error;
+      expect(err, what).toBeInstanceOf(StoreFullError);
+      expect(err.message).toMatch(new RegExp(`full .* while saving ${what}; nothing of it was kept`));
+    }
+    b.setFull(false);
+    // Nothing changed, not even the checkpoints (a failed save prunes none), for the writer and a reader.
+    expect(await everything(w)).toEqual(before);
+    expect(await everything(await store.readRun('r'))).toEqual(before);
+    expect(before.checkpoints.map((c) => c.step)).toEqual([1, 2]);
+    // The same writer carries on.
+    await drive(w, 4);
+    await w.saveCheckpoint({ step: 4, tensors: tensors(4), reason: 'timer' });
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([2, 4]);
+    await w.close();
+    const again = await store.openRun('r');
+    expect((await again.steps()).map((s) => s.step)).toEqual([1, 2, 3, 4]);
+    expect((await again.samples()).length).toBe(2 + 4 * 3);
+    await again.close();
   });
 
   it('resume rolls steps, samples, evals and buffers back to the checkpoint, and the run continues', async () => {
@@ -191,6 +327,27 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     await w.close();
   });
 
+  it('resume to the checkpoint taken after seeding keeps the seeding (step 0) and rolls back every step', async () => {
+    const store = await setup();
+    const w = await store.createRun('r', newRun());
+    await drive(w, 2, [0]);
+    const p = await w.resume();
+    expect(p).toMatchObject({ step: 0, state: seededState(), warnings: [] });
+    expect(p.removed).toEqual({ steps: 2, samples: 6, evals: 1, checkpoints: 0 });
+    expect(await w.meta()).toMatchObject({ step: 0, seeded: true, notZeroData: true });
+    expect(await w.steps()).toEqual([]);
+    expect(await w.samples()).toEqual(generations(0, 2).map((g, i) => ({ ...g, i })));
+    expect(await w.evals()).toEqual([]);
+    expect(await w.state()).toEqual(seededState());
+    expect((await w.seedSet())!.entries).toEqual([
+      ...seededState().buffers.ded,
+      ...seededState().buffers.ind,
+    ]);
+    await drive(w, 1);
+    expect((await w.steps()).map((s) => s.step)).toEqual([1]);
+    await w.close();
+  });
+
   it('a corrupt latest checkpoint is detected and the previous one is used, with a warning', async () => {
     const store = await setup();
     const w = await store.createRun('r', newRun());
@@ -214,6 +371,18 @@ describe.each(Object.keys(backends))('RunStore contract: %s', (kind) => {
     await drive(w, 5, [1, 2, 3, 4, 5]);
     await w.saveCheckpoint({ step: 5, tensors: tensors(5), reason: 'pause' });
     expect((await w.checkpoints()).map((c) => c.step)).toEqual([4, 5]);
+    await w.close();
+  });
+
+  it('keeps at least one checkpoint, whatever keepLastCheckpoints says', async () => {
+    const store = await setup();
+    const w = await store.createRun('r', {
+      ...newRun(),
+      config: { ...testConfig(), keepLastCheckpoints: 0 },
+    });
+    await drive(w, 3, [1, 2, 3]);
+    expect((await w.checkpoints()).map((c) => c.step)).toEqual([3]);
+    expect((await w.resume()).step).toBe(3);
     await w.close();
   });
 

@@ -4,7 +4,7 @@ import { defaultConfig, type RunConfig } from '../../../src/config.ts';
 import type { GenerationRecord, StepMetrics } from '../../../src/selfplay/types.ts';
 import type { RunnerState } from '../../../src/selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../../../src/selfplay/types.ts';
-import type { CheckpointTensor, NewRun, RunWriter, StepCommit } from '../../../src/store/types.ts';
+import type { CheckpointTensor, NewRun, RunReader, RunWriter, StepCommit } from '../../../src/store/types.ts';
 
 export const MAX_BUFFER = 6;
 
@@ -140,4 +140,17 @@ export async function drive(w: RunWriter, n: number, checkpointAt: number[] = []
     }
   }
   return state;
+}
+
+/** What a reader sees of a run (everything but the checkpoints' bytes). */
+export async function everything(r: RunReader) {
+  return {
+    meta: await r.meta(),
+    state: await r.state(),
+    steps: await r.steps(),
+    samples: await r.samples(),
+    evals: await r.evals(),
+    seedSet: await r.seedSet(),
+    checkpoints: await r.checkpoints(),
+  };
 }

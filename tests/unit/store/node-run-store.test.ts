@@ -16,7 +16,16 @@ import { CorruptDataError, FormatVersionError, StoreFullError } from '../../../s
 import { NodeRunStore } from '../../../src/store/node-run-store.ts';
 import type { FsOp } from '../../../src/store/node-fs.ts';
 import type { RunWriter } from '../../../src/store/types.ts';
-import { drive, generations, newRun, nextState, seededState, stepCommit, tensors } from './fixtures.ts';
+import {
+  drive,
+  everything,
+  generations,
+  newRun,
+  nextState,
+  seededState,
+  stepCommit,
+  tensors,
+} from './fixtures.ts';
 
 // tmpfs where there is one: the store fsyncs at every commit, which a test does not need to wait for.
 let root: string;
@@ -150,14 +159,7 @@ describe('NodeRunStore: a crash at any file operation leaves the last commit int
   }
 
   async function snapshot(store: NodeRunStore, id: string) {
-    const r = await store.readRun(id);
-    return {
-      meta: await r.meta(),
-      state: await r.state(),
-      steps: await r.steps(),
-      samples: await r.samples(),
-      evals: await r.evals(),
-    };
+    return everything(await store.readRun(id));
   }
 
   async function crashSweep(name: string, act: (w: RunWriter, before: RunnerState) => Promise<unknown>) {
