@@ -17,6 +17,13 @@
 // gated activations, the residual stream itself stays f32.
 
 // Backward (below): MatmulGradKernel, the strided/transposed matmul of every backward product, with split-K.
+//
+// Reference: matmul (src/engine/reference/matmul.ts) and linear (src/engine/reference/ops.ts);
+//   MatmulGradKernel: op(A)·op(B) computed inline in its test, and linearBackward
+//   (src/engine/reference/ops-backward.ts) in the whole model.
+// Tests: tests/gpu/matmul.test.ts, tests/gpu/forward-kernels.test.ts (linear),
+//   tests/gpu/backward-kernels.test.ts (strided and split-K matmul); in the whole model
+//   tests/gpu/train-grads.test.ts.
 
 import { computePipeline, type Dispatcher, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
