@@ -20,6 +20,7 @@ import { register as pretrain } from './commands/pretrain.ts';
 import { register as evalCmd } from './commands/eval.ts';
 import { register as exportCmd } from './commands/export.ts';
 import { register as importCmd } from './commands/import.ts';
+import { TABZERO_VERSION } from '../src/version.ts';
 
 const commands: ((program: Command) => void)[] = [
   gpu,
@@ -46,7 +47,7 @@ const commands: ((program: Command) => void)[] = [
 export function buildProgram(): Command {
   const program = new Command('tabzero')
     .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
-    .version('0.1.0')
+    .version(TABZERO_VERSION)
     .exitOverride();
   for (const add of commands) add(program);
   return program;

@@ -6,8 +6,7 @@ import { rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeFolderSink, nodeFolderSource } from '../src/model/node-folder.ts';
-import type { ModelSource } from '../src/model/model-source.ts';
+import { nodeFolderSink } from '../src/model/node-folder.ts';
 import { loadQwen2TokenizerFiles } from '../src/model/node-qwen2-tokenizer.ts';
 import { generateTinyModel } from '../src/model/tiny-model.ts';
 import { TINY_DTYPE } from '../src/trainer/builtin-tiny.ts';
@@ -61,8 +60,4 @@ export async function resolveModelArg(arg: string): Promise<string> {
     );
   }
   return arg;
-}
-
-export async function openModelArg(arg: string): Promise<ModelSource & { close(): Promise<void> }> {
-  return nodeFolderSource(await resolveModelArg(arg));
 }

@@ -539,41 +539,6 @@ export const ARITH_LIMIT_DEFAULTS = {
   maxArity: CONFIG_SCHEMA.maxArity.default,
 } as const;
 
-/** The app's "Check against ONNX Runtime" and its ONNX eval backend (issue 9; src/trainer/onnx-bridge.ts). */
-export const ONNX_CHECK_DEFAULTS = {
-  /** Eval-set prompts checked when the user gives none. */
-  prompts: 3,
-  /** Greedy tokens per prompt. */
-  maxNewTokens: 16,
-  /**
-   * Largest fp32 export (bytes of weights) the check picks by default; above it, fp16. Not lower: on
-   * onnxruntime-web's CPU backend an fp16 export takes more WASM memory than the fp32 one, not less
-   * (its weights are cast to fp32 for the kernels), and runs slower (Qwen2-0.5B, measured in Node:
-   * loading grew the process by 3.2 GB for fp16 and 2.7 GB for fp32).
-   */
-  fp32MaxBytes: 2.5 * 2 ** 30,
-  /** WASM memory an export needs per byte of its weights file (the measurement above, rounded up). */
-  wasmBytesPerDataByte: { fp32: 1.4, fp16: 3.2 },
-  /** onnxruntime-web's WASM memory (4 GiB at most), less room for activations: larger exports are refused. */
-  wasmMaxBytes: 3.75 * 2 ** 30,
-  /** WASM threads (more than 1 needs cross-origin isolation, which the app does not set up). */
-  threads: 1,
-} as const;
-
-/** The app's bench page: one greedy decode workload, batch 1, on the engine and on onnxruntime-web WebGPU. */
-export const BENCH_PAGE_DEFAULTS = {
-  promptTokens: 64,
-  newTokens: 32,
-  /** Bounds of the page's inputs (the engine's KV cache holds every preset's longest sequence). */
-  maxPromptTokens: 512,
-  maxNewTokens: 256,
-  /** Seed of the random prompt ids, so reruns time the same tokens. */
-  seed: 1,
-  /** The transformers.js side's suggested repo and dtype: an official ONNX export of a Qwen2-family model. */
-  transformersJsRepo: 'onnx-community/Qwen2.5-0.5B-Instruct',
-  transformersJsDtype: 'fp16',
-} as const;
-
 export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop' | 'laptop';
 
 /**

@@ -210,29 +210,3 @@ export async function encodePeftTensors(
 export function savePeftLora(cfg: LoraShapeConfig, lora: HostLora): Promise<Uint8Array> {
   return encodePeftTensors(cfg, lora);
 }
-
-/** A LoraPair's trainable parameter count. */
-export function loraParamCount(lora: HostLora): number {
-  return Object.values(lora).reduce((n: number, p: LoraPair) => n + p.A.length + p.B.length, 0);
-}
-
-/** GPU bytes of the trainable state: parameters (f32) + gradients + two AdamW moments. */
-export function trainableStateBytes(
-  cfg: LoraShapeConfig & Pick<Qwen2Config, 'vocabSize' | 'tieWordEmbeddings'>,
-  mode: { kind: 'lora'; rank: number; targets: readonly LoraTarget[] } | { kind: 'full' },
-): { params: number; grads: number; moments: number; total: number } {
-  let n = 0;
-  if (mode.kind === 'lora') {
-    for (const t of mode.targets) {
-      const [out, inp] = projectionShape(cfg, TARGET_PROJECTION[t]);
-      n += mode.rank * (out + inp) * cfg.numHiddenLayers;
-    }
-  } else {
-    const C = cfg.hiddenSize;
-    const kv = cfg.numKeyValueHeads * cfg.headDim;
-    const perLayer = 2 * C + C * C + 2 * kv * C + C + 2 * kv + C * C + 3 * C * cfg.intermediateSize;
-    n = perLayer * cfg.numHiddenLayers + C + cfg.vocabSize * C * (cfg.tieWordEmbeddings ? 1 : 2);
-  }
-  const params = 4 * n;
-  return { params, grads: params, moments: 2 * params, total: 4 * params };
-}

@@ -1,7 +1,6 @@
 // Qwen2 `config.json`: parse + validate, the tensor list it implies (official HF names), parameter
 // count and memory per dtype, and the check of a safetensors file against it. Browser-safe.
 
-import { DTYPE_BYTES, type FloatDType } from './dtype.ts';
 import type { SafetensorsFile } from './safetensors-read.ts';
 
 export interface Qwen2Config {
@@ -192,21 +191,6 @@ export function qwen2TensorShapes(c: Qwen2Config): TensorShape[] {
 
 export function parameterCount(c: Qwen2Config): number {
   return qwen2TensorShapes(c).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-}
-
-export interface MemoryEstimate {
-  /** Bytes of all weights stored in `dtype`. */
-  weightBytes: number;
-  /** KV cache bytes per token position per sequence (K and V, every layer) in `dtype`. */
-  kvBytesPerToken: number;
-}
-
-export function memoryEstimate(c: Qwen2Config, dtype: FloatDType): MemoryEstimate {
-  const size = DTYPE_BYTES[dtype];
-  return {
-    weightBytes: parameterCount(c) * size,
-    kvBytesPerToken: 2 * c.numHiddenLayers * c.numKeyValueHeads * c.headDim * size,
-  };
 }
 
 /**

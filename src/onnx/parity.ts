@@ -17,6 +17,30 @@ import type { OnnxVariant } from './qwen2-graph.ts';
  */
 export const LOGIT_TOLERANCE: Readonly<Record<OnnxVariant, number>> = { fp32: 1e-4, fp16: 2e-2 };
 
+/**
+ * The app's "Check against ONNX Runtime" (this parity check, run in the trainer worker by
+ * src/trainer/onnx-session.ts and onnx-bridge.ts) and its ONNX eval backend (issue 9).
+ */
+export const ONNX_CHECK_DEFAULTS = {
+  /** Eval-set prompts checked when the user gives none. */
+  prompts: 3,
+  /** Greedy tokens per prompt. */
+  maxNewTokens: 16,
+  /**
+   * Largest fp32 export (bytes of weights) the check picks by default; above it, fp16. Not lower: on
+   * onnxruntime-web's CPU backend an fp16 export takes more WASM memory than the fp32 one, not less
+   * (its weights are cast to fp32 for the kernels), and runs slower (Qwen2-0.5B, measured in Node:
+   * loading grew the process by 3.2 GB for fp16 and 2.7 GB for fp32).
+   */
+  fp32MaxBytes: 2.5 * 2 ** 30,
+  /** WASM memory an export needs per byte of its weights file (the measurement above, rounded up). */
+  wasmBytesPerDataByte: { fp32: 1.4, fp16: 3.2 },
+  /** onnxruntime-web's WASM memory (4 GiB at most), less room for activations: larger exports are refused. */
+  wasmMaxBytes: 3.75 * 2 ** 30,
+  /** WASM threads (more than 1 needs cross-origin isolation, which the app does not set up). */
+  threads: 1,
+} as const;
+
 /** Something that decodes greedily and scores teacher-forced continuations (engine or reference). */
 export interface GreedyOracle {
   greedy(

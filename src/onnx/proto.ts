@@ -6,7 +6,6 @@ import onnxProto from 'onnx-proto';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.IModelProto;
-export type GraphProto = onnxProto.onnx.IGraphProto;
 export type NodeProto = onnxProto.onnx.INodeProto;
 export type TensorProto = onnxProto.onnx.ITensorProto;
 export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
@@ -22,8 +21,6 @@ export const ELEM_DATA_TYPE: Readonly<Record<ElemType, number>> = {
   int64: DataType.INT64,
   bool: DataType.BOOL,
 };
-
-export const ELEM_BYTES: Readonly<Record<ElemType, number>> = { float32: 4, float16: 2, int64: 8, bool: 1 };
 
 /** One dimension of a graph input/output: a fixed size or a symbolic name ("batch_size"). */
 export type Dim = number | string;

@@ -4,15 +4,6 @@
 
 import { argmax, type OnnxCausalLM } from './runner.ts';
 
-export interface OnnxSpeed {
-  promptTokens: number;
-  newTokens: number;
-  prefillMs: number;
-  decodeMs: number;
-  /** New tokens per second over the decode steps (prefill excluded). */
-  decodeTokensPerSecond: number;
-}
-
 /** One timed greedy decode: a prefill, then decode steps (the figures every side of a bench reports). */
 export interface DecodeTiming {
   /** Prompt tokens per sequence. */
@@ -66,21 +57,5 @@ export async function measureOnnxBatch(
     prefillTokensPerSecond: (batch * promptTokens) / ((t1 - t0) / 1000),
     decodeTokensPerSecond: decodeSteps ? (batch * decodeSteps) / ((t2 - t1) / 1000) : 0,
     ids,
-  };
-}
-
-/** One prompt: a prefill, then `newTokens` decode steps. */
-export async function measureOnnxSpeed(
-  lm: OnnxCausalLM,
-  prompt: readonly number[],
-  newTokens: number,
-): Promise<OnnxSpeed> {
-  const s = await measureOnnxBatch(lm, [prompt], newTokens);
-  return {
-    promptTokens: prompt.length,
-    newTokens,
-    prefillMs: s.prefillMs,
-    decodeMs: s.decodeMs,
-    decodeTokensPerSecond: s.decodeTokensPerSecond,
   };
 }

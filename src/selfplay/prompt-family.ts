@@ -49,11 +49,3 @@ export function promptFamily(
         : renderPrompt(tokenizer, solverPromptFor(task, c.deductionView)),
   };
 }
-
-/** Whether a task's solver answers in the raw eval form (the first integer, no `<think>` format). */
-export function rawSolverTask(
-  task: Pick<TaskEntry, 'arity' | 'type'>,
-  c: Pick<RunConfig, 'promptFamily'>,
-): boolean {
-  return task.arity === 0 || (c.promptFamily === 'workshop' && task.type === 'ded');
-}

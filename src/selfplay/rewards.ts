@@ -178,9 +178,3 @@ export function grpoAdvantages(
   }
   return out;
 }
-
-/** k3 estimator of KL(π_θ ‖ π_ref) per token: exp(ref − θ) − (ref − θ) − 1. */
-export function k3KL(logpRef: number, logpTheta: number): number {
-  const d = logpRef - logpTheta;
-  return Math.exp(d) - d - 1;
-}

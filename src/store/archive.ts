@@ -31,7 +31,7 @@ import {
 import { BUFFER_TYPES, emptyBuffers, joinState, splitState, type RunnerStateRest } from './run-state.ts';
 import { encodeSeedSet, parseSeedSet } from './seed-set.ts';
 import { readTarIndex, writeTar } from './tar.ts';
-import type { EvalRow, RunExport, RunMeta, RunReader, RunStore, SampleRow, StepRow } from './types.ts';
+import type { EvalRow, RunExport, RunMeta, SampleRow, StepRow } from './types.ts';
 
 export const ARCHIVE_MANIFEST = 'tabzero-archive.json';
 /** File name extension for run archives (a tar file). */
@@ -179,16 +179,4 @@ export async function readRunArchive(source: ByteSource, what = 'run archive'): 
     seedSet: files.has('seed.jsonl') ? parseSeedSet(text('seed.jsonl'), `${what}: seed.jsonl`) : null,
     checkpoint,
   };
-}
-
-export async function exportRunArchive(reader: RunReader, sink: ByteSink, exportedBy: string): Promise<void> {
-  await writeRunArchive(await reader.exportData(), sink, exportedBy);
-}
-
-/**
- * Imports an archive as run `id`. The new run holds the whole history; opening it and calling resume()
- * continues from the archive's checkpoint (later history, if any, is rolled back then, as always).
- */
-export async function importRunArchive(store: RunStore, id: string, source: ByteSource): Promise<RunMeta> {
-  return store.importRun(id, await readRunArchive(source));
 }

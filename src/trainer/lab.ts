@@ -38,7 +38,7 @@ import type {
   TrainerApi,
   TrainerEvent,
 } from '../protocol.ts';
-import type { XAxis } from '../experiments/index.ts';
+import type { XAxis } from '../experiments/compare.ts';
 import { evaluate } from '../selfplay/evaluate.ts';
 import { renderPrompt } from '../selfplay/prompts.ts';
 import type { GenerationRecord, StepMetrics, TaskEntry, TaskType } from '../selfplay/types.ts';

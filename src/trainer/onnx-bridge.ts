@@ -4,14 +4,13 @@
 // memory gets. onnxruntime-web runs on its WASM backend (CPU), so the worker stays the only GPU owner.
 // The Lab imports this file lazily (it pulls in the ONNX protobuf schema, and onnxruntime-web on first
 // load), so none of it weighs on training.
-import { ONNX_CHECK_DEFAULTS } from '../config.ts';
 import type { LoadedModel } from '../model/model-folder.ts';
 import type { FolderSink, ModelSource } from '../model/model-source.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { OnnxLora } from '../onnx/lora-merge.ts';
 import type { Engine } from '../engine/engine.ts';
 import { EngineOracle } from '../onnx/engine-oracle.ts';
-import { LOGIT_TOLERANCE, promptParity } from '../onnx/parity.ts';
+import { LOGIT_TOLERANCE, ONNX_CHECK_DEFAULTS, promptParity } from '../onnx/parity.ts';
 import { qwen2WeightPlan, VARIANT_FILE, type OnnxVariant } from '../onnx/qwen2-graph.ts';
 import { exportOnnx } from '../onnx/export.ts';
 import { OnnxGenerator } from '../onnx/generator.ts';

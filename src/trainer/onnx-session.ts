@@ -1,7 +1,7 @@
 // The loaded weights in onnxruntime-web (issue 9): exported to ONNX in memory (a checkpoint's adapter
 // merged), opened once and reused while model, checkpoint and variant stay; one call at a time, as the
 // calls share the one open export. Used by the ONNX eval backend, the parity check and the bench page.
-import { ONNX_CHECK_DEFAULTS } from '../config.ts';
+import { ONNX_CHECK_DEFAULTS } from '../onnx/parity.ts';
 import type { OnnxVariant } from '../onnx/qwen2-graph.ts';
 import type { OnnxCausalLM } from '../onnx/runner.ts';
 import type { Policy } from '../policy.ts';

@@ -10,7 +10,8 @@ import type {
   RunSummaryStatus,
   SampleFilter,
 } from '../protocol.ts';
-import { compareRuns, comparisonCurves, loadRunData, xAxisLabel, type XAxis } from '../experiments/index.ts';
+import { compareRuns, loadRunData, type XAxis } from '../experiments/compare.ts';
+import { comparisonCurves, xAxisLabel } from '../experiments/curves.ts';
 import { blobSink } from '../export/blob-sink.ts';
 import { ZipWriter } from '../export/zip-writer.ts';
 import type { LoadedModel } from '../model/model-folder.ts';

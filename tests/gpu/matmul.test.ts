@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MatmulKernel } from '../../src/engine/kernels/matmul.ts';
+import { checkMatmulOnDevice } from '../../src/engine/matmul-check.ts';
 import { matmul } from '../../src/engine/reference/matmul.ts';
 import { readF32, storageBuffer, uploadF32 } from '../../src/engine/buffers.ts';
 import { getTestDevice, maxAbsDiff, randomF32 } from '../helpers/gpu.ts';
+import { runKernel } from './kernel-harness.ts';
 
 // f32 accumulation in a different order than the reference: the error grows like √K·ε·|a||b|.
 // Inputs in [-1, 1): |terms| ≤ 1, K ≤ 300 → 1e-4 absolute is ~20× the expected worst case.
@@ -31,7 +33,7 @@ describe('tiled f32 matmul vs reference', () => {
 
           const kernel = new MatmulKernel(device, transposeB);
           const out = storageBuffer(device, M * N * 4);
-          const args = {
+          await runKernel(device, kernel, {
             a: uploadF32(device, a),
             b: uploadF32(device, b),
             out,
@@ -39,17 +41,20 @@ describe('tiled f32 matmul vs reference', () => {
             M,
             N,
             K,
-            params: kernel.makeParams(M, N, K),
-          };
-          const enc = device.createCommandEncoder();
-          const pass = enc.beginComputePass();
-          kernel.encode(pass, args);
-          pass.end();
-          device.queue.submit([enc.finish()]);
+          });
           const got = await readF32(device, out, M * N);
           expect(maxAbsDiff(got, want)).toBeLessThan(ATOL);
         });
       }
     }
   }
+});
+
+describe('the GPU panel matmul check', () => {
+  it('reports a max error within the tolerance at the panel shape (129 × 67 × 257)', async () => {
+    const r = await checkMatmulOnDevice(await getTestDevice(), 129, 67, 257, 1);
+    expect(r).toMatchObject({ M: 129, N: 67, K: 257 });
+    expect(r.maxAbsError).toBeLessThan(ATOL);
+    expect(r.ms).toBeGreaterThan(0);
+  });
 });

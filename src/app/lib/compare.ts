@@ -1,7 +1,8 @@
 // Turns a comparison curve set (one point list per run, each on its own x positions) into what the
 // uPlot chart component plots: rows on the union of the x positions, one series per run, null where a
 // run has no point (the chart spans the gaps, so every run stays one continuous line).
-import { RUN_COLORS, type CurveSet } from '../../experiments/index.ts';
+import type { CurveSet } from '../../experiments/curves.ts';
+import { RUN_COLORS } from '../../experiments/svg-plot.ts';
 import type { ChartSpec } from './series.ts';
 
 export interface OverlayRow {

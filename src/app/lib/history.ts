@@ -28,12 +28,6 @@ export function mergeRun(runs: readonly RunSummary[], run: RunSummary): RunSumma
   return [run, ...runs.filter((r) => r.id !== run.id)].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
 }
 
-/** The newest unfinished run: after a reload it is the one to resume. */
-export function runToResume(runs: readonly RunSummary[]): RunSummary | null {
-  const open = runs.filter((r) => r.status !== 'finished' && r.status !== 'stopped' && r.status !== 'failed');
-  return open.length ? [...open].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0] : null;
-}
-
 /**
  * How to load the base model a run was trained on, when it is not the one loaded now. Local files
  * cannot be re-opened without the person choosing them again, so those return null.

@@ -74,18 +74,6 @@ export function toSampleFilter(form: SampleFilterForm, offset: number, limit: nu
   return filter;
 }
 
-/** The same filter applied locally (live samples that have not been queried from the store). */
-export function matchesFilter(r: GenerationRecord, f: SampleFilter): boolean {
-  if (f.step !== undefined && r.step !== f.step) return false;
-  if (f.type !== undefined && r.type !== f.type) return false;
-  if (f.role !== undefined && r.role !== f.role) return false;
-  if (f.kind !== undefined && r.kind !== f.kind) return false;
-  if (f.minReward !== undefined && !(r.reward !== undefined && r.reward >= f.minReward)) return false;
-  if (f.maxReward !== undefined && !(r.reward !== undefined && r.reward <= f.maxReward)) return false;
-  if (f.valid !== undefined && r.valid !== f.valid) return false;
-  return true;
-}
-
 export type Verdict = { tone: 'good' | 'bad' | 'neutral'; text: string };
 
 /** What the verifier said, in a few words. */

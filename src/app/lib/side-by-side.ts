@@ -13,6 +13,20 @@ import { measureOnnxBatch, type DecodeTiming } from '../../onnx/speed.ts';
 import { mulberry32 } from '../../random.ts';
 import type { EngineDecodeBench, OnnxExportFiles } from '../../protocol.ts';
 
+/** The app's bench page: one greedy decode workload, batch 1, on the engine and on onnxruntime-web WebGPU. */
+export const BENCH_PAGE_DEFAULTS = {
+  promptTokens: 64,
+  newTokens: 32,
+  /** Bounds of the page's inputs (the engine's KV cache holds every preset's longest sequence). */
+  maxPromptTokens: 512,
+  maxNewTokens: 256,
+  /** Seed of the random prompt ids, so reruns time the same tokens. */
+  seed: 1,
+  /** The transformers.js side's suggested repo and dtype: an official ONNX export of a Qwen2-family model. */
+  transformersJsRepo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+  transformersJsDtype: 'fp16',
+} as const;
+
 /** Prompt ids drawn below this id: ordinary tokens of any Qwen2-family vocabulary (no specials). */
 const PROMPT_ID_LIMIT = 32_000;
 

@@ -1,5 +1,9 @@
 // Backward of the causal GQA attention forward (attention.ts), moved here unchanged so the decode and
 // prefill/backward kernels can evolve in separate files.
+//
+// Reference: attentionBackward (src/engine/reference/ops-backward.ts).
+// Tests: tests/gpu/backward-kernels.test.ts (causal GQA attention backward); in the whole model
+//   tests/gpu/train-grads.test.ts.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { DIMS_PER_THREAD, HEAD_ROW, headRowGrid, MAX_HEAD_DIM, WG } from './attention.ts';
 import type { KvDType } from './rope-kv.ts';

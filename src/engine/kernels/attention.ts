@@ -9,6 +9,10 @@
 // exponentials come from reduce-wgsl.ts's subgroup reductions instead of every invocation re-reading
 // the block's 64 scores from workgroup memory (the sum's order changes; still fixed per row).
 // Backward: attention-backward.ts (AttentionDqKernel then AttentionDkvKernel, recomputing the scores).
+//
+// Reference: attention (src/engine/reference/ops.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (rope + KV cache + attention); in the whole model
+//   tests/gpu/qwen2-forward.test.ts and tests/gpu/generate.test.ts (batch invariance).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { laneInit, laneParams, reduceWgsl } from './reduce-wgsl.ts';

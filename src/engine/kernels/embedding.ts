@@ -2,6 +2,9 @@
 // The 151,936 × 896 embedding exceeds default binding limits, so it lives in row chunks; one dispatch
 // per chunk, each writing only the rows whose id falls inside it. With `shader-f16`, an f16 table is
 // read as native f16 (the same bytes); the gather is exact on every path.
+//
+// Reference: embedding (src/engine/reference/ops.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (embedding gather).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { enables, weightDecl, weightLoadFn, type WeightDType } from './weights-wgsl.ts';

@@ -1,5 +1,8 @@
 // Fills a weight buffer with seeded uniform values (center ± spread) on the GPU: the bench's random
 // weights of the real shape, without generating ~1 GB on the CPU. f32, or f16 / bf16 packed in u32.
+//
+// Reference: none (the values are random by design: nothing is compared with them).
+// Tests: none; only the bench runs it (`tabzero bench --shape qwen2-0.5b`, Qwen2Weights.random).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import type { WeightDType } from './weights-wgsl.ts';
 

@@ -21,11 +21,6 @@
 // exists, in subgroupAdd within each subgroup and then one slot per subgroup added in subgroup order
 // (reduce-wgsl.ts: any subgroup size in [4, 128]). Either way the order is fixed per output.
 //
-// Narrow weights (K ≤ NARROW_K, e.g. the LM head of a tiny model: 151,936 × 64) take a second shader:
-// each invocation owns one output column and runs the whole K loop itself. Splitting a short K over 64
-// invocations leaves most of them idle and pays a 6-level barrier tree per 4 columns, which on CPU
-// adapters (lavapipe) made the tiny model's LM head ~15× slower. The choice depends on K only, so
-// batch invariance holds on both paths.
 // LoRA epilogue (decode with an adapter, no extra dispatch): for a projection whose output columns are
 // sub-projections side by side (q|k|v, gate|up, or one), the kernel also binds Acat [S·r, K] (their A
 // stacked) and Bcat [N, r] (their B stacked along the output rows, so row n is column n's), and adds
@@ -40,6 +35,10 @@
 // of invocations (its size set by the rank) over fixed strides of K, then the team's partial sums are
 // added in a fixed order, whatever M, the row block or the workgroup: batched and one-at-a-time decoding
 // still agree bit for bit.
+//
+// Reference: linear (src/engine/reference/ops.ts); the LoRA epilogue against linear plus scale·(x·Aᵀ)·Bᵀ.
+// Tests: tests/gpu/forward-kernels.test.ts (gemv), tests/gpu/gemv-lora.test.ts (LoRA epilogue); in decoding
+//   tests/gpu/generate.test.ts and tests/gpu/generate-lora.test.ts (batched = one at a time).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';

@@ -2,6 +2,11 @@
 // out[outOff + r] = z[target[r]] − logsumexp(z) (T = 1: the plain log-softmax, bit for bit).
 // One workgroup per row, over the full vocabulary (rows of the bounded logits scratch).
 // Backward (below): LmLossKernel, the policy-gradient loss on these log-probs and dL/dlogits.
+//
+// Reference: chosenLogprobs (src/engine/reference/ops.ts; tempered: qwen2CompletionLogprobs,
+//   src/engine/reference/qwen2.ts); LmLossKernel: policyGradientLoss (src/engine/reference/loss.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (log-prob of chosen tokens), tests/gpu/backward-kernels.test.ts
+//   (LM-head loss + dlogits); in the whole model tests/gpu/train-grads.test.ts.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { gridRows } from './rmsnorm.ts';

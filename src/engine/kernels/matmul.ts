@@ -17,6 +17,13 @@
 // gated activations, the residual stream itself stays f32.
 
 // Backward (below): MatmulGradKernel, the strided/transposed matmul of every backward product, with split-K.
+//
+// Reference: matmul (src/engine/reference/matmul.ts) and linear (src/engine/reference/ops.ts);
+//   MatmulGradKernel: op(A)·op(B) computed inline in its test, and linearBackward
+//   (src/engine/reference/ops-backward.ts) in the whole model.
+// Tests: tests/gpu/matmul.test.ts, tests/gpu/forward-kernels.test.ts (linear),
+//   tests/gpu/backward-kernels.test.ts (strided and split-K matmul); in the whole model
+//   tests/gpu/train-grads.test.ts.
 
 import { computePipeline, type Dispatcher, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
@@ -141,21 +148,9 @@ export interface MatmulEpilogue {
   alpha?: number;
 }
 
-export interface MatmulArgs {
-  a: GPUBuffer;
-  b: GPUBuffer;
-  out: GPUBuffer;
-  bias?: GPUBuffer;
-  M: number;
-  N: number;
-  K: number;
-  /** A uniform buffer made by `makeParams` for these dims (create once, reuse every step). */
-  params: GPUBuffer;
-}
+const MATMUL_PARAMS_BYTES = 32;
 
-export const MATMUL_PARAMS_BYTES = 32;
-
-/** Matmul arguments for the cached dispatch path (params come from the fields, not a buffer). */
+/** Matmul arguments: buffers, dims and epilogue (the Dispatcher writes the uniform block from them). */
 export interface MatmulKernelArgs extends MatmulEpilogue {
   a: GPUBuffer;
   b: GPUBuffer;
@@ -179,20 +174,7 @@ export function matmulParamsData(
   return data;
 }
 
-/** (Re)writes a matmul uniform buffer: lets a pooled params buffer follow a changing row count M. */
-export function writeMatmulParams(
-  device: GPUDevice,
-  buf: GPUBuffer,
-  M: number,
-  N: number,
-  K: number,
-  epilogue: MatmulEpilogue = {},
-  offset = 0,
-): void {
-  device.queue.writeBuffer(buf, offset, matmulParamsData(M, N, K, epilogue));
-}
-
-export class MatmulKernel {
+export class MatmulKernel implements Kernel<MatmulKernelArgs> {
   private readonly pipelines = new Map<boolean, GPUComputePipeline>();
   /** f16 for f16 weights on a `shader-f16` device (see the header), else f32. */
   readonly arithmetic: Arithmetic;
@@ -224,17 +206,7 @@ export class MatmulKernel {
     return p;
   }
 
-  makeParams(M: number, N: number, K: number, epilogue: MatmulEpilogue = {}): GPUBuffer {
-    const buf = this.device.createBuffer({
-      size: MATMUL_PARAMS_BYTES,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: 'matmul params',
-    });
-    writeMatmulParams(this.device, buf, M, N, K, epilogue);
-    return buf;
-  }
-
-  // The Kernel interface (src/engine/dispatch.ts): cached params + bind groups for the hot paths.
+  // The Kernel interface (src/engine/dispatch.ts): the Dispatcher caches params + bind groups per site.
   pipelineFor(args: MatmulKernelArgs): GPUComputePipeline {
     return this.pipeline(Boolean(args.bias));
   }
@@ -249,22 +221,6 @@ export class MatmulKernel {
 
   workgroups(args: MatmulKernelArgs): [number, number, number] {
     return [Math.ceil(args.N / TILE_N), Math.ceil(args.M / TILE_M), 1];
-  }
-
-  encode(pass: GPUComputePassEncoder, args: MatmulArgs): void {
-    const pipeline = this.pipeline(Boolean(args.bias));
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: args.params } },
-      { binding: 1, resource: { buffer: args.a } },
-      { binding: 2, resource: { buffer: args.b } },
-      { binding: 3, resource: { buffer: args.out } },
-    ];
-    if (args.bias) entries.push({ binding: 4, resource: { buffer: args.bias } });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(Math.ceil(args.N / TILE_N), Math.ceil(args.M / TILE_M));
   }
 
   /** FLOPs of one call (2·M·N·K), for FLOP/s reporting. */

@@ -4,6 +4,10 @@
 //   norm   dw[c]   += Σ_t dy[t, c] · x[xrow(t), c] · s_t   (s_t = rsqrt(mean x² + eps), RMSNorm weight)
 //   colsum db[c]   += Σ_t dy[t, c]                          (biases)
 //   embed  dE[ids[t], c] += dx[t, c]                        (embedding rows, one table chunk)
+//
+// Reference: the dw of rmsnormBackward, the dbias of linearBackward, embeddingBackward
+//   (src/engine/reference/ops-backward.ts).
+// Tests: tests/gpu/train-full.test.ts (every base weight's gradient); no kernel-level test of its own.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 
 const WG = 64;

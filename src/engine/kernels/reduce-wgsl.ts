@@ -11,6 +11,11 @@
 //    are taken to hold consecutive local_invocation_index values (li / subgroup_size is a subgroup's
 //    slot), as Vulkan, D3D12 and Metal lay out one-dimensional workgroups.
 // Sums differ between the builds by rounding only; max, count and argmax are identical.
+//
+// Reference: none of its own (WGSL helpers): the kernels that use it are tested against theirs, on both
+//   builds.
+// Tests: tests/gpu/forward-kernels.test.ts (rmsnorm, gemv, log-prob and sampling, with and without
+//   subgroups), tests/gpu/gemv-lora.test.ts, tests/gpu/backward-kernels.test.ts (LM-head loss).
 
 export const REDUCE_WG = 256;
 

@@ -1,5 +1,9 @@
 // out = a + b over n floats (the training step materialises a layer's input x + proj, which the
 // forward only forms inside its fused residual norm).
+//
+// Reference: residualAdd (src/engine/reference/ops.ts).
+// Tests: tests/gpu/train-grads.test.ts and tests/gpu/train-full.test.ts (the training step's layer inputs);
+//   no kernel-level test of its own.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 
 const WG = 256;

@@ -4,6 +4,11 @@
 // where logits are used). The reduction order is fixed per row: results never depend on the batch.
 // The sum of squares uses reduce-wgsl.ts's reduceSum (subgroup operations where `subgroups` exists).
 // Backward (below): RmsNormBackwardKernel (dx; the weight gradient is param-grad.ts's 'norm' mode).
+//
+// Reference: rmsnorm (src/engine/reference/ops.ts); RmsNormBackwardKernel: rmsnormBackward
+//   (src/engine/reference/ops-backward.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (plain / residual / residual+gather),
+//   tests/gpu/backward-kernels.test.ts (RMSNorm backward).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { laneInit, laneParams, reduceWgsl } from './reduce-wgsl.ts';

@@ -4,6 +4,11 @@
 // The cache holds f32 or f16 pairs: packed into u32 words with pack2x16float, or with `shader-f16` stored
 // as native vec2<f16> (the same bytes). cos/sin come from a table computed on the host in f32 exactly as the reference (HF) computes them.
 // Backward (below): RopeBackwardKernel, gathering dq/dK/dV back into dqkv.
+//
+// Reference: rope (src/engine/reference/ops.ts); RopeBackwardKernel: ropeBackward
+//   (src/engine/reference/ops-backward.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (rope + KV cache + attention), tests/gpu/backward-kernels.test.ts
+//   (RoPE backward + gather).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { enables } from './weights-wgsl.ts';

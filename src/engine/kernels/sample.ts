@@ -7,6 +7,10 @@
 //
 // out[r] = (token id, bits of the base log-prob (T = 1, no top-k/top-p), bits of the log-prob under
 // the distribution actually sampled from (0 for greedy: a point mass)).
+//
+// Reference: the argmax of the reference logits, chosenLogprobs and logSumExp (src/engine/reference/ops.ts).
+// Tests: tests/gpu/forward-kernels.test.ts (greedy sampling; top-k draws equal on both reduction builds),
+//   tests/gpu/generate.test.ts (seeded sampling, top-k / top-p, both log-probs).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { gridRows } from './rmsnorm.ts';

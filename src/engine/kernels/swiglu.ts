@@ -1,5 +1,9 @@
 // SwiGLU on the fused gate/up output: act[t, i] = silu(gu[t, i]) · gu[t, I + i], gu [T, 2I].
 // Backward (below): SwigluBackwardKernel.
+//
+// Reference: swiglu (src/engine/reference/ops.ts); SwigluBackwardKernel: swigluBackward
+//   (src/engine/reference/ops-backward.ts).
+// Tests: tests/gpu/forward-kernels.test.ts, tests/gpu/backward-kernels.test.ts (SwiGLU backward).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 
 const WG = 64;

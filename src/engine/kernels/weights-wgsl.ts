@@ -6,6 +6,10 @@
 //    weight kernels multiply in f16, folding short f16 partial sums into f32 accumulators
 //    (see `weightArithmetic`; matmul.ts and gemv.ts state the error this costs).
 // bf16 weights always take the f32 path: f16 has no bf16 form (bf16's 8-bit exponent overflows f16's 5).
+//
+// Reference: none of its own (WGSL helpers); the tests round weights with decodeFloats (src/model/dtype.ts).
+// Tests: tests/unit/engine/gpu.test.ts (weightArithmetic), tests/gpu/forward-kernels.test.ts (every weight
+//   kernel at f32 / f16 / bf16), tests/gpu/qwen2-forward.test.ts (16-bit and shader-f16 paths).
 
 import type { ShaderFeatures } from '../gpu.ts';
 

@@ -242,16 +242,3 @@ export function chosenLogprobs(
 ): void {
   for (let t = 0; t < T; t++) out[t] = logits[t * V + tokens[t]] - logSumExp(logits, t * V, V);
 }
-
-/** Entropy −Σ p log p of softmax(logits[t]) for each row t of logits [T, V]. */
-export function entropy(out: FloatArray, logits: FloatArray, T: number, V: number): void {
-  for (let t = 0; t < T; t++) {
-    const lse = logSumExp(logits, t * V, V);
-    let h = 0;
-    for (let i = 0; i < V; i++) {
-      const lp = logits[t * V + i] - lse;
-      h -= Math.exp(lp) * lp;
-    }
-    out[t] = h;
-  }
-}

@@ -28,6 +28,14 @@ describe('tabzero CLI', () => {
     }
   });
 
+  it("prints package.json's version for --version", async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    const io = capture();
+    expect(await main(['--version'])).toBe(0);
+    expect(io.out().trim()).toBe(pkg.version);
+  });
+
   it('rejects an unknown command with a one-line reason and a non-zero code', async () => {
     const io = capture();
     expect(await main(['frobnicate'])).not.toBe(0);

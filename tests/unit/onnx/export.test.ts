@@ -11,7 +11,7 @@ import { LOGIT_TOLERANCE } from '../../../src/onnx/parity.ts';
 import { decodeModel, DataType, type ValueInfoProto } from '../../../src/onnx/proto.ts';
 import { VARIANT_FILE, type OnnxVariant } from '../../../src/onnx/qwen2-graph.ts';
 import type { OnnxCausalLM } from '../../../src/onnx/runner.ts';
-import { measureOnnxSpeed } from '../../../src/onnx/speed.ts';
+import { measureOnnxBatch } from '../../../src/onnx/speed.ts';
 import { loadOnnxWasm } from '../../../src/onnx/web.ts';
 import { maxAbsDiff, tinyFixture, type TinyFixture } from './fixture.ts';
 
@@ -234,8 +234,8 @@ describe('onnxruntime-web (WASM backend, as the browser runs it)', () => {
 
 describe('decode speed', () => {
   it('times a prefill and decode steps through the cache', async () => {
-    const s = await measureOnnxSpeed(sessions.get('fp32')!, IDS, 4);
-    expect(s).toMatchObject({ promptTokens: IDS.length, newTokens: 4 });
+    const s = await measureOnnxBatch(sessions.get('fp32')!, [IDS], 4);
+    expect(s).toMatchObject({ batch: 1, promptTokens: IDS.length, decodeSteps: 4 });
     expect(s.prefillMs).toBeGreaterThan(0);
     expect(s.decodeMs).toBeGreaterThan(0);
     expect(s.decodeTokensPerSecond).toBeCloseTo(4 / (s.decodeMs / 1000), 6);

@@ -1,4 +1,3 @@
-import { trainableStateBytes } from '../../../src/model/lora.ts';
 import { describe, expect, it } from 'vitest';
 import { planMicroBatches } from '../../../src/engine/train.ts';
 import { trainStepFlops } from '../../../src/engine/train-bench.ts';
@@ -63,17 +62,5 @@ describe('training FLOP count', () => {
     // one input token: 3 × 24 layers × 2·896·(1152 + 896 + 3·4864) FLOPs
     expect(f.layers).toBe(3 * 24 * 2 * 896 * (1152 + 896 + 3 * 4864));
     expect(f.lmHead).toBe(4 * 151936 * 896);
-  });
-});
-
-describe('trainable state memory', () => {
-  it('LoRA r16 on all seven projections of Qwen2-0.5B: 8.8 M parameters, ~141 MB with grads and moments', () => {
-    const c = parseQwen2Config(qwen2_0_5bConfigJson());
-    const all = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-    const lora = trainableStateBytes(c, { kind: 'lora', rank: 16, targets: all });
-    expect(lora.params / 4).toBe(24 * 16 * (2 * 1792 + 2 * 1024 + 3 * (896 + 4864)));
-    expect(lora.total).toBe(140771328);
-    const full = trainableStateBytes(c, { kind: 'full' });
-    expect(full.params / 4).toBe(494032768); // Qwen2-0.5B's parameter count
   });
 });

@@ -5,7 +5,6 @@ import {
   BASELINE_GROUPINGS,
   groupedAdvantages,
   grpoAdvantages,
-  k3KL,
   learnability,
   proposerReward,
   solverReward,
@@ -111,10 +110,5 @@ describe('GRPO (spec 2, 6.5)', () => {
     expect(grpoAdvantages([1, 0, 2, 2], 2, 'none')).toEqual([0.5, -0.5, 0, 0]);
     const batchStd = Math.sqrt(((1 - 1.25) ** 2 + 1.25 ** 2 + 0.75 ** 2 * 2) / 3);
     expect(grpoAdvantages([1, 0, 2, 2], 2, 'batch')[0]).toBeCloseTo(0.5 / (batchStd + 1e-4), 12);
-  });
-  it('k3 KL is 0 at equal log-probs and positive otherwise', () => {
-    expect(k3KL(-1.3, -1.3)).toBe(0);
-    expect(k3KL(-1, -2)).toBeGreaterThan(0);
-    expect(k3KL(-2, -1)).toBeCloseTo(Math.exp(-1) + 1 - 1, 12);
   });
 });

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-// The trainer worker bundles src/store for the browser: only node.ts and node-*.ts may use Node
+// The trainer worker bundles src/store for the browser: only node-*.ts may use Node
 // built-ins or import Node-only files (here or in src/model).
 const importsOf = (text: string) =>
   [...text.matchAll(/^\s*(?:import|export)[^'"]*from\s*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
@@ -23,7 +23,6 @@ describe('src/store browser safety', () => {
       'node-lock.ts',
       'node-run-folder.ts',
       'node-run-store.ts',
-      'node.ts',
     ]);
     expect(importsOf(readFileSync(new URL('node-archive.ts', dir), 'utf8')).filter(nodeOnlyImport)).toEqual([
       'node:fs/promises',
