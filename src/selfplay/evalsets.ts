@@ -342,13 +342,13 @@ export function generateWorkshopDev200(): EvalItem[] {
   return generateTierItems(200, WORKSHOP_DEV_SEED, 'wd200');
 }
 
-export function toJsonl(rows: readonly object[]): string {
+export function rowsToJsonl(rows: readonly object[]): string {
   return rows.map((r) => JSON.stringify(r) + '\n').join('');
 }
 
 export function generateEvalSetJsonl(name: EvalSetName): string {
-  if (name === 'arith_eval_200') return toJsonl(generateArithEval200());
-  if (name === 'arith_expr_eval_100') return toJsonl(generateArithExprEval100());
+  if (name === 'arith_eval_200') return rowsToJsonl(generateArithEval200());
+  if (name === 'arith_expr_eval_100') return rowsToJsonl(generateArithExprEval100());
   const rows: ExprEvalRow[] = generateWorkshopDev200().map((i) => ({
     id: i.id,
     prompt: i.prompt,
@@ -356,7 +356,7 @@ export function generateEvalSetJsonl(name: EvalSetName): string {
     difficulty: i.tier,
     metadata: { expression: i.expression, operation: i.op, difficulty: i.tier },
   }));
-  return toJsonl(rows);
+  return rowsToJsonl(rows);
 }
 
 export function toEvalItems(name: EvalSetName): EvalItem[] {

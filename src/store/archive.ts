@@ -12,7 +12,7 @@ import type { ByteSource } from '../model/byte-source.ts';
 import type { ByteSink } from '../model/safetensors-write.ts';
 import type { TaskType } from '../selfplay/types.ts';
 import { encodeBufferFile, parseBufferFile } from './buffer-file.ts';
-import { decodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
+import { decodeCheckpoint, checkpointManifestJson, parseCheckpointManifest } from './checkpoint-codec.ts';
 import { CorruptDataError } from './errors.ts';
 import {
   ARCHIVE_FORMAT,
@@ -72,7 +72,7 @@ function archiveFiles(data: RunExport): { name: string; data: Uint8Array }[] {
     const ck = data.checkpoint;
     files.push({
       name: 'checkpoint/checkpoint.json',
-      data: utf8(JSON.stringify(manifestJson(ck.info), null, 1)),
+      data: utf8(JSON.stringify(checkpointManifestJson(ck.info), null, 1)),
     });
     files.push({ name: 'checkpoint/weights.safetensors', data: ck.weights });
     files.push({ name: 'checkpoint/state.json', data: ck.state });
@@ -160,7 +160,10 @@ export async function readRunArchive(source: ByteSource, what = 'run archive'): 
   }
   let checkpoint: RunExport['checkpoint'] = null;
   if (files.has('checkpoint/checkpoint.json')) {
-    const info = parseManifest(parseJson(text('checkpoint/checkpoint.json'), what), `${what}: checkpoint`);
+    const info = parseCheckpointManifest(
+      parseJson(text('checkpoint/checkpoint.json'), what),
+      `${what}: checkpoint`,
+    );
     const blob = {
       info,
       weights: files.get('checkpoint/weights.safetensors')!,

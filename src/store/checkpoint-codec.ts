@@ -67,11 +67,11 @@ export async function encodeCheckpoint(
 }
 
 /** The manifest as written (with its format tag), and back. */
-export function manifestJson(info: CheckpointInfo): Record<string, unknown> {
+export function checkpointManifestJson(info: CheckpointInfo): Record<string, unknown> {
   return { format: CHECKPOINT_FORMAT, ...info };
 }
 
-export function parseManifest(value: unknown, what: string): CheckpointInfo {
+export function parseCheckpointManifest(value: unknown, what: string): CheckpointInfo {
   checkFormat(value, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, what);
   const { format: _format, ...info } = value as Record<string, unknown>;
   const i = info as unknown as CheckpointInfo;

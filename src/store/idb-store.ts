@@ -6,7 +6,7 @@
 import type { IDBPDatabase, IDBPTransaction } from 'idb';
 import type { RunnerState } from '../selfplay/types.ts';
 import type { TaskEntry } from '../selfplay/types.ts';
-import { decodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
+import { decodeCheckpoint, checkpointManifestJson, parseCheckpointManifest } from './checkpoint-codec.ts';
 import {
   CorruptDataError,
   RunLockedError,
@@ -159,7 +159,7 @@ function buffersOf(buckets: Record<Bucket, TaskRecord[]>): BufferSnapshot {
 }
 
 async function checkpointBlob(rec: CheckpointRecord, what: string): Promise<CheckpointBlob> {
-  const info = parseManifest(rec.manifest, what);
+  const info = parseCheckpointManifest(rec.manifest, what);
   return {
     info,
     weights: new Uint8Array(await rec.weights.arrayBuffer()),
@@ -221,7 +221,7 @@ class IdbRunReader implements RunReader {
 
   async checkpoints(): Promise<CheckpointInfo[]> {
     return readableCheckpoints(await this.db.getAll('checkpoints', runRange(this.id)), (rec) =>
-      parseManifest(rec.manifest, `checkpoint at step ${rec.step}`),
+      parseCheckpointManifest(rec.manifest, `checkpoint at step ${rec.step}`),
     );
   }
 
@@ -328,7 +328,7 @@ function checkpointRecord(runId: string, blob: CheckpointBlob): CheckpointRecord
   return {
     runId,
     step: blob.info.step,
-    manifest: manifestJson(blob.info),
+    manifest: checkpointManifestJson(blob.info),
     weights: toBlob(blob.weights),
     state: toBlob(blob.state),
   };

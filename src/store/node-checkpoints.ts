@@ -4,7 +4,7 @@
 // a checkpoint; pruning and replacing move folders aside before deleting them, for the same reason.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { decodeCheckpoint, manifestJson, parseManifest } from './checkpoint-codec.ts';
+import { decodeCheckpoint, checkpointManifestJson, parseCheckpointManifest } from './checkpoint-codec.ts';
 import { CorruptDataError, errorText } from './errors.ts';
 import { parseJson } from './format.ts';
 import { exists, type NodeFs } from './node-fs.ts';
@@ -44,7 +44,7 @@ export async function readCheckpointInfo(runDir: string, step: number): Promise<
   } catch (err) {
     throw new CorruptDataError(`${file}: cannot read the manifest (${errorText(err)})`);
   }
-  return parseManifest(parseJson(text, file), file);
+  return parseCheckpointManifest(parseJson(text, file), file);
 }
 
 /** The checkpoint's bytes as stored (not verified). */
@@ -98,7 +98,7 @@ export async function writeCheckpointDir(
     await fs.mkdir(tmp);
     await fs.writeFile(path.join(tmp, WEIGHTS), blob.weights);
     await fs.writeFile(path.join(tmp, STATE), blob.state);
-    await fs.writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifestJson(blob.info), null, 1));
+    await fs.writeFile(path.join(tmp, MANIFEST), JSON.stringify(checkpointManifestJson(blob.info), null, 1));
     await fs.syncDir(tmp);
     await fs.rename(tmp, final);
     await fs.syncDir(root);

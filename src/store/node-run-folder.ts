@@ -28,7 +28,7 @@ import type { RunMeta } from './types.ts';
 export const RUN_JSON = 'run.json';
 export const APPEND_FILES = ['steps.jsonl', 'samples.jsonl', 'evals.jsonl'] as const;
 export type AppendFile = (typeof APPEND_FILES)[number];
-export const BUFFER_FILES: Record<TaskType, SnapshotFile> = {
+export const BUFFER_SNAPSHOT_FILES: Record<TaskType, SnapshotFile> = {
   ded: 'buffers/ded.jsonl',
   abd: 'buffers/abd.jsonl',
   ind: 'buffers/ind.jsonl',

@@ -20,7 +20,7 @@ import { NodeFs, exists, type FaultHook } from './node-fs.ts';
 import { LOCK_FILE, NodeRunLock } from './node-lock.ts';
 import {
   APPEND_FILES,
-  BUFFER_FILES,
+  BUFFER_SNAPSHOT_FILES,
   RUN_JSON,
   SEED_FILE,
   commitRun,
@@ -85,7 +85,7 @@ function newRunJson(id: string, init: NewRun): RunJson {
 async function readBuffers(dir: string, run: RunJson): Promise<BufferSnapshot> {
   const out = emptyBuffers();
   for (const type of BUFFER_TYPES) {
-    const name = BUFFER_FILES[type];
+    const name = BUFFER_SNAPSHOT_FILES[type];
     const bytes = await readSnapshot(dir, name, run.snapshots[name]);
     if (bytes) out[type] = parseBufferFile(bytes, path.join(dir, name));
   }
@@ -210,7 +210,8 @@ class NodeRunApplier implements RunApplier {
     const snapshots: CommitChanges['snapshots'] = {};
     if (c.buffers !== undefined) {
       for (const type of BUFFER_TYPES)
-        snapshots[BUFFER_FILES[type]] = c.buffers && encodeBufferFile(type, c.head.step, c.buffers[type]);
+        snapshots[BUFFER_SNAPSHOT_FILES[type]] =
+          c.buffers && encodeBufferFile(type, c.head.step, c.buffers[type]);
     }
     if (c.seedSet !== undefined) snapshots[SEED_FILE] = c.seedSet && utf8(encodeSeedSet(c.seedSet));
     const changes: CommitChanges = {

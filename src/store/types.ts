@@ -6,16 +6,12 @@ import type { RunConfig } from '../config.ts';
 import type { GenerationRecord, StepMetrics } from '../selfplay/types.ts';
 import type { RunnerState } from '../selfplay/types.ts';
 import type { TaskEntry, TaskType } from '../selfplay/types.ts';
+import type { ModelIdentity } from '../model/model-folder.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** The base model a run trains: enough to refuse resuming on different weights. */
-export interface ModelIdentity {
-  repo: string;
-  revision: string;
-  /** SHA-256 (hex) of the weights file. */
-  sha256: string;
-}
+/** The base model a run trains (model-folder.ts's identity): enough to refuse resuming on other weights. */
+export type { ModelIdentity };
 
 export type RunStatus = 'created' | 'running' | 'paused' | 'stopped' | 'finished' | 'failed';
 

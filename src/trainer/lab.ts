@@ -53,7 +53,7 @@ import { OnnxSession } from './onnx-session.ts';
 import { RunLibrary } from './run-library.ts';
 import { newRunRecord, openSession, trainerEvent, type OpenSession } from './run-start.ts';
 import type { LabPlatform, LoadedState, WeightsCheckpoint } from './types.ts';
-import { errorText, userError, withUserErrors } from './user-error.ts';
+import { messageOf, userError, withUserErrors } from './user-error.ts';
 
 interface ActiveRun {
   runId: string;
@@ -118,7 +118,7 @@ export class Lab implements TrainerApi {
     try {
       return { ok: true, report: (await this.device(req)).report };
     } catch (err) {
-      return { ok: false, error: errorText(err), help: this.platform.noGpuHelp ?? '' };
+      return { ok: false, error: messageOf(err), help: this.platform.noGpuHelp ?? '' };
     }
   }
 

@@ -3,7 +3,7 @@ import { DeviceLostError } from '../engine/engine.ts';
 import type { UserError } from '../protocol.ts';
 import { StoreFullError } from '../store/errors.ts';
 
-export function errorText(err: unknown): string {
+export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -33,7 +33,7 @@ export function userError(err: unknown): UserError {
       action:
         'TabZero re-acquires the device and resumes from the last checkpoint; if this repeats, close other GPU-heavy tabs.',
     };
-  const message = errorText(err);
+  const message = messageOf(err);
   if (/out of memory|OutOfMemory|allocation/i.test(message))
     return {
       title: 'Out of GPU memory',
