@@ -4,11 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blobSource, bytesSource } from '../../../src/model/byte-source.ts';
+import { memoryFolder, type FolderSink } from '../../../src/model/model-source.ts';
 import { memorySink } from '../../../src/model/safetensors-write.ts';
 import { blobSink } from '../../../src/export/blob-sink.ts';
+import { exportMergedModel } from '../../../src/export/merged-model.ts';
+import { exportPeftAdapter } from '../../../src/export/peft-adapter.ts';
 import { nodeExportFolder, nodeExportTarget, nodeExportZip } from '../../../src/export/node-export-sink.ts';
 import { readZip } from '../../../src/export/zip-reader.ts';
 import { checkZip32, ZIP32_MAX, ZipLimitError, ZipWriter } from '../../../src/export/zip-writer.ts';
+import { loraRunConfig, provenance, randomAdapter, tinyBase } from './fixtures.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 /** Byte equality without vitest's element-by-element diffing (slow on 300 kB). */
@@ -22,6 +26,14 @@ function hasTool(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Skips without Debian's unzip, except in CI, where `npm test` installs it (scripts/system-deps.js). */
+function needUnzip(skip: (note: string) => void): void {
+  if (hasTool('unzip')) return;
+  if (process.env.CI)
+    throw new Error('unzip is not installed (npm test installs it: scripts/system-deps.js)');
+  skip('no unzip on this machine');
 }
 
 /** Bytes that are not all one value, so a CRC or offset mistake shows. */
@@ -78,8 +90,8 @@ describe('ZipWriter', () => {
     );
   });
 
-  it('is accepted by the system unzip (when installed)', async ({ skip }) => {
-    if (!hasTool('unzip')) skip('no unzip on this machine');
+  it('is accepted by the system unzip', async ({ skip }) => {
+    needUnzip(skip);
     const { bytes, files } = await sampleZip();
     const path = join(tmp, 'sample.zip');
     writeFileSync(path, bytes);
@@ -233,5 +245,59 @@ describe('ZipWriter', () => {
     await f.finish();
     expect(f.kind).toBe('folder');
     expect(readFileSync(join(tmp, 'target', 'dir', 'x.txt'), 'utf8')).toBe('y');
+  });
+});
+
+describe("real exports as .zip files (the CLI's --out x.zip path)", () => {
+  /** Exports into a .zip through nodeExportTarget and into memory; returns the zip's path and the files. */
+  async function exportBoth(
+    file: string,
+    prefix: string,
+    write: (out: FolderSink) => Promise<unknown>,
+  ): Promise<{ path: string; files: Map<string, Uint8Array> }> {
+    const path = join(tmp, 'exports', file);
+    const target = await nodeExportTarget(path, { prefix });
+    expect(target.kind).toBe('zip');
+    await write(target.sink);
+    await target.finish();
+    const direct = memoryFolder();
+    await write(direct);
+    return { path, files: direct.files };
+  }
+
+  /** `unzip -t` passes (every CRC and size checked) and the unzipped files are the direct export's. */
+  function checkWithUnzip(path: string, prefix: string, files: Map<string, Uint8Array>, name: string): void {
+    expect(execFileSync('unzip', ['-t', path], { encoding: 'utf8' })).toContain('No errors detected');
+    const listed = execFileSync('unzip', ['-Z1', path], { encoding: 'utf8' }).trim().split('\n');
+    expect(listed).toEqual([...files.keys()].map((f) => `${prefix}/${f}`));
+    const out = join(tmp, `unzipped-${name}`);
+    execFileSync('unzip', ['-q', '-o', path, '-d', out]);
+    for (const [f, data] of files) expect(same(readFileSync(join(out, prefix, f)), data), f).toBe(true);
+  }
+
+  it('the merged HF model passes unzip -t and unzips to the same files', async ({ skip }) => {
+    needUnzip(skip);
+    const config = loraRunConfig();
+    const { folder, model } = await tinyBase('BF16');
+    const lora = randomAdapter(model, config);
+    const prov = provenance(model, config);
+    const { path, files } = await exportBoth('merged.zip', 'tabzero-merged', (out) =>
+      exportMergedModel(folder, lora, { dtype: 'f32', provenance: prov }, out),
+    );
+    expect(files.get('model.safetensors')!.byteLength).toBeGreaterThan(100_000);
+    checkWithUnzip(path, 'tabzero-merged', files, 'merged');
+  });
+
+  it('the PEFT adapter passes unzip -t and unzips to the same files', async ({ skip }) => {
+    needUnzip(skip);
+    const config = loraRunConfig();
+    const { model } = await tinyBase('F32');
+    const lora = randomAdapter(model, config);
+    const opts = { provenance: provenance(model, config), model: model.config };
+    const { path, files } = await exportBoth('peft.zip', 'tabzero-peft', (out) =>
+      exportPeftAdapter(lora, opts, out),
+    );
+    expect([...files.keys()]).toContain('adapter_model.safetensors');
+    checkWithUnzip(path, 'tabzero-peft', files, 'peft');
   });
 });
