@@ -12,7 +12,7 @@ const layers = only.length > 0 ? only : LAYERS;
 const outDir = join(process.cwd(), 'test-output');
 mkdirSync(outDir, { recursive: true });
 
-if (layers.some((l) => l !== 'unit')) ensureSystemDeps();
+ensureSystemDeps({ gpu: layers.some((l) => l !== 'unit') });
 
 const results = [];
 for (const layer of layers) {

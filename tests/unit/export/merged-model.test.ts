@@ -272,7 +272,6 @@ describe('exportMergedModel', () => {
     await zip.finish();
     expect(progress).toEqual(model.weights.tensors.map((_, i) => i + 1));
     const archive = await readZip(bytesSource(sink.bytes()));
-    for (const e of archive.entries) await archive.verify(e.name);
     const fromZip = await loadModelFolder(zipFolderSource(archive, 'tabzero-merged'));
     const direct = memoryFolder();
     await exportMergedModel(folder, lora, { dtype: 'f32', provenance: provenance(model, config) }, direct);
