@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EVAL_SET_NAMES, type EvalItem, type EvalSetName } from '../../src/config.ts';
+import { defaultConfig, EVAL_SET_NAMES, type EvalItem, type EvalSetName } from '../../src/config.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
@@ -73,7 +73,9 @@ export function register(program: Command): void {
       if (a.backend !== 'webgpu' && a.backend !== 'onnx') throw new Error('--backend must be webgpu or onnx');
       const mode = a.mode as EvalMode;
       const limit = parseIntArg('--limit', a.limit, 0, 1);
-      const maxNew = mode === 'raw' ? 16 : 256;
+      // The schema's eval lengths, the same with and without --adapter, so a base and a run compare.
+      const config = defaultConfig();
+      const maxNew = mode === 'raw' ? config.evalMaxNewRaw : config.evalMaxNewChat;
       let set: EvalSetName | EvalItem[] = a.evalSet as EvalSetName;
       if (a.evalFile) {
         try {
