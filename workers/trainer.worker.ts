@@ -12,6 +12,9 @@ import { Lab } from '../src/trainer/lab.ts';
 import { ortWasmBase } from '../src/onnx/ort-assets.ts';
 import { openModelChoice } from '../src/trainer/open-model.ts';
 import { OpfsByteStore } from '../src/model/opfs-store.ts';
+import { reportViolations } from '../src/app/lib/content-security-policy.ts';
+
+reportViolations(self);
 
 const modelStore = new OpfsByteStore();
 

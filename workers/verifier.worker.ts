@@ -15,6 +15,12 @@ interface NodePort {
 const inWebWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
 
 if (inWebWorker) {
+  // Nothing here loads or connects; a violation would say the policy or the verifier changed.
+  globalThis.addEventListener('securitypolicyviolation', (e) =>
+    console.error(
+      `Content Security Policy violation: ${(e as SecurityPolicyViolationEvent).effectiveDirective}`,
+    ),
+  );
   globalThis.addEventListener('message', (e: Event) => {
     globalThis.postMessage(handleVerifierRequest((e as MessageEvent<VerifierRequest>).data));
   });

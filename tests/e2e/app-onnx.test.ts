@@ -1,7 +1,10 @@
 // The ONNX Runtime bridge in the app (issue 9): load the built-in tiny model, "Check against ONNX
 // Runtime" (the trainer worker exports it to ONNX in memory and runs onnxruntime-web's WASM backend,
 // loaded from the app's own /ort/ files, beside the engine) on two typed prompts, then one small eval
-// on the ONNX backend.
+// on the ONNX backend. All of it, every tab and a chat, under the app's Content Security Policy (issue 19):
+// the header `npm start` sends, the built page's <meta>, and no violation in the page or its workers.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PreviewServer } from 'vite';
 import { launchBrowser, servePreview } from './harness.ts';
@@ -26,11 +29,37 @@ afterAll(async () => {
 });
 
 describe('Check against ONNX Runtime, in the app', () => {
-  it('passes on the tiny model, and evaluates on the ONNX backend', async () => {
+  it('sends its Content Security Policy with the page and with the worker scripts', async () => {
+    const worker = readdirSync(join(process.cwd(), 'dist', 'assets')).find((f) =>
+      /^trainer\.worker-.*\.js$/.test(f),
+    );
+    expect(worker).toBeDefined();
+    for (const path of ['', `assets/${worker}`]) {
+      const policy = (await fetch(`${url}${path}`)).headers.get('content-security-policy') ?? '';
+      expect(policy, path).toContain("script-src 'self' 'wasm-unsafe-eval'");
+      expect(policy, path).not.toContain("'unsafe-eval'");
+      expect(policy, path).toMatch(/connect-src 'self' https:\/\/huggingface\.co /);
+    }
+    const html = await (await fetch(url)).text();
+    expect(html).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src/);
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline scripts
+  });
+
+  it('passes on the tiny model, and evaluates on the ONNX backend, with no policy violation', async () => {
     const browser = await launchBrowser('compat');
     try {
       const page = await browser.context.newPage();
       await page.setViewportSize({ width: 1280, height: 900 });
+      // The page's and the workers' violations reach the console (reportViolations); the page's also here.
+      const violations: string[] = [];
+      page.on('console', (m) => {
+        if (m.text().includes('Content Security Policy')) violations.push(m.text());
+      });
+      await page.addInitScript(() =>
+        document.addEventListener('securitypolicyviolation', (e) =>
+          console.error(`Content Security Policy violation (page): ${e.effectiveDirective} ${e.blockedURI}`),
+        ),
+      );
       const requested: string[] = [];
       page.on('request', (r) => requested.push(r.url()));
       await page.goto(`${url}?compat=1`);
@@ -80,6 +109,16 @@ describe('Check against ONNX Runtime, in the app', () => {
       expect(result).toMatch(new RegExp(`\\d+ of ${EVAL_ITEMS} correct`));
       expect(await shownErrors(page)).toEqual([]);
       await shot(page, 'onnx-eval');
+
+      // Every tab, then a chat with the base model.
+      const tabs = page.locator('[data-testid^="tab-"]');
+      for (let i = 0; i < (await tabs.count()); i++) await tabs.nth(i).click();
+      await page.getByTestId('tab-chat').click();
+      await page.getByTestId('chat-max-new').fill('4');
+      await page.getByTestId('chat-send').click();
+      await page.getByTestId('chat-answer').first().waitFor({ timeout: LOAD_TIMEOUT });
+      expect(violations).toEqual([]);
+      expect(await shownErrors(page)).toEqual([]);
     } finally {
       await browser.close();
     }
