@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeFolderSink } from '../src/model/node-folder.ts';
 import { loadQwen2TokenizerFiles } from '../src/model/node-qwen2-tokenizer.ts';
@@ -60,4 +60,9 @@ export async function resolveModelArg(arg: string): Promise<string> {
     );
   }
   return arg;
+}
+
+/** What a run records of its --model: tiny and workshop by name (found again anywhere), a folder absolute. */
+export function recordedModelPath(arg: string): string {
+  return arg === TINY_MODEL_ARG || arg === WORKSHOP_MODEL_ARG ? arg : resolve(arg);
 }

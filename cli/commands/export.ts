@@ -8,6 +8,8 @@ import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { TABZERO_VERSION } from '../../src/version.ts';
 import { exportRunFolder, type FolderExportFormat } from '../../src/trainer/run-export.ts';
 import { resolveModelArg } from '../model-arg.ts';
+import type { RunMeta } from '../../src/store/types.ts';
+import { describeModel } from '../../src/store/identity.ts';
 import { closeFolders, loadFolder } from '../engine-load.ts';
 import { nodeFolderSource } from '../../src/model/node-folder.ts';
 
@@ -34,7 +36,10 @@ export function register(program: Command): void {
       '--out <path>',
       'output folder, or a .zip file (archive: a .tabzero.tar file; seed-set: a .jsonl file)',
     )
-    .option('--model <dir|tiny|workshop>', "the run's base model folder (needed for hf, peft and onnx)")
+    .option(
+      '--model <dir|tiny|workshop>',
+      "the run's base model folder (hf, peft, onnx; default: where the run recorded it, if its weights are still there)",
+    )
     .option('--dtype <dtype>', 'hf: merged weights in the base dtype (base) or f32', 'base')
     .action(async (a: ExportArgs) => {
       if (!FORMATS.includes(a.format as Format))
@@ -54,13 +59,21 @@ export function register(program: Command): void {
         return;
       }
       const needsModel = a.format !== 'jsonl';
-      if (needsModel && !a.model)
-        throw new Error(`--format ${a.format} needs --model (the run's base model folder)`);
       try {
-        const modelDir = a.model ? await resolveModelArg(a.model) : null;
+        const modelDir = a.model
+          ? await resolveModelArg(a.model)
+          : needsModel
+            ? await recordedModelDir(await reader.meta(), a.format)
+            : null;
         const base = modelDir
           ? { source: nodeFolderSource(modelDir), model: await loadFolder(modelDir) }
           : undefined;
+        const meta = await reader.meta();
+        if (base && !a.model && base.model.identity.sha256 !== meta.model.sha256)
+          throw new Error(
+            `--format ${a.format} needs the run's base model (${describeModel(meta.model)}); ` +
+              `${meta.modelPath} now holds other weights (sha256 ${base.model.identity.sha256.slice(0, 12)}…): give it with --model`,
+          );
         const target = await nodeExportTarget(a.out);
         await exportRunFolder(reader, a.format as FolderExportFormat, target.sink, {
           base,
@@ -79,4 +92,16 @@ export function register(program: Command): void {
         await closeFolders();
       }
     });
+}
+
+/**
+ * The base model folder the run recorded (`tabzero train --model`), when it is still there (the caller
+ * checks its weights are the run's); otherwise an error that asks for --model.
+ */
+async function recordedModelDir(meta: RunMeta, format: string): Promise<string> {
+  const ask = `--format ${format} needs the run's base model (${describeModel(meta.model)})`;
+  if (!meta.modelPath) throw new Error(`${ask}: give it with --model`);
+  const dir = await resolveModelArg(meta.modelPath).catch(() => null);
+  if (!dir) throw new Error(`${ask}, recorded at ${meta.modelPath}, which is gone: give it with --model`);
+  return dir;
 }

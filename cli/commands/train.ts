@@ -24,7 +24,7 @@ import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
 import { runSummary } from '../../src/trainer/run-library.ts';
 import { outputMode, RunProgress } from '../run-progress.ts';
 import type { SessionEvent } from '../../src/trainer/session.ts';
-import { resolveModelArg } from '../model-arg.ts';
+import { recordedModelPath, resolveModelArg } from '../model-arg.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg } from '../engine-load.ts';
 
 export interface TrainOptions {
@@ -104,7 +104,11 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       const config = resolveConfig(opts.preset, overrides);
       writer = await store.createRun(
         opts.out,
-        newRunRecord(config, model.identity, { name: opts.out, preset: opts.preset }),
+        newRunRecord(config, model.identity, {
+          name: opts.out,
+          preset: opts.preset,
+          modelPath: recordedModelPath(opts.model),
+        }),
       );
       log(`new run ${opts.out}: preset ${opts.preset}, ${config.totalSteps} steps, seed ${config.seed}`);
     }

@@ -103,6 +103,7 @@ export function newRunHead(id: string, init: NewRun): RunHead {
     step: 0,
     seeded: false,
     notZeroData: false,
+    ...(init.modelPath ? { modelPath: init.modelPath } : {}),
     runState: null,
   };
 }

@@ -26,6 +26,8 @@ export interface NewRun {
   name?: string;
   /** The preset the config started from. */
   preset?: string;
+  /** Where the base model was loaded from, when the CLI trains (`--model`: tiny, workshop or a folder). */
+  modelPath?: string;
 }
 
 /** What every reader sees of a run (run.json in Node, the `runs` record in IndexedDB). */
@@ -48,6 +50,8 @@ export interface RunMeta {
   step: number;
   seeded: boolean;
   notZeroData: boolean;
+  /** Where the base model was loaded from (runs the CLI created); exports find it there. */
+  modelPath?: string;
 }
 
 /** One line of steps.jsonl: the 1-based step and its metrics. */

@@ -19,7 +19,7 @@ import type { Trainer, TrainerFactory } from './types.ts';
 export function newRunRecord(
   config: RunConfig,
   model: ModelIdentity,
-  opts: { name: string; preset: string; templates?: Record<string, string> },
+  opts: { name: string; preset: string; templates?: Record<string, string>; modelPath?: string },
 ): NewRun {
   return {
     config,
@@ -28,6 +28,7 @@ export function newRunRecord(
     templates: opts.templates ?? runPromptTemplates(config),
     name: opts.name,
     preset: opts.preset,
+    ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
   };
 }
 

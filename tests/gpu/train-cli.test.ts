@@ -2,7 +2,7 @@
 // middle of a step resumes from its last checkpoint with nothing lost or duplicated; then the run
 // exports (PEFT adapter) and archives, and the archive imports as a run at the same step.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,8 @@ describe('tabzero train', () => {
     expect(second.code, second.out).toBe(0);
     expect(second.out).toMatch(/resum/);
     expect(second.out).toMatch(/run finished at step 3/);
+    // Dawn's two limit warnings are filtered out (tabzero --verbose shows them).
+    expect(second.out).not.toMatch(/artificially reduced/);
     // Piped, the phases come one plain line each, named with the CLI's phase words.
     for (const word of ['propose', 'verify', 'solve', 'update', 'checkpoint'])
       expect(second.out).toMatch(new RegExp(`^step 3/3 ${word}`, 'm'));
@@ -76,9 +78,9 @@ describe('tabzero train', () => {
 
   it('exports the adapter and round-trips the run archive', async () => {
     const peft = join(root, 'peft');
-    const exported = await finish(
-      tabzero(['export', '--run', run, '--format', 'peft', '--model', 'tiny', '--out', peft]),
-    );
+    // No --model: the run recorded its base model (`--model tiny`), still there with the same weights.
+    expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).modelPath).toBe('tiny');
+    const exported = await finish(tabzero(['export', '--run', run, '--format', 'peft', '--out', peft]));
     expect(exported.code, exported.out).toBe(0);
     const adapterConfig = JSON.parse(readFileSync(join(peft, 'adapter_config.json'), 'utf8'));
     const config = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).config;
@@ -97,6 +99,21 @@ describe('tabzero train', () => {
     const imported = await finish(tabzero(['import', archive, '--out', join(root, 'imported')]));
     expect(imported.code, imported.out).toBe(0);
     expect(imported.out).toMatch(/at step 3 of 3/);
+
+    // A recorded base model that is gone: one line asking for --model, nothing written.
+    const moved = join(root, 'imported', 'run.json');
+    writeFileSync(
+      moved,
+      JSON.stringify({ ...JSON.parse(readFileSync(moved, 'utf8')), modelPath: join(root, 'gone') }),
+    );
+    const refused = await finish(
+      tabzero(['export', '--run', join(root, 'imported'), '--format', 'hf', '--out', join(root, 'hf')]),
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(
+      /^tabzero: --format hf needs the run's base model \(local\/tiny-seed-0@local .*\), recorded at .*gone, which is gone: give it with --model$/m,
+    );
+    expect(existsSync(join(root, 'hf'))).toBe(false);
   });
 
   it("seeds a new run from another run's exported seed set", async () => {
