@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, preview, type PreviewServer } from 'vite';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser as PwBrowser, type BrowserContext } from 'playwright-core';
 
 export type GpuMode = 'core' | 'compat';
 
@@ -75,4 +75,21 @@ export async function launchBrowser(mode: GpuMode, userDataDir?: string): Promis
       if (!userDataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A browser without a persistent profile, for the tests that need a browser-level DevTools session
+ * (`Browser.crashGpuProcess`): persistent contexts have none.
+ */
+export async function launchEphemeralBrowser(
+  mode: GpuMode,
+): Promise<{ browser: PwBrowser; context: BrowserContext }> {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROME_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [...CLOSED_NETWORK_FLAGS, ...GPU_FLAGS[mode]],
+    env: { ...process.env, EGL_PLATFORM: 'surfaceless' },
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return { browser, context: await browser.newContext() };
 }

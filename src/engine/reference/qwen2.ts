@@ -17,20 +17,22 @@ import {
   type FloatArray,
 } from './ops.ts';
 import { moduleName, type HostLora, type Projection } from '../../model/lora.ts';
+import type { Qwen2Config } from '../../model/qwen2-config.ts';
 
-/** The config fields the forward needs (a subset of model/qwen2-config's Qwen2Config). */
-export interface RefModelConfig {
-  hiddenSize: number;
-  numHiddenLayers: number;
-  numAttentionHeads: number;
-  numKeyValueHeads: number;
-  intermediateSize: number;
-  vocabSize: number;
-  headDim: number;
-  ropeTheta: number;
-  rmsNormEps: number;
-  tieWordEmbeddings: boolean;
-}
+/** The config fields the forward needs (model/qwen2-config's, the same names). */
+export type RefModelConfig = Pick<
+  Qwen2Config,
+  | 'hiddenSize'
+  | 'numHiddenLayers'
+  | 'numAttentionHeads'
+  | 'numKeyValueHeads'
+  | 'intermediateSize'
+  | 'vocabSize'
+  | 'headDim'
+  | 'ropeTheta'
+  | 'rmsNormEps'
+  | 'tieWordEmbeddings'
+>;
 
 /** Weights by HF tensor name (`model.layers.0.self_attn.q_proj.weight`, ...), all the same precision. */
 export type RefWeights = Record<string, FloatArray>;
