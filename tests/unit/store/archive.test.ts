@@ -175,6 +175,18 @@ describe('run archive', () => {
     );
   });
 
+  it('refuses an archive whose run.json lacks what a run needs, before anything is imported', async () => {
+    const data = await exportedNodeRun();
+    const { model: _m, ...meta } = data.meta;
+    const bytes = await archiveBytes({ ...data, meta: { ...meta, step: 'four' } as never });
+    const err = await readRunArchive(bytesSource(bytes), 'a.tabzero.tar').catch((e) => e);
+    expect(err).toBeInstanceOf(CorruptDataError);
+    expect(err.message).toBe(
+      'a.tabzero.tar: run.json lacks a valid model, step (not an archive as TabZero writes them): ' +
+        'export the run again where it was trained.',
+    );
+  });
+
   it('a run without checkpoint or seeding exports and imports too', async () => {
     const store = new NodeRunStore(root);
     const w = await store.createRun('empty', newRun());
