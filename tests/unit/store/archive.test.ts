@@ -217,6 +217,26 @@ describe('tar', () => {
     ]);
   });
 
+  it('refuses an archive with an entry outside its root (absolute, .., in the name or the prefix)', async () => {
+    const long = `${'d'.repeat(120)}/../../evil.jsonl`; // split into ustar prefix + name
+    for (const name of ['../evil', '/etc/evil', 'a/../../evil', 'C:/evil', '..\\evil', long]) {
+      const sink = memorySink();
+      await writeTar(sink, [
+        { name: 'ok.txt', data: new Uint8Array(1) },
+        { name, data: new Uint8Array(3) },
+      ]);
+      const err = await readTarIndex(bytesSource(sink.bytes()), 'x.tar').catch((e) => e);
+      expect(err, name).toBeInstanceOf(CorruptDataError);
+      expect(err.message).toMatch(new RegExp(`^x\\.tar: entry ".*evil.*" points outside the archive`));
+    }
+    // Names that only look alike are fine.
+    const sink = memorySink();
+    await writeTar(sink, [{ name: 'a/..b/c..', data: new Uint8Array(1) }]);
+    expect((await readTarIndex(bytesSource(sink.bytes()), 'x.tar')).map((e) => e.name)).toEqual([
+      'a/..b/c..',
+    ]);
+  });
+
   it('splits long names into ustar prefix and name', async () => {
     const name = `${'d'.repeat(120)}/file.jsonl`;
     const sink = memorySink();
