@@ -276,7 +276,19 @@ describe('seed set files', () => {
     expect(parseSeedSet(exported).entries.map((e) => e.id)).toEqual(['ded-1', 'ded-2', 'ind-5', 'ind-6']);
     const newer = exported.replace('"formatVersion":1', '"formatVersion":4');
     expect(() => parseSeedSet(newer, 'my.jsonl')).toThrow(/my.jsonl: written by a newer TabZero/);
-    expect(() => parseSeedSet('{"program":"f(x) = x"}\n')).toThrow(FormatVersionError);
-    expect(() => parseSeedSet('')).toThrow(/empty/);
+    const action = "use a run's seed.jsonl or an exported seed set (tabzero export --format seed-set)";
+    expect(() => parseSeedSet('{"program":"f(x) = x"}\n', 'f')).toThrow(
+      `f: not a seed set (line 1 is not a tabzero-seed-set header); ${action}`,
+    );
+    expect(() => parseSeedSet('', 'f')).toThrow(`f: not a seed set (the file is empty); ${action}`);
+    expect(() => parseSeedSet(' \n\n', 'f')).toThrow(/the file is empty/);
+    expect(() => parseSeedSet('hello', 'f')).toThrow(`f: not a seed set (line 1 is not JSON); ${action}`);
+    const [head, ...rest] = exported.trimEnd().split('\n');
+    expect(() => parseSeedSet([head, rest[0], '[1]'].join('\n'), 'f')).toThrow(
+      `f: line 3 is not a task (needs program, inputs and outputs); ${action}`,
+    );
+    expect(() => parseSeedSet([head, '', 'nope'].join('\n'), 'f')).toThrow(/^f line 3: invalid JSON/);
+    // Saved by hand without the final newline, or with blank lines: still the same set.
+    expect(parseSeedSet([head, '', ...rest].join('\n'))).toEqual(parseSeedSet(exported));
   });
 });
