@@ -128,6 +128,7 @@ export function runHeadProblems(value: Record<string, unknown>): string[] {
   if (typeof value.status !== 'string') bad.push('status');
   if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) bad.push('step');
   if (typeof value.seeded !== 'boolean') bad.push('seeded');
+  if (value.modelPath !== undefined && typeof value.modelPath !== 'string') bad.push('modelPath');
   if (value.runState !== null && !isJsonObject(value.runState)) bad.push('runState');
   return bad;
 }

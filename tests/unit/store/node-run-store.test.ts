@@ -360,6 +360,7 @@ describe('NodeRunStore: torn writes and versions', () => {
         JSON.stringify({ ...good, snapshots: { ...good.snapshots, 'seed.jsonl': 'x' } }),
         /\(snapshots missing/,
       ],
+      [JSON.stringify({ ...good, modelPath: 3 }), /\(modelPath missing or of the wrong type\)/],
     ];
     for (const [text, message] of cases) {
       writeFileSync(file, text);
