@@ -5,10 +5,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig, EVAL_SET_NAMES, type EvalItem, type EvalSetName } from '../../src/config.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
-import type { Qwen2Config } from '../../src/model/qwen2-config.ts';
+import type { LoadedModel } from '../../src/model/model-folder.ts';
 import { evaluate, type EvalMode, type EvalReport } from '../../src/selfplay/evaluate.ts';
 import { EvalFileError, parseEvalFile } from '../../src/selfplay/eval-file.ts';
-import type { CheckpointTensor } from '../../src/store/types.ts';
+import { checkSameModel } from '../../src/store/identity.ts';
+import type { CheckpointTensor, RunReader } from '../../src/store/types.ts';
 import { isFullCheckpoint, loadFullWeights } from '../../src/trainer/full-weights.ts';
 import { readFile } from 'node:fs/promises';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
@@ -28,21 +29,39 @@ interface EvalArgs {
   json?: boolean;
 }
 
-/** A run folder's latest checkpoint (its adapter, or its fully fine-tuned weights), or a PEFT adapter folder. */
+/** `--adapter`: a run folder (opened and checked before the model loads) or a PEFT adapter folder. */
+type AdapterArg = { run: RunReader; path: string } | { peft: string };
+
+async function openAdapterArg(path: string): Promise<AdapterArg> {
+  if (existsSync(join(path, 'run.json')))
+    return { run: await new NodeRunStore(process.cwd()).readRun(path), path };
+  return { peft: path };
+}
+
+/**
+ * The adapter's weights for `model`, read and checked before the engine loads: a run folder's latest
+ * checkpoint (its adapter, or its fully fine-tuned weights) on the model it was trained on (the SHA-256
+ * decides), or a PEFT adapter folder whose shapes fit the model.
+ */
 async function readAdapter(
-  path: string,
-  config: Qwen2Config,
+  arg: AdapterArg,
+  model: LoadedModel,
 ): Promise<{ lora: HostLora } | { full: CheckpointTensor[] }> {
-  if (existsSync(join(path, 'run.json'))) {
-    const reader = await new NodeRunStore(process.cwd()).readRun(path);
-    const last = (await reader.checkpoints()).at(-1);
+  if ('run' in arg) {
+    const { run, path } = arg;
+    checkSameModel(
+      await run.meta(),
+      model.identity,
+      'Evaluate it with the model it was trained on (--model).',
+    );
+    const last = (await run.checkpoints()).at(-1);
     if (!last) throw new Error(`${path}: the run has no checkpoint yet`);
-    const cp = await reader.loadCheckpoint(last.step);
+    const cp = await run.loadCheckpoint(last.step);
     if (isFullCheckpoint(cp.engineState)) return { full: cp.tensors };
     return { lora: checkpointAdapter(cp.tensors, cp.engineState).lora }; // separate adapters: the solver's
   }
   const { readPeftAdapterFolder } = await import('../../src/onnx/node.ts');
-  return { lora: (await readPeftAdapterFolder(path, config)) as HostLora };
+  return { lora: (await readPeftAdapterFolder(arg.peft, model.config)) as HostLora };
 }
 
 function table(r: EvalReport): string {
@@ -88,13 +107,15 @@ export function register(program: Command): void {
           return;
         }
       }
+      if (a.backend === 'onnx' && a.adapter)
+        throw new Error('--backend onnx evaluates an exported folder; merge the adapter at export');
       try {
+        // A run folder's run.json is checked before the model loads, its model before the engine.
+        const adapter = a.adapter ? await openAdapterArg(a.adapter) : null;
         const dir = await resolveModelArg(a.model);
         const model = await loadFolder(dir);
         let report: EvalReport;
         if (a.backend === 'onnx') {
-          if (a.adapter)
-            throw new Error('--backend onnx evaluates an exported folder; merge the adapter at export');
           const { loadOnnxNode } = await import('../../src/onnx/node.ts');
           const { OnnxGenerator } = await import('../../src/onnx/generator.ts');
           const lm = await loadOnnxNode(dir, 'fp32');
@@ -103,9 +124,9 @@ export function register(program: Command): void {
             maxNew,
           });
         } else {
+          const trained = adapter ? await readAdapter(adapter, model) : null;
           const engine = await loadEngine(model, { maxBatch: 16, maxSeqLen: 512 });
-          if (a.adapter) {
-            const trained = await readAdapter(a.adapter, model.config);
+          if (trained) {
             if ('full' in trained) loadFullWeights(engine, trained.full);
             else
               engine.setLora(

@@ -6,7 +6,7 @@ import { nodeExportTarget } from '../../src/export/node-export-sink.ts';
 import { writeRunArchiveFile } from '../../src/store/node-archive.ts';
 import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { TABZERO_VERSION } from '../../src/version.ts';
-import { exportRunFolder, type FolderExportFormat } from '../../src/trainer/run-export.ts';
+import { prepareRunExport, type FolderExportFormat } from '../../src/trainer/run-export.ts';
 import { resolveModelArg } from '../model-arg.ts';
 import type { RunMeta } from '../../src/store/types.ts';
 import { describeModel } from '../../src/store/identity.ts';
@@ -74,8 +74,8 @@ export function register(program: Command): void {
             `--format ${a.format} needs the run's base model (${describeModel(meta.model)}); ` +
               `${meta.modelPath} now holds other weights (sha256 ${base.model.identity.sha256.slice(0, 12)}…): give it with --model`,
           );
-        const target = await nodeExportTarget(a.out);
-        await exportRunFolder(reader, a.format as FolderExportFormat, target.sink, {
+        // Checked (the run's own base model, a checkpoint) before --out is created.
+        const write = await prepareRunExport(reader, a.format as FolderExportFormat, {
           base,
           dtype: a.dtype,
           baseModelNameOrPath: modelDir ?? undefined,
@@ -84,6 +84,8 @@ export function register(program: Command): void {
             if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K  tensors ${done}/${total}`);
           },
         });
+        const target = await nodeExportTarget(a.out);
+        await write(target.sink);
         await target.finish();
         if (process.stderr.isTTY) process.stderr.write('\n');
         process.stdout.write(`wrote ${a.out} (${target.kind})\n`);

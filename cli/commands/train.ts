@@ -21,6 +21,7 @@ import { NodeRunStore } from '../../src/store/node-run-store.ts';
 import { createEngineTrainer } from '../../src/trainer/engine-trainer.ts';
 import { engineShape } from '../../src/trainer/engine-shape.ts';
 import { newRunRecord, openSession } from '../../src/trainer/run-start.ts';
+import { checkSameModel } from '../../src/store/identity.ts';
 import { runSummary } from '../../src/trainer/run-library.ts';
 import { outputMode, RunProgress } from '../run-progress.ts';
 import type { SessionEvent } from '../../src/trainer/session.ts';
@@ -82,15 +83,20 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
   const log = opts.log ?? ((l: string) => progress.line(l));
   if (opts.resume && opts.evalFiles?.length)
     throw new Error('--eval-file names the eval files of a new run; a resumed run keeps its own');
+  // Every input is checked before anything is written: the eval files and the seed set, the run to
+  // resume (run.json) before the model loads, the model against the run's before the run is opened.
   const evalFiles = await readEvalFiles(opts.evalFiles ?? []);
+  const seedSet = opts.seedSet ? parseSeedSet(await readFile(opts.seedSet, 'utf8'), opts.seedSet) : undefined;
   const store = new NodeRunStore(process.cwd());
   const hasRun = existsSync(join(opts.out, 'run.json'));
   if (hasRun && !opts.resume) {
     throw new Error(`${opts.out} already holds a run: add --resume to continue it, or choose another --out`);
   }
+  const resumed = hasRun ? await (await store.readRun(opts.out)).meta() : null;
   const modelDir = await resolveModelArg(opts.model);
   const model = await loadFolder(modelDir);
   try {
+    if (resumed) checkSameModel(resumed, model.identity);
     let writer;
     if (hasRun) {
       writer = await store.openRun(opts.out);
@@ -113,11 +119,14 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
       log(`new run ${opts.out}: preset ${opts.preset}, ${config.totalSteps} steps, seed ${config.seed}`);
     }
     const config = (await writer.meta()).config;
-    const shape = engineShape(config, 2, model.config.maxPositionEmbeddings);
-    const engine = await loadEngine(model, {
-      maxBatch: shape.maxBatch,
-      maxSeqLen: shape.maxSeqLen,
-    });
+    let engine;
+    try {
+      const shape = engineShape(config, 2, model.config.maxPositionEmbeddings);
+      engine = await loadEngine(model, { maxBatch: shape.maxBatch, maxSeqLen: shape.maxSeqLen });
+    } catch (err) {
+      await writer.close(); // openSession closes it from here on
+      throw err;
+    }
     progress.setTotalSteps(config.totalSteps);
     const onEvent = (e: SessionEvent) => {
       progress.event(e);
@@ -129,9 +138,6 @@ export async function runTrainCommand(opts: TrainOptions): Promise<void> {
         );
       else if (e.type === 'checkpoint') log(`checkpoint at step ${e.info.step} (${e.info.reason})`);
     };
-    const seedSet = opts.seedSet
-      ? parseSeedSet(await readFile(opts.seedSet, 'utf8'), opts.seedSet)
-      : undefined;
     const { session, close } = await openSession({
       engine,
       model,

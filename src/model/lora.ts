@@ -127,17 +127,30 @@ export function initLora(cfg: LoraShapeConfig, spec: LoraSpec, seed: number): Ho
   return lora;
 }
 
-/** Checks every pair against the model's shapes; throws naming the tensor. */
-export function checkLoraShapes(cfg: LoraShapeConfig, lora: HostLora): void {
+/**
+ * Checks every pair against the model's shapes; throws naming the tensor, its shape and the model's
+ * (an adapter of another base model). `what`: the adapter in the message (its file).
+ */
+export function checkLoraShapes(cfg: LoraShapeConfig, lora: HostLora, what?: string): void {
+  function refuse(problem: string): never {
+    throw new Error(
+      `${what ? `${what}: ` : ''}${problem}: the adapter belongs to another base model; use it with the model it was trained on.`,
+    );
+  }
   for (const [mod, p] of Object.entries(lora)) {
     const parsed = parsePeftName(peftTensorName(mod, 'A'));
     if (!parsed || parsed.layer >= cfg.numHiddenLayers)
-      throw new Error(`LoRA module ${mod} is not in this model`);
+      refuse(`LoRA module ${mod} is not in this model (it has ${cfg.numHiddenLayers} layers)`);
     const [out, inp] = projectionShape(cfg, parsed.projection);
+    const proj = parsed.projection.slice(parsed.projection.indexOf('.') + 1);
     if (p.A.length !== p.rank * inp)
-      throw new Error(`${peftTensorName(mod, 'A')}: expected [${p.rank}, ${inp}]`);
+      refuse(
+        `${peftTensorName(mod, 'A')} is [${p.rank}, ${p.A.length / p.rank}], but this model's ${proj} takes [${p.rank}, ${inp}]`,
+      );
     if (p.B.length !== out * p.rank)
-      throw new Error(`${peftTensorName(mod, 'B')}: expected [${out}, ${p.rank}]`);
+      refuse(
+        `${peftTensorName(mod, 'B')} is [${p.B.length / p.rank}, ${p.rank}], but this model's ${proj} takes [${out}, ${p.rank}]`,
+      );
   }
 }
 
@@ -173,7 +186,7 @@ export async function loadPeftLora(
       throw new Error(`${fileName}: ${mod} has lora_A rank ${rank} but lora_B [${B.shape}]`);
     lora[mod] = { A: A.data, B: B.data, rank, scale: alpha / rank };
   }
-  checkLoraShapes(cfg, lora);
+  checkLoraShapes(cfg, lora, fileName);
   return lora;
 }
 

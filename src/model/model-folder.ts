@@ -7,6 +7,7 @@ import type { ModelSource } from './model-source.ts';
 import {
   checkVocabAgainstTokenizer,
   checkWeightsAgainstConfig,
+  ModelConfigError,
   parseQwen2Config,
   type Qwen2Config,
 } from './qwen2-config.ts';
@@ -73,7 +74,18 @@ export async function loadModelFolder(source: ModelSource, opts: LoadOptions = {
     await readJson(source, 'tokenizer_config.json'),
     eosIds,
   );
-  checkVocabAgainstTokenizer(config, tokenizer.vocabSize);
+  // Token ids past the embedding's rows: refused at load, naming the id (not an out-of-bounds read later).
+  try {
+    checkVocabAgainstTokenizer(config, tokenizer);
+  } catch (err) {
+    throw new ModelConfigError(`${source.description}: ${(err as Error).message}`, { cause: err });
+  }
+  const badEos = eosIds.find((id) => !Number.isSafeInteger(id) || id < 0 || id >= config.vocabSize);
+  if (badEos !== undefined)
+    throw new ModelConfigError(
+      `${source.description}: generation_config.json's eos_token_id ${badEos} is not an id below config.json's ` +
+        `vocab_size ${config.vocabSize}: it comes from another model; use the generation_config.json that came with these weights.`,
+    );
 
   const weightSource = await source.open(WEIGHTS_FILE);
   const weights = await openSafetensors(weightSource, WEIGHTS_FILE);

@@ -145,16 +145,23 @@ export function parseQwen2Config(input: string | unknown, file = 'config.json'):
 }
 
 /** The tokenizer's ids must fit the embedding (Qwen2 pads its 151,646 tokens to 151,936 rows). */
+/**
+ * Refuses a tokenizer with ids the embedding has no row for (a tokenizer from another model): names the
+ * highest id, its token and the config's vocab_size. The config's vocab_size may be larger (Qwen2 pads).
+ */
 export function checkVocabAgainstTokenizer(
   config: Qwen2Config,
-  tokenizerVocabSize: number,
+  tokenizer: { vocabSize: number; lastToken?: string | null },
   file = 'config.json',
 ): void {
-  if (tokenizerVocabSize > config.vocabSize) {
-    throw new ModelConfigError(
-      `${file}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizerVocabSize} tokens (tokenizer from another model?)`,
-    );
-  }
+  if (tokenizer.vocabSize <= config.vocabSize) return;
+  const id = tokenizer.vocabSize - 1;
+  const token = tokenizer.lastToken == null ? '' : ` (${JSON.stringify(tokenizer.lastToken)})`;
+  throw new ModelConfigError(
+    `tokenizer.json has token id ${id}${token}, but ${file}'s vocab_size is ${config.vocabSize} ` +
+      `(ids 0 to ${config.vocabSize - 1}): the tokenizer and the weights come from different models; ` +
+      'use the tokenizer files that came with these weights.',
+  );
 }
 
 export interface TensorShape {

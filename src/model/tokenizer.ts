@@ -17,6 +17,8 @@ export class ModelTokenizer implements Tokenizer {
   readonly eosTokenIds: readonly number[];
   /** Number of ids the tokenizer can produce (vocabulary + added tokens); the config's vocab_size may be larger. */
   readonly vocabSize: number;
+  /** The token of the highest id (vocabSize − 1), for messages. */
+  readonly lastToken: string | null;
   readonly specialTokens: ReadonlyMap<string, number>;
   readonly chatTemplate: string;
   readonly eosToken: string | null;
@@ -76,8 +78,12 @@ export class ModelTokenizer implements Tokenizer {
     const pad = tokenText(cfg.pad_token);
     this.padTokenId = pad === null ? null : (special.get(pad) ?? null);
     let maxId = -1;
-    for (const id of this.hf.get_vocab(true).values()) maxId = Math.max(maxId, id);
+    let lastToken: string | null = null;
+    for (const [token, id] of this.hf.get_vocab(true)) {
+      if (id > maxId) [maxId, lastToken] = [id, token];
+    }
     this.vocabSize = maxId + 1;
+    this.lastToken = lastToken;
   }
 
   encode(text: string): number[] {

@@ -50,7 +50,16 @@ export async function readPeftAdapterFolder(dir: string, config: Qwen2Config): P
   const configText = await readFile(join(dir, 'adapter_config.json'), 'utf8').catch(() => {
     throw new Error(`${dir}: no adapter_config.json (is this a PEFT adapter folder?)`);
   });
-  const alpha = (JSON.parse(configText) as { lora_alpha?: unknown }).lora_alpha;
+  let adapterConfig: { lora_alpha?: unknown } | null;
+  try {
+    adapterConfig = JSON.parse(configText) as { lora_alpha?: unknown } | null;
+  } catch (err) {
+    throw new Error(
+      `${join(dir, 'adapter_config.json')}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
+  }
+  const alpha = adapterConfig?.lora_alpha;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha))
     throw new Error(`${join(dir, 'adapter_config.json')}: lora_alpha must be a number`);
   const bytes = await readFile(join(dir, 'adapter_model.safetensors')).catch(() => {

@@ -29,6 +29,7 @@ import {
   utf8,
 } from './format.ts';
 import { BUFFER_TYPES, emptyBuffers, joinState, splitState, type RunnerStateRest } from './run-state.ts';
+import { runHeadProblems } from './run-writer.ts';
 import { encodeSeedSet, parseSeedSet } from './seed-set.ts';
 import { readTarIndex, writeTar } from './tar.ts';
 import type { EvalRow, RunExport, RunMeta, SampleRow, StepRow } from './types.ts';
@@ -144,6 +145,12 @@ export async function readRunArchive(source: ByteSource, what = 'run archive'): 
 
   const run = parseJson(need('run.json'), `${what}: run.json`);
   checkFormat(run, RUN_FORMAT, RUN_FORMAT_VERSION, `${what}: run.json`);
+  const bad = runHeadProblems(run as Record<string, unknown>);
+  if (bad.length)
+    throw new CorruptDataError(
+      `${what}: run.json lacks a valid ${bad.join(', ')} (not an archive as TabZero writes them): ` +
+        'export the run again where it was trained.',
+    );
   const {
     format: _f,
     runState,

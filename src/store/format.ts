@@ -45,6 +45,11 @@ export function checkFormat(header: unknown, format: string, current: number, wh
   return v;
 }
 
+/** A parsed JSON object (not null, not an array). */
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

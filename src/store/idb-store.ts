@@ -36,6 +36,7 @@ import {
   StoreRunWriter,
   importChange,
   newRunHead,
+  runHeadProblems,
   type RemovedRows,
   type RunApplier,
   type RunChange,
@@ -76,6 +77,12 @@ export interface IdbRunStoreOptions {
 function checkRecord(rec: RunRecord | undefined, id: string): RunRecord {
   if (!rec) throw new RunNotFoundError(`no run "${id}" in this browser's TabZero database`);
   checkFormat(rec, RUN_FORMAT, RUN_FORMAT_VERSION, `run "${id}"`);
+  const bad = runHeadProblems(rec as unknown as Record<string, unknown>);
+  if (bad.length)
+    throw new CorruptDataError(
+      `run "${id}" is damaged (${bad.join(', ')} missing or of the wrong type in its record), so TabZero ` +
+        'cannot open it: delete it, or import it again from an archive of it.',
+    );
   return rec;
 }
 

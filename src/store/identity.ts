@@ -11,11 +11,17 @@ export function describeModel(m: ModelIdentity): string {
   return `${m.repo}@${m.revision} (sha256 ${m.sha256.slice(0, 12)}…)`;
 }
 
-/** Throws unless `model` has the weights the run was created with (the SHA-256 decides). */
-export function checkSameModel(meta: RunMeta, model: ModelIdentity): void {
+/**
+ * Throws unless `model` has the weights the run was created with (the SHA-256 decides). `action`: what
+ * to do instead, for what the caller was about to do with the run (default: resume it).
+ */
+export function checkSameModel(
+  meta: RunMeta,
+  model: ModelIdentity,
+  action = 'Load the original model to resume it, or start a new run.',
+): void {
   if (meta.model.sha256.toLowerCase() === model.sha256.toLowerCase()) return;
   throw new ModelMismatchError(
-    `Run "${meta.id}" was trained on ${describeModel(meta.model)}, but the loaded model is ${describeModel(model)}. ` +
-      'Load the original model to resume it, or start a new run.',
+    `Run "${meta.id}" was trained on ${describeModel(meta.model)}, but the loaded model is ${describeModel(model)}. ${action}`,
   );
 }

@@ -16,13 +16,14 @@ import {
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   checkFormat,
+  isJsonObject,
   fromUtf8,
   parseJson,
   sha256Hex,
   utf8,
 } from './format.ts';
 import { exists, fileSize, readPrefix, type NodeFs } from './node-fs.ts';
-import type { RunHead } from './run-writer.ts';
+import { runHeadProblems, type RunHead } from './run-writer.ts';
 import type { RunMeta } from './types.ts';
 
 export const RUN_JSON = 'run.json';
@@ -61,13 +62,46 @@ export function metaOf(run: RunJson): RunMeta {
   return meta;
 }
 
+/** What to do about a damaged run.json (the end of its message). */
+export const DAMAGED_RUN_JSON_ACTION =
+  'so TabZero cannot open the run: restore run.json from a backup (or import the run from an archive), ' +
+  'or start a new run in another folder.';
+
+/** run.json's commit record (files, snapshots) where it is missing or of the wrong type. */
+function commitRecordProblems(value: Record<string, unknown>): string[] {
+  const bad: string[] = [];
+  const files = value.files;
+  const count = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!isJsonObject(files) || APPEND_FILES.some((name) => !count(files[name]))) bad.push('files');
+  const snapshots = value.snapshots;
+  const refOk = (r: unknown) =>
+    r === null || (isJsonObject(r) && count(r.bytes) && typeof r.sha256 === 'string');
+  if (!isJsonObject(snapshots) || SNAPSHOT_FILES.some((name) => !refOk(snapshots[name])))
+    bad.push('snapshots');
+  return bad;
+}
+
+/**
+ * Reads and checks run.json: a newer format is refused by checkFormat; text that is not JSON, not an
+ * object, or lacks what the store relies on is a CorruptDataError that says so and what to do.
+ */
 export async function readRunJson(dir: string): Promise<RunJson> {
   const file = path.join(dir, RUN_JSON);
   const text = await fsp.readFile(file, 'utf8');
-  const value = parseJson(text, file);
+  const damaged = (problem: string) =>
+    new CorruptDataError(`${file} is damaged (${problem}), ${DAMAGED_RUN_JSON_ACTION}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw damaged(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isJsonObject(value)) throw damaged('not a JSON object');
   checkFormat(value, RUN_FORMAT, RUN_FORMAT_VERSION, file);
   // Version 1 is the only one so far; older versions would be migrated here.
-  return value as RunJson;
+  const bad = [...runHeadProblems(value), ...commitRecordProblems(value)];
+  if (bad.length) throw damaged(`${bad.join(', ')} missing or of the wrong type`);
+  return value as unknown as RunJson;
 }
 
 export async function snapshotRef(bytes: Uint8Array): Promise<SnapshotRef> {

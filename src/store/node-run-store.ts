@@ -340,7 +340,13 @@ export class NodeRunStore implements RunStore {
     }
     for (const n of names.sort()) {
       const dir = path.join(this.root, n);
-      if (await exists(path.join(dir, RUN_JSON))) out.push(metaOf(await readRunJson(dir)));
+      if (!(await exists(path.join(dir, RUN_JSON)))) continue;
+      try {
+        out.push(metaOf(await readRunJson(dir)));
+      } catch (err) {
+        // A newer TabZero's run or a damaged run.json: not listed here (opening it says why), as in IndexedDB.
+        if (!(err instanceof StoreError)) throw err;
+      }
     }
     return out;
   }

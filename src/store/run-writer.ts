@@ -5,7 +5,7 @@
 // node-run-store.ts) only applies changes, each all or nothing, as its own storage allows. Browser-safe.
 import { encodeCheckpoint } from './checkpoint-codec.ts';
 import { StoreError } from './errors.ts';
-import { RUN_FORMAT_VERSION, nowIso } from './format.ts';
+import { RUN_FORMAT_VERSION, isJsonObject, nowIso } from './format.ts';
 import { chooseCheckpoint, checkCheckpointStep, checkNextStep } from './resume-plan.ts';
 import {
   checkBufferIds,
@@ -106,6 +106,31 @@ export function newRunHead(id: string, init: NewRun): RunHead {
     ...(init.modelPath ? { modelPath: init.modelPath } : {}),
     runState: null,
   };
+}
+
+/**
+ * The fields of a run's head (a parsed run.json, an IndexedDB record, an archive's run.json) that the
+ * store and its readers rely on and that are missing or of the wrong type, in field order; [] when none.
+ */
+export function runHeadProblems(value: Record<string, unknown>): string[] {
+  const bad: string[] = [];
+  const m = value.model;
+  const step = value.step;
+  if (typeof value.id !== 'string') bad.push('id');
+  if (!isJsonObject(value.config)) bad.push('config');
+  if (
+    !isJsonObject(m) ||
+    typeof m.repo !== 'string' ||
+    typeof m.revision !== 'string' ||
+    typeof m.sha256 !== 'string'
+  )
+    bad.push('model');
+  if (typeof value.status !== 'string') bad.push('status');
+  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) bad.push('step');
+  if (typeof value.seeded !== 'boolean') bad.push('seeded');
+  if (value.modelPath !== undefined && typeof value.modelPath !== 'string') bad.push('modelPath');
+  if (value.runState !== null && !isJsonObject(value.runState)) bad.push('runState');
+  return bad;
 }
 
 /** The commit that writes an exported run (archive, other backend) as run `id` of a new, empty run. */

@@ -97,7 +97,15 @@ function readSize(h: Uint8Array, what: string): number {
   return s === '' ? 0 : parseInt(s, 8);
 }
 
-/** Lists the regular files of a tar archive (checksums verified); reads headers only. */
+/** An absolute path (`/x`, `C:x`, `\\x`) or one with a `..` segment: it would land outside the folder. */
+function outsideRoot(name: string): boolean {
+  return /^([/\\]|[A-Za-z]:)/.test(name) || name.split(/[/\\]/).includes('..');
+}
+
+/**
+ * Lists the regular files of a tar archive (checksums verified); reads headers only. An entry of any
+ * type whose path leads outside the archive's root refuses the whole archive: TabZero writes none.
+ */
 export async function readTarIndex(source: ByteSource, what: string): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
   let pos = 0;
@@ -118,8 +126,13 @@ export async function readTarIndex(source: ByteSource, what: string): Promise<Ta
     const offset = pos + BLOCK;
     if (offset + size > source.size)
       throw new CorruptDataError(`${what}: "${base}" runs past the end (truncated archive)`);
-    if (type === '0' || type === '\0')
-      entries.push({ name: prefix ? `${prefix}/${base}` : base, offset, size });
+    const name = prefix ? `${prefix}/${base}` : base;
+    if (outsideRoot(name))
+      throw new CorruptDataError(
+        `${what}: entry "${name}" points outside the archive (an absolute path or ".."), so TabZero reads ` +
+          'none of it: this is not a run archive as TabZero writes them; export the run again where it was trained.',
+      );
+    if (type === '0' || type === '\0') entries.push({ name, offset, size });
     pos = offset + Math.ceil(size / BLOCK) * BLOCK;
   }
   throw new CorruptDataError(`${what}: no end-of-archive marker (truncated archive)`);

@@ -255,6 +255,8 @@ export class Lab implements TrainerApi {
   async startRun(runId: string, seedSet?: Blob): Promise<void> {
     if (this.active) throw new Error(`Run ${this.active.runId} is training; pause or stop it first.`);
     const { engine, model } = this.requireModel();
+    // Before the run is opened: a file that is not a seed set must not leave the run's writer open.
+    const seeds = seedSet ? parseSeedSet(await seedSet.text(), 'the seed set file') : undefined;
     const writer = await (await this.store()).openRun(runId);
     const open = await openSession({
       engine,
@@ -262,7 +264,7 @@ export class Lab implements TrainerApi {
       writer,
       createTrainer: this.platform.createTrainer,
       verifierFactory: this.platform.verifierFactory,
-      seedSet: seedSet ? parseSeedSet(await seedSet.text(), 'the seed set file') : undefined,
+      seedSet: seeds,
       onEvent: (e) => this.emit(trainerEvent(runId, e)),
     });
     const done = open.session

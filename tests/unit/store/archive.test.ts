@@ -175,6 +175,18 @@ describe('run archive', () => {
     );
   });
 
+  it('refuses an archive whose run.json lacks what a run needs, before anything is imported', async () => {
+    const data = await exportedNodeRun();
+    const { model: _m, ...meta } = data.meta;
+    const bytes = await archiveBytes({ ...data, meta: { ...meta, step: 'four' } as never });
+    const err = await readRunArchive(bytesSource(bytes), 'a.tabzero.tar').catch((e) => e);
+    expect(err).toBeInstanceOf(CorruptDataError);
+    expect(err.message).toBe(
+      'a.tabzero.tar: run.json lacks a valid model, step (not an archive as TabZero writes them): ' +
+        'export the run again where it was trained.',
+    );
+  });
+
   it('a run without checkpoint or seeding exports and imports too', async () => {
     const store = new NodeRunStore(root);
     const w = await store.createRun('empty', newRun());
@@ -202,6 +214,26 @@ describe('tar', () => {
     };
     expect(await readTarIndex(source, 'big')).toEqual([
       { name: 'checkpoint/weights.safetensors', offset: 512, size },
+    ]);
+  });
+
+  it('refuses an archive with an entry outside its root (absolute, .., in the name or the prefix)', async () => {
+    const long = `${'d'.repeat(120)}/../../evil.jsonl`; // split into ustar prefix + name
+    for (const name of ['../evil', '/etc/evil', 'a/../../evil', 'C:/evil', '..\\evil', long]) {
+      const sink = memorySink();
+      await writeTar(sink, [
+        { name: 'ok.txt', data: new Uint8Array(1) },
+        { name, data: new Uint8Array(3) },
+      ]);
+      const err = await readTarIndex(bytesSource(sink.bytes()), 'x.tar').catch((e) => e);
+      expect(err, name).toBeInstanceOf(CorruptDataError);
+      expect(err.message).toMatch(new RegExp(`^x\\.tar: entry ".*evil.*" points outside the archive`));
+    }
+    // Names that only look alike are fine.
+    const sink = memorySink();
+    await writeTar(sink, [{ name: 'a/..b/c..', data: new Uint8Array(1) }]);
+    expect((await readTarIndex(bytesSource(sink.bytes()), 'x.tar')).map((e) => e.name)).toEqual([
+      'a/..b/c..',
     ]);
   });
 
@@ -244,7 +276,19 @@ describe('seed set files', () => {
     expect(parseSeedSet(exported).entries.map((e) => e.id)).toEqual(['ded-1', 'ded-2', 'ind-5', 'ind-6']);
     const newer = exported.replace('"formatVersion":1', '"formatVersion":4');
     expect(() => parseSeedSet(newer, 'my.jsonl')).toThrow(/my.jsonl: written by a newer TabZero/);
-    expect(() => parseSeedSet('{"program":"f(x) = x"}\n')).toThrow(FormatVersionError);
-    expect(() => parseSeedSet('')).toThrow(/empty/);
+    const action = "use a run's seed.jsonl or an exported seed set (tabzero export --format seed-set)";
+    expect(() => parseSeedSet('{"program":"f(x) = x"}\n', 'f')).toThrow(
+      `f: not a seed set (line 1 is not a tabzero-seed-set header); ${action}`,
+    );
+    expect(() => parseSeedSet('', 'f')).toThrow(`f: not a seed set (the file is empty); ${action}`);
+    expect(() => parseSeedSet(' \n\n', 'f')).toThrow(/the file is empty/);
+    expect(() => parseSeedSet('hello', 'f')).toThrow(`f: not a seed set (line 1 is not JSON); ${action}`);
+    const [head, ...rest] = exported.trimEnd().split('\n');
+    expect(() => parseSeedSet([head, rest[0], '[1]'].join('\n'), 'f')).toThrow(
+      `f: line 3 is not a task (needs program, inputs and outputs); ${action}`,
+    );
+    expect(() => parseSeedSet([head, '', 'nope'].join('\n'), 'f')).toThrow(/^f line 3: invalid JSON/);
+    // Saved by hand without the final newline, or with blank lines: still the same set.
+    expect(parseSeedSet([head, '', ...rest].join('\n'))).toEqual(parseSeedSet(exported));
   });
 });

@@ -1,6 +1,11 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FormatVersionError, StoreFullError, isQuotaError } from '../../../src/store/errors.ts';
+import {
+  CorruptDataError,
+  FormatVersionError,
+  StoreFullError,
+  isQuotaError,
+} from '../../../src/store/errors.ts';
 import { DB_SCHEMA_VERSION, openTabzeroDb } from '../../../src/store/idb-schema.ts';
 import { IdbRunStore } from '../../../src/store/idb-store.ts';
 import {
@@ -142,6 +147,26 @@ describe('IdbRunStore', () => {
       /run "r": written by a newer TabZero \(tabzero-run format version 3; this TabZero reads up to 1\)/,
     );
     await expect(store.openRun('r')).rejects.toBeInstanceOf(FormatVersionError);
+    expect(await store.listRuns()).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a damaged run record, saying what is wrong and what to do', async () => {
+    const name = dbName();
+    const store = await IdbRunStore.open({ name, locks: new MemoryLocks() });
+    await (await store.createRun('r', newRun())).close();
+    const db = await openTabzeroDb(name);
+    const { model: _m, ...rest } = (await db.get('runs', 'r'))!;
+    await db.put('runs', { ...rest, step: '2' } as never);
+    db.close();
+    for (const open of [() => store.readRun('r'), () => store.openRun('r')]) {
+      const err = await open().catch((e) => e);
+      expect(err).toBeInstanceOf(CorruptDataError);
+      expect(err.message).toBe(
+        'run "r" is damaged (model, step missing or of the wrong type in its record), so TabZero cannot open it: ' +
+          'delete it, or import it again from an archive of it.',
+      );
+    }
     expect(await store.listRuns()).toEqual([]);
     await store.close();
   });

@@ -331,6 +331,51 @@ describe('NodeRunStore: torn writes and versions', () => {
     expect(err).toBeInstanceOf(FormatVersionError);
     expect(err.message).toMatch(/newer TabZero \(tabzero-run format version 9; this TabZero reads up to 1\)/);
     await expect(store.openRun('r')).rejects.toBeInstanceOf(FormatVersionError);
+    // The listing leaves it out (opening it says why), as IndexedDB does, and lists the others.
+    await (await store.createRun('s', newRun())).close();
+    expect((await store.listRuns()).map((m) => m.id)).toEqual(['s']);
+  });
+
+  it('refuses a damaged run.json, saying what is wrong and what to do, and changes nothing', async () => {
+    const store = new NodeRunStore(root);
+    const w = await store.createRun('r', newRun());
+    await drive(w, 1);
+    await w.close();
+    const file = path.join(root, 'r/run.json');
+    const good = JSON.parse(readFileSync(file, 'utf8'));
+    const { model: _m, files: _f, ...lacking } = good;
+    const action =
+      'so TabZero cannot open the run: restore run.json from a backup (or import the run from an archive), or start a new run in another folder.';
+    const cases: [string, RegExp][] = [
+      [
+        JSON.stringify(good).slice(0, 80),
+        /is damaged \(not valid JSON: .*\), so TabZero cannot open the run/,
+      ],
+      ['"a string"', /is damaged \(not a JSON object\), so/],
+      [
+        JSON.stringify({ ...lacking, step: -1 }),
+        /is damaged \(model, step, files missing or of the wrong type\), so/,
+      ],
+      [
+        JSON.stringify({ ...good, snapshots: { ...good.snapshots, 'seed.jsonl': 'x' } }),
+        /\(snapshots missing/,
+      ],
+      [JSON.stringify({ ...good, modelPath: 3 }), /\(modelPath missing or of the wrong type\)/],
+    ];
+    for (const [text, message] of cases) {
+      writeFileSync(file, text);
+      const before = readdirSync(path.join(root, 'r'), { recursive: true }).sort();
+      for (const open of [() => store.readRun('r'), () => store.openRun('r')]) {
+        const err = await open().catch((e) => e);
+        expect(err).toBeInstanceOf(CorruptDataError);
+        expect(err.message).toMatch(message);
+        expect(err.message.startsWith(`${file} is damaged (`)).toBe(true);
+        expect(err.message.endsWith(action)).toBe(true);
+      }
+      expect(readFileSync(file, 'utf8')).toBe(text);
+      expect(readdirSync(path.join(root, 'r'), { recursive: true }).sort()).toEqual(before);
+      expect(await store.listRuns()).toEqual([]);
+    }
   });
 
   it('refuses a checkpoint manifest from a newer TabZero (falls back past it)', async () => {
