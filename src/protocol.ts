@@ -101,10 +101,10 @@ export interface MemoryReport {
 
 /**
  * A run's status as the page shows it: the store's words (created, running, paused, stopped, finished,
- * failed), plus 'seeding' while a session seeds. A run stored as running with no session here was
- * interrupted (a closed tab, a lost device) and is reported as paused, ready to resume.
+ * failed), plus 'seeding' while a session seeds, and 'interrupted' for a run stored as running that no
+ * session here runs (a closed tab, a killed browser): it stopped at its last committed step and resumes.
  */
-export type RunSummaryStatus = RunStatus | 'seeding';
+export type RunSummaryStatus = RunStatus | 'seeding' | 'interrupted';
 
 export interface RunSummary {
   id: string;
@@ -380,6 +380,11 @@ export interface TrainerApi {
    * run's `seed-set` export, spec 4.8) seeds a run that has not seeded yet instead of proposing.
    */
   startRun(runId: string, seedSet?: Blob): Promise<void>;
+  /**
+   * Tests only (`?hold=PHASE`, issue 19's kill tests): the next run started holds, forever, the first
+   * time it reaches this phase's GPU, verifier or checkpoint work, and logs that it holds there.
+   */
+  setHoldPoint(phase: RunPhase | null): Promise<void>;
   /** Pause at the next safe point (a checkpoint is taken). */
   pauseRun(): Promise<void>;
   /** Stop at the next safe point (a checkpoint is taken). */

@@ -23,7 +23,7 @@ import { mergeEval, mergeRun, mergeStep, modelChoiceForRun } from './lib/history
 import { stepWallMs, type StepPoint } from './lib/series.ts';
 import { runEtaSeconds } from './lib/eta.ts';
 import { decodeShare, diffFromPreset } from './lib/share.ts';
-import { wantsCompat } from './lib/page.ts';
+import { holdPoint, wantsCompat } from './lib/page.ts';
 import { recipeConfig } from '../trainer/workshop-recipe.ts';
 
 export type View = 'model' | 'train' | 'samples' | 'buffers' | 'eval' | 'runs' | 'chat' | 'bench';
@@ -159,6 +159,8 @@ export class LabView {
     this.hubEndpoint = localStorage.getItem(ENDPOINT_KEY) ?? '';
     this.presentation = localStorage.getItem(PRESENTATION_KEY) === '1';
     this.applyShareHash(location.hash);
+    const hold = holdPoint(location.search);
+    if (hold) void this.trainer.setHoldPoint(hold);
     try {
       await withTimeout(
         this.trainer.subscribe(Comlink.proxy((e: TrainerEvent) => this.onEvent(e))),
@@ -493,7 +495,12 @@ export class LabView {
   togglePause(): void {
     if (this.busy || !this.run || this.replay) return;
     if (this.active) void this.pause();
-    else if (this.run.status === 'paused' || this.run.status === 'created' || this.interrupted)
+    else if (
+      this.run.status === 'paused' ||
+      this.run.status === 'interrupted' ||
+      this.run.status === 'created' ||
+      this.interrupted
+    )
       void this.resume();
   }
 

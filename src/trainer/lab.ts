@@ -32,6 +32,7 @@ import type {
   OnnxExportFiles,
   OnnxVariantChoice,
   RunComparison,
+  RunPhase,
   RunSummary,
   SampleFilter,
   StorageInfo,
@@ -73,6 +74,7 @@ export class Lab implements TrainerApi {
   private storePromise: Promise<RunStore> | null = null;
   private readonly hubChoices: Extract<ModelChoice, { kind: 'hub' }>[] = [];
   private readonly runs: RunLibrary;
+  private hold: RunPhase | null = null;
   private readonly onnx: OnnxSession;
 
   constructor(private readonly platform: LabPlatform) {
@@ -266,6 +268,7 @@ export class Lab implements TrainerApi {
       verifierFactory: this.platform.verifierFactory,
       seedSet: seeds,
       onEvent: (e) => this.emit(trainerEvent(runId, e)),
+      hold: this.hold ?? undefined,
     });
     const done = open.session
       .run()
@@ -288,6 +291,10 @@ export class Lab implements TrainerApi {
       });
     this.active = { runId, open, done };
     this.emit({ type: 'run-status', run: { ...this.runs.summary(await writer.meta()), status: 'running' } });
+  }
+
+  async setHoldPoint(phase: RunPhase | null): Promise<void> {
+    this.hold = phase;
   }
 
   async pauseRun(): Promise<void> {

@@ -235,8 +235,8 @@ export function checkpointSummary(i: CheckpointInfo): CheckpointSummary {
 /** A stored run as the page lists it; `trainingHere`: a session of this process trains it now. */
 export function runSummary(m: RunMeta, trainingHere: boolean): RunSummary {
   // The store's status is the truth once a session ended; a run still marked running with no active
-  // session was interrupted (a closed tab, a lost device) and is shown as paused, ready to resume.
-  const status: RunSummaryStatus = m.status === 'running' && !trainingHere ? 'paused' : m.status;
+  // session was interrupted (a closed tab, a killed browser, a lost device): it resumes from its checkpoint.
+  const status: RunSummaryStatus = m.status === 'running' && !trainingHere ? 'interrupted' : m.status;
   return {
     id: m.id,
     name: m.name ?? m.id,

@@ -5,13 +5,13 @@
 import type { RunConfig } from '../config.ts';
 import type { Engine } from '../engine/engine.ts';
 import { runPromptTemplates } from '../export/templates.ts';
-import type { Tokenizer } from '../policy.ts';
-import type { TrainerEvent } from '../protocol.ts';
-import { createWorkerVerifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
+import type { Policy, Tokenizer } from '../policy.ts';
+import type { RunPhase, TrainerEvent } from '../protocol.ts';
+import { createWorkerVerifier, type Verifier, type VerifierWorkerFactory } from '../selfplay/verifier.ts';
 import { checkSameModel } from '../store/identity.ts';
 import type { ModelIdentity, NewRun, RunWriter, SeedSet } from '../store/types.ts';
 import { TABZERO_VERSION } from '../version.ts';
-import { TrainingSession, type SessionEvent } from './session.ts';
+import { TrainingSession, type SessionEvent, type TrainableState } from './session.ts';
 import { checkpointSummary } from './run-library.ts';
 import type { Trainer, TrainerFactory } from './types.ts';
 
@@ -47,6 +47,8 @@ export interface OpenSessionDeps {
   verifierFactory: VerifierWorkerFactory;
   seedSet?: SeedSet;
   onEvent: (e: SessionEvent) => void;
+  /** Tests only: hold forever at this phase's first GPU, verifier or checkpoint call (see withHold). */
+  hold?: RunPhase;
 }
 
 /**
@@ -60,15 +62,16 @@ export async function openSession(d: OpenSessionDeps): Promise<OpenSession> {
     checkSameModel(meta, d.model.identity);
     trainer = await d.createTrainer(d.engine, meta.config);
     const verifier = createWorkerVerifier(d.verifierFactory, meta.config);
+    const held = d.hold ? withHold(d.hold, d.onEvent, trainer, verifier) : null;
     const session = new TrainingSession({
       writer: d.writer,
       seedSet: d.seedSet,
-      policy: trainer.policy,
+      policy: held?.policy ?? trainer.policy,
       referencePolicy: trainer.referencePolicy,
       tokenizer: d.model.tokenizer,
-      verifier,
-      trainable: trainer.trainable,
-      onEvent: d.onEvent,
+      verifier: held?.verifier ?? verifier,
+      trainable: held?.trainable ?? trainer.trainable,
+      onEvent: held?.onEvent ?? d.onEvent,
     });
     const t = trainer;
     return {
@@ -106,4 +109,42 @@ export function trainerEvent(runId: string, e: SessionEvent): TrainerEvent {
     case 'log':
       return { type: 'log', level: e.level, message: e.message };
   }
+}
+
+/**
+ * Issue 19's kill tests: wraps the session's policy, verifier and trainable so that the first call made
+ * while the run is in phase `hold` never returns (the browser is then killed there). It logs the hold
+ * first, so the test, and the event log, show where the kill landed.
+ */
+function withHold(
+  hold: RunPhase,
+  onEvent: (e: SessionEvent) => void,
+  trainer: Trainer,
+  verifier: Verifier,
+): { policy: Policy; verifier: Verifier; trainable: TrainableState; onEvent: (e: SessionEvent) => void } {
+  let phase: RunPhase | null = null;
+  let step = 0;
+  const gate = <T>(call: () => Promise<T>): Promise<T> => {
+    if (phase !== hold) return call();
+    onEvent({ type: 'log', level: 'warn', message: `test hold point: holding at ${hold} of step ${step}` });
+    return new Promise<T>(() => undefined);
+  };
+  const p = trainer.policy;
+  return {
+    policy: {
+      generate: (prompts, opts) => gate(() => p.generate(prompts, opts)),
+      logprobs: (batch) => p.logprobs(batch),
+      step: (batch) => gate(() => p.step(batch)),
+    },
+    verifier: { verify: (jobs) => gate(() => verifier.verify(jobs)), close: () => verifier.close() },
+    trainable: {
+      save: () => gate(() => trainer.trainable.save()),
+      load: (t, s) => trainer.trainable.load(t, s),
+      reset: (seed) => trainer.trainable.reset(seed),
+    },
+    onEvent: (e) => {
+      if (e.type === 'phase') ({ phase, step } = e.progress);
+      onEvent(e);
+    },
+  };
 }
