@@ -48,7 +48,6 @@ export function buildProgram(): Command {
   const program = new Command('tabzero')
     .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
     .version(TABZERO_VERSION)
-    .addHelpText('after', "\n--verbose (anywhere on the line) also shows Dawn's own warnings on stderr.")
     .exitOverride();
   for (const add of commands) add(program);
   return program;
