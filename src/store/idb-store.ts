@@ -139,13 +139,18 @@ async function writeTx(db: Db, what: string, step: number, fn: (w: TxWriter) => 
     } catch {
       // already finished or aborted
     }
-    await w.tx.done.catch(() => undefined);
-    if (isQuotaError(err)) {
+    // A full disk aborts the transaction itself (its error: QuotaExceededError, in Chromium at commit);
+    // the requests still pending reject with a plain AbortError, which is what Promise.all saw first.
+    const txError: unknown = await w.tx.done.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    if (isQuotaError(err) || isQuotaError(txError)) {
       throw new StoreFullError(
         `The browser's storage for TabZero is full (QuotaExceededError) while saving ${what}; nothing of it was ` +
           `kept and the run is unchanged at step ${step}. Free space (delete old runs or checkpoints, or export ` +
           'this run and delete it), allow persistent storage, then resume.',
-        err,
+        isQuotaError(err) ? err : txError,
       );
     }
     throw err;

@@ -76,6 +76,34 @@ describe('IdbRunStore', () => {
     },
   );
 
+  it('a full disk that aborts the transaction (Chromium: the requests fail with AbortError, the transaction with QuotaExceededError) raises StoreFullError', async () => {
+    const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
+    const w = await store.createRun('r', newRun());
+    const s2 = await drive(w, 2, [2]);
+    const before = await everything(await store.readRun('r'));
+    IDBObjectStore.prototype.put = function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['put']>
+    ) {
+      const req = originalPut.apply(this, args);
+      if (this.name === 'steps') {
+        const tx = this.transaction;
+        Object.defineProperty(tx, 'error', {
+          value: new DOMException('The quota has been exceeded.', 'QuotaExceededError'),
+        });
+        tx.abort();
+      }
+      return req;
+    };
+    const err = await w.commitStep(stepCommit(s2)).catch((e) => e);
+    expect(err).toBeInstanceOf(StoreFullError);
+    expect(err.message).toMatch(/storage for TabZero is full \(QuotaExceededError\) while saving step 3/);
+    IDBObjectStore.prototype.put = originalPut;
+    expect(await everything(await store.readRun('r'))).toEqual(before);
+    await w.close();
+    await store.close();
+  });
+
   it('a full quota while checkpointing keeps the previous checkpoints', async () => {
     const store = await IdbRunStore.open({ name: dbName(), locks: new MemoryLocks() });
     const w = await store.createRun('r', newRun());
