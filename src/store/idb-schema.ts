@@ -9,7 +9,7 @@ import type { EvalRow, RunMeta, SampleRow, StepRow } from './types.ts';
 
 export const DB_NAME = 'tabzero';
 /** Bump with a new `if (oldVersion < N)` block in upgrade(); never edit an old block. */
-export const DB_SCHEMA_VERSION = 1;
+export const DB_SCHEMA_VERSION = 2;
 
 /** Where a task entry lives: one of the three buffers or the seed set. */
 export type Bucket = 'ded' | 'abd' | 'ind' | 'seed';
@@ -39,11 +39,23 @@ export interface TaskRecord {
   entry: TaskEntry;
 }
 
+/**
+ * A checkpoint's manifest. Its bytes are a CheckpointData record of their own (schema 2): listing
+ * checkpoints must not hand out Blobs, since Chromium keeps a deleted record's blob files — and counts
+ * them against the quota — for as long as any Blob read from it is alive (until garbage collection), so
+ * deleting a run to free space would free nothing.
+ */
 export interface CheckpointRecord {
   runId: string;
   step: number;
   /** The manifest: `{format, ...CheckpointInfo}`. */
   manifest: Record<string, unknown>;
+}
+
+/** A checkpoint's bytes, under the same key as its CheckpointRecord. */
+export interface CheckpointData {
+  runId: string;
+  step: number;
   weights: Blob;
   state: Blob;
 }
@@ -55,14 +67,15 @@ export interface TabzeroDb extends DBSchema {
   evals: { key: [string, number, string]; value: EvalRow & { runId: string } };
   tasks: { key: [string, Bucket, string]; value: TaskRecord };
   checkpoints: { key: [string, number]; value: CheckpointRecord };
+  checkpointData: { key: [string, number]; value: CheckpointData };
 }
 
-export type StoreName = 'runs' | 'steps' | 'samples' | 'evals' | 'tasks' | 'checkpoints';
+export type StoreName = 'runs' | 'steps' | 'samples' | 'evals' | 'tasks' | 'checkpoints' | 'checkpointData';
 
 export async function openTabzeroDb(name = DB_NAME): Promise<IDBPDatabase<TabzeroDb>> {
   try {
     const db = await openDB<TabzeroDb>(name, DB_SCHEMA_VERSION, {
-      upgrade(db, oldVersion) {
+      async upgrade(db, oldVersion, _newVersion, tx) {
         if (oldVersion < 1) {
           db.createObjectStore('runs', { keyPath: 'id' });
           db.createObjectStore('steps', { keyPath: ['runId', 'step'] });
@@ -70,6 +83,19 @@ export async function openTabzeroDb(name = DB_NAME): Promise<IDBPDatabase<Tabzer
           db.createObjectStore('evals', { keyPath: ['runId', 'step', 'name'] });
           db.createObjectStore('tasks', { keyPath: ['runId', 'bucket', 'id'] });
           db.createObjectStore('checkpoints', { keyPath: ['runId', 'step'] });
+        }
+        if (oldVersion < 2) {
+          // A checkpoint's bytes move out of its manifest record (see CheckpointRecord).
+          db.createObjectStore('checkpointData', { keyPath: ['runId', 'step'] });
+          const data = tx.objectStore('checkpointData');
+          const checkpoints = tx.objectStore('checkpoints');
+          for (let c = await checkpoints.openCursor(); c; c = await c.continue()) {
+            const { weights, state, ...manifest } = c.value as CheckpointRecord & Partial<CheckpointData>;
+            if (weights && state) {
+              await data.put({ runId: manifest.runId, step: manifest.step, weights, state });
+              await c.update(manifest);
+            }
+          }
         }
       },
       blocking() {

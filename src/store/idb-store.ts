@@ -22,6 +22,7 @@ import {
   runRange,
   wholeRunRange,
   type Bucket,
+  type CheckpointData,
   type CheckpointRecord,
   type RunRecord,
   type StoreName,
@@ -62,7 +63,15 @@ import { defaultLockManager, runLockName, tryAcquireLock, type LockManagerLike }
 
 type Db = IDBPDatabase<TabzeroDb>;
 type WriteTx = IDBPTransaction<TabzeroDb, StoreName[], 'readwrite'>;
-const ALL_STORES: StoreName[] = ['runs', 'steps', 'samples', 'evals', 'tasks', 'checkpoints'];
+const ALL_STORES: StoreName[] = [
+  'runs',
+  'steps',
+  'samples',
+  'evals',
+  'tasks',
+  'checkpoints',
+  'checkpointData',
+];
 const ALL_BUCKETS: Bucket[] = ['ded', 'abd', 'ind', 'seed'];
 /** The stores of a run's rows, keyed [runId, step, ...]. */
 const ROW_STORES = ['steps', 'samples', 'evals'] as const;
@@ -121,6 +130,15 @@ class TxWriter {
   delete<N extends StoreName>(store: N, key: TabzeroDb[N]['key'] | IDBKeyRange): void {
     this.ops.push(this.tx.objectStore(store).delete(key));
   }
+  /** A checkpoint is two records under one key: its manifest and its bytes. */
+  putCheckpoint(ck: { manifest: CheckpointRecord; data: CheckpointData }): void {
+    this.put('checkpoints', ck.manifest);
+    this.put('checkpointData', ck.data);
+  }
+  deleteCheckpoint(key: [string, number]): void {
+    this.delete('checkpoints', key);
+    this.delete('checkpointData', key);
+  }
 }
 
 /**
@@ -170,12 +188,17 @@ function buffersOf(buckets: Record<Bucket, TaskRecord[]>): BufferSnapshot {
   return out;
 }
 
-async function checkpointBlob(rec: CheckpointRecord, what: string): Promise<CheckpointBlob> {
+async function checkpointBlob(
+  rec: CheckpointRecord,
+  data: CheckpointData | undefined,
+  what: string,
+): Promise<CheckpointBlob> {
   const info = parseCheckpointManifest(rec.manifest, what);
+  if (!data) throw new CorruptDataError(`${what}: its bytes are missing`);
   return {
     info,
-    weights: new Uint8Array(await rec.weights.arrayBuffer()),
-    state: new Uint8Array(await rec.state.arrayBuffer()),
+    weights: new Uint8Array(await data.weights.arrayBuffer()),
+    state: new Uint8Array(await data.state.arrayBuffer()),
   };
 }
 
@@ -239,9 +262,14 @@ class IdbRunReader implements RunReader {
 
   private async checkpointBlob(step: number): Promise<CheckpointBlob> {
     const what = `run "${this.id}" checkpoint at step ${step}`;
-    const rec = await this.db.get('checkpoints', [this.id, step]);
+    const tx = this.db.transaction(['checkpoints', 'checkpointData'], 'readonly');
+    const [rec, data] = await Promise.all([
+      tx.objectStore('checkpoints').get([this.id, step]),
+      tx.objectStore('checkpointData').get([this.id, step]),
+      tx.done,
+    ]);
     if (!rec) throw new CorruptDataError(`${what}: missing`);
-    return checkpointBlob(rec, what);
+    return checkpointBlob(rec, data, what);
   }
 
   async loadCheckpoint(step: number): Promise<LoadedCheckpoint> {
@@ -251,13 +279,14 @@ class IdbRunReader implements RunReader {
   /** One readonly transaction, so a writer in another tab cannot commit halfway through the export. */
   async exportData(): Promise<RunExport> {
     const tx = this.db.transaction(ALL_STORES, 'readonly');
-    const [found, steps, samples, evals, tasks, checkpoints] = await Promise.all([
+    const [found, steps, samples, evals, tasks, checkpoints, data] = await Promise.all([
       tx.objectStore('runs').get(this.id),
       tx.objectStore('steps').getAll(runRange(this.id)),
       tx.objectStore('samples').getAll(runRange(this.id)),
       tx.objectStore('evals').getAll(runRange(this.id)),
       tx.objectStore('tasks').getAll(wholeRunRange(this.id)),
       tx.objectStore('checkpoints').getAll(runRange(this.id)),
+      tx.objectStore('checkpointData').getAll(runRange(this.id)),
     ]);
     await tx.done;
     const rec = checkRecord(found, this.id);
@@ -270,6 +299,7 @@ class IdbRunReader implements RunReader {
       (step) =>
         checkpointBlob(
           checkpoints.find((ck) => ck.step === step)!,
+          data.find((d) => d.step === step),
           `checkpoint at step ${step}`,
         ),
     );
@@ -336,13 +366,14 @@ function mirrorOf(buckets: Record<Bucket, TaskRecord[]>): Mirror {
   return mirror;
 }
 
-function checkpointRecord(runId: string, blob: CheckpointBlob): CheckpointRecord {
+function checkpointRecords(
+  runId: string,
+  blob: CheckpointBlob,
+): { manifest: CheckpointRecord; data: CheckpointData } {
+  const step = blob.info.step;
   return {
-    runId,
-    step: blob.info.step,
-    manifest: checkpointManifestJson(blob.info),
-    weights: toBlob(blob.weights),
-    state: toBlob(blob.state),
+    manifest: { runId, step, manifest: checkpointManifestJson(blob.info) },
+    data: { runId, step, weights: toBlob(blob.weights), state: toBlob(blob.state) },
   };
 }
 
@@ -385,10 +416,10 @@ class IdbRunApplier implements RunApplier {
       );
       removed = { steps, samples, evals };
     }
-    const ck = c.checkpoint && checkpointRecord(this.id, c.checkpoint);
+    const ck = c.checkpoint && checkpointRecords(this.id, c.checkpoint);
     await writeTx(this.db, c.what, prev.step, (w) => {
       if (from !== null) for (const s of ROW_STORES) w.delete(s, runRange(this.id, from));
-      for (const s of c.dropCheckpoints ?? []) w.delete('checkpoints', [this.id, s]);
+      for (const s of c.dropCheckpoints ?? []) w.deleteCheckpoint([this.id, s]);
       for (const s of c.steps ?? []) w.put('steps', { ...s, runId: this.id });
       for (const s of c.samples ?? []) w.put('samples', { ...s, runId: this.id });
       for (const e of c.evals ?? []) w.put('evals', { ...e, runId: this.id });
@@ -396,7 +427,7 @@ class IdbRunApplier implements RunApplier {
         for (const id of ch.deletes) w.delete('tasks', [this.id, bucket, id]);
         for (const r of ch.puts) w.put('tasks', r);
       }
-      if (ck) w.put('checkpoints', ck);
+      if (ck) w.putCheckpoint(ck);
       w.put('runs', rec);
     });
     this.committed = rec;
@@ -410,10 +441,10 @@ class IdbRunApplier implements RunApplier {
   }
 
   async saveCheckpoint(blob: CheckpointBlob, prune: number[], what: string): Promise<CheckpointInfo> {
-    const value = checkpointRecord(this.id, blob);
+    const value = checkpointRecords(this.id, blob);
     await writeTx(this.db, what, this.committed.step, (w) => {
-      w.put('checkpoints', value);
-      for (const s of prune) w.delete('checkpoints', [this.id, s]);
+      w.putCheckpoint(value);
+      for (const s of prune) w.deleteCheckpoint([this.id, s]);
     });
     return blob.info;
   }
@@ -522,7 +553,7 @@ export class IdbRunStore implements RunStore {
     try {
       await writeTx(this.db, `the deletion of run "${id}"`, 0, (w) => {
         w.delete('runs', id);
-        for (const s of ['steps', 'samples', 'evals', 'tasks', 'checkpoints'] as const)
+        for (const s of ['steps', 'samples', 'evals', 'tasks', 'checkpoints', 'checkpointData'] as const)
           w.delete(s, wholeRunRange(id));
       });
     } finally {

@@ -277,13 +277,20 @@ export class Lab implements TrainerApi {
       })
       .catch(async (err) => {
         const error = userError(err);
+        const summary = this.runs.summary(await writer.meta());
+        let ended = summary;
         if (!(err instanceof DeviceLostError)) {
-          await writer
-            .setStatus(err instanceof StoreFullError ? 'paused' : 'failed', error.message)
-            .catch(() => undefined);
+          const status = err instanceof StoreFullError ? 'paused' : 'failed';
+          // On a full quota this small write can be refused too: the run still stopped (stored as
+          // 'running' with no session, it is listed as interrupted after a reload, and resumes the same).
+          const stored = await writer.setStatus(status, error.message).then(
+            () => true,
+            () => false,
+          );
+          ended = stored ? this.runs.summary(await writer.meta()) : { ...summary, status };
         }
         this.emit({ type: 'error', runId, error });
-        this.emit({ type: 'run-status', run: this.runs.summary(await writer.meta()) });
+        this.emit({ type: 'run-status', run: ended });
       })
       .finally(async () => {
         if (this.active?.runId === runId) this.active = null;

@@ -52,10 +52,10 @@ const backends: Record<string, () => Promise<Backend>> = {
       store,
       async corrupt(runId, step) {
         const db = await openTabzeroDb(name);
-        const rec = (await db.get('checkpoints', [runId, step]))!;
+        const rec = (await db.get('checkpointData', [runId, step]))!;
         const bytes = new Uint8Array(await rec.weights.arrayBuffer());
         bytes[bytes.length - 3] ^= 0x40;
-        await db.put('checkpoints', { ...rec, weights: new Blob([bytes]) });
+        await db.put('checkpointData', { ...rec, weights: new Blob([bytes]) });
         db.close();
       },
       setFull,

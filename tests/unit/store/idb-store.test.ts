@@ -38,11 +38,12 @@ function failPutsInto(
 }
 
 describe('IdbRunStore', () => {
-  it('opens the database `tabzero` with the six object stores of DESIGN.md', async () => {
+  it("opens the database `tabzero` with DESIGN.md's six object stores and the checkpoints' bytes", async () => {
     const db = await openTabzeroDb();
     expect(db.name).toBe('tabzero');
     expect(db.version).toBe(DB_SCHEMA_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual([
+      'checkpointData',
       'checkpoints',
       'evals',
       'runs',
@@ -51,6 +52,82 @@ describe('IdbRunStore', () => {
       'tasks',
     ]);
     db.close();
+  });
+
+  it('keeps checkpoint bytes apart from their manifests, so listing a run hands out no Blob', async () => {
+    // Chromium counts a deleted record's blob files against the quota while a Blob read from it lives
+    // (until garbage collection): a Runs list that read Blobs would make deleting a run free nothing.
+    const name = dbName();
+    const store = await IdbRunStore.open({ name, locks: new MemoryLocks() });
+    const w = await store.createRun('r', newRun());
+    await drive(w, 2, [1, 2]);
+    await w.close();
+    expect((await (await store.readRun('r')).checkpoints()).map((c) => c.step)).toEqual([1, 2]);
+    const db = await openTabzeroDb(name);
+    const manifests = await db.getAll('checkpoints');
+    expect(manifests.map((m) => Object.keys(m).sort())).toEqual([
+      ['manifest', 'runId', 'step'],
+      ['manifest', 'runId', 'step'],
+    ]);
+    expect((await db.getAll('checkpointData')).map((d) => d.weights instanceof Blob)).toEqual([true, true]);
+    await store.deleteRun('r');
+    expect(await db.count('checkpoints')).toBe(0);
+    expect(await db.count('checkpointData')).toBe(0);
+    db.close();
+    await store.close();
+  });
+
+  it('upgrades a schema-1 database: checkpoint bytes move out of their manifests and still load', async () => {
+    const name = dbName();
+    const store2 = await IdbRunStore.open({ name, locks: new MemoryLocks() });
+    const w = await store2.createRun('r', newRun());
+    await drive(w, 2, [2]);
+    await w.close();
+    const expected = await (await store2.readRun('r')).loadCheckpoint(2);
+    await store2.close();
+    // Rewrite it as schema 1 wrote it: six stores, the bytes inside the checkpoint record.
+    const db2 = await openTabzeroDb(name);
+    const V1_STORES = ['runs', 'steps', 'samples', 'evals', 'tasks', 'checkpoints'] as const;
+    const rows = Object.fromEntries(await Promise.all(V1_STORES.map(async (n) => [n, await db2.getAll(n)])));
+    const data = await db2.getAll('checkpointData');
+    db2.close();
+    rows.checkpoints = rows.checkpoints.map((c: { step: number }) => {
+      const d = data.find((x) => x.step === c.step)!;
+      return { ...c, weights: d.weights, state: d.state };
+    });
+    await new Promise<void>((resolve, reject) => {
+      const del = indexedDB.deleteDatabase(name);
+      del.onsuccess = () => resolve();
+      del.onerror = () => reject(del.error);
+    });
+    await new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open(name, 1);
+      open.onupgradeneeded = () => {
+        const keys = { runs: 'id', steps: ['runId', 'step'], samples: ['runId', 'step', 'i'] };
+        const more = { evals: ['runId', 'step', 'name'], tasks: ['runId', 'bucket', 'id'] };
+        const paths: Record<string, string | string[]> = { ...keys, ...more, checkpoints: ['runId', 'step'] };
+        for (const n of V1_STORES) open.result.createObjectStore(n, { keyPath: paths[n] });
+        for (const n of V1_STORES) for (const r of rows[n]) open.transaction!.objectStore(n).put(r);
+      };
+      open.onsuccess = () => {
+        open.result.close();
+        resolve();
+      };
+      open.onerror = () => reject(open.error);
+    });
+
+    const store = await IdbRunStore.open({ name, locks: new MemoryLocks() });
+    const loaded = await (await store.readRun('r')).loadCheckpoint(2);
+    expect(loaded.info).toEqual(expected.info);
+    expect(loaded.tensors.map((t) => [...t.data])).toEqual(expected.tensors.map((t) => [...t.data]));
+    const db = await openTabzeroDb(name);
+    expect(Object.keys((await db.get('checkpoints', ['r', 2]))!).sort()).toEqual([
+      'manifest',
+      'runId',
+      'step',
+    ]);
+    db.close();
+    await store.close();
   });
 
   it.each(['samples', 'tasks', 'runs', 'steps'])(
@@ -211,7 +288,9 @@ describe('IdbRunStore', () => {
     });
     const err = await IdbRunStore.open({ name, locks: new MemoryLocks() }).catch((e) => e);
     expect(err).toBeInstanceOf(FormatVersionError);
-    expect(err.message).toMatch(/upgraded by a newer TabZero.*schema version 1.*Reload/);
+    expect(err.message).toMatch(
+      new RegExp(`upgraded by a newer TabZero.*schema version ${DB_SCHEMA_VERSION}.*Reload`),
+    );
   });
 
   it('says so when Web Locks are missing instead of writing unguarded', async () => {
