@@ -20,6 +20,7 @@ import { register as pretrain } from './commands/pretrain.ts';
 import { register as evalCmd } from './commands/eval.ts';
 import { register as exportCmd } from './commands/export.ts';
 import { register as importCmd } from './commands/import.ts';
+import { filterDawnWarnings } from '../src/engine/node-gpu.ts';
 import { TABZERO_VERSION } from '../src/version.ts';
 
 const commands: ((program: Command) => void)[] = [
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   const program = new Command('tabzero')
     .description('Absolute Zero self-play for Qwen2 on WebGPU, headless (Node + Dawn).')
     .version(TABZERO_VERSION)
+    .option('--verbose', "also print the GPU driver's own warnings (Dawn's, filtered out by default)")
     .exitOverride();
   for (const add of commands) add(program);
   return program;
@@ -56,8 +58,13 @@ export function buildProgram(): Command {
 /** Runs the CLI; returns the exit code. Bad arguments give a one-line reason and a non-zero code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // --verbose is global: accepted before or after the command's name.
+  filterDawnWarnings(!argv.includes('--verbose'));
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(
+      argv.filter((a) => a !== '--verbose'),
+      { from: 'user' },
+    );
     // A command that reported its own failure (e.g. every bad line of an eval file) set the exit code.
     return Number(process.exitCode ?? 0);
   } catch (err) {

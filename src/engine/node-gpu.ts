@@ -1,10 +1,20 @@
 // Node's navigator.gpu: the npm package `webgpu` (Dawn). Node-only; the browser uses navigator.gpu.
 import { create, globals } from 'webgpu';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './gpu.ts';
+import { DAWN_LIMIT_WARNING, withNativeStderrFiltered } from './native-stderr.ts';
 
 export interface NodeDeviceOptions extends DeviceOptions {
   /** Dawn toggles / backend selection, e.g. ['backend=opengles'] for GL compat (TESTING.md). */
   dawnOptions?: string[];
+}
+
+let filterLimitWarnings = false;
+/**
+ * The CLI's choice (off with `tabzero --verbose`): filter Dawn's native limit warnings out of stderr while
+ * a device is acquired (native-stderr.ts). Library users and tests see stderr untouched.
+ */
+export function filterDawnWarnings(on: boolean): void {
+  filterLimitWarnings = on;
 }
 
 let installed = false;
@@ -20,5 +30,6 @@ export async function acquireNodeDevice(opts: NodeDeviceOptions = {}): Promise<G
   }
   const gpu = create(opts.dawnOptions ?? []);
   instances.push(gpu);
-  return acquireDevice(gpu, opts);
+  if (!filterLimitWarnings) return acquireDevice(gpu, opts);
+  return withNativeStderrFiltered(DAWN_LIMIT_WARNING, () => acquireDevice(gpu, opts));
 }
