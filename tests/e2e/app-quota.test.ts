@@ -156,11 +156,14 @@ describe('a full quota', () => {
         await page.getByTestId('start-run').click();
         await waitForStep(page, 1, STEP_TIMEOUT);
         // Step 1 is committed with its checkpoint; fill the quota while step 2 runs.
+        const fillStart = performance.now();
         const ballast = await fillQuota(page, BALLAST_CHUNK);
+        const fillS = (performance.now() - fillStart) / 1000;
         expect(ballast.refusal).toBe('QuotaExceededError');
         const quota = await page.evaluate(() => navigator.storage.estimate());
         console.log(
-          `[e2e quota] ballast ${(ballast.bytes / 2 ** 20).toFixed(1)} MB, then ${ballast.refusal}; ` +
+          `[e2e quota] ballast ${(ballast.bytes / 2 ** 20).toFixed(1)} MB in ${fillS.toFixed(1)} s (a step takes ` +
+            `~25 s), then ${ballast.refusal}; ` +
             `usage ${((quota.usage ?? 0) / 2 ** 20).toFixed(1)} MB`,
         );
         const fullAt = performance.now();
