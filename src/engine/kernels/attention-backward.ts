@@ -1,11 +1,11 @@
-// Backward of the causal GQA attention forward (attention.ts), moved here unchanged so the decode and
+// Backward of the causal GQA attention forward (attention-decode.ts, attention-prefill.ts), moved here unchanged so the decode and
 // prefill/backward kernels can evolve in separate files.
 //
 // Reference: attentionBackward (src/engine/reference/ops-backward.ts).
 // Tests: tests/gpu/backward-kernels.test.ts (causal GQA attention backward); in the whole model
 //   tests/gpu/train-grads.test.ts.
 import { computePipeline, type Kernel } from '../dispatch.ts';
-import { DIMS_PER_THREAD, HEAD_ROW, headRowGrid, MAX_HEAD_DIM, WG } from './attention.ts';
+import { DIMS_PER_THREAD, HEAD_ROW, headRowGrid, MAX_HEAD_DIM, WG } from './attention-decode.ts';
 import type { KvDType } from './rope-kv.ts';
 
 // Backward of the causal GQA attention above, over the KV-cache layout the training forward
