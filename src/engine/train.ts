@@ -11,7 +11,7 @@ import { GpuAdamW, type OptimizerOptions, type TrainableTensor } from './adamw.t
 import { ParamGradKernel } from './kernels/param-grad.ts';
 import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
-import { Dispatcher, type Kernel } from './dispatch.ts';
+import { Dispatcher, type DispatchProfiler, type Kernel } from './dispatch.ts';
 import type { Engine } from './engine.ts';
 import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
 import { LmLossKernel } from './kernels/logprob.ts';
@@ -274,6 +274,20 @@ export class GpuTrainer {
     this.lmTargets = act(T, 'lm targets');
     this.lmRowData = act(T * 4, 'lm row data');
     this.lmRowOut = act(T * 4, 'lm row out');
+  }
+
+  /**
+   * Bench-only: routes the trainer's and the forward's dispatches to `profiler` (per-kernel GPU times),
+   * their sites prefixed "bwd:" (the trainer's own: LM head loss, backward kernels) and "fwd:" (the
+   * forward's encodeLayer, run by the forward and again by the backward's recomputation). Profiled
+   * dispatches run before the copies recorded in the same encoder, so a profiled step's gradients are
+   * not the real ones: time it, do not use it.
+   */
+  setProfiler(profiler: DispatchProfiler | null): void {
+    const prefixed = (prefix: string): DispatchProfiler | null =>
+      profiler && { dispatch: (site, ...rest) => profiler.dispatch(prefix + site, ...rest) };
+    this.d.profiler = prefixed('bwd:');
+    this.fwd.dispatcher.profiler = prefixed('fwd:');
   }
 
   /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
