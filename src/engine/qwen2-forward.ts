@@ -166,7 +166,7 @@ export class Qwen2Forward {
     this.mmW = new MatmulKernel(device, true, weights.dtype, features);
     this.arithmetic = this.mmW.arithmetic;
     this.gemvW = new GemvKernel(device, weights.dtype, features);
-    this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
+    this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32', features);
     this.embedding = new EmbeddingKernel(device, weights.dtype, features);
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false }, features);
     this.normResidual = new RmsNormKernel(device, { residual: true, gather: false }, features);

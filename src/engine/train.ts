@@ -235,8 +235,8 @@ export class GpuTrainer {
     this.pgNormScatter = new ParamGradKernel(device, 'normScatter');
     this.pgColsum = new ParamGradKernel(device, 'colsum');
     this.pgEmbed = new ParamGradKernel(device, 'embed');
-    this.mmW = new MatmulGradKernel(device, fwd.weights.dtype);
-    this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32');
+    this.mmW = new MatmulGradKernel(device, fwd.weights.dtype, fwd.features);
+    this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32', fwd.features);
     this.add = new ResidualAddKernel(device);
     this.norm = new RmsNormKernel(device, { residual: false, gather: false }, fwd.features);
     this.normBack = new RmsNormBackwardKernel(device, false);
