@@ -12,7 +12,9 @@ import type { KvDType } from './rope-kv.ts';
 // uses: query row t is token rows[t] = (slot, pos) and attends to cache[slot, 0..pos]; the rows of a
 // slot are contiguous from slotRows[slot].x (slotRows[slot].y of them, positions 0, 1, ...). The score
 // matrix is never stored; both kernels recompute scores from q, K and the softmax statistics.
-//   dq kernel, one workgroup per (row, head): m, l by an online pass, then with P = exp(s − m)/l,
+//   dq kernel, one workgroup per (row, head): m, l by an online pass (each invocation over its own
+//     keys, one exponential per key, then a fixed-order tree of the partial (m, l)), then with
+//     P = exp(s − m)/l,
 //     dP_j = dO·v_j, Δ = dO·O:  dq = scale Σ_j P_j (dP_j − Δ) k_j;  stores lse = m + log l and Δ.
 //   dkv kernel, one workgroup per (slot, key pos, KV head): over the query rows t ≥ pos of its slot and
 //     the query heads of its group, dv_j = Σ P dO,  dk_j = scale Σ P (dP − Δ) q.
@@ -44,6 +46,7 @@ var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
 var<workgroup> dos: array<f32, ${MAX_HEAD_DIM}>;
 var<workgroup> ps: array<f32, ${WG}>;
 var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> redM: array<f32, ${WG}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -64,29 +67,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let nKeys = row.y + 1u;
   let stride = p.nKv * p.D;
   let seqBase = row.x * p.maxLen * stride + kh * p.D;
-  // Pass 1: softmax statistics (online, blocks of ${WG} keys).
+  // Pass 1: softmax statistics. Each invocation folds its own keys j ≡ li (mod ${WG}) into a running
+  // (max, sum of exponentials) — one exponential per key, no barrier — then the ${WG} partial pairs are
+  // combined by a tree in a fixed order.
   var m = -3.0e38;
   var l = 0.0;
-  for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
-    let j = j0 + li;
-    var s = -3.0e38;
-    if (j < nKeys) {
-      var dot = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
-      s = dot * p.scale;
+  for (var j = li; j < nKeys; j += ${WG}u) {
+    var dot = 0.0;
+    for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
+    let s = dot * p.scale;
+    let nm = max(m, s);
+    l = l * exp(m - nm) + exp(s - nm);
+    m = nm;
+  }
+  workgroupBarrier();
+  redM[li] = m;
+  red[li] = l;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (li < s) {
+      let m1 = redM[li];
+      let m2 = redM[li + s];
+      let mm = max(m1, m2);
+      red[li] = red[li] * exp(m1 - mm) + red[li + s] * exp(m2 - mm);
+      redM[li] = mm;
     }
-    ps[li] = s;
-    workgroupBarrier();
-    let n = min(${WG}u, nKeys - j0);
-    var bm = m;
-    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
-    var bl = 0.0;
-    for (var k = 0u; k < n; k++) { bl += exp(ps[k] - bm); }
-    l = l * exp(m - bm) + bl;
-    m = bm;
     workgroupBarrier();
   }
-  let lse = m + log(l);
+  let lse = redM[0] + log(red[0]);
   // Pass 2: dS_j = P_j (dP_j − Δ), dq += scale Σ dS_j k_j.
   var acc: array<f32, ${DIMS_PER_THREAD}>;
   for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
