@@ -116,13 +116,16 @@ export async function profileTrainStep(
  * (forward, recompute, and the backward's five score-sized products), the LM head twice (logits and
  * dL/dhidden) on completion rows only, LoRA ~5 products of rank r per adapted projection and token.
  * Full fine-tuning (`full`) adds each weight's dW: the layer matmuls run four times, the LM head three
- * (its tied embedding's gradient), and there are no LoRA products.
+ * (its tied embedding's gradient), and there are no LoRA products. Without recomputation (`recompute`
+ * false: the trainer kept the activations) the forward's layer matmuls, attention and LoRA products
+ * run once fewer.
  */
 export function trainStepFlops(
   c: Qwen2Config,
   lens: readonly { prompt: number; completion: number }[],
   lora: { rank: number; inOutSum: number },
   full = false,
+  recompute = true,
 ): TrainBenchResult['flops'] {
   const C = c.hiddenSize;
   const Q = (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim;
@@ -137,10 +140,11 @@ export function trainStepFlops(
     attnPairs += (n * (n + 1)) / 2;
   }
   const L = c.numHiddenLayers;
-  const layers = (full ? 4 : 3) * L * tokens * perTokenLayer;
-  const attention = 4.5 * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
+  const once = recompute ? 0 : 1;
+  const layers = ((full ? 4 : 3) - once) * L * tokens * perTokenLayer;
+  const attention = (4.5 - once) * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
   const lmHead = (full ? 3 : 2) * 2 * completion * c.vocabSize * C;
-  const loraFlops = 3 * 2 * L * tokens * lora.rank * lora.inOutSum * 2;
+  const loraFlops = (6 - once) * 2 * L * tokens * lora.rank * lora.inOutSum;
   return { layers, attention, lmHead, lora: loraFlops, total: layers + attention + lmHead + loraFlops };
 }
 
@@ -180,7 +184,13 @@ export async function benchTrainStep(
   const inOutSum = (trainer.lora?.pairs ?? [])
     .filter((p) => p.layer === 0)
     .reduce((n, p) => n + (p.A.n + p.B.n) / (trainer.lora?.rank ?? 1), 0);
-  const flops = trainStepFlops(c, lens, { rank: trainer.lora?.rank ?? 0, inOutSum }, trainer.lora === null);
+  const flops = trainStepFlops(
+    c,
+    lens,
+    { rank: trainer.lora?.rank ?? 0, inOutSum },
+    trainer.lora === null,
+    !trainer.keepsActivations,
+  );
   const stepMs = best!.ms;
   const inputTokens = opts.sequences * (opts.promptLen + opts.completionLen - 1);
   const flopsPerSecond = flops.total / (stepMs / 1000);

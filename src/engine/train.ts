@@ -320,6 +320,11 @@ export class GpuTrainer {
     this.lmRowOut = act(T * 4, 'lm row out');
   }
 
+  /** Whether the backward reads kept activations instead of recomputing each layer (keepActivations). */
+  get keepsActivations(): boolean {
+    return this.kept.length > 0;
+  }
+
   /**
    * Bench-only: routes the trainer's and the forward's dispatches to `profiler` (per-kernel GPU times),
    * their sites prefixed "bwd:" (the trainer's own: LM head loss, backward kernels) and "fwd:" (the
