@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   encodeMatmulGrad,
+  F16_FOLD,
   MATMUL_TILES,
   MatmulGradKernel,
   MatmulKernel,
@@ -155,40 +156,52 @@ describe('matmul template: layouts × B dtypes × tiles × split-K', () => {
             }
         });
 
-  it('the forward kernel on each tile: NN and NT with bias and a column window, bf16 weights', async () => {
+  it('the forward kernel on each tile: NN and NT with bias and a column window; bf16, and f16 in f16 math', async () => {
     const device = await getTestDevice();
     for (const kind of tileKinds)
-      for (const transposeB of [true, false]) {
-        const [M, N, K] = [67, 45, 33];
-        const a = randomF32(M * K, 7);
-        const file = 'BF16';
-        const bytes = encodeFloats(randomF32(N * K, 8), file).slice();
-        const b = decodeFloats(bytes, file);
-        const bias = randomF32(N, 9);
-        const want = new Float32Array(M * N);
-        matmul(want, a, b, bias, M, N, K, transposeB);
-        const ldo = N + 4;
-        const out = uploadF32(device, new Float32Array(M * ldo).fill(7));
-        const k = new MatmulKernel(device, transposeB, 'bf16', { ...PORTABLE_SHADERS, adapterKind: kind });
-        await runKernel(device, k, {
-          a: uploadF32(device, a),
-          b: uploadBytes(device, bytes),
-          out,
-          bias: uploadF32(device, bias),
-          M,
-          N,
-          K,
-          ldo,
-          colOff: 2,
-        });
-        const got = await readF32(device, out, M * ldo);
-        const win = new Float32Array(M * N);
-        for (let m = 0; m < M; m++)
-          for (let j = 0; j < ldo; j++) {
-            if (j >= 2 && j < 2 + N) win[m * N + j - 2] = got[m * ldo + j];
-            else expect(got[m * ldo + j]).toBe(7);
-          }
-        expect(maxAbsDiff(win, want), `${kind} ${transposeB ? 'NT' : 'NN'}`).toBeLessThan(ATOL);
-      }
+      for (const transposeB of [true, false])
+        for (const dtype of ['bf16', 'f16'] as const) {
+          const [M, N, K] = [67, 45, 33];
+          const a = randomF32(M * K, 7);
+          const file = dtype === 'f16' ? 'F16' : 'BF16';
+          const bytes = encodeFloats(randomF32(N * K, 8), file).slice();
+          const b = decodeFloats(bytes, file);
+          const bias = randomF32(N, 9);
+          const want = new Float32Array(M * N);
+          matmul(want, a, b, bias, M, N, K, transposeB);
+          const absSum = new Float32Array(M * N);
+          matmul(absSum, a.map(Math.abs), b.map(Math.abs), null, M, N, K, transposeB);
+          const ldo = N + 4;
+          const out = uploadF32(device, new Float32Array(M * ldo).fill(7));
+          // f16 weights on a shader-f16 device multiply in f16 (matmul.ts: ≤ (F16_FOLD + 1)·2^-11·Σ|a·w|).
+          const features = { f16: dtype === 'f16', subgroups: false, adapterKind: kind };
+          const k = new MatmulKernel(device, transposeB, dtype, features);
+          expect(k.arithmetic).toBe(dtype === 'f16' ? 'f16' : 'f32');
+          const rel = dtype === 'f16' ? (F16_FOLD + 1) * 2 ** -11 : 0;
+          await runKernel(device, k, {
+            a: uploadF32(device, a),
+            b: uploadBytes(device, bytes),
+            out,
+            bias: uploadF32(device, bias),
+            M,
+            N,
+            K,
+            ldo,
+            colOff: 2,
+          });
+          const got = await readF32(device, out, M * ldo);
+          let worst = 0;
+          for (let m = 0; m < M; m++)
+            for (let j = 0; j < ldo; j++) {
+              const g = got[m * ldo + j];
+              if (j < 2 || j >= 2 + N) {
+                expect(g).toBe(7);
+                continue;
+              }
+              const i = m * N + j - 2;
+              worst = Math.max(worst, Math.abs(g - want[i]) / (ATOL + rel * absSum[i]));
+            }
+          expect(worst, `${kind} ${transposeB ? 'NT' : 'NN'} ${dtype}`).toBeLessThan(1);
+        }
   });
 });

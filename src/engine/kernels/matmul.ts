@@ -14,7 +14,10 @@
 // the operand's contiguous dimension (the NT weight tile is transposed on load; a packed 16-bit word
 // gives both of its halves in one load). Invocation (x, y) of the WX×WY workgroup owns the outputs
 // (y + i·WY, x + j·WX): strided, so the invocations of a row read consecutive tile elements and write
-// consecutive outputs. Tile sizes come from MATMUL_TILES by adapter kind (never by batch size).
+// consecutive outputs. On software adapters (MatmulTile.staged false) nothing is staged: each
+// invocation reads its rows and columns straight from the buffers, its output block unrolled with
+// constant indices (2x faster on lavapipe). Tile sizes come from MATMUL_TILES by adapter kind (never
+// by batch size).
 // Split-K: workgroup z sums k in [z·kPerSplit, (z+1)·kPerSplit) into a partial buffer [splits, M, N];
 // MatmulSplitReduceKernel adds the slices in a fixed order and applies the epilogue. Every output's sum
 // runs in a fixed order that depends only on K and the split count, never on M: a row's result does
@@ -48,6 +51,14 @@ export interface MatmulTile {
   TK: number;
   WX: number;
   WY: number;
+  /**
+   * Stage the operand tiles through workgroup memory (GPUs). false: every invocation reads its A rows
+   * and B columns straight from the storage buffers, one k at a time, its RM×RN block unrolled with
+   * constant indices (software adapters, where workgroup memory is ordinary memory behind barriers
+   * and dynamically indexed per-invocation arrays become memory too). TK then only rounds split-K
+   * slices.
+   */
+  staged: boolean;
 }
 
 /**
@@ -55,14 +66,16 @@ export interface MatmulTile {
  * ranges are repeat runs), GFLOP/s at 512³ NT / 1008×768×128 NT / 1008×128×768 NN / 768×128×1008 TN:
  * 64×64 over 16×8 invocations (4×8 each, the previous kernel's geometry) 2.8 / 2.5 / 2.1–2.9 / 3.0;
  * 64×64 over 8×4 (8×16 each) 3.5–4.4 / 3.6–4.3 / 4.3–4.6 / 3.3–4.0; 8×8 invocations 3.7 / 2.8 / 3.0 / 3.0;
- * 128×64 over 8×4 1.7; 32×32 over 8×8 2.2 / 1.7 / 1.7. A CPU lane has no register file to fill, so more
- * outputs per invocation amortise the workgroup-memory reads. 'gpu' keeps 128 invocations (compatibility
+ * 128×64 over 8×4 1.7; 32×32 over 8×8 2.2 / 1.7 / 1.7. Not staged (direct loads, unrolled block):
+ * 64×64 over 8×4 5.6–7.0 / 6.9 / 7.3–7.8 / 8.4–9.9 (256×8192×64 NT, the LM head: 5.6); over 8×2 7.2 /
+ * 4.9 / 7.5 / 6.7; 32×64 over 8×4 4.8 / 4.7 / 5.2 / 3.4; 64×64 over 8×8 4.2 / 6.2 / 5.1 / 3.8. A CPU
+ * lane has no register file to fill, so more outputs per invocation amortise the loads. 'gpu' keeps 128 invocations (compatibility
  * mode's limit) of 4×8 outputs: not measured on a real GPU (none was used when this was tuned), and no
  * `bench --tune` measures the candidates yet.
  */
 export const MATMUL_TILES: Readonly<Record<AdapterKind, MatmulTile>> = {
-  cpu: { TM: 64, TN: 64, TK: 16, WX: 8, WY: 4 },
-  gpu: { TM: 64, TN: 64, TK: 16, WX: 16, WY: 8 },
+  cpu: { TM: 64, TN: 64, TK: 16, WX: 8, WY: 4, staged: false },
+  gpu: { TM: 64, TN: 64, TK: 16, WX: 16, WY: 8, staged: true },
 };
 
 /** Workgroup-memory row padding of the staged tiles (elements). */
@@ -167,28 +180,48 @@ export function matmulShader(s: MatmulShaderSpec): string {
         for (var j = 0u; j < ${RN}u; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
       }
     }`;
-  return /* wgsl */ `${enables(f16)}
-struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldo: u32, aOff: u32, bOff: u32,
-                oOff: u32, accumulate: u32, alpha: f32, kPerSplit: u32, splitStride: u32,
-                pad0: u32, pad1: u32, pad2: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<${bElem}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-${s.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
-${packed ? unpack : ''}
-var<workgroup> As: array<${T}, ${TK * LA}>; // [k][m]
-var<workgroup> Bs: array<${T}, ${TK * LB}>; // [k][n]
-
-@compute @workgroup_size(${WX}, ${WY})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let tileM = wg.y * ${TM}u;
-  let tileN = wg.x * ${TN}u;
-  var acc = array<array<f32, ${RN}>, ${RM}>();
-  let kBegin = wg.z * p.kPerSplit;
-  let kEnd = min(p.K, kBegin + p.kPerSplit);
-  for (var k0 = kBegin; k0 < kEnd; k0 += ${TK}u) {
+  // Direct (unstaged) variant: clamped row/column indices keep every load in bounds without branches
+  // (the clamped rows' and columns' outputs are never written).
+  const loadElem = (idx: string) =>
+    s.bdtype === 'f32' || !packed
+      ? `${T}(b[${idx}])`
+      : s.bdtype === 'bf16'
+        ? `bf16At(${idx})`
+        : `unpack2x16float(b[(${idx}) >> 1u])[(${idx}) & 1u]`;
+  const directIdx = {
+    a: (m: string, k: string) => (s.transA ? `p.aOff + ${k} * p.lda + ${m}` : `p.aOff + ${m} * p.lda + ${k}`),
+    b: (n: string, k: string) => (s.transB ? `p.bOff + ${n} * p.ldb + ${k}` : `p.bOff + ${k} * p.ldb + ${n}`),
+  };
+  const directStep = (k: string, target: string) => {
+    const lines: string[] = [];
+    for (let j = 0; j < RN; j++) lines.push(`let b${j} = ${loadElem(directIdx.b(`n${j}`, k))};`);
+    for (let i = 0; i < RM; i++) {
+      lines.push(`{ let av = ${T}(a[${directIdx.a(`m${i}`, k)}]);`);
+      for (let j = 0; j < RN; j++)
+        lines.push(`  ${target}[${i}][${j}] = fma(av, b${j}, ${target}[${i}][${j}]);`);
+      lines.push('}');
+    }
+    return lines.join('\n      ');
+  };
+  const clamp: string[] = [];
+  for (let i = 0; i < RM; i++) clamp.push(`let m${i} = min(tileM + ${row(`${i}u`)}, p.M - 1u);`);
+  for (let j = 0; j < RN; j++) clamp.push(`let n${j} = min(tileN + ${col(`${j}u`)}, p.N - 1u);`);
+  const directLoop = f16
+    ? /* wgsl */ `for (var k1 = kBegin; k1 < kEnd; k1 += ${F16_FOLD}u) {
+    // Explicitly zeroed: lavapipe (Mesa 25) did not re-zero an uninitialised var declared in a loop.
+    var part = array<array<f16, ${RN}>, ${RM}>();
+    for (var k = k1; k < min(k1 + ${F16_FOLD}u, kEnd); k++) {
+      ${directStep('k', 'part')}
+    }
+    for (var i = 0u; i < ${RM}u; i++) {
+      for (var j = 0u; j < ${RN}u; j++) { acc[i][j] += f32(part[i][j]); }
+    }
+  }`
+    : /* wgsl */ `for (var k = kBegin; k < kEnd; k++) {
+      ${directStep('k', 'acc')}
+  }`;
+  const mainLoop = s.tile.staged
+    ? /* wgsl */ `for (var k0 = kBegin; k0 < kEnd; k0 += ${TK}u) {
     for (var e = li; e < ${TM * TK}u; e += ${NT}u) {
       ${s.transA ? `let kk = e / ${TM}u; let m = e % ${TM}u;` : `let m = e / ${TK}u; let kk = e % ${TK}u;`}
       let gm = tileM + m; let gk = k0 + kk;
@@ -199,7 +232,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
     ${fmaLoop}
     workgroupBarrier();
-  }
+  }`
+    : `${clamp.join('\n  ')}
+  ${directLoop}`;
+  const bf16At =
+    'fn bf16At(i: u32) -> f32 { let w = b[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }';
+  return /* wgsl */ `${enables(f16)}
+struct Params { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldo: u32, aOff: u32, bOff: u32,
+                oOff: u32, accumulate: u32, alpha: f32, kPerSplit: u32, splitStride: u32,
+                pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<${bElem}>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${s.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+${packed && s.tile.staged ? unpack : ''}
+${packed && !s.tile.staged && s.bdtype === 'bf16' ? bf16At : ''}
+${
+  s.tile.staged
+    ? `var<workgroup> As: array<${T}, ${TK * LA}>; // [k][m]
+var<workgroup> Bs: array<${T}, ${TK * LB}>; // [k][n]`
+    : ''
+}
+
+@compute @workgroup_size(${WX}, ${WY})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let tileM = wg.y * ${TM}u;
+  let tileN = wg.x * ${TN}u;
+  var acc = array<array<f32, ${RN}>, ${RM}>();
+  let kBegin = wg.z * p.kPerSplit;
+  let kEnd = min(p.K, kBegin + p.kPerSplit);
+  ${mainLoop}
   for (var i = 0u; i < ${RM}u; i++) {
     let gm = tileM + ${row('i')};
     if (gm >= p.M) { continue; }
