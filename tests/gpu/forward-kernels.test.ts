@@ -385,16 +385,21 @@ describe('forward kernels vs reference', () => {
       // With an f16 cache the reference reads the same rounded k/v, so the f32 tolerance still holds.
       const got = await readF32(device, out, T * nH * D);
       expect(record(`attention (${cacheName})`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
-      const outPrefill = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new PrefillAttentionKernel(device, kv, features), {
-        q: qOut,
-        kCache,
-        vCache,
-        out: outPrefill,
-        ...shape,
-      });
-      const gotPrefill = await readF32(device, outPrefill, T * nH * D);
-      expect(record(`prefill attention (${cacheName})`, maxAbsDiff(gotPrefill, want))).toBeLessThan(ATT_ATOL);
+      // The prefill kernel on both adapter kinds (the decode kernel on 'gpu', per-row on 'cpu').
+      for (const adapterKind of ['gpu', 'cpu'] as const) {
+        const outPrefill = storageBuffer(device, T * nH * D * 4);
+        await runKernel(device, new PrefillAttentionKernel(device, kv, { ...features, adapterKind }), {
+          q: qOut,
+          kCache,
+          vCache,
+          out: outPrefill,
+          ...shape,
+        });
+        const gotPrefill = await readF32(device, outPrefill, T * nH * D);
+        expect(
+          record(`prefill attention ${adapterKind} (${cacheName})`, maxAbsDiff(gotPrefill, want)),
+        ).toBeLessThan(ATT_ATOL);
+      }
       if (native) {
         // Native f16 stores and loads are the packed path's bytes and values, bit for bit.
         const kPacked = storageBuffer(device, cacheBytes);
