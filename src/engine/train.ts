@@ -276,8 +276,8 @@ export class GpuTrainer {
     this.normBackScatter = new RmsNormBackwardKernel(device, true);
     this.swigluBack = new SwigluBackwardKernel(device);
     this.ropeBack = new RopeBackwardKernel(device);
-    this.attDq = new AttentionDqKernel(device, kvDType);
-    this.attDkv = new AttentionDkvKernel(device, kvDType);
+    this.attDq = new AttentionDqKernel(device, kvDType, fwd.features);
+    this.attDkv = new AttentionDkvKernel(device, kvDType, fwd.features);
     this.lmLoss = new LmLossKernel(device, fwd.features);
     const ledger = engine.ledger;
     const act = (n: number, label: string) => ledger.storage('activations', n * 4, `train ${label}`);
