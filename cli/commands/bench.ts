@@ -61,7 +61,7 @@ export function register(program: Command): void {
     )
     .option(
       '--no-kernel-times',
-      "skip the per-kernel GPU timings (one profiled prefill + decode step per batch size, with 'timestamp-query')",
+      "skip the per-kernel GPU timings (one profiled prefill + decode step per batch size, or with --train one profiled training step; with 'timestamp-query')",
     )
     .option('--onnx', 'also run the same decode workload on onnxruntime (exports --model to a temp folder)')
     .option('--onnx-variant <v>', 'ONNX precision: fp32 or fp16 (default: fp32 for f32 weights, else fp16)')
@@ -173,6 +173,7 @@ export function register(program: Command): void {
           loraAlpha: 32,
           full: Boolean(args.full),
           peakMatmulFlops: peak,
+          kernelTimes: args.kernelTimes,
         });
         process.stdout.write(JSON.stringify({ model: label, train }, null, 2) + '\n');
         if (!args.json) process.stdout.write('\n' + trainBenchTable(train) + '\n');

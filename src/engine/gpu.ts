@@ -55,13 +55,33 @@ export interface ShaderFeatures {
   f16: boolean;
   /** `subgroups`: reductions use subgroupAdd/subgroupMax inside a subgroup. */
   subgroups: boolean;
+  /**
+   * What kind of adapter the tile tables are for (matmul.ts MATMUL_TILES): 'cpu' for the software
+   * adapters that run workgroups on CPU SIMD lanes (lavapipe/llvmpipe, SwiftShader), else 'gpu' (the
+   * default when absent). Decided from the adapter's identity, never from a batch size.
+   */
+  adapterKind?: AdapterKind;
+}
+
+export type AdapterKind = 'cpu' | 'gpu';
+
+/** 'cpu' for software adapters (Mesa lavapipe/llvmpipe, SwiftShader), else 'gpu'. */
+export function adapterKind(
+  report: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>,
+): AdapterKind {
+  const id = [report.vendor, report.architecture, report.device, report.description].join(' ');
+  return /llvmpipe|lavapipe|swiftshader/i.test(id) ? 'cpu' : 'gpu';
 }
 
 /** The portable paths: packed 16-bit data unpacked to f32, workgroup-memory reduction trees. */
 export const PORTABLE_SHADERS: ShaderFeatures = { f16: false, subgroups: false };
 
 export function shaderFeatures(report: AdapterReport): ShaderFeatures {
-  return { f16: report.features['shader-f16'], subgroups: report.features.subgroups };
+  return {
+    f16: report.features['shader-f16'],
+    subgroups: report.features.subgroups,
+    adapterKind: adapterKind(report),
+  };
 }
 
 export class WebGPUUnavailableError extends Error {

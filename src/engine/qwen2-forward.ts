@@ -22,7 +22,8 @@ import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { LoraTarget } from '../config.ts';
 import { Dispatcher } from './dispatch.ts';
 import type { ShaderFeatures } from './gpu.ts';
-import { AttentionKernel } from './kernels/attention.ts';
+import { DecodeAttentionKernel } from './kernels/attention-decode.ts';
+import { PrefillAttentionKernel } from './kernels/attention-prefill.ts';
 import { EmbeddingKernel } from './kernels/embedding.ts';
 import { LogprobKernel } from './kernels/logprob.ts';
 import { GemvKernel } from './kernels/gemv.ts';
@@ -113,7 +114,8 @@ export class Qwen2Forward {
   private readonly normResidual: RmsNormKernel;
   private readonly normHead: RmsNormKernel;
   private readonly ropeKv: RopeKvKernel;
-  private readonly attention: AttentionKernel;
+  private readonly attDecode: DecodeAttentionKernel;
+  private readonly attPrefill: PrefillAttentionKernel;
   private readonly swiglu: SwigluKernel;
   private readonly sampler: SampleKernel;
   private readonly logprob: LogprobKernel;
@@ -164,13 +166,14 @@ export class Qwen2Forward {
     this.mmW = new MatmulKernel(device, true, weights.dtype, features);
     this.arithmetic = this.mmW.arithmetic;
     this.gemvW = new GemvKernel(device, weights.dtype, features);
-    this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32');
+    this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32', features);
     this.embedding = new EmbeddingKernel(device, weights.dtype, features);
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false }, features);
     this.normResidual = new RmsNormKernel(device, { residual: true, gather: false }, features);
     this.normHead = new RmsNormKernel(device, { residual: true, gather: true }, features);
     this.ropeKv = new RopeKvKernel(device, limits.kvDType, features);
-    this.attention = new AttentionKernel(device, limits.kvDType, features);
+    this.attDecode = new DecodeAttentionKernel(device, limits.kvDType, features);
+    this.attPrefill = new PrefillAttentionKernel(device, limits.kvDType, features);
     this.swiglu = new SwigluKernel(device);
     this.sampler = new SampleKernel(device, features);
     this.logprob = new LogprobKernel(device, features);
@@ -280,7 +283,9 @@ export class Qwen2Forward {
       vCache: this.vCache[l],
       ...attShape,
     });
-    d.dispatch(pass, site + 'attn', this.attention, {
+    // Per mode: the two kernels' pipelines (and so their bind groups) differ, and the dispatcher caches
+    // bind groups per site.
+    d.dispatch(pass, `${site}${mode}.attn`, mode === 'gemv' ? this.attDecode : this.attPrefill, {
       q: this.q,
       rows: this.rows,
       kCache: this.kCache[l],

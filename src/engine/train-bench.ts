@@ -9,6 +9,7 @@ import { initLora } from '../model/lora.ts';
 import { GpuLora } from './lora-gpu.ts';
 import { planMicroBatches, GpuTrainer } from './train.ts';
 import { uniformSource } from '../random.ts';
+import { KernelProfiler, profilingUnavailable } from './kernel-profiler.ts';
 
 export interface TrainBenchOptions {
   sequences: number;
@@ -38,6 +39,75 @@ export interface TrainBenchResult {
   peakMatmulFlops: number | null;
   ratioToPeak: number | null;
   memory: LedgerTotals;
+  /** GPU time per kernel kind of one profiled step (trainKernelKind), when profiled. */
+  kernelTimes?: TrainKernelTimes;
+}
+
+export type TrainKernelTimes =
+  | { available: false; reason: string }
+  | {
+      available: true;
+      totalMs: number;
+      kinds: { kind: string; dispatches: number; ms: number; share: number }[];
+    };
+
+/**
+ * The kind of a profiled training dispatch (sites from GpuTrainer.setProfiler): "fwd:L3.gemm.qkv" →
+ * "fwd qkv" (forward and recomputation), "fwd:L3.q_proj.loraB" → "fwd lora B", "bwd:L3.qkv" → "dX qkv",
+ * "bwd:L3.down_proj.dA.split" → "lora dA split", "bwd:lm.dhidden0.reduce" → "lm dhidden reduce".
+ */
+export function trainKernelKind(site: string): string {
+  const [phase, rest] = site.startsWith('fwd:') ? ['fwd', site.slice(4)] : ['bwd', site.slice(4)];
+  let op = rest.replace(/^L\d+\./, '').replace(/^gemm\./, '');
+  if (phase === 'fwd') {
+    if (/^lm\d+/.test(op)) return 'fwd lm head';
+    if (/^embed\d*$/.test(op)) return 'fwd embed';
+    const lora = /\.lora([AB])$/.exec(op);
+    if (lora) return `fwd lora ${lora[1]}`;
+    if (/^norm\d$/.test(op)) return 'fwd norm';
+    return `fwd ${op}`;
+  }
+  op = op.replace(/\d+(?=\.|$)/, '');
+  const lora = /^[a-z]+_proj\.(.*)$/.exec(op);
+  if (lora) return `lora ${lora[1].replace('.', ' ')}`;
+  if (['down', 'gateup', 'o', 'qkv'].includes(op)) return `dX ${op}`;
+  return op.replace('.', ' ');
+}
+
+/** One training step with every dispatch timed (the step's numbers are not used: see setProfiler). */
+export async function profileTrainStep(
+  engine: Engine,
+  trainer: GpuTrainer,
+  batch: TrainBatch,
+): Promise<TrainKernelTimes> {
+  const device = engine.ctx.device;
+  const reason = profilingUnavailable(device);
+  if (reason) return { available: false, reason };
+  const profiler = new KernelProfiler(device);
+  trainer.setProfiler(profiler);
+  let timings;
+  try {
+    await trainer.computeGradients(batch);
+    trainer.setProfiler(null);
+    timings = (await profiler.read()).timings;
+  } finally {
+    trainer.setProfiler(null);
+    profiler.destroy();
+  }
+  const byKind = new Map<string, { dispatches: number; ns: number }>();
+  let total = 0;
+  for (const t of timings) {
+    const k = trainKernelKind(t.site);
+    const e = byKind.get(k) ?? { dispatches: 0, ns: 0 };
+    e.dispatches++;
+    e.ns += t.ns;
+    total += t.ns;
+    byKind.set(k, e);
+  }
+  const kinds = [...byKind.entries()]
+    .map(([kind, e]) => ({ kind, dispatches: e.dispatches, ms: e.ns / 1e6, share: total ? e.ns / total : 0 }))
+    .sort((a, b) => b.ms - a.ms || a.kind.localeCompare(b.kind));
+  return { available: true, totalMs: total / 1e6, kinds };
 }
 
 /**
@@ -46,13 +116,16 @@ export interface TrainBenchResult {
  * (forward, recompute, and the backward's five score-sized products), the LM head twice (logits and
  * dL/dhidden) on completion rows only, LoRA ~5 products of rank r per adapted projection and token.
  * Full fine-tuning (`full`) adds each weight's dW: the layer matmuls run four times, the LM head three
- * (its tied embedding's gradient), and there are no LoRA products.
+ * (its tied embedding's gradient), and there are no LoRA products. Without recomputation (`recompute`
+ * false: the trainer kept the activations) the forward's layer matmuls, attention and LoRA products
+ * run once fewer.
  */
 export function trainStepFlops(
   c: Qwen2Config,
   lens: readonly { prompt: number; completion: number }[],
   lora: { rank: number; inOutSum: number },
   full = false,
+  recompute = true,
 ): TrainBenchResult['flops'] {
   const C = c.hiddenSize;
   const Q = (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim;
@@ -67,10 +140,11 @@ export function trainStepFlops(
     attnPairs += (n * (n + 1)) / 2;
   }
   const L = c.numHiddenLayers;
-  const layers = (full ? 4 : 3) * L * tokens * perTokenLayer;
-  const attention = 4.5 * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
+  const once = recompute ? 0 : 1;
+  const layers = ((full ? 4 : 3) - once) * L * tokens * perTokenLayer;
+  const attention = (4.5 - once) * L * attnPairs * 2 * 2 * c.numAttentionHeads * c.headDim;
   const lmHead = (full ? 3 : 2) * 2 * completion * c.vocabSize * C;
-  const loraFlops = 3 * 2 * L * tokens * lora.rank * lora.inOutSum * 2;
+  const loraFlops = (6 - once) * 2 * L * tokens * lora.rank * lora.inOutSum;
   return { layers, attention, lmHead, lora: loraFlops, total: layers + attention + lmHead + loraFlops };
 }
 
@@ -79,6 +153,7 @@ export async function benchTrainStep(
   trainer: GpuTrainer,
   opts: TrainBenchOptions,
   peakMatmulFlops: number | null = null,
+  kernelTimes = false,
 ): Promise<TrainBenchResult> {
   const c = engine.config;
   const next = uniformSource(opts.seed);
@@ -109,7 +184,13 @@ export async function benchTrainStep(
   const inOutSum = (trainer.lora?.pairs ?? [])
     .filter((p) => p.layer === 0)
     .reduce((n, p) => n + (p.A.n + p.B.n) / (trainer.lora?.rank ?? 1), 0);
-  const flops = trainStepFlops(c, lens, { rank: trainer.lora?.rank ?? 0, inOutSum }, trainer.lora === null);
+  const flops = trainStepFlops(
+    c,
+    lens,
+    { rank: trainer.lora?.rank ?? 0, inOutSum },
+    trainer.lora === null,
+    !trainer.keepsActivations,
+  );
   const stepMs = best!.ms;
   const inputTokens = opts.sequences * (opts.promptLen + opts.completionLen - 1);
   const flopsPerSecond = flops.total / (stepMs / 1000);
@@ -128,6 +209,7 @@ export async function benchTrainStep(
     peakMatmulFlops,
     ratioToPeak: peakMatmulFlops ? flopsPerSecond / peakMatmulFlops : null,
     memory: engine.memory(),
+    ...(kernelTimes ? { kernelTimes: await profileTrainStep(engine, trainer, batch) } : {}),
   };
 }
 
@@ -138,11 +220,13 @@ export interface RunTrainBenchOptions extends TrainBenchOptions {
   full?: boolean;
   /** Same-run matmul peak (FLOP/s), measured by the caller. */
   peakMatmulFlops: number | null;
+  /** Also time every kernel of one more (profiled) step. */
+  kernelTimes?: boolean;
 }
 
 /** Puts a fresh LoRA adapter (all seven projections) and a trainer on the engine and times the step. */
 export async function runTrainBench(engine: Engine, o: RunTrainBenchOptions): Promise<TrainBenchResult> {
-  return benchTrainStep(engine, createBenchTrainer(engine, o), o, o.peakMatmulFlops);
+  return benchTrainStep(engine, createBenchTrainer(engine, o), o, o.peakMatmulFlops, o.kernelTimes);
 }
 
 /**
@@ -188,6 +272,12 @@ export function trainBenchTable(r: TrainBenchResult): string {
     ['ratio to peak', r.ratioToPeak ? `${(100 * r.ratioToPeak).toFixed(1)} %` : '—'],
     ...Object.entries(r.memory).map(([k, v]) => [`GPU memory ${k} (GiB)`, gb(v)]),
   ];
+  const kt = r.kernelTimes;
+  if (kt?.available) {
+    rows.push([`GPU time per kernel kind (ms, profiled step)`, kt.totalMs.toFixed(0)]);
+    for (const k of kt.kinds)
+      rows.push([`  ${k.kind} ×${k.dispatches}`, `${k.ms.toFixed(1)}  (${(100 * k.share).toFixed(1)} %)`]);
+  } else if (kt) rows.push(['per-kernel times', kt.reason]);
   const w = Math.max(...rows.map((x) => x[0].length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }

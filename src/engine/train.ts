@@ -1,7 +1,10 @@
 // The policy-gradient update on the GPU (spec 4.7): GpuTrainer.step(batch) = for each micro-batch
-// [forward keeping only each layer's input → LM head + loss + dlogits on completion rows, lmRows at a
+// [forward keeping each layer's input → LM head + loss + dlogits on completion rows, lmRows at a
 // time → per layer, last to first: recompute the layer with the forward's own encodeLayer, then run
-// the backward kernels] → global grad-norm clip + AdamW. It runs on the generation engine's weight
+// the backward kernels] → global grad-norm clip + AdamW. Where the activations fit
+// (TrainerOptions.keepActivations, default: at most KEEP_ACTIVATIONS_MAX_BYTES) the forward also keeps
+// every layer's activations and the backward reads them instead of recomputing (same gradients, bit
+// for bit; one forward per step instead of two). It runs on the generation engine's weight
 // buffers and KV cache and trains its LoRA adapter in place: the next rollout sees the new weights.
 //
 // Residual stream gradient `dx` is updated in place through a layer (dx3 → dx2 → dx_in): the norm
@@ -11,7 +14,7 @@ import { GpuAdamW, type OptimizerOptions, type TrainableTensor } from './adamw.t
 import { ParamGradKernel } from './kernels/param-grad.ts';
 import type { MemoryLedger } from './memory.ts';
 import { readF32 } from './buffers.ts';
-import { Dispatcher, type Kernel } from './dispatch.ts';
+import { Dispatcher, type DispatchProfiler, type Kernel } from './dispatch.ts';
 import type { Engine } from './engine.ts';
 import { AttentionDkvKernel, AttentionDqKernel } from './kernels/attention-backward.ts';
 import { LmLossKernel } from './kernels/logprob.ts';
@@ -32,11 +35,39 @@ import type { Qwen2Forward } from './qwen2-forward.ts';
 /** Most K-slices of a split-K matmul (bounds the partial-sum scratch). */
 const MAX_SPLITS = 32;
 
+/**
+ * Default bound on the kept per-layer activations (TrainerOptions.keepActivations): the workshop and
+ * test models keep theirs (a 4 × 128 model at 1k tokens: ~27 MB); Qwen2-0.5B at 1k tokens would need
+ * ~1.7 GB and recomputes.
+ */
+export const KEEP_ACTIVATIONS_MAX_BYTES = 256 * 2 ** 20;
+
+/** The forward's activations of one layer that its backward reads. */
+interface LayerActivations {
+  /** x2 = layer input + attention output (the post-attention norm's input). */
+  x: GPUBuffer;
+  /** The post-attention norm's output (gate|up input). */
+  xn: GPUBuffer;
+  gu: GPUBuffer;
+  act: GPUBuffer;
+  att: GPUBuffer;
+  /** Rotated queries. */
+  q: GPUBuffer;
+}
+
 export interface TrainerOptions extends OptimizerOptions {
   /** Most sequences per micro-batch (also bounded by the engine's KV slots and tokens per pass). */
   microBatch?: number;
   /** Shortest K-slice of a split-K backward matmul (default 256; smaller splits more eagerly). */
   splitMinK?: number;
+  /**
+   * Keep every layer's activations from the forward (copied out after each layer) instead of
+   * recomputing each layer from its saved input in the backward: one forward per step instead of two,
+   * for L·maxTokens·(4·hidden + 3·intermediate) f32 of memory. Default: when that is at most
+   * KEEP_ACTIVATIONS_MAX_BYTES. Both give the same gradients bit for bit (the same kernels on the same
+   * inputs).
+   */
+  keepActivations?: boolean;
 }
 
 /** One micro-batch: the sequences it holds and its packed rows. */
@@ -176,6 +207,8 @@ export class GpuTrainer {
   // Saved layer inputs (the only activations kept across the batch) and the final norm's input.
   private readonly saved: GPUBuffer[] = [];
   private readonly savedFinal: GPUBuffer;
+  /** Per layer, with keepActivations; empty when the backward recomputes. */
+  private readonly kept: LayerActivations[] = [];
   // Backward scratch, [maxTokens, ...].
   private readonly dx: GPUBuffer;
   private readonly dxn: GPUBuffer;
@@ -235,20 +268,31 @@ export class GpuTrainer {
     this.pgNormScatter = new ParamGradKernel(device, 'normScatter');
     this.pgColsum = new ParamGradKernel(device, 'colsum');
     this.pgEmbed = new ParamGradKernel(device, 'embed');
-    this.mmW = new MatmulGradKernel(device, fwd.weights.dtype);
-    this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32');
+    this.mmW = new MatmulGradKernel(device, fwd.weights.dtype, fwd.features);
+    this.mmF = fwd.weights.dtype === 'f32' ? this.mmW : new MatmulGradKernel(device, 'f32', fwd.features);
     this.add = new ResidualAddKernel(device);
     this.norm = new RmsNormKernel(device, { residual: false, gather: false }, fwd.features);
     this.normBack = new RmsNormBackwardKernel(device, false);
     this.normBackScatter = new RmsNormBackwardKernel(device, true);
     this.swigluBack = new SwigluBackwardKernel(device);
     this.ropeBack = new RopeBackwardKernel(device);
-    this.attDq = new AttentionDqKernel(device, kvDType);
-    this.attDkv = new AttentionDkvKernel(device, kvDType);
+    this.attDq = new AttentionDqKernel(device, kvDType, fwd.features);
+    this.attDkv = new AttentionDkvKernel(device, kvDType, fwd.features);
     this.lmLoss = new LmLossKernel(device, fwd.features);
     const ledger = engine.ledger;
     const act = (n: number, label: string) => ledger.storage('activations', n * 4, `train ${label}`);
     for (let l = 0; l < c.numHiddenLayers; l++) this.saved.push(act(T * C, `layer ${l} input`));
+    const keptBytes = c.numHiddenLayers * T * (4 * C + 3 * I) * 4;
+    if (opts.keepActivations ?? keptBytes <= KEEP_ACTIVATIONS_MAX_BYTES)
+      for (let l = 0; l < c.numHiddenLayers; l++)
+        this.kept.push({
+          x: act(T * C, `layer ${l} x2`),
+          xn: act(T * C, `layer ${l} xn2`),
+          gu: act(T * 2 * I, `layer ${l} gate_up`),
+          act: act(T * I, `layer ${l} act`),
+          att: act(T * C, `layer ${l} att`),
+          q: act(T * C, `layer ${l} q`),
+        });
     this.savedFinal = act(T * C, 'final norm input');
     this.dx = act(T * C, 'dx');
     this.dxn = act(T * C, 'dxn');
@@ -274,6 +318,25 @@ export class GpuTrainer {
     this.lmTargets = act(T, 'lm targets');
     this.lmRowData = act(T * 4, 'lm row data');
     this.lmRowOut = act(T * 4, 'lm row out');
+  }
+
+  /** Whether the backward reads kept activations instead of recomputing each layer (keepActivations). */
+  get keepsActivations(): boolean {
+    return this.kept.length > 0;
+  }
+
+  /**
+   * Bench-only: routes the trainer's and the forward's dispatches to `profiler` (per-kernel GPU times),
+   * their sites prefixed "bwd:" (the trainer's own: LM head loss, backward kernels) and "fwd:" (the
+   * forward's encodeLayer, run by the forward and again by the backward's recomputation). Profiled
+   * dispatches run before the copies recorded in the same encoder, so a profiled step's gradients are
+   * not the real ones: time it, do not use it.
+   */
+  setProfiler(profiler: DispatchProfiler | null): void {
+    const prefixed = (prefix: string): DispatchProfiler | null =>
+      profiler && { dispatch: (site, ...rest) => profiler.dispatch(prefix + site, ...rest) };
+    this.d.profiler = prefixed('bwd:');
+    this.fwd.dispatcher.profiler = prefixed('fwd:');
   }
 
   /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
@@ -422,6 +485,22 @@ export class GpuTrainer {
           n: T * c.hiddenSize,
         });
       fwd.encodeLayer(pass, l, T);
+      const keep = this.kept[l];
+      if (keep) {
+        pass.end();
+        const I = c.intermediateSize;
+        const C = c.hiddenSize;
+        const copies: [GPUBuffer, GPUBuffer, number][] = [
+          [fwd.x, keep.x, C],
+          [fwd.xn, keep.xn, C],
+          [fwd.gu, keep.gu, 2 * I],
+          [fwd.act, keep.act, I],
+          [fwd.att, keep.att, C],
+          [fwd.q, keep.q, C],
+        ];
+        for (const [src, dst, width] of copies) enc.copyBufferToBuffer(src, 0, dst, 0, T * width * 4);
+        pass = enc.beginComputePass();
+      }
     }
     this.dispatch(pass, 'saveFinal', this.add, {
       a: fwd.x,
@@ -542,11 +621,15 @@ export class GpuTrainer {
     for (let l = c.numHiddenLayers - 1; l >= 0; l--) {
       const W = fwd.weights.layers[l];
       const s = `L${l}.`;
-      // Recompute the layer from its saved input (proj = 0 makes its fused residual add a no-op).
-      enc.copyBufferToBuffer(this.saved[l], 0, fwd.x, 0, T * C * 4);
-      enc.clearBuffer(fwd.proj, 0, T * C * 4);
+      const kept = this.kept[l];
+      if (!kept) {
+        // Recompute the layer from its saved input (proj = 0 makes its fused residual add a no-op).
+        enc.copyBufferToBuffer(this.saved[l], 0, fwd.x, 0, T * C * 4);
+        enc.clearBuffer(fwd.proj, 0, T * C * 4);
+      }
+      const A: LayerActivations = kept ?? fwd;
       const pass = enc.beginComputePass({ label: `layer ${l} backward` });
-      fwd.encodeLayer(pass, l, T);
+      if (!kept) fwd.encodeLayer(pass, l, T);
       this.dispatch(pass, s + 'xn1', this.norm, {
         x: this.saved[l],
         weight: W.inputNorm,
@@ -592,22 +675,22 @@ export class GpuTrainer {
       };
       // MLP: x3 = x2 + down(silu(gate(xn2))·up(xn2)); dx holds dL/dx3.
       mm('down', this.dx, W.down, this.dact, T, I, C);
-      dW('down', this.dx, fwd.act, C, I, C);
-      lora('down_proj', fwd.act, I, this.dx, C, 0, C, this.dact);
+      dW('down', this.dx, A.act, C, I, C);
+      lora('down_proj', A.act, I, this.dx, C, 0, C, this.dact);
       this.dispatch(pass, s + 'swiglu', this.swigluBack, {
-        gu: fwd.gu,
+        gu: A.gu,
         dact: this.dact,
         dgu: this.dgu,
         T,
         I,
       });
       mm('gateup', this.dgu, W.gateUp, this.dxn, T, C, 2 * I);
-      dW('gateUp', this.dgu, fwd.xn, 2 * I, C, 2 * I);
-      lora('gate_proj', fwd.xn, C, this.dgu, 2 * I, 0, I, this.dxn);
-      lora('up_proj', fwd.xn, C, this.dgu, 2 * I, I, I, this.dxn);
+      dW('gateUp', this.dgu, A.xn, 2 * I, C, 2 * I);
+      lora('gate_proj', A.xn, C, this.dgu, 2 * I, 0, I, this.dxn);
+      lora('up_proj', A.xn, C, this.dgu, 2 * I, I, I, this.dxn);
       if (this.full)
         this.dispatch(pass, s + 'dnorm2', this.pgNorm, {
-          x: fwd.x,
+          x: A.x,
           dy: this.dxn,
           g: this.fullGrad(`${l}.postNorm`),
           R: T,
@@ -615,7 +698,7 @@ export class GpuTrainer {
           eps,
         });
       this.dispatch(pass, s + 'norm2', this.normBack, {
-        x: fwd.x,
+        x: A.x,
         weight: W.postNorm,
         dy: this.dxn,
         dx: this.dx,
@@ -625,11 +708,11 @@ export class GpuTrainer {
       });
       // Attention: x2 = x + o(attn(rope(qkv(xn1)))); dx now holds dL/dx2.
       mm('o', this.dx, W.o, this.datt, T, C, C);
-      dW('o', this.dx, fwd.att, C, C, C);
-      lora('o_proj', fwd.att, C, this.dx, C, 0, C, this.datt);
+      dW('o', this.dx, A.att, C, C, C);
+      lora('o_proj', A.att, C, this.dx, C, 0, C, this.datt);
       const att = {
-        q: fwd.q,
-        o: fwd.att,
+        q: A.q,
+        o: A.att,
         dO: this.datt,
         rows: fwd.rows,
         slotRows: this.slotRows,

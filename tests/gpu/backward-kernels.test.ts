@@ -314,64 +314,66 @@ describe('backward kernels vs reference', () => {
   });
 
   for (const kv of ['f32', 'f16'] as const)
-    it(`causal GQA attention backward, mixed lengths, cache layout, ${kv} cache`, async () => {
-      const device = await getTestDevice();
-      const { nHeads, nKvHeads, headDim: D } = shape;
-      const q = randomF32(T * Cq, 13, 2);
-      const round = (x: Float32Array) => (kv === 'f16' ? f16ToF32(f32ToF16(x)) : x);
-      const k = round(randomF32(T * Ckv, 14, 2));
-      const v = round(randomF32(T * Ckv, 15));
-      const cacheBuf = (x: Float32Array) =>
-        kv === 'f32' ? uploadF32(device, x) : u32Buffer(device, new Uint32Array(f32ToF16(x).buffer));
-      const dO = randomF32(T * Cq, 16);
-      const offsets = [0, 5, 8];
-      const o = new Float32Array(T * Cq);
-      const probs = new Float32Array(attentionProbOffsets(offsets, nHeads)[2]);
-      attention(o, q, k, v, offsets, shape, probs);
-      const dq = new Float32Array(T * Cq);
-      const dk = new Float32Array(T * Ckv);
-      const dv = new Float32Array(T * Ckv);
-      attentionBackward(dq, dk, dv, dO, q, k, v, probs, offsets, shape);
-      const slotRows = new Uint32Array(4);
-      slotRows.set([5, 3], 0); // slot 0 = sequence 1 (rows 5..7)
-      slotRows.set([0, 5], 2); // slot 1 = sequence 0 (rows 0..4)
-      const bufs = {
-        q: uploadF32(device, q),
-        o: uploadF32(device, o),
-        dO: uploadF32(device, dO),
-        rows: u32Buffer(device, rowsOf()),
-        slotRows: u32Buffer(device, slotRows),
-        kCache: cacheBuf(toCache(k)),
-        vCache: cacheBuf(toCache(v)),
-        dq: storageBuffer(device, T * Cq * 4),
-        dk: storageBuffer(device, 2 * maxLen * Ckv * 4),
-        dv: storageBuffer(device, 2 * maxLen * Ckv * 4),
-        stats: storageBuffer(device, T * nHeads * 8),
-      };
-      const args = { ...bufs, T, nH: nHeads, nKv: nKvHeads, D, maxLen, nSlots: 2, maxRows: 5 };
-      const d = new Dispatcher(device);
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      d.dispatch(pass, 'dq', new AttentionDqKernel(device, kv), args);
-      d.dispatch(pass, 'dkv', new AttentionDkvKernel(device, kv), args);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      expect(
-        record('attention backward dq', relErr(await readF32(device, bufs.dq, T * Cq), dq)),
-      ).toBeLessThan(1e-5);
-      expect(
-        record(
-          'attention backward dk',
-          relErr(await readF32(device, bufs.dk, 2 * maxLen * Ckv), toCache(dk)),
-        ),
-      ).toBeLessThan(1e-5);
-      expect(
-        record(
-          'attention backward dv',
-          relErr(await readF32(device, bufs.dv, 2 * maxLen * Ckv), toCache(dv)),
-        ),
-      ).toBeLessThan(1e-5);
-    });
+    for (const adapterKind of ['gpu', 'cpu'] as const)
+      it(`causal GQA attention backward, mixed lengths, cache layout, ${kv} cache, ${adapterKind} kernels`, async () => {
+        const device = await getTestDevice();
+        const { nHeads, nKvHeads, headDim: D } = shape;
+        const q = randomF32(T * Cq, 13, 2);
+        const round = (x: Float32Array) => (kv === 'f16' ? f16ToF32(f32ToF16(x)) : x);
+        const k = round(randomF32(T * Ckv, 14, 2));
+        const v = round(randomF32(T * Ckv, 15));
+        const cacheBuf = (x: Float32Array) =>
+          kv === 'f32' ? uploadF32(device, x) : u32Buffer(device, new Uint32Array(f32ToF16(x).buffer));
+        const dO = randomF32(T * Cq, 16);
+        const offsets = [0, 5, 8];
+        const o = new Float32Array(T * Cq);
+        const probs = new Float32Array(attentionProbOffsets(offsets, nHeads)[2]);
+        attention(o, q, k, v, offsets, shape, probs);
+        const dq = new Float32Array(T * Cq);
+        const dk = new Float32Array(T * Ckv);
+        const dv = new Float32Array(T * Ckv);
+        attentionBackward(dq, dk, dv, dO, q, k, v, probs, offsets, shape);
+        const slotRows = new Uint32Array(4);
+        slotRows.set([5, 3], 0); // slot 0 = sequence 1 (rows 5..7)
+        slotRows.set([0, 5], 2); // slot 1 = sequence 0 (rows 0..4)
+        const bufs = {
+          q: uploadF32(device, q),
+          o: uploadF32(device, o),
+          dO: uploadF32(device, dO),
+          rows: u32Buffer(device, rowsOf()),
+          slotRows: u32Buffer(device, slotRows),
+          kCache: cacheBuf(toCache(k)),
+          vCache: cacheBuf(toCache(v)),
+          dq: storageBuffer(device, T * Cq * 4),
+          dk: storageBuffer(device, 2 * maxLen * Ckv * 4),
+          dv: storageBuffer(device, 2 * maxLen * Ckv * 4),
+          stats: storageBuffer(device, T * nHeads * 8),
+        };
+        const args = { ...bufs, T, nH: nHeads, nKv: nKvHeads, D, maxLen, nSlots: 2, maxRows: 5 };
+        const d = new Dispatcher(device);
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        const features = { f16: false, subgroups: false, adapterKind };
+        d.dispatch(pass, 'dq', new AttentionDqKernel(device, kv, features), args);
+        d.dispatch(pass, 'dkv', new AttentionDkvKernel(device, kv, features), args);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+        expect(
+          record('attention backward dq', relErr(await readF32(device, bufs.dq, T * Cq), dq)),
+        ).toBeLessThan(1e-5);
+        expect(
+          record(
+            'attention backward dk',
+            relErr(await readF32(device, bufs.dk, 2 * maxLen * Ckv), toCache(dk)),
+          ),
+        ).toBeLessThan(1e-5);
+        expect(
+          record(
+            'attention backward dv',
+            relErr(await readF32(device, bufs.dv, 2 * maxLen * Ckv), toCache(dv)),
+          ),
+        ).toBeLessThan(1e-5);
+      });
 
   for (const [label, temperature, weights] of [
     ['', 1, [1, 1]],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readF32 } from '../../src/engine/buffers.ts';
-import { AttentionKernel } from '../../src/engine/kernels/attention.ts';
+import { DecodeAttentionKernel } from '../../src/engine/kernels/attention-decode.ts';
+import { PrefillAttentionKernel } from '../../src/engine/kernels/attention-prefill.ts';
 import { EmbeddingKernel } from '../../src/engine/kernels/embedding.ts';
 import { GemvKernel } from '../../src/engine/kernels/gemv.ts';
 import { LogprobKernel } from '../../src/engine/kernels/logprob.ts';
@@ -374,7 +375,7 @@ describe('forward kernels vs reference', () => {
       await runKernel(device, new RopeKvKernel(device, kv, features), ropeArgs);
       expect(record('rope', maxAbsDiff(await readF32(device, qOut, T * nH * D), q))).toBeLessThan(ROPE_ATOL);
       const out = storageBuffer(device, T * nH * D * 4);
-      await runKernel(device, new AttentionKernel(device, kv, features), {
+      await runKernel(device, new DecodeAttentionKernel(device, kv, features), {
         q: qOut,
         kCache,
         vCache,
@@ -384,6 +385,21 @@ describe('forward kernels vs reference', () => {
       // With an f16 cache the reference reads the same rounded k/v, so the f32 tolerance still holds.
       const got = await readF32(device, out, T * nH * D);
       expect(record(`attention (${cacheName})`, maxAbsDiff(got, want))).toBeLessThan(ATT_ATOL);
+      // The prefill kernel on both adapter kinds (the decode kernel on 'gpu', per-row on 'cpu').
+      for (const adapterKind of ['gpu', 'cpu'] as const) {
+        const outPrefill = storageBuffer(device, T * nH * D * 4);
+        await runKernel(device, new PrefillAttentionKernel(device, kv, { ...features, adapterKind }), {
+          q: qOut,
+          kCache,
+          vCache,
+          out: outPrefill,
+          ...shape,
+        });
+        const gotPrefill = await readF32(device, outPrefill, T * nH * D);
+        expect(
+          record(`prefill attention ${adapterKind} (${cacheName})`, maxAbsDiff(gotPrefill, want)),
+        ).toBeLessThan(ATT_ATOL);
+      }
       if (native) {
         // Native f16 stores and loads are the packed path's bytes and values, bit for bit.
         const kPacked = storageBuffer(device, cacheBytes);
@@ -402,7 +418,7 @@ describe('forward kernels vs reference', () => {
             Array.from(await readU32(device, b, cacheBytes / 4)),
           );
         const outPacked = storageBuffer(device, T * nH * D * 4);
-        await runKernel(device, new AttentionKernel(device, kv, packed), {
+        await runKernel(device, new DecodeAttentionKernel(device, kv, packed), {
           q: qOut,
           kCache,
           vCache,

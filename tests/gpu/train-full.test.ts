@@ -89,6 +89,21 @@ describe('full fine-tuning on the GPU', () => {
       expect(m / s, t.name).toBeLessThan(1e-4);
     }
     console.info('full fine-tuning gradient errors (max |gpu − ref| / max |ref|):', JSON.stringify(errors));
+    // Per-layer recomputation instead of the kept activations: the same gradients, bit for bit.
+    const engine2 = await engineFromRef(await getTestContext(), cfg, w, {
+      maxBatch: 4,
+      maxSeqLen: 16,
+      maxTokensPerPass: 64,
+    });
+    const recompute = new GpuTrainer(engine2, null, { ...opt, keepActivations: false });
+    await recompute.computeGradients(batch);
+    for (const [i, t] of trainer.trainables.entries()) {
+      const t2 = recompute.trainables[i];
+      expect(t2.name).toBe(t.name);
+      const a = await readF32(engine.ctx.device, t.grad, t.n);
+      const b = await readF32(engine2.ctx.device, t2.grad, t2.n);
+      expect(Array.from(b), t.name).toEqual(Array.from(a));
+    }
   });
 
   it('a step with a negative advantage lowers the completion logprob', async () => {

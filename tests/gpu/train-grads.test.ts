@@ -29,10 +29,15 @@ const errors: Record<string, number> = {};
 /** Norm weights and biases stay f32 on the GPU whatever the weight dtype (qwen2-weights.ts). */
 const isNormOrBias = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
 
-async function setup(maxTokensPerPass: number, microBatch?: number, splitMinK?: number) {
+async function setup(
+  maxTokensPerPass: number,
+  microBatch?: number,
+  splitMinK?: number,
+  keepActivations?: boolean,
+) {
   const ctx = await getTestContext();
   const engine = await engineFromRef(ctx, cfg, w, { maxBatch: 4, maxSeqLen: 16, maxTokensPerPass });
-  return makeTrainer(engine, cfg, lora, { microBatch, splitMinK });
+  return makeTrainer(engine, cfg, lora, { microBatch, splitMinK, keepActivations });
 }
 
 describe('GPU training step: whole-model LoRA gradients vs reference', () => {
@@ -118,6 +123,20 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     // Only the summation order of f32 accumulations differs.
     expect(e1).toBeLessThan(1e-5);
     expect(e2).toBeLessThan(1e-5);
+  });
+
+  it('kept activations and per-layer recomputation give the same gradients, bit for bit', async () => {
+    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0.01, klBeta: 0 };
+    const grads = [];
+    for (const keep of [true, false]) {
+      const trainer = await setup(10, undefined, undefined, keep);
+      const r = await trainer.computeGradients(batch);
+      expect(r.microBatches).toBeGreaterThan(1);
+      grads.push(await trainer.lora!.downloadGrads());
+    }
+    for (const [mod, g] of Object.entries(grads[0]))
+      for (const k of ['dA', 'dB'] as const)
+        expect(Array.from(grads[1][mod][k]), `${mod} ${k}`).toEqual(Array.from(g[k]));
   });
 
   it('split-K reductions (forced: K-slices of 4) give the reference gradients', async () => {

@@ -1,18 +1,24 @@
-// Backward of the causal GQA attention forward (attention.ts), moved here unchanged so the decode and
-// prefill/backward kernels can evolve in separate files.
+// Backward of the causal GQA attention forward (attention-decode.ts, attention-prefill.ts).
+// Two builds per kernel, by adapter kind (ShaderFeatures.adapterKind): workgroup-cooperative ones for
+// GPUs (below), and for 'cpu' adapters (lavapipe, SwiftShader) one invocation per output row — the
+// lanes of a SIMD vector walk the same keys (dq) or the same query rows (dkv) together, head_dim is
+// compiled in and the loops over it unrolled, no workgroup memory, no barriers.
 //
 // Reference: attentionBackward (src/engine/reference/ops-backward.ts).
 // Tests: tests/gpu/backward-kernels.test.ts (causal GQA attention backward); in the whole model
 //   tests/gpu/train-grads.test.ts.
 import { computePipeline, type Kernel } from '../dispatch.ts';
-import { DIMS_PER_THREAD, HEAD_ROW, headRowGrid, MAX_HEAD_DIM, WG } from './attention.ts';
+import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
+import { DIMS_PER_THREAD, HEAD_ROW, headRowGrid, MAX_HEAD_DIM, WG } from './attention-decode.ts';
 import type { KvDType } from './rope-kv.ts';
 
 // Backward of the causal GQA attention above, over the KV-cache layout the training forward
 // uses: query row t is token rows[t] = (slot, pos) and attends to cache[slot, 0..pos]; the rows of a
 // slot are contiguous from slotRows[slot].x (slotRows[slot].y of them, positions 0, 1, ...). The score
 // matrix is never stored; both kernels recompute scores from q, K and the softmax statistics.
-//   dq kernel, one workgroup per (row, head): m, l by an online pass, then with P = exp(s − m)/l,
+//   dq kernel, one workgroup per (row, head): m, l by an online pass (each invocation over its own
+//     keys, one exponential per key, then a fixed-order tree of the partial (m, l)), then with
+//     P = exp(s − m)/l,
 //     dP_j = dO·v_j, Δ = dO·O:  dq = scale Σ_j P_j (dP_j − Δ) k_j;  stores lse = m + log l and Δ.
 //   dkv kernel, one workgroup per (slot, key pos, KV head): over the query rows t ≥ pos of its slot and
 //     the query heads of its group, dv_j = Σ P dO,  dk_j = scale Σ P (dP − Δ) q.
@@ -44,6 +50,7 @@ var<workgroup> qs: array<f32, ${MAX_HEAD_DIM}>;
 var<workgroup> dos: array<f32, ${MAX_HEAD_DIM}>;
 var<workgroup> ps: array<f32, ${WG}>;
 var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> redM: array<f32, ${WG}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -64,29 +71,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let nKeys = row.y + 1u;
   let stride = p.nKv * p.D;
   let seqBase = row.x * p.maxLen * stride + kh * p.D;
-  // Pass 1: softmax statistics (online, blocks of ${WG} keys).
+  // Pass 1: softmax statistics. Each invocation folds its own keys j ≡ li (mod ${WG}) into a running
+  // (max, sum of exponentials) — one exponential per key, no barrier — then the ${WG} partial pairs are
+  // combined by a tree in a fixed order.
   var m = -3.0e38;
   var l = 0.0;
-  for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
-    let j = j0 + li;
-    var s = -3.0e38;
-    if (j < nKeys) {
-      var dot = 0.0;
-      for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
-      s = dot * p.scale;
+  for (var j = li; j < nKeys; j += ${WG}u) {
+    var dot = 0.0;
+    for (var c = 0u; c < p.D; c++) { dot = fma(qs[c], kAt(seqBase + j * stride + c), dot); }
+    let s = dot * p.scale;
+    let nm = max(m, s);
+    l = l * exp(m - nm) + exp(s - nm);
+    m = nm;
+  }
+  workgroupBarrier();
+  redM[li] = m;
+  red[li] = l;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (li < s) {
+      let m1 = redM[li];
+      let m2 = redM[li + s];
+      let mm = max(m1, m2);
+      red[li] = red[li] * exp(m1 - mm) + red[li + s] * exp(m2 - mm);
+      redM[li] = mm;
     }
-    ps[li] = s;
-    workgroupBarrier();
-    let n = min(${WG}u, nKeys - j0);
-    var bm = m;
-    for (var k = 0u; k < n; k++) { bm = max(bm, ps[k]); }
-    var bl = 0.0;
-    for (var k = 0u; k < n; k++) { bl += exp(ps[k] - bm); }
-    l = l * exp(m - bm) + bl;
-    m = bm;
     workgroupBarrier();
   }
-  let lse = m + log(l);
+  let lse = redM[0] + log(red[0]);
   // Pass 2: dS_j = P_j (dP_j − Δ), dq += scale Σ dS_j k_j.
   var acc: array<f32, ${DIMS_PER_THREAD}>;
   for (var j0 = 0u; j0 < nKeys; j0 += ${WG}u) {
@@ -188,6 +200,136 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
 }`;
 
+/** Invocations per workgroup of the per-row ('cpu') kernels. */
+const LANES = 64;
+
+/** Unrolled `body(c, value)` over the D elements of a K/V row at `base` (f16: two per word). */
+function unrolledKv(
+  kv: KvDType,
+  buf: string,
+  base: string,
+  D: number,
+  body: (c: number, v: string) => string,
+) {
+  const lines: string[] = [];
+  if (kv === 'f32') for (let c = 0; c < D; c++) lines.push(body(c, `${buf}[${base} + ${c}u]`));
+  else
+    for (let c = 0; c < D; c += 2) {
+      lines.push(
+        `{ let w = unpack2x16float(${buf}[(${base} + ${c}u) >> 1u]);`,
+        body(c, 'w.x'),
+        body(c + 1, 'w.y'),
+        '}',
+      );
+    }
+  return lines.join('\n    ');
+}
+const unrolled = (D: number, body: (c: number) => string) =>
+  Array.from({ length: D }, (_, c) => body(c)).join(' ');
+
+/**
+ * dq per (row t, head h), invocations = consecutive rows of one head: pass 1 the online (max, sum) over
+ * the row's keys, pass 2 dq = scale Σ_j P_j (dP_j − Δ) k_j; stores (lse, Δ) for the dkv kernel.
+ */
+const dqLaneShader = (kv: KvDType, D: number) => /* wgsl */ `${BACKWARD_PARAMS}
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(5) var<storage, read> o: array<f32>;
+@group(0) @binding(6) var<storage, read> dO: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(8) var<storage, read_write> stats: array<vec2<f32>>;
+
+@compute @workgroup_size(${LANES})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let t = wg.x * ${LANES}u + li;
+  let h = wg.y;
+  if (t >= p.T) { return; }
+  let row = rows[t];
+  let kh = h / (p.nH / p.nKv);
+  let qBase = t * p.nH * ${D}u + h * ${D}u;
+  var qv = array<f32, ${D}>();
+  var dov = array<f32, ${D}>();
+  var acc = array<f32, ${D}>();
+  var delta = 0.0;
+  ${unrolled(D, (c) => `qv[${c}] = q[qBase + ${c}u]; dov[${c}] = dO[qBase + ${c}u]; delta = fma(dov[${c}], o[qBase + ${c}u], delta);`)}
+  let stride = p.nKv * ${D}u;
+  let seqBase = row.x * p.maxLen * stride + kh * ${D}u;
+  var m = -3.0e38;
+  var l = 0.0;
+  for (var j = 0u; j <= row.y; j++) {
+    let kb = seqBase + j * stride;
+    var dot = 0.0;
+    ${unrolledKv(kv, 'kCache', 'kb', D, (c, v) => `dot = fma(qv[${c}], ${v}, dot);`)}
+    let s = dot * p.scale;
+    if (s > m) {
+      l *= exp(m - s);
+      m = s;
+    }
+    l += exp(s - m);
+  }
+  let lse = m + log(l);
+  for (var j = 0u; j <= row.y; j++) {
+    let kb = seqBase + j * stride;
+    var dot = 0.0;
+    var dp = 0.0;
+    ${unrolledKv(kv, 'kCache', 'kb', D, (c, v) => `dot = fma(qv[${c}], ${v}, dot);`)}
+    ${unrolledKv(kv, 'vCache', 'kb', D, (c, v) => `dp = fma(dov[${c}], ${v}, dp);`)}
+    let ds = exp(dot * p.scale - lse) * (dp - delta);
+    ${unrolledKv(kv, 'kCache', 'kb', D, (c, v) => `acc[${c}] = fma(ds, ${v}, acc[${c}]);`)}
+  }
+  ${unrolled(D, (c) => `dq[qBase + ${c}u] = acc[${c}] * p.scale;`)}
+  stats[t * p.nH + h] = vec2<f32>(lse, delta);
+}`;
+
+/**
+ * dk, dv per (slot, key j, KV head), invocations = consecutive keys of one slot: the query rows are
+ * walked from the slot's last down to j, so every lane reads the same row at the same step.
+ */
+const dkvLaneShader = (kv: KvDType, D: number) => /* wgsl */ `${BACKWARD_PARAMS}
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> slotRows: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read> kCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(4) var<storage, read> vCache: array<${kv === 'f32' ? 'f32' : 'u32'}>;
+@group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
+@group(0) @binding(6) var<storage, read> dO: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+
+@compute @workgroup_size(${LANES})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let j = wg.x * ${LANES}u + li;
+  let slot = wg.y;
+  let kh = wg.z;
+  let sr = slotRows[slot];
+  if (j >= sr.y) { return; }
+  let group = p.nH / p.nKv;
+  let stride = p.nKv * ${D}u;
+  let kBase = (slot * p.maxLen + j) * stride + kh * ${D}u;
+  var kv = array<f32, ${D}>();
+  var vv = array<f32, ${D}>();
+  ${unrolledKv(kv, 'kCache', 'kBase', D, (c, v) => `kv[${c}] = ${v};`)}
+  ${unrolledKv(kv, 'vCache', 'kBase', D, (c, v) => `vv[${c}] = ${v};`)}
+  var accK = array<f32, ${D}>();
+  var accV = array<f32, ${D}>();
+  for (var r = sr.y; r > j; r--) {
+    let t = sr.x + r - 1u;
+    for (var g = 0u; g < group; g++) {
+      let h = kh * group + g;
+      let off = t * p.nH * ${D}u + h * ${D}u;
+      var dot = 0.0;
+      var dp = 0.0;
+      ${unrolled(D, (c) => `dot = fma(q[off + ${c}u], kv[${c}], dot); dp = fma(dO[off + ${c}u], vv[${c}], dp);`)}
+      let st = stats[t * p.nH + h];
+      let pr = exp(dot * p.scale - st.x);
+      let ds = pr * (dp - st.y);
+      ${unrolled(D, (c) => `accK[${c}] = fma(ds, q[off + ${c}u], accK[${c}]); accV[${c}] = fma(pr, dO[off + ${c}u], accV[${c}]);`)}
+    }
+  }
+  ${unrolled(D, (c) => `dk[kBase + ${c}u] = accK[${c}] * p.scale; dv[kBase + ${c}u] = accV[${c}];`)}
+}`;
+
 export interface AttentionBackwardArgs {
   /** Rotated queries [T, nH·D] and the forward's output O [T, nH·D]. */
   q: GPUBuffer;
@@ -224,37 +366,82 @@ function backwardParams(a: AttentionBackwardArgs): ArrayBuffer {
   return buf;
 }
 
-export class AttentionDqKernel implements Kernel<AttentionBackwardArgs> {
-  private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
-    this.pipeline = computePipeline(device, dqShader(kvDType), `attention backward dq ${kvDType}`);
+/** Pipelines of one backward kernel: the GPU build, or per head_dim the per-row ('cpu') build. */
+class BackwardPipelines {
+  private gpu: GPUComputePipeline | null = null;
+  private readonly perRow = new Map<number, GPUComputePipeline>();
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly kv: KvDType,
+    readonly cpu: boolean,
+    private readonly name: string,
+    private readonly gpuShader: (kv: KvDType) => string,
+    private readonly laneShader: (kv: KvDType, D: number) => string,
+  ) {}
+  get(D: number): GPUComputePipeline {
+    if (!this.cpu) {
+      this.gpu ??= computePipeline(this.device, this.gpuShader(this.kv), `${this.name} ${this.kv}`);
+      return this.gpu;
+    }
+    let p = this.perRow.get(D);
+    if (!p) {
+      if (D % 2) throw new Error(`head_dim ${D} must be even`);
+      p = computePipeline(this.device, this.laneShader(this.kv, D), `${this.name} ${this.kv} per row D${D}`);
+      this.perRow.set(D, p);
+    }
+    return p;
   }
-  pipelineFor(): GPUComputePipeline {
-    return this.pipeline;
+}
+
+export class AttentionDqKernel implements Kernel<AttentionBackwardArgs> {
+  private readonly pipelines: BackwardPipelines;
+  constructor(device: GPUDevice, kvDType: KvDType = 'f32', features: ShaderFeatures = PORTABLE_SHADERS) {
+    const cpu = features.adapterKind === 'cpu';
+    this.pipelines = new BackwardPipelines(
+      device,
+      kvDType,
+      cpu,
+      'attention backward dq',
+      dqShader,
+      dqLaneShader,
+    );
+  }
+  pipelineFor(a: AttentionBackwardArgs): GPUComputePipeline {
+    return this.pipelines.get(a.D);
   }
   params = backwardParams;
   buffers(a: AttentionBackwardArgs): GPUBuffer[] {
     return [a.q, a.rows, a.kCache, a.vCache, a.o, a.dO, a.dq, a.stats];
   }
   workgroups(a: AttentionBackwardArgs): [number, number, number] {
-    return headRowGrid(a.T, a.nH);
+    return this.pipelines.cpu ? [Math.ceil(a.T / LANES), a.nH, 1] : headRowGrid(a.T, a.nH);
   }
 }
 
 /** Run after AttentionDqKernel (reads its lse/Δ stats). */
 export class AttentionDkvKernel implements Kernel<AttentionBackwardArgs> {
-  private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, kvDType: KvDType = 'f32') {
-    this.pipeline = computePipeline(device, dkvShader(kvDType), `attention backward dkv ${kvDType}`);
+  private readonly pipelines: BackwardPipelines;
+  constructor(device: GPUDevice, kvDType: KvDType = 'f32', features: ShaderFeatures = PORTABLE_SHADERS) {
+    const cpu = features.adapterKind === 'cpu';
+    this.pipelines = new BackwardPipelines(
+      device,
+      kvDType,
+      cpu,
+      'attention backward dkv',
+      dkvShader,
+      dkvLaneShader,
+    );
   }
-  pipelineFor(): GPUComputePipeline {
-    return this.pipeline;
+  pipelineFor(a: AttentionBackwardArgs): GPUComputePipeline {
+    return this.pipelines.get(a.D);
   }
   params = backwardParams;
   buffers(a: AttentionBackwardArgs): GPUBuffer[] {
     return [a.q, a.slotRows, a.kCache, a.vCache, a.stats, a.dO, a.dk, a.dv];
   }
   workgroups(a: AttentionBackwardArgs): [number, number, number] {
-    return [a.maxRows * a.nKv, a.nSlots, 1];
+    return this.pipelines.cpu
+      ? [Math.ceil(a.maxRows / LANES), a.nSlots, a.nKv]
+      : [a.maxRows * a.nKv, a.nSlots, 1];
   }
 }

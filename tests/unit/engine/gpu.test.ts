@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   acquireDevice,
+  adapterKind,
   chooseFeatures,
   chooseLimits,
   REQUESTED_LIMITS,
@@ -25,13 +26,26 @@ describe('device helper configuration', () => {
   it('derives the shader paths from the granted features; only f16 weights multiply in f16', () => {
     const report = (f16: boolean, subgroups: boolean) =>
       ({ features: { 'shader-f16': f16, subgroups, 'timestamp-query': false } }) as AdapterReport;
-    expect(shaderFeatures(report(true, false))).toEqual({ f16: true, subgroups: false });
-    expect(shaderFeatures(report(false, true))).toEqual({ f16: false, subgroups: true });
+    expect(shaderFeatures(report(true, false))).toEqual({ f16: true, subgroups: false, adapterKind: 'gpu' });
+    expect(shaderFeatures(report(false, true))).toEqual({ f16: false, subgroups: true, adapterKind: 'gpu' });
     const both = shaderFeatures(report(true, true));
     expect(weightArithmetic('f16', both)).toBe('f16');
     expect(weightArithmetic('bf16', both)).toBe('f32');
     expect(weightArithmetic('f32', both)).toBe('f32');
     expect(weightArithmetic('f16', shaderFeatures(report(false, true)))).toBe('f32');
+  });
+
+  it('tells software adapters (tile tables for CPU SIMD lanes) from GPUs', () => {
+    const id = (description: string, vendor = '', architecture = '') => ({
+      vendor,
+      architecture,
+      device: '',
+      description,
+    });
+    expect(adapterKind(id('llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)'))).toBe('cpu');
+    expect(adapterKind(id('SwiftShader Device (Subzero)', 'google'))).toBe('cpu');
+    expect(adapterKind(id('NVIDIA H100 80GB HBM3', 'nvidia', 'hopper'))).toBe('gpu');
+    expect(adapterKind(id(''))).toBe('gpu');
   });
 
   it("asks for the adapter's own limits", () => {

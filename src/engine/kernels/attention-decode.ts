@@ -1,4 +1,5 @@
-// Causal GQA attention against the KV cache, for prefill and decode alike: query row t (slot, pos)
+// Causal GQA attention against the KV cache, for decode (and, until attention-prefill.ts has its own
+// kernel, for prefill and the training forward too): query row t (slot, pos)
 // attends to cache[slot, 0..pos]. One workgroup per (query head, row); keys are taken 64 at a time:
 // each invocation scores one key, then an online softmax (running max and sum) folds the block in,
 // each invocation accumulating the output for its own head dimensions. Every sum runs in a fixed
@@ -8,7 +9,8 @@
 // f16 readings give identical results). Where `subgroups` exists, each key block's max and sum of
 // exponentials come from reduce-wgsl.ts's subgroup reductions instead of every invocation re-reading
 // the block's 64 scores from workgroup memory (the sum's order changes; still fixed per row).
-// Backward: attention-backward.ts (AttentionDqKernel then AttentionDkvKernel, recomputing the scores).
+// Prefill/training: attention-prefill.ts. Backward: attention-backward.ts (AttentionDqKernel then
+// AttentionDkvKernel, recomputing the scores).
 //
 // Reference: attention (src/engine/reference/ops.ts).
 // Tests: tests/gpu/forward-kernels.test.ts (rope + KV cache + attention); in the whole model
@@ -151,7 +153,7 @@ export interface AttentionArgs {
   maxLen: number;
 }
 
-export class AttentionKernel implements Kernel<AttentionArgs> {
+export class DecodeAttentionKernel implements Kernel<AttentionArgs> {
   private readonly pipeline: GPUComputePipeline;
   constructor(
     device: GPUDevice,
