@@ -82,7 +82,7 @@ export function register(program: Command): void {
     .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .option(
       '--lora-decode <path>',
-      "how decode applies the adapter: separate (two matmuls per adapted projection) or fused (in the GEMV's epilogue, no extra dispatches)",
+      "how decode applies the adapter: separate (x·Aᵀ as one split-K GEMV per site, ·Bᵀ in the GEMV's epilogue) or fused (both in the GEMV's epilogue, no extra dispatches)",
       'separate',
     )
     .action(async (args: BenchArgs) => {

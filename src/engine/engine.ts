@@ -26,7 +26,10 @@ export interface EngineOptions {
   maxTokensPerPass?: number;
   /** KV-cache precision (default: f16 with 16-bit weights, f32 with f32 weights). */
   kvDType?: KvDType;
-  /** How decode applies a LoRA adapter (default 'separate'; 'fused' adds no dispatches: qwen2-forward.ts). */
+  /**
+   * How decode applies a LoRA adapter (default 'separate': one split-K x·Aᵀ GEMV per site; 'fused' adds
+   * no dispatches but recomputes x·Aᵀ per workgroup: qwen2-forward.ts LoraDecode, measured there).
+   */
   loraDecode?: LoraDecode;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
