@@ -233,11 +233,17 @@ export class Qwen2Forward {
     this.device.queue.submit([enc.finish()]);
   }
 
-  encodeEmbedding(pass: GPUComputePassEncoder, T: number): void {
+  /**
+   * `fromSamples`: the ids are the previous step's sampled tokens, still on the GPU (sampleOut); `ids`
+   * then holds each row's row in that output (writeRowMap).
+   */
+  encodeEmbedding(pass: GPUComputePassEncoder, T: number, fromSamples = false): void {
     const C = this.config.hiddenSize;
     this.weights.embedChunks.forEach((ch, i) =>
-      this.dispatcher.dispatch(pass, `embed${i}`, this.embedding, {
+      // The site names the variant: the dispatcher caches bind groups by site and parameters.
+      this.dispatcher.dispatch(pass, `embed${fromSamples ? 'S' : ''}${i}`, this.embedding, {
         ids: this.ids,
+        sampled: fromSamples ? this.sampleOut : undefined,
         table: ch.buffer,
         out: this.x,
         T,
@@ -477,8 +483,8 @@ export class Qwen2Forward {
   }
 
   /** Runs embedding + every layer on rows 0..T−1 (ids and rows already written). */
-  encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm'): void {
-    this.encodeEmbedding(pass, T);
+  encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm', fromSamples = false): void {
+    this.encodeEmbedding(pass, T, fromSamples);
     for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T, mode);
   }
 
