@@ -410,11 +410,12 @@ export class Engine {
     pass.end();
     const identity = Uint32Array.from({ length: group.length }, (_, i) => i);
     if (this.pipelinedDecode) {
-      const first = this.readback(f.sampleOut, group.length * 12, enc);
-      first.catch(() => undefined);
+      // The prefill's readback is awaited here (so prefillMs holds the prefill's GPU time, as in the
+      // plain loop); from the first decode step on, the loop runs a step ahead of its readbacks.
+      const first = await this.readback(f.sampleOut, group.length * 12, enc);
       dev.queue.writeBuffer(f.headIdx, 0, identity);
       this.stats.prefillMs += performance.now() - t0;
-      await this.decodePipelined(group, first, sample, stopTokens, stopStrings, opts.maxNew);
+      await this.decodePipelined(group, Promise.resolve(first), sample, stopTokens, stopStrings, opts.maxNew);
       return;
     }
     let res = await this.readback(f.sampleOut, group.length * 12, enc);
