@@ -20,6 +20,7 @@ import {
 } from '../src/engine/kernel-profiler.ts';
 import type { LedgerTotals } from '../src/engine/memory.ts';
 import type { Qwen2Config } from '../src/model/qwen2-config.ts';
+import type { LoraDecode } from '../src/engine/qwen2-forward.ts';
 import type { OnnxVariant } from '../src/onnx/qwen2-graph.ts';
 import type { OnnxCausalLM } from '../src/onnx/runner.ts';
 import { measureOnnxBatch } from '../src/onnx/speed.ts';
@@ -59,6 +60,8 @@ export interface BatchResult {
   prefillVsMatmul: number;
   /** Mean wall time of a decode step in the timed run, ms. */
   decodeStepMs: number;
+  /** The LoRA adapter decode ran with (null: none, or switched off). */
+  lora: { rank: number; loraDecode: LoraDecode } | null;
   /** Per-kernel GPU timings (absent when not asked for). */
   kernelTimes?: KernelTimes;
   /** The same workload on onnxruntime (absent when not asked for). */
@@ -224,6 +227,9 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
   const results: BatchResult[] = [];
   for (const B of opts.batches) {
     const prompts = Array.from({ length: B }, () => Array.from({ length: opts.promptLen }, nextId));
+    // Warm-up at this batch size too: the decode GEMV creates its row-block pipelines on first use,
+    // and compiling them inside the timed run made whichever batch first needed them look slow.
+    await engine.generate(prompts, { maxNew: 2, temperature: 0, seed: 0, stopTokens: [] });
     engine.resetStats();
     log(`batch ${B}: ${B}×${opts.promptLen} prompt tokens, ${opts.newTokens} new...`);
     await engine.generate(prompts, { maxNew: opts.newTokens, temperature: 0, seed: 0, stopTokens: [] });
@@ -239,6 +245,10 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
       prefillFlopPerS,
       prefillVsMatmul: prefillFlopPerS / matmulFlopPerS,
       decodeStepMs,
+      lora:
+        engine.forward.lora && engine.loraEnabled
+          ? { rank: engine.forward.lora.rank, loraDecode: engine.forward.limits.loraDecode }
+          : null,
     };
     const result: BatchResult = { ...timed };
     if (opts.onnx) result.onnx = await onnxSideBySide(opts.onnx, timed, prompts, opts.newTokens, log);

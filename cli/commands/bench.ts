@@ -41,6 +41,7 @@ interface BenchArgs {
   onnxRuntime: string;
   lora?: string;
   loraDecode: string;
+  pipeline: boolean;
 }
 
 export function register(program: Command): void {
@@ -82,9 +83,10 @@ export function register(program: Command): void {
     .option('--lora <rank>', 'decode with a LoRA adapter of this rank on all seven targets (α = 2·rank)')
     .option(
       '--lora-decode <path>',
-      "how decode applies the adapter: separate (two matmuls per adapted projection) or fused (in the GEMV's epilogue, no extra dispatches)",
+      "how decode applies the adapter: separate (x·Aᵀ as one split-K GEMV per site, ·Bᵀ in the GEMV's epilogue) or fused (both in the GEMV's epilogue, no extra dispatches)",
       'separate',
     )
+    .option('--no-pipeline', 'decode with the plain loop (wait for each step before the next; engine.ts)')
     .action(async (args: BenchArgs) => {
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
@@ -136,6 +138,7 @@ export function register(program: Command): void {
         engine = Engine.random(ctx, config, dtype ?? 'f16', 1, { maxBatch, maxSeqLen, loraDecode });
         label = 'qwen2-0.5b shape, random weights';
       }
+      engine.pipelinedDecode = args.pipeline;
       if (args.lora && !args.train) {
         const rank = parseIntArg('--lora', args.lora, 16, 1);
         const host = initLora(engine.config, { rank, alpha: 2 * rank, targets: LORA_TARGETS }, 1);

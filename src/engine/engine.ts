@@ -9,6 +9,7 @@ import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { SafetensorsFile } from '../model/safetensors-read.ts';
 import { shaderFeatures, type GpuContext } from './gpu.ts';
 import type { KvDType } from './kernels/rope-kv.ts';
+import type { SampleParams } from './kernels/sample.ts';
 import type { Arithmetic, WeightDType } from './kernels/weights-wgsl.ts';
 import type { LoraWeights } from './lora-types.ts';
 import { readBuffer } from './buffers.ts';
@@ -26,7 +27,10 @@ export interface EngineOptions {
   maxTokensPerPass?: number;
   /** KV-cache precision (default: f16 with 16-bit weights, f32 with f32 weights). */
   kvDType?: KvDType;
-  /** How decode applies a LoRA adapter (default 'separate'; 'fused' adds no dispatches: qwen2-forward.ts). */
+  /**
+   * How decode applies a LoRA adapter (default 'separate': one split-K x·Aᵀ GEMV per site; 'fused' adds
+   * no dispatches but recomputes x·Aᵀ per workgroup: qwen2-forward.ts LoraDecode, measured there).
+   */
   loraDecode?: LoraDecode;
   /** Weight dtype override (default: the file's precision). */
   dtype?: WeightDType;
@@ -102,6 +106,14 @@ export class Engine {
   private lostInfo: { reason: string; message: string } | null = null;
   private readonly lost: Promise<never>;
   private readonly staging: GPUBuffer;
+  /** The pipelined decode loop's second readback buffer (steps alternate between the two). */
+  private readonly staging2: GPUBuffer;
+  /**
+   * Decode with a one-step lag (default): step n+1 is submitted before step n's ids are read back, and
+   * its embedding reads step n's sampled ids on the GPU. false: the plain loop (submit, wait, accept),
+   * the tests' reference; both give the same completions token for token.
+   */
+  pipelinedDecode = true;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -117,6 +129,12 @@ export class Engine {
       Math.max(limits.lmRows * 12, limits.maxSlots * limits.maxLen * 4),
       GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
       'readback staging',
+    );
+    this.staging2 = ledger.create(
+      'scratch',
+      limits.lmRows * 12,
+      GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+      'readback staging 2',
     );
     this.lost = ctx.device.lost.then((info) => {
       this.lostInfo = { reason: info.reason, message: info.message };
@@ -248,13 +266,18 @@ export class Engine {
   }
 
   /** Copies `bytes` of `src` into the staging buffer and maps it: the one readback. */
-  private async readback(src: GPUBuffer, bytes: number, enc: GPUCommandEncoder): Promise<ArrayBuffer> {
+  private async readback(
+    src: GPUBuffer,
+    bytes: number,
+    enc: GPUCommandEncoder,
+    staging = this.staging,
+  ): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
-    enc.copyBufferToBuffer(src, 0, this.staging, 0, size);
+    enc.copyBufferToBuffer(src, 0, staging, 0, size);
     this.ctx.device.queue.submit([enc.finish()]);
-    await Promise.race([this.staging.mapAsync(GPUMapMode.READ, 0, size), this.lost]);
-    const out = this.staging.getMappedRange(0, size).slice(0, bytes);
-    this.staging.unmap();
+    await Promise.race([staging.mapAsync(GPUMapMode.READ, 0, size), this.lost]);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
     return out;
   }
 
@@ -385,11 +408,20 @@ export class Engine {
     f.encodeLmHead(pass, group.length, 'gemv');
     f.encodeSample(pass, group.length, sample(0));
     pass.end();
+    const identity = Uint32Array.from({ length: group.length }, (_, i) => i);
+    if (this.pipelinedDecode) {
+      // The prefill's readback is awaited here (so prefillMs holds the prefill's GPU time, as in the
+      // plain loop); from the first decode step on, the loop runs a step ahead of its readbacks.
+      const first = await this.readback(f.sampleOut, group.length * 12, enc);
+      dev.queue.writeBuffer(f.headIdx, 0, identity);
+      this.stats.prefillMs += performance.now() - t0;
+      await this.decodePipelined(group, Promise.resolve(first), sample, stopTokens, stopStrings, opts.maxNew);
+      return;
+    }
     let res = await this.readback(f.sampleOut, group.length * 12, enc);
     this.stats.prefillMs += performance.now() - t0;
     let active = group;
     this.accept(active, res, stopTokens, stopStrings, opts.maxNew);
-    const identity = Uint32Array.from({ length: group.length }, (_, i) => i);
     dev.queue.writeBuffer(f.headIdx, 0, identity);
     for (let step = 1; ; step++) {
       active = active.filter((s) => s.stop === null);
@@ -420,7 +452,76 @@ export class Engine {
     }
   }
 
-  /** Appends each row's sampled token and decides whether its sequence stops. */
+  /**
+   * The decode steps with a one-step lag. When step n+1 is encoded, the host knows the tokens up to step
+   * n−1: step n+1 runs every row of step n that had not stopped by then and stays under maxNew, its
+   * embedding reading row map[t] of step n's sampler output on the GPU; it is submitted (its readback
+   * into the other staging buffer started) before step n's readback is awaited. A row whose sequence
+   * turns out to have stopped at step n computes one wasted token, discarded by accept. Each row's
+   * computation (ids, slot, position, sampling stream and step) is the plain loop's, and decode is
+   * batch-invariant, so the completions are identical.
+   */
+  private async decodePipelined(
+    group: ActiveSeq[],
+    first: Promise<ArrayBuffer>,
+    sample: (step: number) => SampleParams,
+    stopTokens: Set<number>,
+    stopStrings: readonly string[],
+    maxNew: number,
+  ): Promise<void> {
+    const f = this.forward;
+    const dev = this.ctx.device;
+    let pending: { rows: ActiveSeq[]; res: Promise<ArrayBuffer> } | null = { rows: group, res: first };
+    let stagingNext = this.staging2;
+    const t1 = performance.now();
+    for (let step = 1; pending; step++) {
+      // Rows of `pending` still running after it (as far as the host knows), with one more token to go.
+      const prev: ActiveSeq[] = pending.rows;
+      const map: number[] = [];
+      const rows: ActiveSeq[] = [];
+      prev.forEach((s, r) => {
+        if (s.stop === null && s.ids.length + 1 < maxNew) {
+          map.push(r);
+          rows.push(s);
+        }
+      });
+      let next: { rows: ActiveSeq[]; res: Promise<ArrayBuffer> } | null = null;
+      if (rows.length > 0) {
+        const R = rows.length;
+        // Step n's token of each row sits at index ids.length (not yet read back), position prompt + that.
+        f.writeTokens(
+          map,
+          rows.map((s) => s.slot),
+          rows.map((s) => s.prompt.length + s.ids.length),
+        );
+        dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(rows.map((s) => s.index)));
+        const before = f.dispatcher.dispatches;
+        const enc = dev.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        f.encodeTokens(pass, R, 'gemv', true);
+        f.encodeHead(pass, R);
+        f.encodeLmHead(pass, R, 'gemv');
+        f.encodeSample(pass, R, sample(step));
+        pass.end();
+        this.stats.decodeDispatches += f.dispatcher.dispatches - before;
+        const res = this.readback(f.sampleOut, R * 12, enc, stagingNext);
+        res.catch(() => undefined);
+        next = { rows, res };
+        stagingNext = stagingNext === this.staging ? this.staging2 : this.staging;
+        this.stats.decodeReadbacks++;
+        this.stats.decodeSteps++;
+      }
+      this.accept(pending.rows, await pending.res, stopTokens, stopStrings, maxNew);
+      if (next) this.stats.decodeTokens += next.rows.length;
+      pending = next;
+    }
+    this.stats.decodeMs += performance.now() - t1;
+  }
+
+  /**
+   * Appends each row's sampled token and decides whether its sequence stops. Rows whose sequence has
+   * already stopped (the pipelined loop's lag) are skipped: their token is discarded.
+   */
   private accept(
     active: ActiveSeq[],
     res: ArrayBuffer,
@@ -431,6 +532,7 @@ export class Engine {
     const u = new Uint32Array(res);
     const f = new Float32Array(res);
     active.forEach((s, r) => {
+      if (s.stop !== null) return;
       const tok = u[r * 3];
       s.ids.push(tok);
       s.logprobs.push(f[r * 3 + 1]);

@@ -12,8 +12,9 @@
 // for layer 0) fused with its input RMSNorm, so after encodeLayer(l) the stream is x + proj, and layer
 // l's input (HF's hidden_states entering layer l) is x right after that first op.
 // Per layer: 9 dispatches (norm, qkv, rope+kv, attention, o, add+norm, gate|up, swiglu, down). A LoRA
-// adapter adds none in decode ('gemv': the GEMV's epilogue applies it from packed copies, lora-fused.ts)
-// and 2 per adapted projection in 'gemm' (prefill, log-probs, training: x·Aᵀ, then ·Bᵀ accumulated).
+// adapter adds in decode ('gemv') one per adapted site with loraDecode 'separate' (x·Aᵀ; ·Bᵀ in the
+// GEMV's epilogue) and none with 'fused' (see LoraDecode), and 2 per adapted projection in 'gemm'
+// (prefill, log-probs, training: x·Aᵀ, then ·Bᵀ accumulated).
 //
 // Shader paths (`features`, from the device's granted features, fixed at construction): with `shader-f16`,
 // f16 weights multiply in f16 (matmul.ts, gemv.ts state the error) and an f16 KV cache is stored and read
@@ -56,12 +57,17 @@ export interface ForwardLimits {
 }
 
 /**
- * 'fused': in the decode GEMV's epilogue — no extra dispatch (9 per layer), but every workgroup
- * recomputes x·Aᵀ, so the arithmetic grows with the batch and the output width (gemv.ts). 'separate'
- * (the default): x·Aᵀ and ·Bᵀ as two more matmuls per adapted sub-projection — 2 dispatches each, no
- * redundant arithmetic. On lavapipe fused wins at batch 1 and loses ~5× at batch 8; self-play decodes
- * batches of 8–32, hence the default. `npm run bench -- --lora R --lora-decode fused|separate` measures
- * both on a GPU. Batched and one-at-a-time decoding agree bit for bit on either path, not across them.
+ * Both paths apply ·Bᵀ in the base decode GEMV's epilogue (gemv.ts) from the packed copies
+ * (lora-fused.ts). 'separate' (the default): t = x·Aᵀ for all sub-projections of a site at once, as one
+ * split-K GEMV over the stacked A (q|k|v: N = 3r; gate|up: 2r; o, down: r) into a small t buffer that
+ * the epilogue reads — one extra dispatch per site (4 per layer), no redundant arithmetic. 'fused': every
+ * epilogue workgroup recomputes the t it needs — no extra dispatch (9 per layer), but the arithmetic
+ * grows with the batch and the output width. Measured on lavapipe (issue 17, r 16, batch 1/8/32):
+ * 'separate' beats 'fused' 2.5×/1.5×/1.4× at hidden 512 (the wide, split-K GEMV of real shapes) and is
+ * within noise of it on the hidden-64 tiny model; 'fused' stays as the option for GPUs, where a
+ * dispatch costs more than the recomputation. (The earlier 'separate', two matmuls per adapted
+ * sub-projection whose x·Aᵀ ran in a single workgroup walking K, lost to this at every batch size and is
+ * gone from decode.) Batched and one-at-a-time decoding agree bit for bit on either path, not across them.
  */
 export type LoraDecode = 'fused' | 'separate';
 
@@ -78,6 +84,8 @@ export class Qwen2Forward {
   readonly gu: GPUBuffer;
   readonly act: GPUBuffer;
   loraTmp: GPUBuffer | null = null;
+  /** f32 [maxTokens, 3·rank]: t = x·Aᵀ of one decode site (loraDecode 'split'). */
+  private loraT: GPUBuffer | null = null;
   private slotBounce: GPUBuffer | null = null;
   /** u32 [maxTokens] token ids of the pass. */
   readonly ids: GPUBuffer;
@@ -108,6 +116,7 @@ export class Qwen2Forward {
 
   private readonly mmW: MatmulKernel;
   private readonly gemvW: GemvKernel;
+  private readonly gemvF32: GemvKernel;
   private readonly mmF32: MatmulKernel;
   private readonly embedding: EmbeddingKernel;
   private readonly normPlain: RmsNormKernel;
@@ -166,6 +175,7 @@ export class Qwen2Forward {
     this.mmW = new MatmulKernel(device, true, weights.dtype, features);
     this.arithmetic = this.mmW.arithmetic;
     this.gemvW = new GemvKernel(device, weights.dtype, features);
+    this.gemvF32 = weights.dtype === 'f32' ? this.gemvW : new GemvKernel(device, 'f32', features);
     this.mmF32 = weights.dtype === 'f32' ? this.mmW : new MatmulKernel(device, true, 'f32', features);
     this.embedding = new EmbeddingKernel(device, weights.dtype, features);
     this.normPlain = new RmsNormKernel(device, { residual: false, gather: false }, features);
@@ -184,9 +194,9 @@ export class Qwen2Forward {
     this.lora = lora;
     // Bind groups are cached per call site and parameters, not per buffer: a new adapter needs new ones.
     this.dispatcher.clear();
-    // Packed copies for the fused decode path only: an adapter of the same layout (the other role's,
-    // with separate adapters) reuses the buffers.
-    const fused = lora && this.limits.loraDecode === 'fused' ? lora : null;
+    // Packed copies for decode (both loraDecode paths read them): an adapter of the same layout (the
+    // other role's, with separate adapters) reuses the buffers.
+    const fused = lora;
     if (fused && this.fusedLora?.layoutKey === FusedLora.layoutKey(fused)) this.fusedLora.bind(fused);
     else {
       this.fusedLora?.destroy();
@@ -194,16 +204,24 @@ export class Qwen2Forward {
     }
     this.refreshLora();
     // The x·Aᵀ scratch depends only on the rank: keep it (and its booking) across adapter switches.
-    const bytes = lora ? Math.max(16, this.limits.maxTokens * lora.rank * 4) : 0;
-    if (this.loraTmp && this.loraTmp.size === bytes) return;
-    if (this.loraTmp) {
-      this.ledger.book('lora', -this.loraTmp.size);
-      this.loraTmp.destroy();
+    const r = lora?.rank ?? 0;
+    this.loraTmp = this.scratch(this.loraTmp, lora ? this.limits.maxTokens * r : 0, 'lora tmp');
+    const separate = lora && this.limits.loraDecode === 'separate';
+    this.loraT = this.scratch(this.loraT, separate ? this.limits.maxTokens * 3 * r : 0, 'lora decode t');
+  }
+
+  /** A LoRA scratch buffer of `floats` (none for 0), reusing `old` when its size fits exactly. */
+  private scratch(old: GPUBuffer | null, floats: number, label: string): GPUBuffer | null {
+    const bytes = floats > 0 ? Math.max(16, floats * 4) : 0;
+    if (old && old.size === bytes) return old;
+    if (old) {
+      this.ledger.book('lora', -old.size);
+      old.destroy();
     }
-    this.loraTmp = lora
-      ? this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, label: 'lora tmp' })
-      : null;
-    if (this.loraTmp) this.ledger.book('lora', this.loraTmp.size);
+    if (bytes === 0) return null;
+    const buf = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, label });
+    this.ledger.book('lora', buf.size);
+    return buf;
   }
 
   /**
@@ -218,11 +236,17 @@ export class Qwen2Forward {
     this.device.queue.submit([enc.finish()]);
   }
 
-  encodeEmbedding(pass: GPUComputePassEncoder, T: number): void {
+  /**
+   * `fromSamples`: the ids are the previous step's sampled tokens, still on the GPU (sampleOut); `ids`
+   * then holds each row's row in that output (writeRowMap).
+   */
+  encodeEmbedding(pass: GPUComputePassEncoder, T: number, fromSamples = false): void {
     const C = this.config.hiddenSize;
     this.weights.embedChunks.forEach((ch, i) =>
-      this.dispatcher.dispatch(pass, `embed${i}`, this.embedding, {
+      // The site names the variant: the dispatcher caches bind groups by site and parameters.
+      this.dispatcher.dispatch(pass, `embed${fromSamples ? 'S' : ''}${i}`, this.embedding, {
         ids: this.ids,
+        sampled: fromSamples ? this.sampleOut : undefined,
         table: ch.buffer,
         out: this.x,
         T,
@@ -328,13 +352,29 @@ export class Qwen2Forward {
     const N = parts.reduce((n, p) => n + p.rows, 0);
     const args = { a: input, b: weight, out, bias, M: T, N, K };
     const site = `L${l}.${mode}.${proj}`;
-    if (mode === 'gemv' && this.limits.loraDecode === 'fused') {
+    if (mode === 'gemv') {
       const lora = this.loraEnabled ? this.fusedLora?.layers[l]?.[proj] : undefined;
-      if (lora) this.dispatcher.dispatch(pass, site + '+lora', this.gemvW, { ...args, lora });
+      if (lora && this.loraT) {
+        // 'separate': t = x·Acatᵀ for every sub-projection at once (split-K GEMV), then ·Bcatᵀ in the
+        // base GEMV's epilogue: one extra dispatch per site.
+        const S = lora.segmentStarts.length + 1;
+        this.dispatcher.dispatch(pass, site + '.loraA', this.gemvF32, {
+          a: input,
+          b: lora.A,
+          out: this.loraT,
+          M: T,
+          N: S * lora.rank,
+          K,
+        });
+        this.dispatcher.dispatch(pass, site + '+loraT', this.gemvW, {
+          ...args,
+          lora: { ...lora, t: this.loraT },
+        });
+      } else if (lora) this.dispatcher.dispatch(pass, site + '+lora', this.gemvW, { ...args, lora });
       else this.dispatcher.dispatch(pass, site, this.gemvW, args);
       return;
     }
-    this.dispatcher.dispatch(pass, site, mode === 'gemv' ? this.gemvW : this.mmW, args);
+    this.dispatcher.dispatch(pass, site, this.mmW, args);
     let col = 0;
     for (const p of parts) {
       this.encodeLora(pass, l, p.target, input, out, T, p.rows, K, N, col);
@@ -448,8 +488,8 @@ export class Qwen2Forward {
   }
 
   /** Runs embedding + every layer on rows 0..T−1 (ids and rows already written). */
-  encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm'): void {
-    this.encodeEmbedding(pass, T);
+  encodeTokens(pass: GPUComputePassEncoder, T: number, mode: MatmulMode = 'gemm', fromSamples = false): void {
+    this.encodeEmbedding(pass, T, fromSamples);
     for (let l = 0; l < this.config.numHiddenLayers; l++) this.encodeLayer(pass, l, T, mode);
   }
 

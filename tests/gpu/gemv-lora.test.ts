@@ -53,13 +53,18 @@ function reference(
 describe('gemv LoRA epilogue (decode, adapter fused into the weight matmul)', () => {
   // K = 64 takes the narrow (column-per-invocation) shader, K = 300 the split-K one.
   // The wide shader also with its subgroup reduction (the test device has 'subgroups').
+  // split: t = x·Aᵀ by the f32 split-K GEMV first (loraDecode 'split'), the epilogue reading it; K odd
+  // is not served (gemv needs an even K), so the awkward K are 66 (narrow) and 302 (wide, 64·4 + 46).
   const cases = [
-    { K: 64, subgroups: false },
-    { K: 300, subgroups: false },
-    { K: 300, subgroups: true },
+    { K: 64, subgroups: false, split: false },
+    { K: 300, subgroups: false, split: false },
+    { K: 300, subgroups: true, split: false },
+    { K: 66, subgroups: false, split: true },
+    { K: 302, subgroups: false, split: true },
+    { K: 302, subgroups: true, split: true },
   ];
-  for (const { K, subgroups } of cases) {
-    it(`${K <= NARROW_K ? 'narrow' : 'wide'} shader K=${K}${subgroups ? ', subgroups' : ''}: vs reference for M = 1..${M_MAX}, rows independent of M`, async () => {
+  for (const { K, subgroups, split } of cases) {
+    it(`${K <= NARROW_K ? 'narrow' : 'wide'} shader K=${K}${subgroups ? ', subgroups' : ''}${split ? ', t precomputed (split)' : ''}: vs reference for M = 1..${M_MAX}, rows independent of M`, async () => {
       const device = await getTestDevice();
       const W = randomF32(N * K, 71);
       const bias = randomF32(N, 72);
@@ -69,6 +74,7 @@ describe('gemv LoRA epilogue (decode, adapter fused into the weight matmul)', ()
       B.fill(0, STARTS[0] * RANK, STARTS[1] * RANK);
       const x = randomF32(M_MAX * K, 75);
       const k = new GemvKernel(device, 'bf16', { f16: false, subgroups });
+      const kA = new GemvKernel(device, 'f32', { f16: false, subgroups });
       const wBytes = encodeFloats(W, 'BF16').slice();
       const wb = uploadBytes(device, wBytes);
       const Wf = decodeFloats(wBytes, 'BF16'); // the reference reads the same rounded weights
@@ -83,16 +89,13 @@ describe('gemv LoRA epilogue (decode, adapter fused into the weight matmul)', ()
       const want = reference(x, Wf, bias, A, B, K);
       const rowsOf = async (M: number) => {
         const out = storageBuffer(device, M * N * 4);
-        await runKernel(device, k, {
-          a: uploadF32(device, x.subarray(0, M * K)),
-          b: wb,
-          out,
-          bias: bb,
-          M,
-          N,
-          K,
-          lora,
-        });
+        const a = uploadF32(device, x.subarray(0, M * K));
+        let t: GPUBuffer | undefined;
+        if (split) {
+          t = storageBuffer(device, M * 3 * RANK * 4);
+          await runKernel(device, kA, { a, b: lora.A, out: t, M, N: 3 * RANK, K });
+        }
+        await runKernel(device, k, { a, b: wb, out, bias: bb, M, N, K, lora: { ...lora, t } });
         return readF32(device, out, M * N);
       };
       const all = await rowsOf(M_MAX);

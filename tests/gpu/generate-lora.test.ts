@@ -1,6 +1,7 @@
 // Decode with a LoRA adapter fused into the GEMV epilogue (lora-fused.ts, kernels/gemv.ts): the same
 // tokens and log-probs as the reference and as recomputing the prefix, batch-invariant, and no dispatch
-// added; and the same on the 'separate' path (qwen2-forward.ts LoraDecode), with its dispatch count. (That decoding follows a training step, i.e. the packed copies are refreshed, is tested in
+// added; and the same on the default 'separate' path (qwen2-forward.ts LoraDecode), with its dispatch
+// count. (That decoding follows a training step, i.e. the packed copies are refreshed, is tested in
 // train-learning.test.ts, where the training pipelines are compiled anyway.)
 import { describe, expect, it } from 'vitest';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
@@ -108,7 +109,7 @@ describe('decode with LoRA fused into the GEMV', async () => {
   });
 });
 
-describe("decode on the default LoRA path, 'separate' (x·Aᵀ and ·Bᵀ as their own matmuls)", async () => {
+describe("decode on the default LoRA path, 'separate' (x·Aᵀ as one split-K GEMV per site, ·Bᵀ in the epilogue)", async () => {
   const model = await tinyModel(31, 'F32');
   const cfg = refConfig(model);
   const engine = await tinyEngine(model, {
@@ -124,7 +125,7 @@ describe("decode on the default LoRA path, 'separate' (x·Aᵀ and ·Bᵀ as the
   ];
   const greedy = { maxNew: 5, temperature: 0, seed: 1, stopTokens: [] as number[] };
 
-  it('matches the reference, is batch-invariant, and adds 2 dispatches per adapted projection', async () => {
+  it('matches the reference, is batch-invariant, and adds 1 dispatch per adapted site', async () => {
     const out = await engine.generate(prompts, greedy);
     const w = await refWeights(model);
     const V = cfg.vocabSize;
@@ -142,7 +143,8 @@ describe("decode on the default LoRA path, 'separate' (x·Aᵀ and ·Bᵀ as the
       expect(alone.ids).toEqual(out[i].ids);
       expect(Array.from(alone.logprobs)).toEqual(Array.from(out[i].logprobs));
     }
-    // Six of the seven targets adapted in each layer: 9 + 2·6.
-    expect((await decodeDispatches(engine, prompts)).layer).toEqual([21, 21]);
+    // Six of the seven targets adapted in each layer, so every site (q|k|v, o, gate|up, down) has an
+    // adapted sub-projection: 9 + 4 (was 9 + 2·6 with two matmuls per adapted projection).
+    expect((await decodeDispatches(engine, prompts)).layer).toEqual([13, 13]);
   });
 });

@@ -36,8 +36,15 @@
 // added in a fixed order, whatever M, the row block or the workgroup: batched and one-at-a-time decoding
 // still agree bit for bit.
 //
+// With `lora.t` given (loraDecode 'separate', the default), t is not recomputed: the caller has run one
+// split-K GEMV over Acat (this kernel with f32 weights: t[M, S·r] = a · Acatᵀ) just before, and the
+// epilogue reads t[m, seg(n)·r + j] from that buffer (A is not bound; the plain shader's 4 columns per
+// workgroup). One extra dispatch per site, no redundant arithmetic, and still batch-invariant: t's sums
+// are the GEMV's, whose order does not depend on M.
+//
 // Reference: linear (src/engine/reference/ops.ts); the LoRA epilogue against linear plus scale·(x·Aᵀ)·Bᵀ.
-// Tests: tests/gpu/forward-kernels.test.ts (gemv), tests/gpu/gemv-lora.test.ts (LoRA epilogue); in decoding
+// Tests: tests/gpu/forward-kernels.test.ts (gemv), tests/gpu/gemv-lora.test.ts (LoRA epilogue, t computed
+//   in the workgroup or precomputed); in decoding
 //   tests/gpu/generate.test.ts and tests/gpu/generate-lora.test.ts (batched = one at a time).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
@@ -81,16 +88,23 @@ export interface GemvLora {
   scale: number;
   /** First output column of each sub-projection after the first (at most 2: q|k|v). */
   segmentStarts: readonly number[];
+  /**
+   * f32 [M, S·rank]: t = a·Aᵀ already computed (loraDecode 'split': one split-K GEMV over A, run just
+   * before). When given, the epilogue reads t from it and A is not bound; else every workgroup computes
+   * the t it needs itself (loraDecode 'fused').
+   */
+  t?: GPUBuffer;
 }
 
 export interface GemvArgs extends MatmulKernelArgs {
   lora?: GemvLora;
 }
 
-/** Shader shape of the LoRA epilogue: segments S and rank r. */
+/** Shader shape of the LoRA epilogue: segments S and rank r; `pre`: t is read from a buffer. */
 interface LoraShape {
   S: number;
   r: number;
+  pre: boolean;
 }
 
 function loadPair(dtype: WeightDType, arith: Arithmetic): string {
@@ -136,6 +150,25 @@ ${loadPair(dtype, arith)}
 function loraWgsl(lora: LoraShape, MB: number, cols: number, withBias: boolean): string {
   const { S, r } = lora;
   const at = withBias ? 5 : 4;
+  if (lora.pre)
+    return /* wgsl */ `
+@group(0) @binding(${at}) var<storage, read> lt: array<f32>;
+@group(0) @binding(${at + 1}) var<storage, read> lb: array<f32>;
+const LS = ${S}u;
+const LR = ${r}u;
+
+fn loraSeg(n: u32) -> u32 { return select(0u, 1u, n >= p.seg1) + select(0u, 1u, n >= p.seg2); }
+
+fn loraT(li: u32, m0: u32, n0: u32) {}
+
+// t[m, s·LR + j] at lt[(m·LS + s)·LR + j]; i is the row within the block starting at m0.
+fn loraDot(i: u32, n: u32, m0: u32) -> f32 {
+  let o = ((m0 + i) * LS + loraSeg(n)) * LR;
+  var acc = 0.0;
+  for (var j = 0u; j < LR; j++) { acc = fma(lb[n * LR + j], lt[o + j], acc); }
+  return acc;
+}
+`;
   return /* wgsl */ `
 @group(0) @binding(${at}) var<storage, read> la: array<f32>;
 @group(0) @binding(${at + 1}) var<storage, read> lb: array<f32>;
@@ -183,7 +216,7 @@ fn loraT(li: u32, m0: u32, n0: u32) {
   workgroupBarrier();
 }
 
-fn loraDot(i: u32, n: u32) -> f32 {
+fn loraDot(i: u32, n: u32, m0: u32) -> f32 {
   let o = (i * LS + loraSeg(n)) * LR;
   var acc = 0.0;
   for (var j = 0u; j < LR; j++) { acc = fma(lb[n * LR + j], lt[(o + j) * LG], acc); }
@@ -247,7 +280,7 @@ function shader(
   subgroups: boolean,
   lora: LoraShape | null,
 ): string {
-  const nb = lora ? NB_LORA : NB;
+  const nb = lora && !lora.pre ? NB_LORA : NB;
   return /* wgsl */ `
 ${bindings(dtype, arith, withBias, lora, subgroups)}
 ${laneDecls(subgroups)}
@@ -282,7 +315,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let m = m0 + i; let n = n0 + j;
     if (m < p.M && n < p.N) {
       let o = m * p.ldo + p.colOff + n;
-      let v = p.alpha * red[r]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n)' : ''};
+      let v = p.alpha * red[r]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n, m0)' : ''};
       if (p.accumulate != 0u) { out[o] = out[o] + v; } else { out[o] = v; }
     }
   }
@@ -319,7 +352,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let m = m0 + i;
     if (m < p.M) {
       let o = m * p.ldo + p.colOff + n;
-      let v = p.alpha * acc[i]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n)' : ''};
+      let v = p.alpha * acc[i]${withBias ? ' + bias[n]' : ''}${lora ? ' + p.loraScale * loraDot(i, n, m0)' : ''};
       if (p.accumulate != 0u) { out[o] = out[o] + v; } else { out[o] = v; }
     }
   }
@@ -352,7 +385,7 @@ export class GemvKernel implements Kernel<GemvArgs> {
   private rowBlock(args: GemvArgs): number {
     const cover = ROW_BLOCKS.find((mb) => mb >= args.M) ?? ROW_BLOCKS[ROW_BLOCKS.length - 1];
     const lora = loraShape(args);
-    if (!lora) return cover;
+    if (!lora || lora.pre) return cover;
     const budget = this.device.limits.maxComputeWorkgroupStorageSize;
     const narrow = args.K <= NARROW_K;
     // Floats per row of the block: the wide shader's reduction slots, and t.
@@ -375,7 +408,7 @@ export class GemvKernel implements Kernel<GemvArgs> {
     const MB = this.rowBlock(args);
     const narrow = args.K <= NARROW_K;
     const lora = loraShape(args);
-    const key = `${MB}${Boolean(args.bias)}${narrow}${lora ? ` lora ${lora.S}x${lora.r}` : ''}`;
+    const key = `${MB}${Boolean(args.bias)}${narrow}${lora ? ` lora ${lora.S}x${lora.r}${lora.pre ? ' t' : ''}` : ''}`;
     let p = this.pipelines.get(key);
     if (!p) {
       const bias = Boolean(args.bias);
@@ -384,7 +417,7 @@ export class GemvKernel implements Kernel<GemvArgs> {
         narrow
           ? narrowShader(this.weightDType, this.arithmetic, MB, bias, lora)
           : shader(this.weightDType, this.arithmetic, MB, bias, this.subgroups, lora),
-        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : this.subgroups ? ' subgroups' : ''}${lora ? ' lora' : ''}`,
+        `gemv ${this.weightDType} (${this.arithmetic} math) rows ${MB}${narrow ? ' narrow' : this.subgroups ? ' subgroups' : ''}${lora ? (lora.pre ? ' lora t' : ' lora') : ''}`,
       );
       this.pipelines.set(key, p);
     }
@@ -405,11 +438,11 @@ export class GemvKernel implements Kernel<GemvArgs> {
 
   buffers(args: GemvArgs): GPUBuffer[] {
     const out = args.bias ? [args.a, args.b, args.out, args.bias] : [args.a, args.b, args.out];
-    return args.lora ? [...out, args.lora.A, args.lora.B] : out;
+    return args.lora ? [...out, args.lora.t ?? args.lora.A, args.lora.B] : out;
   }
 
   workgroups(args: GemvArgs): [number, number, number] {
-    const columnsPerGroup = args.K <= NARROW_K ? WG : args.lora ? NB_LORA : NB;
+    const columnsPerGroup = args.K <= NARROW_K ? WG : args.lora && !args.lora.t ? NB_LORA : NB;
     return [Math.ceil(args.N / columnsPerGroup), Math.ceil(args.M / this.rowBlock(args)), 1];
   }
 }
@@ -419,5 +452,5 @@ function loraShape(args: GemvArgs): LoraShape | null {
   const starts = args.lora.segmentStarts;
   if (starts.length > 2)
     throw new Error(`gemv's LoRA epilogue takes at most 3 sub-projections, got ${starts.length + 1}`);
-  return { S: starts.length + 1, r: args.lora.rank };
+  return { S: starts.length + 1, r: args.lora.rank, pre: Boolean(args.lora.t) };
 }
