@@ -123,12 +123,12 @@ function gcd(a: bigint, b: bigint): bigint {
 
 /**
  * The kind of kernel a dispatch site runs, for per-kind totals: the layer index, vocabulary chunk and
- * matmul mode dropped ("L3.gemv.qkv" → "qkv", "lm0.gemv" → "lm head", "embed1" → "embed",
+ * matmul mode dropped ("L3.gemv.qkv" → "qkv", "lm0.gemv" → "lm head", "embed1" / "embedS1" (reading the sampler's ids) → "embed",
  * "L3.q_proj.loraA" → "lora", "L3.gemv.qkv+lora" → "qkv+lora" (the fused LoRA epilogue), "L3.norm1" →
  * "norm", "head.norm" → "final norm").
  */
 export function kernelKind(site: string): string {
-  if (/^embed\d*$/.test(site)) return 'embed';
+  if (/^embedS?\d*$/.test(site)) return 'embed';
   if (/^lm\d+\./.test(site)) return 'lm head';
   if (site === 'head.norm') return 'final norm';
   const op = site.replace(/^L\d+\./, '').replace(/^(gemv|gemm)\./, '');

@@ -7,6 +7,7 @@ describe('kernelKind', () => {
       [
         'embed0',
         'embed12',
+        'embedS1',
         'L0.norm1',
         'L23.norm2',
         'L3.gemv.qkv',
@@ -30,6 +31,7 @@ describe('kernelKind', () => {
     expect(kinds).toEqual({
       embed0: 'embed',
       embed12: 'embed',
+      embedS1: 'embed',
       'L0.norm1': 'norm',
       'L23.norm2': 'norm',
       'L3.gemv.qkv': 'qkv',
