@@ -153,6 +153,14 @@ export interface AttentionArgs {
   maxLen: number;
 }
 
+/** The attention kernels' uniform (both files' `struct Params`): T, nH, nKv, D, maxLen, scale. */
+export function attentionParams(a: AttentionArgs): ArrayBuffer {
+  const buf = new ArrayBuffer(32);
+  new Uint32Array(buf).set([a.T, a.nH, a.nKv, a.D, a.maxLen]);
+  new Float32Array(buf)[5] = 1 / Math.sqrt(a.D);
+  return buf;
+}
+
 export class DecodeAttentionKernel implements Kernel<AttentionArgs> {
   private readonly pipeline: GPUComputePipeline;
   constructor(
@@ -172,10 +180,7 @@ export class DecodeAttentionKernel implements Kernel<AttentionArgs> {
   }
   params(a: AttentionArgs): ArrayBuffer {
     if (a.D > MAX_HEAD_DIM) throw new Error(`head_dim ${a.D} exceeds the attention kernel's ${MAX_HEAD_DIM}`);
-    const buf = new ArrayBuffer(32);
-    new Uint32Array(buf).set([a.T, a.nH, a.nKv, a.D, a.maxLen]);
-    new Float32Array(buf)[5] = 1 / Math.sqrt(a.D);
-    return buf;
+    return attentionParams(a);
   }
   buffers(a: AttentionArgs): GPUBuffer[] {
     return [a.q, a.rows, a.kCache, a.vCache, a.out];

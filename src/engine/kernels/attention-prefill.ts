@@ -17,7 +17,12 @@
 //   whole model tests/gpu/qwen2-forward.test.ts, tests/gpu/train-grads.test.ts.
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
-import { DecodeAttentionKernel, MAX_HEAD_DIM, type AttentionArgs } from './attention-decode.ts';
+import {
+  DecodeAttentionKernel,
+  MAX_HEAD_DIM,
+  attentionParams,
+  type AttentionArgs,
+} from './attention-decode.ts';
 import type { KvDType } from './rope-kv.ts';
 
 export type { AttentionArgs } from './attention-decode.ts';
@@ -114,10 +119,7 @@ export class PrefillAttentionKernel implements Kernel<AttentionArgs> {
     if (this.gpu) return this.gpu.params(a);
     if (a.D > MAX_HEAD_DIM || a.D % 2)
       throw new Error(`head_dim ${a.D} is not supported (even, ≤ ${MAX_HEAD_DIM})`);
-    const buf = new ArrayBuffer(32);
-    new Uint32Array(buf).set([a.T, a.nH, a.nKv, a.D, a.maxLen]);
-    new Float32Array(buf)[5] = 1 / Math.sqrt(a.D);
-    return buf;
+    return attentionParams(a);
   }
 
   buffers(a: AttentionArgs): GPUBuffer[] {
