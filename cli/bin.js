@@ -4,7 +4,12 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('./main.ts');
-const code = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const relay = await import('./stderr-relay.ts');
+relay.dieWithRelay();
+// Where stderr is a plain file or a socket, Dawn's warnings are filtered by relaying (stderr-relay.ts).
+const code = relay.relayWanted(argv)
+  ? await relay.relayStderr(process.argv[1], argv)
+  : await (await import('./main.ts')).main(argv);
 // Dawn keeps the event loop alive; exit explicitly once the command is done.
 process.exit(code);

@@ -9,7 +9,7 @@
 // a pipe, or a file opened for appending (`2>> log`). A file opened by `2> log` or `> log 2>&1` writes at
 // an offset it shares with stdout, which a reopened descriptor would not share, so there, on sockets (Node's
 // child_process 'pipe' is one; a shell's `|` is a pipe) and where /proc is missing, nothing is swapped and
-// the warnings stay.
+// the warnings stay: `tabzero` then relays its stderr through a pipe instead (cli/stderr-relay.ts).
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ function appending(): boolean {
  * Whether fd 2 can be swapped out and back without changing what its writes do: a terminal, a pipe, or
  * a file opened for appending.
  */
-function swappable(): boolean {
+export function stderrSwappable(): boolean {
   if (process.platform !== 'linux') return false;
   try {
     const s = fstatSync(STDERR);
@@ -58,7 +58,7 @@ function reopen(fd: number): number | null {
  */
 export async function withNativeStderrFiltered<T>(drop: RegExp, fn: () => Promise<T>): Promise<T> {
   // One swap at a time: a second acquisition meanwhile runs inside the first's capture.
-  if (swapped || !swappable()) return fn();
+  if (swapped || !stderrSwappable()) return fn();
   const saved = reopen(STDERR);
   if (saved === null) return fn();
   const capturePath = join(tmpdir(), `tabzero-stderr-${process.pid}-${Date.now()}`);

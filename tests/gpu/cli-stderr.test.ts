@@ -1,7 +1,11 @@
 // `tabzero` prints none of Dawn's native limit warnings on stderr unless --verbose (issue 19): on this
 // machine's lavapipe Dawn prints both when it enumerates the adapter, so --verbose shows they are there to
-// filter. stderr is a shell pipe, as in `tabzero gpu 2>&1 | less`.
+// filter. stderr is a shell pipe (`tabzero gpu 2>&1 | less`: fd 2 is swapped around the adapter), a file
+// shared with stdout (`> log 2>&1`) or a socket (a Node parent's 'pipe'): those two are relayed.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const WARNING = /artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit/g;
@@ -24,5 +28,32 @@ describe('tabzero stderr', () => {
     expect(quiet.stderr.match(WARNING)).toBeNull();
     const verbose = stderrOf('gpu --verbose');
     expect(verbose.stderr.match(WARNING)).toHaveLength(2);
+  });
+
+  it('has none in a file that stdout shares (`> log 2>&1`), stdout intact, the exit code kept', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabzero-stderr-'));
+    try {
+      const log = join(dir, 'log');
+      const sh = (args: string) =>
+        spawnSync('sh', ['-c', `${JSON.stringify(process.execPath)} cli/bin.js ${args} > ${log} 2>&1`])
+          .status;
+      expect(sh('gpu')).toBe(0);
+      const text = readFileSync(log, 'utf8');
+      expect(text.match(WARNING)).toBeNull();
+      expect(text).toMatch(/"vendor"/);
+      expect(sh('gpu --verbose')).toBe(0);
+      expect(readFileSync(log, 'utf8').match(WARNING)).toHaveLength(2);
+      expect(sh('no-such-command')).toBe(2);
+      expect(readFileSync(log, 'utf8')).toMatch(/unknown command 'no-such-command'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('has none on a socket (a Node parent reading its stderr)', () => {
+    const r = spawnSync(process.execPath, ['cli/bin.js', 'gpu'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr.match(WARNING)).toBeNull();
+    expect(r.stdout).toMatch(/"vendor"/);
   });
 });
