@@ -7,6 +7,7 @@
 import type { Completion, SampleOptions, StopReason, Tokenizer, TrainBatch } from '../policy.ts';
 import type { Qwen2Config } from '../model/qwen2-config.ts';
 import type { SafetensorsFile } from '../model/safetensors-read.ts';
+import { StreamDecoder } from '../model/tokenizer.ts';
 import { shaderFeatures, type GpuContext } from './gpu.ts';
 import type { KvDType } from './kernels/rope-kv.ts';
 import type { SampleParams } from './kernels/sample.ts';
@@ -82,7 +83,10 @@ interface ActiveSeq {
   logprobs: number[];
   sampled: number[];
   stop: StopReason | null;
+  /** The completion's text so far; `decoder` holds back an incomplete UTF-8 character at its end. */
   text: string;
+  /** Decodes only the new ids each step (a full decode per step made accept O(n²) per sequence). */
+  decoder: StreamDecoder | null;
 }
 
 const DEFAULT_TOKENS_PER_PASS = 1024;
@@ -328,6 +332,7 @@ export class Engine {
     this.forward.refreshLora();
     const out: Completion[] = new Array(all.length);
     const slots = this.forward.limits.maxSlots;
+    const tok = this.tokenizer;
     for (let g = 0; g < all.length; g += slots) {
       const group = all.slice(g, g + slots).map((s, k): ActiveSeq => ({
         index: g + k,
@@ -339,13 +344,14 @@ export class Engine {
         sampled: [],
         stop: null,
         text: '',
+        decoder: tok ? new StreamDecoder((ids) => tok.decode(ids, { skipSpecialTokens: true })) : null,
       }));
       await this.generateGroup(group, opts);
       for (const s of group) {
         out[s.index] = {
           promptIndex: s.promptIndex,
           ids: s.ids,
-          text: s.text,
+          text: s.text + (s.decoder?.flush() ?? ''),
           logprobs: Float32Array.from(s.logprobs),
           sampledLogprobs: Float32Array.from(s.sampled),
           stopReason: s.stop ?? 'length',
@@ -537,7 +543,7 @@ export class Engine {
       s.ids.push(tok);
       s.logprobs.push(f[r * 3 + 1]);
       s.sampled.push(f[r * 3 + 2]);
-      if (this.tokenizer) s.text = this.tokenizer.decode(s.ids, { skipSpecialTokens: true });
+      if (s.decoder) s.text += s.decoder.push(tok);
       if (stopTokens.has(tok)) s.stop = 'stop_token';
       else {
         for (const str of stopStrings) {
@@ -545,6 +551,7 @@ export class Engine {
           if (at >= 0) {
             s.stop = 'stop_string';
             s.text = s.text.slice(0, at + str.length);
+            s.decoder = null; // the text is final: nothing held back belongs to it
             break;
           }
         }
