@@ -2,6 +2,7 @@
 // as JSON + a table. `--shape qwen2-0.5b` uses random weights of the real shape (no download).
 import type { Command } from 'commander';
 import { benchTable, matmulPeak, runBench } from '../../bench/engine-bench.ts';
+import { fmaPeak, runMatmulTune, trainingShapes, tuneTable } from '../../bench/matmul-tune.ts';
 import {
   ONNX_RUNTIMES,
   openOnnxBaseline,
@@ -15,6 +16,7 @@ import { initLora } from '../../src/model/lora.ts';
 import { GpuLora } from '../../src/engine/lora-gpu.ts';
 import { LORA_TARGETS } from '../../src/config.ts';
 import { acquireNodeDevice } from '../../src/engine/node-gpu.ts';
+import { shaderFeatures } from '../../src/engine/gpu.ts';
 import { parseQwen2Config, qwen2_0_5bConfigJson } from '../../src/model/qwen2-config.ts';
 import { closeFolders, loadEngine, loadFolder, parseIntArg, parseWeightDType } from '../engine-load.ts';
 
@@ -42,6 +44,7 @@ interface BenchArgs {
   lora?: string;
   loraDecode: string;
   pipeline: boolean;
+  tune?: boolean;
 }
 
 export function register(program: Command): void {
@@ -87,7 +90,31 @@ export function register(program: Command): void {
       'separate',
     )
     .option('--no-pipeline', 'decode with the plain loop (wait for each step before the next; engine.ts)')
+    .option(
+      '--tune',
+      "time the matmul tile candidates at the model's training shapes (--prompt-len tokens) against an FMA peak probe",
+    )
     .action(async (args: BenchArgs) => {
+      if (args.tune) {
+        const model = args.model ? await loadFolder(args.model) : null;
+        const config = model ? model.config : parseQwen2Config(qwen2_0_5bConfigJson());
+        await closeFolders();
+        const tokens = parseIntArg('--prompt-len', args.promptLen, 128, 1);
+        const ctx = await acquireNodeDevice({ dawnOptions: BENCH_DAWN_OPTIONS });
+        const tune = await runMatmulTune(
+          ctx.device,
+          shaderFeatures(ctx.report),
+          trainingShapes(config, tokens),
+          {
+            tokens,
+          },
+        );
+        process.stdout.write(
+          JSON.stringify({ model: args.model ?? 'qwen2-0.5b shape', tune }, null, 2) + '\n',
+        );
+        if (!args.json) process.stdout.write('\n' + tuneTable(tune) + '\n');
+        return;
+      }
       if (!args.model === !args.shape)
         throw new Error('give exactly one of --model DIR or --shape qwen2-0.5b');
       if (args.shape && args.shape !== 'qwen2-0.5b')
@@ -178,8 +205,15 @@ export function register(program: Command): void {
           peakMatmulFlops: peak,
           kernelTimes: args.kernelTimes,
         });
-        process.stdout.write(JSON.stringify({ model: label, train }, null, 2) + '\n');
-        if (!args.json) process.stdout.write('\n' + trainBenchTable(train) + '\n');
+        // The register-only FMA probe (no memory traffic): the arithmetic peak the kernels are held to.
+        const fmaPeakGflops = (await fmaPeak(engine.ctx.device)) / 1e9;
+        process.stdout.write(JSON.stringify({ model: label, fmaPeakGflops, train }, null, 2) + '\n');
+        if (!args.json)
+          process.stdout.write(
+            '\n' +
+              trainBenchTable(train) +
+              `\nFMA peak (register-only probe): ${fmaPeakGflops.toFixed(1)} GFLOP/s\n`,
+          );
         return;
       }
       const log = (m: string) =>

@@ -70,8 +70,9 @@ export interface MatmulTile {
  * 64×64 over 8×4 5.6–7.0 / 6.9 / 7.3–7.8 / 8.4–9.9 (256×8192×64 NT, the LM head: 5.6); over 8×2 7.2 /
  * 4.9 / 7.5 / 6.7; 32×64 over 8×4 4.8 / 4.7 / 5.2 / 3.4; 64×64 over 8×8 4.2 / 6.2 / 5.1 / 3.8. A CPU
  * lane has no register file to fill, so more outputs per invocation amortise the loads. 'gpu' keeps 128 invocations (compatibility
- * mode's limit) of 4×8 outputs: not measured on a real GPU (none was used when this was tuned), and no
- * `bench --tune` measures the candidates yet.
+ * mode's limit) of 4×8 outputs: not measured on a real GPU (none was used when this was tuned).
+ * `tabzero bench --tune` times these candidates (bench/matmul-tune.ts) at the real training shapes
+ * against a register-only FMA probe: run it on a new adapter kind and commit its best here.
  */
 export const MATMUL_TILES: Readonly<Record<AdapterKind, MatmulTile>> = {
   cpu: { TM: 64, TN: 64, TK: 16, WX: 8, WY: 4, staged: false },
