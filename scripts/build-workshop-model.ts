@@ -106,7 +106,7 @@ const curveRows = curve
 const readme = `# TabZero workshop model
 
 A ${(card.parameters / 1e6).toFixed(2)} M-parameter Qwen2-architecture model (${recipe.model.layers} layers × ${recipe.model.hidden},
-${recipe.model.heads} heads, ${recipe.model.kvHeads} KV heads, MLP ${recipe.model.intermediate}; byte-level tokenizer with ChatML
+${recipe.model.heads} heads, ${recipe.model.kvHeads} KV heads, MLP ${recipe.model.intermediate}, RoPE base ${recipe.model.ropeTheta}; byte-level tokenizer with ChatML
 specials; f32, tied embeddings) that **TabZero made itself**: random weights from seed ${recipe.model.seed}, then
 imitation-trained on the engine (full fine-tuning, AdamW) on **verifier-made data** — records of all six
 Absolute Zero roles in the \`workshop\` prompt family, written by TabZero's own AZ-Arith generator and

@@ -31,6 +31,8 @@ export interface TinyModelOptions {
   heads?: number;
   kvHeads?: number;
   intermediate?: number;
+  /** RoPE base (Qwen2's own: 1,000,000, made for 32 k positions; a model of short prompts wants less). */
+  ropeTheta?: number;
   /** Called after each tensor with (tensors done, total). */
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -78,6 +80,7 @@ export function tinyModelConfigJson(opts: TinyModelOptions): Record<string, unkn
           num_attention_heads: opts.heads ?? TINY_DEFAULTS.heads,
           num_key_value_heads: opts.kvHeads ?? TINY_DEFAULTS.kvHeads,
           intermediate_size: opts.intermediate ?? TINY_DEFAULTS.intermediate,
+          ...(opts.ropeTheta === undefined ? {} : { rope_theta: opts.ropeTheta }),
         };
   return {
     ...base,

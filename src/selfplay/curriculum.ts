@@ -53,14 +53,32 @@ export interface CurriculumOptions {
   tierShare?: number;
 }
 
-/** Record mix, by count: ded_solve records are ~25 tokens, the chat roles ~80–200, so by tokens ≥ ½ is ded_solve. */
+/**
+ * Record mix, by count. ded_solve records are ~25 tokens, the chat roles ~80–200: at 0.9 the chat roles
+ * still took 60% of each step's compute and 70% of its trained tokens, and the solver learned slowly; at
+ * 0.94 the deduction solver gets most of both, and the five other roles still see ~3 records a step.
+ */
 export const CURRICULUM_MIX: Readonly<Record<CurriculumRole, number>> = {
-  ded_solve: 0.9,
-  abd_solve: 0.025,
-  ind_solve: 0.02,
-  ded_propose: 0.02,
-  abd_propose: 0.02,
-  ind_propose: 0.015,
+  ded_solve: 0.94,
+  abd_solve: 0.015,
+  ind_solve: 0.01,
+  ded_propose: 0.012,
+  abd_propose: 0.012,
+  ind_propose: 0.011,
+};
+
+/**
+ * How the tier-drawn ded_solve records spread over the eval tiers' ranges. very_easy's 36 prompts are all
+ * eval or dev items (none is ever drawn, so it gets no weight); the ranges a 1 M-parameter model can learn
+ * in an hour (sums, differences and products of numbers up to 20) get most, 2-digit products less — a
+ * uniform spread spent half the tier records on products it does not learn at this size.
+ */
+export const TIER_WEIGHTS: Readonly<Record<string, number>> = {
+  very_easy: 0,
+  easy: 0.3,
+  medium: 0.35,
+  hard: 0.25,
+  very_hard: 0.1,
 };
 
 const OPS = ['+', '-', '*', '+', '-', '*', '//', '%'] as const;
@@ -153,7 +171,7 @@ export class Curriculum {
       let value: number;
       let tier = 'expr';
       if (this.rng.next() < tierShare) {
-        const t = this.rng.choice(ARITH_TIERS);
+        const t = this.tier();
         const d = drawTierItem(() => this.rng.next(), t);
         if (!d) continue;
         const p = parseProgram(`${d.a} ${d.op === '/' ? '//' : d.op} ${d.b}`, this.opts.limits);
@@ -178,6 +196,14 @@ export class Curriculum {
         tier,
       };
     }
+  }
+
+  /** An eval tier, drawn by TIER_WEIGHTS. */
+  private tier(): (typeof ARITH_TIERS)[number] {
+    const total = ARITH_TIERS.reduce((a, t) => a + (TIER_WEIGHTS[t.name] ?? 0), 0);
+    let u = this.rng.next() * total;
+    for (const t of ARITH_TIERS) if ((u -= TIER_WEIGHTS[t.name] ?? 0) < 0) return t;
+    return ARITH_TIERS[ARITH_TIERS.length - 1];
   }
 
   /**

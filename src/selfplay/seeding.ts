@@ -156,7 +156,7 @@ export async function seedBuffers(runner: StepContext): Promise<SeedResult> {
       );
       while (seedSet.size < target) {
         seedSet.insert({
-          ...templateTask(rng, 'ded', 1),
+          ...templateTask(rng, 'ded', 1, c.inputBound),
           id: runner.newTaskId('ded'),
           step: 0,
           seed: true,
@@ -225,7 +225,7 @@ export async function seedBuffers(runner: StepContext): Promise<SeedResult> {
       while (ind.size < target) {
         ind.insert(
           {
-            ...templateTask(rng, 'ind', c.inductionInputs),
+            ...templateTask(rng, 'ind', c.inductionInputs, c.inputBound),
             id: runner.newTaskId('ind'),
             step: 0,
             seed: true,

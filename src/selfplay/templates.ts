@@ -17,8 +17,18 @@ const MODULUS_RANGE = [2, 9] as const;
 const INPUT_RANGE = [-50, 50] as const;
 export const TEMPLATE_MESSAGE = 'a template function of the input numbers';
 
-/** One template task; `inputs` = 1 for a triplet, N for an induction task (pairwise distinct). */
-export function templateTask(rng: Rng, type: TaskEntry['type'], nInputs: number): TemplateTask {
+/**
+ * One template task; `inputs` = 1 for a triplet, N for an induction task (pairwise distinct), each input in
+ * INPUT_RANGE narrowed to the run's [−inputBound, inputBound] (a model proposing only small inputs should
+ * not be seeded with inputs it may not propose).
+ */
+export function templateTask(
+  rng: Rng,
+  type: TaskEntry['type'],
+  nInputs: number,
+  inputBound: number = INPUT_RANGE[1],
+): TemplateTask {
+  const bound = Math.min(INPUT_RANGE[1], inputBound);
   const make = rng.choice(FAMILY);
   const src = make(rng.int(...CONSTANT_RANGE), rng.int(...MODULUS_RANGE));
   const parsed = parseProgram(src);
@@ -28,7 +38,7 @@ export function templateTask(rng: Rng, type: TaskEntry['type'], nInputs: number)
   const seen = new Set<string>();
   const inputs: number[][] = [];
   while (inputs.length < nInputs) {
-    const tuple = Array.from({ length: arity }, () => rng.int(...INPUT_RANGE));
+    const tuple = Array.from({ length: arity }, () => rng.int(Math.max(INPUT_RANGE[0], -bound), bound));
     if (seen.has(tuple.join(','))) continue;
     seen.add(tuple.join(','));
     inputs.push(tuple);

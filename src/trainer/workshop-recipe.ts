@@ -14,7 +14,9 @@ export const RECIPE_NAMES: readonly RecipeName[] = ['workshop'];
 export interface Recipe {
   description: string;
   /** The model's shape and seed (tiny-model.ts writes it: byte tokenizer, f32, tied embeddings). */
-  model: Required<Pick<TinyModelOptions, 'hidden' | 'layers' | 'heads' | 'kvHeads' | 'intermediate'>> & {
+  model: Required<
+    Pick<TinyModelOptions, 'hidden' | 'layers' | 'heads' | 'kvHeads' | 'intermediate' | 'ropeTheta'>
+  > & {
     seed: number;
   };
   /** The imitation run's config (mode 'imitation' over the workshop preset's bounds and prompts). */
@@ -40,7 +42,17 @@ export const RECIPES: Record<RecipeName, Recipe> = {
   workshop: {
     description:
       'The shipped workshop model: 4 layers × 128, byte tokenizer, imitation on verifier-made data.',
-    model: { seed: WORKSHOP_SEED, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 384 },
+    // RoPE base 10,000 (the original RoPE's): at Qwen2's 1,000,000 most of a 32-dim head's rotation
+    // frequencies turn less than a radian over a 30-byte prompt, so they carry no position.
+    model: {
+      seed: WORKSHOP_SEED,
+      hidden: 128,
+      layers: 4,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 384,
+      ropeTheta: 10_000,
+    },
     run: {
       ...WORKSHOP_ARITH,
       mode: 'imitation',
@@ -50,9 +62,9 @@ export const RECIPES: Record<RecipeName, Recipe> = {
       refs: 2,
       inductionInputs: 4,
       fineTune: 'full',
-      totalSteps: 250,
-      lr: 2e-3,
-      warmupSteps: 30,
+      totalSteps: 1500,
+      lr: 3e-3,
+      warmupSteps: 100,
       lrSchedule: 'cosine',
       lrMinRatio: 0.1,
       weightDecay: 0.01,
@@ -62,7 +74,7 @@ export const RECIPES: Record<RecipeName, Recipe> = {
       microBatch: 48,
       imitationStopAccuracy: 0.3,
       imitationStopSet: 'workshop_dev_200',
-      evalEvery: 50,
+      evalEvery: 100,
       evalSets: ['workshop_dev_200', 'arith_eval_200'],
       evalMode: 'raw',
       evalMaxNewRaw: 8,

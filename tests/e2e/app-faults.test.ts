@@ -63,6 +63,8 @@ describe('faults in the browser', () => {
     'a crashed GPU process: the run recovers on a new device and finishes with nothing lost',
     { timeout: 3 * STEP_TIMEOUT },
     async () => {
+      const t0 = performance.now();
+      const at = () => ((performance.now() - t0) / 1000).toFixed(1);
       const { browser, context } = await launchEphemeralBrowser('compat');
       try {
         const page = await context.newPage();
@@ -72,10 +74,12 @@ describe('faults in the browser', () => {
         await page.getByTestId('source-tiny').check();
         await page.getByTestId('load-model').click();
         await page.getByTestId('model-info').waitFor({ timeout: LOAD_TIMEOUT });
+        const loadedAt = at();
         await page.getByTestId('tab-train').click();
         await page.getByTestId('run-name').fill('gpu crash');
         await page.getByTestId('start-run').click();
         await waitForStep(page, 1, STEP_TIMEOUT);
+        const step1At = at();
         // Step 1 is committed and checkpointed (checkpointEverySteps=1); crash while step 2 runs.
         await page.getByTestId('phase').waitFor({ timeout: 60_000 });
         const cdp = await browser.newBrowserCDPSession();
@@ -96,7 +100,10 @@ describe('faults in the browser', () => {
         const history = await storedHistory(page);
         expect(history.steps).toEqual([1, 2]);
         expect(history.samples).toEqual(history.generated);
-        console.log(`[e2e faults] GPU process crash: recovered in ${recoveredS.toFixed(1)} s`);
+        console.log(
+          `[e2e faults] GPU process crash: recovered in ${recoveredS.toFixed(1)} s; model loaded at ${loadedAt} s, ` +
+            `step 1 at ${step1At} s, finished at ${at()} s`,
+        );
       } finally {
         await browser.close();
       }
@@ -135,7 +142,9 @@ describe('a killed browser', () => {
       const profile = mkdtempSync(join(tmpdir(), 'tabzero-e2e-kill-'));
       const landed: string[] = [];
       try {
+        const seconds: string[] = [];
         for (const [k, at] of [...KILL_AT, null].entries()) {
+          const t0 = performance.now();
           const browser = await launchBrowser('compat', profile);
           const page = await browser.context.newPage();
           await page.setViewportSize({ width: 1280, height: 720 });
@@ -144,6 +153,7 @@ describe('a killed browser', () => {
           await page.getByTestId('source-tiny').check();
           await page.getByTestId('load-model').click();
           await page.getByTestId('model-info').waitFor({ timeout: LOAD_TIMEOUT });
+          const loaded = (performance.now() - t0) / 1000;
           await page.getByTestId('tab-train').click();
           if (k === 0) {
             await page.getByTestId('run-name').fill('killed');
@@ -161,11 +171,17 @@ describe('a killed browser', () => {
             expect(history.steps).toEqual([1]);
             expect(history.samples).toEqual(history.generated);
             await browser.close();
+            seconds.push(
+              `finish ${loaded.toFixed(1)}+${((performance.now() - t0) / 1000 - loaded).toFixed(1)} s`,
+            );
             break;
           }
           const held = page.getByText(new RegExp(`test hold point: holding at ${at} of step \\d+`)).first();
           await held.waitFor({ state: 'attached', timeout: STEP_TIMEOUT });
           landed.push((await held.textContent()) ?? '');
+          seconds.push(
+            `${at} ${loaded.toFixed(1)}+${((performance.now() - t0) / 1000 - loaded).toFixed(1)} s`,
+          );
           expect(killBrowser(profile)).toBeGreaterThan(0);
           await Promise.race([
             browser.context.close().catch(() => undefined),
@@ -174,6 +190,8 @@ describe('a killed browser', () => {
         }
         expect(landed.map((l) => l.replace(/^.*holding at (\w+).*$/, '$1'))).toEqual([...KILL_AT]);
         console.log(`[e2e faults] kills landed: ${landed.join(' | ')}`);
+        // Per browser: launch to model loaded + loaded to the hold point (or to finished).
+        console.log(`[e2e faults] seconds per browser: ${seconds.join(', ')}`);
       } finally {
         killBrowser(profile);
         rmSync(profile, { recursive: true, force: true });

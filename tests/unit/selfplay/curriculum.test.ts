@@ -203,12 +203,18 @@ describe('workshop prompt family', () => {
   });
 
   it('excludeEvalItems keeps a triplet whose closed form is an eval item out; the commuted form stays', async () => {
-    const item = toEvalItems('arith_eval_200').find((i) => i.op === '+' && i.tier === 'hard')!;
-    const [a, b] = item.expression.split(' + ');
+    // An eval sum whose operands are valid inputs (within the workshop's inputBound) and whose commuted
+    // form is no eval item.
+    const operands = (e: string) => e.split(' + ').map(Number);
+    const item = toEvalItems('arith_eval_200').find((i) => {
+      const [x, y] = operands(i.expression);
+      return i.op === '+' && x !== y && Math.max(x, y) <= config.inputBound && !excluded.has(`${y} + ${x}`);
+    })!;
+    const [a, b] = operands(item.expression);
     const commuted = `${b} + ${a}`;
     expect(excluded.has(commuted)).toBe(false);
     const verifier = new InlineVerifier(wireLimits(config));
-    const answer = (program: string, input: string) => `</think><answer>${program}\ninput: ${input}</answer>`;
+    const answer = (program: string, input: number) => `</think><answer>${program}\ninput: ${input}</answer>`;
     const judged = await validateProposals(
       [
         { type: 'ded', response: answer(`f(x) = x + ${b}`, a) },
