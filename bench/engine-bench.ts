@@ -6,6 +6,7 @@
 // model, it runs the same decode workload there too (same prompts, same number of new tokens, same batch)
 // and reports the engine/onnxruntime ratio. Never part of `npm test`; figures are
 // measurements, not assertions. Browser-safe (the in-app bench page can run it).
+import { bestMs } from './matmul-tune.ts';
 import { Engine } from '../src/engine/engine.ts';
 import type { GpuContext, ShaderFeatures } from '../src/engine/gpu.ts';
 import { MatmulKernel } from '../src/engine/kernels/matmul.ts';
@@ -142,17 +143,11 @@ export async function matmulPeak(
   const a = mk(n * n * 4);
   const b = mk(n * n * bytes);
   const out = mk(n * n * 4);
-  let best = Infinity;
-  for (let rep = 0; rep < 4; rep++) {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    d.dispatch(pass, 'peak', k, { a, b, out, M: n, N: n, K: n });
-    pass.end();
-    const t0 = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    if (rep > 0) best = Math.min(best, performance.now() - t0); // rep 0 warms up
-  }
+  const best = await bestMs(
+    device,
+    (pass) => d.dispatch(pass, 'peak', k, { a, b, out, M: n, N: n, K: n }),
+    3,
+  );
   for (const buf of [a, b, out]) buf.destroy();
   d.clear();
   return MatmulKernel.flops(n, n, n) / (best / 1000);

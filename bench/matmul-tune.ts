@@ -125,7 +125,7 @@ class FmaProbeKernel implements Kernel<FmaArgs> {
 }
 
 /** Best wall time of `reps` submissions of `encode` (one warm-up first), in ms. */
-async function bestMs(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void, reps: number) {
+export async function bestMs(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void, reps: number) {
   let best = Infinity;
   for (let rep = 0; rep <= reps; rep++) {
     const enc = device.createCommandEncoder();
