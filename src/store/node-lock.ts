@@ -1,6 +1,7 @@
 // One writer per run folder (Node): `run.lock` holds the writer's pid, host and start time, created with
 // O_EXCL. A lock whose pid is dead on this host is stale (a crashed or SIGKILLed trainer) and is taken
 // over; any other holder gets a RunLockedError that names it.
+import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,14 +18,31 @@ export interface LockInfo {
   token: string;
 }
 
+/**
+ * A process that has exited but was not yet reaped (a zombie, state Z or X in /proc/PID/stat) still
+ * answers kill(pid, 0), and it holds nothing. An orphan stays a zombie for as long as PID 1 does not reap
+ * it, which in a container may be forever: the relayed `tabzero` child of a SIGKILLed CLI is one.
+ */
+function exitedUnreaped(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    // The state follows the command name, which is in parentheses and may itself contain ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else.
-    return (err as { code?: string }).code === 'EPERM';
+    if ((err as { code?: string }).code !== 'EPERM') return false;
   }
+  return !exitedUnreaped(pid);
 }
 
 async function readLock(file: string): Promise<{ text: string; info: LockInfo | null } | null> {

@@ -427,6 +427,36 @@ describe('NodeRunStore: the lock file', () => {
     expect(existsSync(path.join(root, 'r/run.lock'))).toBe(false);
   });
 
+  // The relayed child of a SIGKILLed `tabzero` (cli/stderr-relay.ts) is an orphan; where PID 1 does not
+  // reap, it stays a zombie and kill(pid, 0) still succeeds. Here a real zombie: `sleep 0.3`, whose
+  // parent has exec'd into a `sleep` that never waits for it.
+  it.runIf(process.platform === 'linux')(
+    'takes over a lock whose process exited but was not reaped',
+    async () => {
+      const { spawn } = await import('node:child_process');
+      const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        const pid = Number(
+          await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d)))),
+        );
+        const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+        for (let t = 0; t < 100 && state() !== 'Z'; t++) await new Promise((r) => setTimeout(r, 50));
+        expect(state()).toBe('Z');
+        expect(() => process.kill(pid, 0)).not.toThrow(); // what fooled the old check
+        const store = new NodeRunStore(root);
+        await (await store.createRun('r', newRun())).close();
+        writeLock({ pid, hostname: os.hostname() });
+        const w = await store.openRun('r');
+        expect(JSON.parse(readFileSync(path.join(root, 'r/run.lock'), 'utf8')).pid).toBe(process.pid);
+        await w.close();
+      } finally {
+        parent.kill('SIGKILL');
+      }
+    },
+  );
+
   it('names a live holder, or one on another host, and leaves its lock alone', async () => {
     const store = new NodeRunStore(root);
     await (await store.createRun('r', newRun())).close();
