@@ -1,4 +1,4 @@
-// `tabzero sweep --model DIR --preset P --vary key=v1,v2,... --steps N --out DIR`: one run per variant,
+// `tabzero sweep --model DIR --preset P --vary key=v1,v2,... [--steps N] --out DIR`: one run per variant,
 // one after another, resumable (finished runs are skipped, unfinished ones resumed), then the comparison
 // of all of them (table on stdout, chart in OUT/comparison.svg unless --plot says otherwise).
 import { Command, InvalidArgumentError } from 'commander';
@@ -66,7 +66,7 @@ interface SweepArgs {
   preset: string;
   vary: string[];
   set: string[];
-  steps: number;
+  steps?: number;
   out: string;
   x: XAxis;
   plot?: string;
@@ -88,7 +88,7 @@ export function register(program: Command): void {
       [],
     )
     .option('--set <key=value>', 'a knob shared by every variant (repeatable)', collect, [])
-    .requiredOption('--steps <n>', 'training steps per run', parseSteps)
+    .option('--steps <n>', "training steps per run (default: the preset's totalSteps)", parseSteps)
     .requiredOption('--out <dir>', 'folder for the run folders and the comparison chart')
     .option('--x <axis>', 'align the chart by steps or by sequences generated', parseX, 'steps' as XAxis)
     .option('--plot <file.svg>', 'chart file (default OUT/comparison.svg)')

@@ -17,7 +17,8 @@ export interface SweepSpec {
   vary: VaryAxis[];
   /** `key=value` overrides shared by every variant (like `tabzero train --set`). */
   set: string[];
-  steps: number;
+  /** Training steps per run; absent: the preset's `totalSteps` (after `set`). */
+  steps?: number;
   /** The folder that holds one run folder per variant. */
   out: string;
 }
@@ -85,7 +86,8 @@ export function planSweep(spec: SweepSpec): SweepVariant[] {
   const variants = combos.map((combo) => {
     const flags = combo.map((c) => setFlagFor(c.key, c.raw));
     const values: Partial<RunConfig> = Object.assign({}, ...flags.map(parseSetFlag));
-    const config = resolveConfig(spec.preset, { ...shared, ...values, totalSteps: spec.steps });
+    const steps = spec.steps === undefined ? {} : { totalSteps: spec.steps };
+    const config = resolveConfig(spec.preset, { ...shared, ...values, ...steps });
     const name = combo.map((c) => namePart(c.key, c.raw)).join('_');
     return {
       name,
@@ -152,7 +154,7 @@ export async function runSweep(spec: SweepSpec, model: string, deps: SweepDeps):
       model,
       preset: spec.preset,
       set: v.set,
-      steps: spec.steps,
+      steps: v.config.totalSteps,
       out: v.dir,
       resume: statuses[k] === 'resume',
     });

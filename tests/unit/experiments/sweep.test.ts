@@ -61,6 +61,12 @@ describe('sweep planning', () => {
     expect(plan[3].set).toEqual(['lr=0.0001', 'baselines=2', 'learnabilityReward=binary']);
     expect(plan[3].config).toMatchObject({ lr: 0.0001, baselines: 2, learnabilityReward: 'binary' });
   });
+  it("without --steps each run takes the preset's totalSteps (the issue's sweep command has none)", () => {
+    const plan = planSweep(spec({ preset: 'workshop', steps: undefined }));
+    expect(plan.every((v) => v.config.totalSteps === 100)).toBe(true);
+    const set = planSweep(spec({ preset: 'workshop', steps: undefined, set: ['totalSteps=7'] }));
+    expect(set.every((v) => v.config.totalSteps === 7)).toBe(true);
+  });
   it('list knobs join items with +, and names stay folder-safe', () => {
     expect(setFlagFor('loraTargets', 'q_proj+v_proj')).toBe('loraTargets=q_proj,v_proj');
     const plan = planSweep(spec({ vary: [parseVary('loraTargets=q_proj+v_proj,o_proj')] }));
