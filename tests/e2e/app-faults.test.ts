@@ -4,7 +4,7 @@
 // and the run finishes with steps 1…N once each and each step's samples once. And the browser is
 // SIGKILLed (not a polite reload) at five moments of a step, each reached with a test-only hold point
 // (`?hold=PHASE`): a new browser on the same profile lists the run as interrupted, it resumes, and it ends
-// with nothing lost or duplicated.
+// with nothing lost or duplicated. Both start from the GPU caches of earlier browsers (harness.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { launchBrowser, launchEphemeralBrowser, servePreview } from './harness.ts';
+import { launchBrowser, servePreview } from './harness.ts';
 import { LOAD_TIMEOUT, shot, shownErrors, waitForStatus, waitForStep } from './app.ts';
 
 const STEPS = 2;
@@ -65,9 +65,9 @@ describe('faults in the browser', () => {
     async () => {
       const t0 = performance.now();
       const at = () => ((performance.now() - t0) / 1000).toFixed(1);
-      const { browser, context } = await launchEphemeralBrowser('compat');
+      const browser = await launchBrowser('compat');
       try {
-        const page = await context.newPage();
+        const page = await browser.context.newPage();
         await page.setViewportSize({ width: 1280, height: 720 });
         await page.goto(`${url}?compat=1${SHARED}`);
         await page.getByTestId('gpu-report').waitFor({ timeout: 60_000 });
@@ -82,7 +82,8 @@ describe('faults in the browser', () => {
         const step1At = at();
         // Step 1 is committed and checkpointed (checkpointEverySteps=1); crash while step 2 runs.
         await page.getByTestId('phase').waitFor({ timeout: 60_000 });
-        const cdp = await browser.newBrowserCDPSession();
+        // A page's DevTools session accepts this Browser-domain command too.
+        const cdp = await browser.context.newCDPSession(page);
         const crashedAt = performance.now();
         await cdp.send('Browser.crashGpuProcess');
         await page.getByText('The GPU device was lost').first().waitFor({ timeout: 60_000 });

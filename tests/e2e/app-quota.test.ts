@@ -136,7 +136,9 @@ describe('a full quota', () => {
     { timeout: 4 * STEP_TIMEOUT },
     async () => {
       const archive = await bigArchive(PREFILL_BYTES);
-      const browser = await launchBrowser('compat', join(mountPoint, 'profile'));
+      // Without the shared GPU caches (harness.ts): their few MB on the tmpfs would run the disk out
+      // before the origin's quota (the ballast then fails with DataError, not QuotaExceededError).
+      const browser = await launchBrowser('compat', join(mountPoint, 'profile'), { gpuCache: false });
       try {
         const page = await browser.context.newPage();
         await page.setViewportSize({ width: 1280, height: 720 });
