@@ -93,6 +93,7 @@ export interface RunConfig {
   entropyCoef: number;
   clipEps: number;
   klBeta: number;
+  lossAggregation: 'token_mean' | 'sequence_mean';
   separateAdapters: boolean;
   // GRPO baseline mode (spec 4.11, section 7)
   grpoGroupSize: number;
@@ -442,6 +443,15 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   entropyCoef: float('train', 0.001, 0, 1, 'Entropy bonus c_ent (0 skips the entropy computation).'),
   clipEps: float('train', 0.2, 0, 1, 'PPO clip ε (inactive with one update per batch).'),
   klBeta: float('train', 0, 0, 10, 'k3 KL coefficient β against the frozen base (0 = off).'),
+  lossAggregation: {
+    ...oneOf(
+      'train',
+      'token_mean',
+      ['token_mean', 'sequence_mean'],
+      "Self-play loss: the batch's token mean (spec 4.7), or the mean of each sequence's token mean (veRL's seq-mean-token-mean: a 4-token answer weighs as much as a 100-token proposal).",
+    ),
+    deviation: true,
+  },
   separateAdapters: bool(
     'train',
     false,
@@ -799,6 +809,11 @@ function checkCrossField(c: RunConfig): void {
       `config 'tierHardBelow': ${c.tierHardBelow} is above tierEasyAbove = ${c.tierEasyAbove}`,
     );
   }
+  if (c.lossAggregation !== 'token_mean' && c.mode !== 'azr') {
+    throw new ConfigError(
+      `config 'lossAggregation': applies to self-play steps (mode azr); GRPO runs choose theirs with grpoLossType`,
+    );
+  }
   if (c.separateAdapters && c.fineTune !== 'lora') {
     throw new ConfigError(`config 'separateAdapters': needs fineTune = 'lora' (got '${c.fineTune}')`);
   }
@@ -880,6 +895,7 @@ const FAITHFUL_VALUE: Partial<Record<keyof RunConfig, string | number>> = {
   promptFamily: 'spec',
   diversityCoef: 0,
   learnabilityReward: 'inverse',
+  lossAggregation: 'token_mean',
 };
 
 /** The spec DEVIATIONs and experiment variants that a config turns on, for labels in the UI and run records. */

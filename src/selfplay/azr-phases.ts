@@ -12,6 +12,7 @@ import {
   encodePrompts,
   generateGrouped,
   samplingOptions,
+  sequenceMeanWeights,
   updateBatch,
   type EncodedPrompt,
 } from './generation.ts';
@@ -429,11 +430,16 @@ function stripTask(task: TaskEntry): GenerationRecord['task'] {
 
 /** One policy.step on the proposer and solver sequences, each tagged with its role (separate adapters). */
 export async function update(s: StepSetup, scored: Scored): Promise<{ stats: StepStats; tokens: number }> {
+  const weights =
+    s.c.lossAggregation === 'sequence_mean'
+      ? sequenceMeanWeights(scored.trained.map((x) => x.completionIds.length))
+      : null;
   const sequences = scored.trained.map((x, k) => ({
     promptIds: x.promptIds,
     completionIds: x.completionIds,
     advantage: scored.advantages[k],
     role: x.role,
+    ...(weights ? { weight: weights[k] } : {}),
   }));
   const stats = await s.ctx.deps.policy.step(await updateBatch(s.c, sequences, s.ctx.deps.referencePolicy));
   return { stats, tokens: sequences.reduce((a, x) => a + x.completionIds.length, 0) };

@@ -67,6 +67,16 @@ export function samplingOptions(
  * temperature (TRL and veRL divide the logits by T; greedy sampling, T = 0, has no tempered distribution
  * and trains on the plain one), and with klBeta > 0 the reference policy's log-probs on every sequence.
  */
+/**
+ * Per-sequence loss weights that turn the engine's global token mean (Σ L tokens) into the mean over
+ * sequences of each sequence's token mean: w_i = Σ L / (n · L_i) on every term of sequence i (policy
+ * gradient, KL and entropy alike). TRL's GRPO loss_type='grpo', veRL's seq-mean-token-mean.
+ */
+export function sequenceMeanWeights(lengths: readonly number[]): number[] {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  return lengths.map((L) => (L > 0 ? total / (lengths.length * L) : 0));
+}
+
 export async function updateBatch(
   c: Pick<RunConfig, 'clipEps' | 'entropyCoef' | 'klBeta' | 'temperature'>,
   sequences: TrainSequence[],

@@ -5,7 +5,13 @@ import type { EvalItem, RunConfig } from '../config.ts';
 import type { TrainSequence } from '../policy.ts';
 import { generateTierItems } from './evalsets.ts';
 import { extractBody, formatOk, rawPrediction } from './format.ts';
-import { encodePrompts, generateGrouped, samplingOptions, updateBatch } from './generation.ts';
+import {
+  encodePrompts,
+  generateGrouped,
+  samplingOptions,
+  sequenceMeanWeights,
+  updateBatch,
+} from './generation.ts';
 import { deductionSolverPrompt, renderPrompt } from './prompts.ts';
 import { groupMetrics } from './metrics.ts';
 import type { GenerationRecord, StepResult } from './types.ts';
@@ -59,17 +65,14 @@ export function grpoReward(
 
 /**
  * Per-sequence loss weights of GRPO's aggregation: 'grpo' (TRL's loss_type='grpo') is the mean over
- * sequences of each sequence's token mean, which on the engine's global token mean (Σ L tokens) is the
- * weight w_i = Σ L / (n · L_i) on every term of sequence i — policy gradient, KL and entropy alike;
- * 'dapo' is the global token mean itself (no weights).
+ * sequences of each sequence's token mean (sequenceMeanWeights); 'dapo' is the global token mean itself
+ * (no weights).
  */
 export function grpoSequenceWeights(
   lossType: RunConfig['grpoLossType'],
   lengths: readonly number[],
 ): number[] | null {
-  if (lossType === 'dapo') return null;
-  const total = lengths.reduce((a, b) => a + b, 0);
-  return lengths.map((L) => (L > 0 ? total / (lengths.length * L) : 0));
+  return lossType === 'dapo' ? null : sequenceMeanWeights(lengths);
 }
 
 export function grpoPromptText(runner: StepContext, item: EvalItem): string {

@@ -347,6 +347,25 @@ describe('Runner: options', () => {
     expect(solvedNow.length).toBeGreaterThanOrEqual(Math.min(proposed.size, 3));
   });
 
+  it("lossAggregation='sequence_mean' weights each self-play sequence Σ L / (n · L_i); the rest of the step is unchanged", async () => {
+    const token = makeRunner(small());
+    const seq = makeRunner(small({ lossAggregation: 'sequence_mean' }));
+    await token.runner.runStep();
+    await seq.runner.runStep();
+    const a = token.policy.stepBatches[0].sequences;
+    const b = seq.policy.stepBatches[0].sequences;
+    expect(b.length).toBeGreaterThan(0);
+    expect(new Set(b.map((s) => s.completionIds.length)).size).toBeGreaterThan(1); // lengths differ
+    const total = b.reduce((s, x) => s + x.completionIds.length, 0);
+    expect(a.every((s) => s.weight === undefined)).toBe(true);
+    b.forEach((s, k) => {
+      expect(s.advantage).toBe(a[k].advantage);
+      expect(s.completionIds).toEqual(a[k].completionIds);
+      expect(((s.weight ?? NaN) * s.completionIds.length) / total).toBeCloseTo(1 / b.length, 12);
+    });
+    expect(() => resolveConfig('journal-grpo', { lossAggregation: 'sequence_mean' })).toThrow(/grpoLossType/);
+  });
+
   it("grpoLossType='grpo' weights each sequence Σ L / (n · L_i), the advantages unchanged", async () => {
     const base = { grpoPromptsPerStep: 2, grpoGroupSize: 4, grpoTrainSize: 100, klBeta: 0 };
     const dapo = makeRunner(resolveConfig('journal-grpo', { ...base, grpoLossType: 'dapo' }));
