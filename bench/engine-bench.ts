@@ -301,6 +301,7 @@ export function benchTable(r: BenchResult): string {
   const lines = [
     `model ${r.model} (${r.weightDType} weights, ${r.layers} layers) on ${r.adapter.vendor} ${r.adapter.architecture} ${r.adapter.description}`,
     `matmul peak (same run, ${r.weightDType} weights): ${g(r.matmulFlopPerS)} GFLOP/s`,
+    `subgroup matrices: ${r.adapter.subgroupMatrix.offered ? `offered (${r.adapter.subgroupMatrix.configs.length} shapes)` : 'not offered'}, matmul path ${r.adapter.subgroupMatrix.matmulPath}`,
     'batch | prefill tok/s | decode tok/s | dispatches/step | readbacks/step | prefill GFLOP/s | vs matmul',
     '----- | ------------- | ------------ | --------------- | -------------- | --------------- | ---------',
     ...r.results.map(

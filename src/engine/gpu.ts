@@ -27,6 +27,53 @@ export interface DeviceOptions {
   disableFeatures?: OptionalFeature[];
 }
 
+/**
+ * Chrome's and Dawn's experimental subgroup matrices (cooperative matrices: on NVIDIA the only route to
+ * tensor cores from WebGPU). Detected and reported, never requested: no kernel uses them yet, so the
+ * tiled matmul runs on every adapter until a subgroup-matrix path has been checked against the
+ * reference on a GPU that offers the feature (issue 18).
+ */
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+
+/** One matrix shape the adapter supports: left M×K and right K×N of `componentType`, result M×N. */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+export interface SubgroupMatrixReport {
+  /** Whether the adapter offers the feature. */
+  offered: boolean;
+  /** Its supported shapes (adapter.info.subgroupMatrixConfigs), empty when not offered. */
+  configs: SubgroupMatrixConfig[];
+  /** The matmul path the kernels take: always the tiled one today. */
+  matmulPath: 'tiled';
+}
+
+/** What the adapter says of subgroup matrices. */
+export function subgroupMatrixReport(adapter: {
+  features: ReadonlySet<string>;
+  info: object;
+}): SubgroupMatrixReport {
+  const offered = adapter.features.has(SUBGROUP_MATRIX_FEATURE);
+  const raw = (adapter.info as { subgroupMatrixConfigs?: Iterable<Record<string, unknown>> })
+    .subgroupMatrixConfigs;
+  const configs =
+    offered && raw
+      ? Array.from(raw, (c) => ({
+          componentType: String(c.componentType),
+          resultComponentType: String(c.resultComponentType),
+          M: Number(c.M),
+          N: Number(c.N),
+          K: Number(c.K),
+        }))
+      : [];
+  return { offered, configs, matmulPath: 'tiled' };
+}
+
 export interface AdapterReport {
   vendor: string;
   architecture: string;
@@ -37,6 +84,7 @@ export interface AdapterReport {
   /** Optional features granted on the device. */
   features: Record<OptionalFeature, boolean>;
   limits: Record<RequestedLimit, number>;
+  subgroupMatrix: SubgroupMatrixReport;
 }
 
 export interface GpuContext {
@@ -138,6 +186,7 @@ export async function acquireDevice(gpu: GPU | undefined, opts: DeviceOptions = 
       boolean
     >,
     limits: chooseLimits(device.limits),
+    subgroupMatrix: subgroupMatrixReport({ features: adapter.features as ReadonlySet<string>, info }),
   };
   return { device, adapter, report };
 }

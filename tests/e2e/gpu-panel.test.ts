@@ -26,6 +26,10 @@ describe.each<GpuMode>(['core', 'compat'])('app shell in headless Chromium (%s m
       const adapter = await page.getByTestId('gpu-adapter').textContent();
       expect(adapter?.trim().length).toBeGreaterThan(0);
       console.log(`[e2e ${mode}] adapter: ${adapter?.replace(/\s+/g, ' ').trim()}`);
+      // Neither SwiftShader nor llvmpipe offers subgroup matrices: the panel says the tiled matmul runs.
+      expect(await page.getByTestId('subgroup-matrix').textContent()).toMatch(
+        /not offered: the tiled matmul runs/,
+      );
 
       await page.getByTestId('matmul-check').click();
       const result = page.getByTestId('matmul-result');

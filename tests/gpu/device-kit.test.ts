@@ -23,7 +23,10 @@ const kit = (args: string[]) =>
 describe('the device kit bundle', () => {
   it('runs tabzero gpu and a bench from its own folder', { timeout: 180_000 }, async () => {
     await bundleCli(dir);
-    expect(JSON.parse(kit(['gpu'])).description).toMatch(/\S/);
+    const gpu = JSON.parse(kit(['gpu']));
+    expect(gpu.description).toMatch(/\S/);
+    // lavapipe offers no subgroup matrices: the tiled matmul is the path taken (issue 18).
+    expect(gpu.subgroupMatrix).toEqual({ offered: false, configs: [], matmulPath: 'tiled' });
     kit(['tiny-model', '--seed', '1', '--tokenizer', 'bytes', '--out', join(dir, 'tiny')]);
     const bench = JSON.parse(
       kit(
@@ -35,6 +38,7 @@ describe('the device kit bundle', () => {
         ]),
       ),
     );
+    expect(bench.adapter.subgroupMatrix.matmulPath).toBe('tiled');
     expect(bench.results[0].batch).toBe(1);
     expect(bench.results[0].decodeTokPerS).toBeGreaterThan(0);
     expect(bench.results[0].readbacksPerDecodeStep).toBe(1);

@@ -6,6 +6,8 @@ import {
   chooseLimits,
   REQUESTED_LIMITS,
   shaderFeatures,
+  SUBGROUP_MATRIX_FEATURE,
+  subgroupMatrixReport,
   WebGPUUnavailableError,
   type AdapterReport,
 } from '../../../src/engine/gpu.ts';
@@ -21,6 +23,28 @@ describe('device helper configuration', () => {
   it('leaves off features the caller disables (to cover the no-f16 path)', () => {
     const offered = new Set(['shader-f16', 'subgroups', 'timestamp-query']);
     expect(chooseFeatures(offered, ['shader-f16'])).toEqual(['subgroups', 'timestamp-query']);
+  });
+
+  it('reports subgroup matrices with their shapes where offered; the tiled matmul runs either way', () => {
+    const config = { componentType: 'f16', resultComponentType: 'f32', M: 8, N: 8, K: 8 };
+    const offered = subgroupMatrixReport({
+      features: new Set(['shader-f16', SUBGROUP_MATRIX_FEATURE]),
+      info: { vendor: 'nvidia', subgroupMatrixConfigs: [config, { ...config, componentType: 'i8', K: 32 }] },
+    });
+    expect(offered).toEqual({
+      offered: true,
+      configs: [config, { ...config, componentType: 'i8', K: 32 }],
+      matmulPath: 'tiled',
+    });
+    // Configs without the feature (or the feature without configs) are not a path to take.
+    expect(subgroupMatrixReport({ features: new Set(), info: { subgroupMatrixConfigs: [config] } })).toEqual({
+      offered: false,
+      configs: [],
+      matmulPath: 'tiled',
+    });
+    expect(subgroupMatrixReport({ features: new Set([SUBGROUP_MATRIX_FEATURE]), info: {} }).configs).toEqual(
+      [],
+    );
   });
 
   it('derives the shader paths from the granted features; only f16 weights multiply in f16', () => {
