@@ -551,10 +551,7 @@ export const ARITH_LIMIT_DEFAULTS = {
 
 export type PresetName = 'browser' | 'smoke' | 'azr-parity' | 'journal-grpo' | 'workshop' | 'laptop';
 
-/**
- * The AZ-Arith bounds of the workshop model (its preset and its imitation recipe): inputs and numbers
- * a 2 M-parameter model can learn — every arith_eval_200 operand (≤ 100) and product (≤ 10,000) fits.
- */
+/** The AZ-Arith bounds of the workshop model (its preset and its imitation recipe). */
 export const WORKSHOP_ARITH: Partial<RunConfig> = {
   // Small inputs and outputs: a model of 1 M parameters learns sums and products of numbers up to 20 in
   // its pretraining hour, so its own proposals stay where self-play can still teach it (inputs of 100 made

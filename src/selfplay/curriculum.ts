@@ -96,6 +96,8 @@ interface Task {
 export class Curriculum {
   private readonly roles: CurriculumRole[];
   private readonly cumulative: number[];
+  /** Running sums of TIER_WEIGHTS over ARITH_TIERS. */
+  private readonly tierCumulative: number[];
 
   /** Draws everything from `rng` (a run's rng: its state in a checkpoint resumes the same records). */
   constructor(
@@ -103,14 +105,18 @@ export class Curriculum {
     private readonly opts: CurriculumOptions,
   ) {
     this.roles = Object.keys(CURRICULUM_MIX) as CurriculumRole[];
-    let acc = 0;
-    this.cumulative = this.roles.map((r) => (acc += CURRICULUM_MIX[r]));
+    this.cumulative = runningSums(this.roles.map((r) => CURRICULUM_MIX[r]));
+    this.tierCumulative = runningSums(ARITH_TIERS.map((t) => TIER_WEIGHTS[t.name] ?? 0));
+  }
+
+  /** The index that a draw u ∈ [0, total) falls into, by running sums of the weights (-1: none). */
+  private pick(cumulative: readonly number[]): number {
+    const u = this.rng.next() * cumulative[cumulative.length - 1];
+    return cumulative.findIndex((c) => u < c);
   }
 
   next(): CurriculumRecord {
-    const u = this.rng.next() * this.cumulative[this.cumulative.length - 1];
-    const role = this.roles[this.cumulative.findIndex((c) => u < c)] ?? 'ded_solve';
-    return this.record(role);
+    return this.record(this.roles[this.pick(this.cumulative)] ?? 'ded_solve');
   }
 
   batch(n: number): CurriculumRecord[] {
@@ -200,10 +206,7 @@ export class Curriculum {
 
   /** An eval tier, drawn by TIER_WEIGHTS. */
   private tier(): (typeof ARITH_TIERS)[number] {
-    const total = ARITH_TIERS.reduce((a, t) => a + (TIER_WEIGHTS[t.name] ?? 0), 0);
-    let u = this.rng.next() * total;
-    for (const t of ARITH_TIERS) if ((u -= TIER_WEIGHTS[t.name] ?? 0) < 0) return t;
-    return ARITH_TIERS[ARITH_TIERS.length - 1];
+    return ARITH_TIERS.at(this.pick(this.tierCumulative)) ?? ARITH_TIERS[ARITH_TIERS.length - 1];
   }
 
   /**
@@ -261,4 +264,9 @@ export class Curriculum {
   private message(t: Task): string {
     return `uses ${[...new Set(t.ops)].join(' and ')}`.slice(0, this.opts.bounds.maxMessageChars);
   }
+}
+
+function runningSums(weights: readonly number[]): number[] {
+  let acc = 0;
+  return weights.map((w) => (acc += w));
 }

@@ -28,7 +28,7 @@ function exitedUnreaped(pid: number): boolean {
   try {
     // The state follows the command name, which is in parentheses and may itself contain ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const state = stat[stat.lastIndexOf(')') + 2];
     return state === 'Z' || state === 'X';
   } catch {
     return false;
