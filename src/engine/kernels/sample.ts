@@ -1,7 +1,12 @@
 // Sampling on the GPU, one workgroup per row of logits: greedy (argmax, ties → lowest id) or
 // temperature + top-k + top-p, seeded. Top-k and top-p become thresholds on the sortable bit pattern
-// of l/T, each found by a 32-step binary search of workgroup counts / probability masses (no sort);
-// the token is then drawn by Gumbel-max among the kept ids, which is exact sampling from the
+// of l/T: the largest key whose at-or-above count (top-k) or probability mass (top-p) is large enough,
+// found by a SAMPLE_FANOUT-ary search (no sort). Each pass over the vocabulary tests SAMPLE_FANOUT − 1 evenly spaced
+// keys at once, so the 2³² keys take 8 passes instead of a binary search's 32. Every tested key's count
+// or mass is summed in exactly the order the binary search summed it (per invocation in index order,
+// then the same workgroup reduction), and both searches return the largest key that passes, so the
+// threshold, and the sampled token, are bit-identical to the binary search's (tests/gpu/sample-select).
+// The token is then drawn by Gumbel-max among the kept ids, which is exact sampling from the
 // renormalised distribution. The noise of token i is a hash of (seed, sequence, step, i): the same
 // seed gives the same samples whatever else shares the batch.
 //
@@ -10,14 +15,25 @@
 //
 // Reference: the argmax of the reference logits, chosenLogprobs and logSumExp (src/engine/reference/ops.ts).
 // Tests: tests/gpu/forward-kernels.test.ts (greedy sampling; top-k draws equal on both reduction builds),
-//   tests/gpu/generate.test.ts (seeded sampling, top-k / top-p, both log-probs).
+//   tests/gpu/generate.test.ts (seeded sampling, top-k / top-p, both log-probs),
+//   tests/gpu/sample-select.test.ts (the same outputs as the binary search, fanout 2).
 import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { gridRows } from './rmsnorm.ts';
 import { laneInit, laneParams, REDUCE_WG, reduceWgsl, ROW_LOGSUMEXP_WGSL } from './reduce-wgsl.ts';
 import { enables } from './weights-wgsl.ts';
 
-const shader = (subgroups: boolean) => /* wgsl */ `${enables(false, subgroups)}
+/**
+ * Keys tested per pass + 1: 8 passes over 2³² keys. Fanout 2 is the binary search step for step
+ * (probe lo + (hi − lo)/2 + 1), which the tests keep as the oracle.
+ */
+export const SAMPLE_FANOUT = 16;
+
+const shader = (
+  subgroups: boolean,
+  FANOUT: number,
+  PROBES = FANOUT - 1,
+) => /* wgsl */ `${enables(false, subgroups)}
 struct Params {
   R: u32, V: u32, ldl: u32, topK: u32,
   temperature: f32, topP: f32, seed: u32, step: u32,
@@ -81,10 +97,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var hi = 0xffffffffu;
     for (var it = 0u; it < 32u; it++) {
       if (lo >= hi) { break; }
-      let mid = lo + (hi - lo) / 2u + 1u;
-      var c = 0u;
-      for (var i = li; i < p.V; i += ${REDUCE_WG}u) { c += select(0u, 1u, sortKey(logits[base + i] * invT) >= mid); }
-      if (reduceCount(li, c) >= p.topK) { lo = mid; } else { hi = mid - 1u; }
+      let step = (hi - lo) / ${FANOUT}u + 1u;
+      var c = array<u32, ${PROBES}>(); // an explicit initializer: a bare declaration in a loop kept the last pass's counts on lavapipe
+      for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+        let key = sortKey(logits[base + i] * invT);
+        for (var j = 0u; j < ${PROBES}u; j++) { c[j] += select(0u, 1u, key >= lo + (j + 1u) * step); }
+      }
+      var taken = 0u;
+      for (var j = 1u; j <= ${PROBES}u; j++) {
+        let n = reduceCount(li, c[j - 1u]);
+        if (j * step <= hi - lo && n >= p.topK) { taken = j; }
+      }
+      if (taken < ${PROBES}u && (taken + 1u) * step <= hi - lo) { hi = lo + (taken + 1u) * step - 1u; }
+      lo += taken * step;
     }
   }
   // Top-p on what top-k kept: the largest key whose at-or-above mass is at least topP of the kept mass.
@@ -98,13 +123,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var hi = 0xffffffffu;
     for (var it = 0u; it < 32u; it++) {
       if (lo >= hi) { break; }
-      let mid = lo + (hi - lo) / 2u + 1u;
-      var mass = 0.0;
+      let step = (hi - lo) / ${FANOUT}u + 1u;
+      var mass = array<f32, ${PROBES}>();
       for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
         let z = logits[base + i] * invT;
-        if (sortKey(z) >= mid) { mass += exp(z - Mz); }
+        let key = sortKey(z);
+        let e = exp(z - Mz);
+        for (var j = 0u; j < ${PROBES}u; j++) { mass[j] += select(0.0, e, key >= lo + (j + 1u) * step); }
       }
-      if (reduceSum(li, mass) >= wantMass) { lo = mid; } else { hi = mid - 1u; }
+      var taken = 0u;
+      for (var j = 1u; j <= ${PROBES}u; j++) {
+        let m = reduceSum(li, mass[j - 1u]);
+        if (j * step <= hi - lo && m >= wantMass) { taken = j; }
+      }
+      if (taken < ${PROBES}u && (taken + 1u) * step <= hi - lo) { hi = lo + (taken + 1u) * step - 1u; }
+      lo += taken * step;
     }
   }
   let seq = rowSeq[r];
@@ -151,11 +184,13 @@ export interface SampleArgs extends SampleParams {
 
 export class SampleKernel implements Kernel<SampleArgs> {
   private readonly pipeline: GPUComputePipeline;
-  constructor(device: GPUDevice, features: ShaderFeatures = PORTABLE_SHADERS) {
+  constructor(device: GPUDevice, features: ShaderFeatures = PORTABLE_SHADERS, fanout = SAMPLE_FANOUT) {
+    if (!Number.isInteger(fanout) || fanout < 2 || fanout > 32)
+      throw new Error(`sampler fanout ${fanout}: expected an integer in [2, 32]`);
     this.pipeline = computePipeline(
       device,
-      shader(features.subgroups),
-      `sample${features.subgroups ? ' subgroups' : ''}`,
+      shader(features.subgroups, fanout),
+      `sample${features.subgroups ? ' subgroups' : ''}${fanout === SAMPLE_FANOUT ? '' : ` fanout ${fanout}`}`,
     );
   }
   pipelineFor(): GPUComputePipeline {
