@@ -57,6 +57,11 @@ export interface BatchResult {
   decodeTokPerS: number;
   dispatchesPerDecodeStep: number;
   readbacksPerDecodeStep: number;
+  /**
+   * Weight bytes the decode step's dispatches stream ÷ the model's weight-matrix bytes (the adapter's
+   * excluded): 1 when every weight is read once per step.
+   */
+  weightReadRatio: number;
   prefillFlopPerS: number;
   prefillVsMatmul: number;
   /** Mean wall time of a decode step in the timed run, ms. */
@@ -237,6 +242,9 @@ export async function runBench(engine: Engine, label: string, opts: BenchOptions
       decodeTokPerS: st.decodeSteps ? st.decodeTokens / (st.decodeMs / 1000) : 0,
       dispatchesPerDecodeStep: st.decodeSteps ? st.decodeDispatches / st.decodeSteps : 0,
       readbacksPerDecodeStep: st.decodeSteps ? st.decodeReadbacks / st.decodeSteps : 0,
+      weightReadRatio: st.decodeSteps
+        ? st.decodeWeightBytes / st.decodeSteps / engine.forward.weights.matrixBytes
+        : 0,
       prefillFlopPerS,
       prefillVsMatmul: prefillFlopPerS / matmulFlopPerS,
       decodeStepMs,
@@ -302,8 +310,8 @@ export function benchTable(r: BenchResult): string {
     `model ${r.model} (${r.weightDType} weights, ${r.layers} layers) on ${r.adapter.vendor} ${r.adapter.architecture} ${r.adapter.description}`,
     `matmul peak (same run, ${r.weightDType} weights): ${g(r.matmulFlopPerS)} GFLOP/s`,
     `subgroup matrices: ${r.adapter.subgroupMatrix.offered ? `offered (${r.adapter.subgroupMatrix.configs.length} shapes)` : 'not offered'}, matmul path ${r.adapter.subgroupMatrix.matmulPath}`,
-    'batch | prefill tok/s | decode tok/s | dispatches/step | readbacks/step | prefill GFLOP/s | vs matmul',
-    '----- | ------------- | ------------ | --------------- | -------------- | --------------- | ---------',
+    'batch | prefill tok/s | decode tok/s | dispatches/step | readbacks/step | weight reads | prefill GFLOP/s | vs matmul',
+    '----- | ------------- | ------------ | --------------- | -------------- | ------------ | --------------- | ---------',
     ...r.results.map(
       (x) =>
         `${String(x.batch).padStart(5)} | ${x.prefillTokPerS.toFixed(1).padStart(13)} | ${x.decodeTokPerS
@@ -312,7 +320,7 @@ export function benchTable(r: BenchResult): string {
           .toFixed(1)
           .padStart(
             14,
-          )} | ${g(x.prefillFlopPerS).padStart(15)} | ${(100 * x.prefillVsMatmul).toFixed(0).padStart(8)}%`,
+          )} | ${`${x.weightReadRatio.toFixed(2)}×`.padStart(12)} | ${g(x.prefillFlopPerS).padStart(15)} | ${(100 * x.prefillVsMatmul).toFixed(0).padStart(8)}%`,
     ),
     `GPU memory (MiB): weights ${mib(r.memory.weights)}, KV cache ${mib(r.memory.kvCache)}, activations ${mib(
       r.memory.activations,

@@ -1,6 +1,7 @@
 // The hot-path dispatcher: every kernel call site ("L3.qkv", "lm.chunk0", ...) gets its uniform buffer
 // and bind group created once per distinct parameter set and reused on every later step, so a decode
-// step records dispatches without creating buffers or bind groups. It also counts dispatches.
+// step records dispatches without creating buffers or bind groups. It also counts dispatches and the
+// weight bytes they stream.
 // A bench can hand it a DispatchProfiler (kernel-profiler.ts), which then runs every dispatch in its own
 // timed pass; the hot path pays one null check for it.
 
@@ -11,6 +12,12 @@ export interface Kernel<A> {
   /** Storage buffers, bound at 1, 2, ... in order. */
   buffers(args: A): GPUBuffer[];
   workgroups(args: A): [number, number, number];
+  /**
+   * Bytes of model weight matrices one workgroup of this dispatch streams (0 or absent: none; an
+   * adapter's matrices do not count). The dispatcher multiplies it by the grid, where the pass is
+   * encoded, so fused work cannot escape the count.
+   */
+  weightBytesPerWorkgroup?(args: A): number;
 }
 
 /** Takes over dispatches while set on a Dispatcher (bench-only: per-kernel GPU timings). */
@@ -34,6 +41,8 @@ export class Dispatcher {
   private readonly cache = new Map<string, Entry>();
   /** Dispatches recorded since creation (the bench reads the difference around a decode step). */
   dispatches = 0;
+  /** Model weight bytes those dispatches streamed (Kernel.weightBytesPerWorkgroup × grid). */
+  weightBytes = 0;
   uniformBytes = 0;
   /**
    * While set, dispatches go to the profiler instead of the caller's pass (which stays empty). The
@@ -80,6 +89,7 @@ export class Dispatcher {
     }
     const [x, y, z] = kernel.workgroups(args);
     if (x === 0 || y === 0 || z === 0) return;
+    this.weightBytes += x * y * z * (kernel.weightBytesPerWorkgroup?.(args) ?? 0);
     if (this.profiler) {
       this.profiler.dispatch(site, pipeline, entry.bindGroup, [x, y, z]);
       this.dispatches++;

@@ -66,6 +66,8 @@ export interface EngineInfo {
 export interface EngineStats {
   decodeSteps: number;
   decodeDispatches: number;
+  /** Model weight bytes the decode steps' dispatches streamed (Dispatcher.weightBytes). */
+  decodeWeightBytes: number;
   decodeReadbacks: number;
   prefillTokens: number;
   decodeTokens: number;
@@ -100,6 +102,7 @@ export class Engine {
   readonly stats: EngineStats = {
     decodeSteps: 0,
     decodeDispatches: 0,
+    decodeWeightBytes: 0,
     decodeReadbacks: 0,
     prefillTokens: 0,
     decodeTokens: 0,
@@ -441,6 +444,7 @@ export class Engine {
       );
       dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(active.map((s) => s.index)));
       const before = f.dispatcher.dispatches;
+      const bytesBefore = f.dispatcher.weightBytes;
       enc = dev.createCommandEncoder();
       pass = enc.beginComputePass();
       f.encodeTokens(pass, R, 'gemv');
@@ -449,6 +453,7 @@ export class Engine {
       f.encodeSample(pass, R, sample(step));
       pass.end();
       this.stats.decodeDispatches += f.dispatcher.dispatches - before;
+      this.stats.decodeWeightBytes += f.dispatcher.weightBytes - bytesBefore;
       res = await this.readback(f.sampleOut, R * 12, enc);
       this.stats.decodeReadbacks++;
       this.stats.decodeSteps++;
@@ -502,6 +507,7 @@ export class Engine {
         );
         dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(rows.map((s) => s.index)));
         const before = f.dispatcher.dispatches;
+        const bytesBefore = f.dispatcher.weightBytes;
         const enc = dev.createCommandEncoder();
         const pass = enc.beginComputePass();
         f.encodeTokens(pass, R, 'gemv', true);
@@ -510,6 +516,7 @@ export class Engine {
         f.encodeSample(pass, R, sample(step));
         pass.end();
         this.stats.decodeDispatches += f.dispatcher.dispatches - before;
+        this.stats.decodeWeightBytes += f.dispatcher.weightBytes - bytesBefore;
         const res = this.readback(f.sampleOut, R * 12, enc, stagingNext);
         res.catch(() => undefined);
         next = { rows, res };

@@ -365,6 +365,7 @@ export class Qwen2Forward {
           M: T,
           N: S * lora.rank,
           K,
+          adapterWeights: true,
         });
         this.dispatcher.dispatch(pass, site + '+loraT', this.gemvW, {
           ...args,

@@ -67,6 +67,19 @@ export class Qwen2Weights {
     private readonly ledger: MemoryLedger,
   ) {}
 
+  /**
+   * Bytes of the weight matrices a decode step streams: every linear layer's and the LM head's (the
+   * embedding table once when tied; an untied table is only gathered, a row per token). Norm weights
+   * and biases are vectors, under 0.1% of Qwen2-0.5B's bytes, and not counted.
+   */
+  get matrixBytes(): number {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const I = c.intermediateSize;
+    const perLayer = this.qkvRows * C + C * C + 2 * I * C + C * I;
+    return (c.numHiddenLayers * perLayer + c.vocabSize * C) * WEIGHT_DTYPE_BYTES[this.dtype];
+  }
+
   get qkvRows(): number {
     const c = this.config;
     return (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim;

@@ -54,6 +54,8 @@ describe('bench per-kernel timings', () => {
       const d = k.decodeStep!;
       // Every dispatch of the step is timed: as many as the unprofiled decode step records.
       expect(d.dispatches).toBe(x.dispatchesPerDecodeStep);
+      // Every weight at least once per step (the exact count: weight-reads.test.ts).
+      expect(x.weightReadRatio).toBeGreaterThanOrEqual(1);
       expect(d.kinds.map((t) => t.kind).sort()).toEqual(DECODE_KINDS);
       checkPhase(d);
       // Prefill: one gemm pass (embedding + layers) plus the first token's head, LM head and sampling.

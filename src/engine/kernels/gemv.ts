@@ -50,7 +50,13 @@ import { computePipeline, type Kernel } from '../dispatch.ts';
 import { PORTABLE_SHADERS, type ShaderFeatures } from '../gpu.ts';
 import { matmulParamsData, type MatmulKernelArgs } from './matmul.ts';
 import { laneDecls, laneInit, laneParams, MIN_SUBGROUP_SIZE, subgroupCount } from './reduce-wgsl.ts';
-import { enables, weightArithmetic, type Arithmetic, type WeightDType } from './weights-wgsl.ts';
+import {
+  enables,
+  WEIGHT_DTYPE_BYTES,
+  weightArithmetic,
+  type Arithmetic,
+  type WeightDType,
+} from './weights-wgsl.ts';
 
 const WG = 64;
 const NB = 4;
@@ -98,6 +104,8 @@ export interface GemvLora {
 
 export interface GemvArgs extends MatmulKernelArgs {
   lora?: GemvLora;
+  /** `b` is an adapter's matrix (LoRA's stacked A), not a model weight: not counted as weight bytes. */
+  adapterWeights?: boolean;
 }
 
 /** Shader shape of the LoRA epilogue: segments S and rank r; `pre`: t is read from a buffer. */
@@ -442,9 +450,22 @@ export class GemvKernel implements Kernel<GemvArgs> {
   }
 
   workgroups(args: GemvArgs): [number, number, number] {
-    const columnsPerGroup = args.K <= NARROW_K ? WG : args.lora && !args.lora.t ? NB_LORA : NB;
-    return [Math.ceil(args.N / columnsPerGroup), Math.ceil(args.M / this.rowBlock(args)), 1];
+    return [Math.ceil(args.N / columnsPerGroup(args)), Math.ceil(args.M / this.rowBlock(args)), 1];
   }
+
+  /**
+   * Each workgroup streams its columns' weight rows, whole (the last group's clamped columns re-read
+   * the last row), once for its row block: a batch of M rows reads every weight ⌈M / row block⌉ times
+   * (row blocks of at most 8).
+   */
+  weightBytesPerWorkgroup(args: GemvArgs): number {
+    if (args.adapterWeights) return 0;
+    return columnsPerGroup(args) * args.K * WEIGHT_DTYPE_BYTES[this.weightDType];
+  }
+}
+
+function columnsPerGroup(args: GemvArgs): number {
+  return args.K <= NARROW_K ? WG : args.lora && !args.lora.t ? NB_LORA : NB;
 }
 
 function loraShape(args: GemvArgs): LoraShape | null {
