@@ -1,11 +1,13 @@
 // Sampling on the GPU, one workgroup per row of logits: greedy (argmax, ties → lowest id) or
 // temperature + top-k + top-p, seeded. Top-k and top-p become thresholds on the sortable bit pattern
 // of l/T: the largest key whose at-or-above count (top-k) or probability mass (top-p) is large enough,
-// found by a SAMPLE_FANOUT-ary search (no sort). Each pass over the vocabulary tests SAMPLE_FANOUT − 1 evenly spaced
-// keys at once, so the 2³² keys take 8 passes instead of a binary search's 32. Every tested key's count
-// or mass is summed in exactly the order the binary search summed it (per invocation in index order,
-// then the same workgroup reduction), and both searches return the largest key that passes, so the
-// threshold, and the sampled token, are bit-identical to the binary search's (tests/gpu/sample-select).
+// found by a SAMPLE_FANOUT-ary search (no sort). Each pass over the vocabulary tests SAMPLE_FANOUT − 1
+// evenly spaced keys at once, so the 2³² keys take 8 passes instead of a binary search's 32 (the tested
+// keys pass up to the `taken`-th, as the sums are monotone; the range shrinks to the gap after it).
+// Every tested key's count or mass is summed in exactly the order the binary search summed it (per
+// invocation in index order, then the same workgroup reduction), and both searches return the largest
+// key that passes, so the threshold, and the sampled token, are bit-identical to the binary search's
+// (tests/gpu/sample-select).
 // The token is then drawn by Gumbel-max among the kept ids, which is exact sampling from the
 // renormalised distribution. The noise of token i is a hash of (seed, sequence, step, i): the same
 // seed gives the same samples whatever else shares the batch.
