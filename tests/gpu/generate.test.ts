@@ -151,6 +151,17 @@ describe('generation', async () => {
     expect(mixed[1].ids).toEqual(alone[0].ids);
   });
 
+  it('reuses every uniform and bind group once a batch size has been seen', async () => {
+    // The Dispatcher caches one uniform buffer + bind group per (site, parameters): a batch that
+    // shrinks as sequences stop, then the same generation again, creates nothing new.
+    const stopTok = (await engine.generate([prompts[0]], greedy))[0].ids[2];
+    const run = () => engine.generate(prompts, { ...greedy, stopTokens: [stopTok] });
+    await run();
+    const bytes = engine.forward.dispatcher.uniformBytes;
+    await run();
+    expect(engine.forward.dispatcher.uniformBytes).toBe(bytes);
+  });
+
   it('reports dispatches and readbacks per decode step, and memory by category', () => {
     const s = engine.stats;
     const perStep = s.decodeDispatches / s.decodeSteps;
