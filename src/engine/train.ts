@@ -340,41 +340,59 @@ export class GpuTrainer {
   }
 
   /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
-  async computeGradients(batch: TrainBatch, opts: GradientOptions = {}): Promise<GradientResult> {
+  computeGradients(batch: TrainBatch, opts: GradientOptions = {}): Promise<GradientResult> {
+    try {
+      return this.encodeGradients(batch, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Submits the whole batch's gradient work — every micro-batch's forward, LM-head loss and backward,
+   * back to back — and returns the wait for its per-token results: one wait per batch, not three per
+   * micro-batch. Each micro-batch's row results are copied out for reading right after its LM head, in
+   * queue order, so the next micro-batch may reuse every buffer. A bad batch throws here, before any
+   * caller encodes an optimizer step on top.
+   */
+  private encodeGradients(batch: TrainBatch, opts: GradientOptions): Promise<GradientResult> {
+    const t0 = performance.now();
     const device = this.fwd.device;
     const mbs = planMicroBatches(batch.sequences, this.fwd.limits, this.opts.microBatch);
     const ownTokens = mbs.reduce((n, mb) => n + mb.lmRows.length, 0);
     const totalTokens = opts.totalTokens ?? ownTokens;
     if (totalTokens < ownTokens)
       throw new Error(`totalTokens ${totalTokens} is less than the batch's own ${ownTokens} tokens`);
-    const timeMs: Record<string, number> = { forward: 0, lmHead: 0, backward: 0 };
     const wasEnabled = this.fwd.loraEnabled;
     this.fwd.loraEnabled = true;
     const zero = device.createCommandEncoder();
     this.optimizer.encodeZeroGrads(zero);
     device.queue.submit([zero.finish()]);
-    let lossSum = 0;
-    let entropySum = 0;
-    let klSum = 0;
-    let clipped = 0;
-    const logprobs: Float32Array[] = [];
+    const rowOuts: Promise<Float32Array>[] = [];
     try {
       for (const mb of mbs) {
-        let t0 = performance.now();
         this.encodeForward(mb);
-        await device.queue.onSubmittedWorkDone();
-        timeMs.forward += performance.now() - t0;
-        t0 = performance.now();
         this.encodeLmHead(mb, batch, totalTokens);
-        const rowOut = await readF32(device, this.lmRowOut, mb.lmRows.length * 4);
-        timeMs.lmHead += performance.now() - t0;
-        t0 = performance.now();
+        const rows = readF32(device, this.lmRowOut, mb.lmRows.length * 4);
+        rows.catch(() => undefined); // awaited below; a later encode error must not leave it unhandled
+        rowOuts.push(rows);
         this.encodeBackward(mb);
-        await device.queue.onSubmittedWorkDone();
-        timeMs.backward += performance.now() - t0;
+      }
+    } finally {
+      this.fwd.loraEnabled = wasEnabled;
+    }
+    const encodeMs = performance.now() - t0;
+    return Promise.all(rowOuts).then((rowOut) => {
+      let lossSum = 0;
+      let entropySum = 0;
+      let klSum = 0;
+      let clipped = 0;
+      const logprobs: Float32Array[] = [];
+      mbs.forEach((mb, k) => {
+        const out = rowOut[k];
         for (let j = 0; j < mb.seqs.length; j++) {
           const lp = new Float32Array(mb.tokenOffsets[j + 1] - mb.tokenOffsets[j]);
-          for (let t = 0; t < lp.length; t++) lp[t] = rowOut[4 * (mb.tokenOffsets[j] + t) + 1];
+          for (let t = 0; t < lp.length; t++) lp[t] = out[4 * (mb.tokenOffsets[j] + t) + 1];
           logprobs.push(lp);
           // The KL as a metric, from the log-probs the loss used (the gradient's k3 is the kernel's).
           const ref = mb.seqs[j].refLogprobs;
@@ -385,24 +403,23 @@ export class GpuTrainer {
             }
         }
         for (let r = 0; r < mb.lmRows.length; r++) {
-          lossSum += rowOut[4 * r];
-          entropySum += rowOut[4 * r + 2];
-          clipped += rowOut[4 * r + 3];
+          lossSum += out[4 * r];
+          entropySum += out[4 * r + 2];
+          clipped += out[4 * r + 3];
         }
-      }
-    } finally {
-      this.fwd.loraEnabled = wasEnabled;
-    }
-    return {
-      loss: totalTokens ? lossSum / totalTokens : 0,
-      tokens: ownTokens,
-      entropySum: batch.entropyCoef !== 0 ? entropySum : 0,
-      klSum,
-      logprobs,
-      clipped,
-      timeMs,
-      microBatches: mbs.length,
-    };
+      });
+      return {
+        loss: totalTokens ? lossSum / totalTokens : 0,
+        tokens: ownTokens,
+        entropySum: batch.entropyCoef !== 0 ? entropySum : 0,
+        klSum,
+        logprobs,
+        clipped,
+        // Host time to encode and submit, then the wait for the GPU (per-kernel times: bench --train).
+        timeMs: { encode: encodeMs, gpu: performance.now() - t0 - encodeMs },
+        microBatches: mbs.length,
+      };
+    });
   }
 
   /**
@@ -436,18 +453,18 @@ export class GpuTrainer {
     this.optimizer.step = state.step;
   }
 
-  /** One optimizer step on the batch (Policy.step). */
+  /** One optimizer step on the batch (Policy.step): its gradients and the AdamW update, one wait. */
   async step(
     batch: TrainBatch,
     opts: GradientOptions = {},
   ): Promise<StepStats & { logprobs: Float32Array[] }> {
-    const grads = await this.computeGradients(batch, opts);
     const device = this.fwd.device;
     const t0 = performance.now();
+    const pending = this.encodeGradients(batch, opts);
     const enc = device.createCommandEncoder();
     this.optimizer.encodeStep(enc, this.opts);
     device.queue.submit([enc.finish()]);
-    const { gradNorm, clipFactor } = await this.optimizer.readStats();
+    const [grads, { gradNorm, clipFactor }] = await Promise.all([pending, this.optimizer.readStats()]);
     return {
       loss: grads.loss,
       gradNorm,
@@ -455,7 +472,7 @@ export class GpuTrainer {
       tokens: grads.tokens,
       entropy: batch.entropyCoef !== 0 && grads.tokens ? grads.entropySum / grads.tokens : NaN,
       ...(batch.klBeta !== 0 ? { kl: grads.tokens ? grads.klSum / grads.tokens : NaN } : {}),
-      timeMs: { ...grads.timeMs, optimizer: performance.now() - t0 },
+      timeMs: { encode: grads.timeMs.encode, gpu: performance.now() - t0 - grads.timeMs.encode },
       logprobs: grads.logprobs,
     };
   }

@@ -125,6 +125,39 @@ describe('GPU training step: whole-model LoRA gradients vs reference', () => {
     expect(e2).toBeLessThan(1e-5);
   });
 
+  it('one wait per step: every micro-batch and the optimizer step are submitted before any readback', async () => {
+    const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0, klBeta: 0 };
+    const trainer = await setup(64, 1);
+    const queue = trainer.engine.ctx.device.queue;
+    const submit = queue.submit.bind(queue);
+    const workDone = queue.onSubmittedWorkDone.bind(queue);
+    let submits = 0;
+    let waits = 0;
+    queue.submit = (b) => {
+      submits++;
+      submit(b);
+    };
+    queue.onSubmittedWorkDone = () => {
+      waits++;
+      return workDone();
+    };
+    try {
+      const pending = trainer.step(batch);
+      // Synchronously, before step() yields: zeroing, per micro-batch a forward, an LM head, its
+      // row readback and a backward, then the optimizer and its readback.
+      const submitted = submits;
+      const stats = await pending;
+      expect(submitted).toBe(submits);
+      expect(submitted).toBeGreaterThanOrEqual(1 + 4 * 4 + 2);
+      expect(waits).toBe(0);
+      expect(stats.tokens).toBe(11);
+      expect(Object.keys(stats.timeMs).sort()).toEqual(['encode', 'gpu']);
+    } finally {
+      queue.submit = submit;
+      queue.onSubmittedWorkDone = workDone;
+    }
+  });
+
   it('kept activations and per-layer recomputation give the same gradients, bit for bit', async () => {
     const batch: TrainBatch = { sequences, clipEps: 0.2, entropyCoef: 0.01, klBeta: 0 };
     const grads = [];
