@@ -413,7 +413,7 @@ export class Engine {
     dev.queue.submit([copies.finish()]);
     dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(group.map((s) => s.index)));
     let enc = dev.createCommandEncoder();
-    let pass = enc.beginComputePass();
+    const pass = enc.beginComputePass();
     f.encodeLmHead(pass, group.length, 'gemv');
     f.encodeSample(pass, group.length, sample(0));
     pass.end();
@@ -443,17 +443,7 @@ export class Engine {
         active.map((s) => s.prompt.length + s.ids.length - 1),
       );
       dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(active.map((s) => s.index)));
-      const before = f.dispatcher.dispatches;
-      const bytesBefore = f.dispatcher.weightBytes;
-      enc = dev.createCommandEncoder();
-      pass = enc.beginComputePass();
-      f.encodeTokens(pass, R, 'gemv');
-      f.encodeHead(pass, R);
-      f.encodeLmHead(pass, R, 'gemv');
-      f.encodeSample(pass, R, sample(step));
-      pass.end();
-      this.stats.decodeDispatches += f.dispatcher.dispatches - before;
-      this.stats.decodeWeightBytes += f.dispatcher.weightBytes - bytesBefore;
+      enc = this.encodeDecodeStep(R, sample(step), false);
       res = await this.readback(f.sampleOut, R * 12, enc);
       this.stats.decodeReadbacks++;
       this.stats.decodeSteps++;
@@ -461,6 +451,27 @@ export class Engine {
       this.accept(active, res, stopTokens, stopStrings, opts.maxNew);
       this.stats.decodeMs += performance.now() - t1;
     }
+  }
+
+  /**
+   * Encodes one decode step of R rows (embedding, layers, head, LM head, sampler) into a new encoder
+   * and counts its dispatches and streamed weight bytes; `fromSamples`: the embedding reads the
+   * previous step's sampler output on the GPU (pipelined decode).
+   */
+  private encodeDecodeStep(R: number, params: SampleParams, fromSamples: boolean): GPUCommandEncoder {
+    const f = this.forward;
+    const before = f.dispatcher.dispatches;
+    const bytesBefore = f.dispatcher.weightBytes;
+    const enc = this.ctx.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    f.encodeTokens(pass, R, 'gemv', fromSamples);
+    f.encodeHead(pass, R);
+    f.encodeLmHead(pass, R, 'gemv');
+    f.encodeSample(pass, R, params);
+    pass.end();
+    this.stats.decodeDispatches += f.dispatcher.dispatches - before;
+    this.stats.decodeWeightBytes += f.dispatcher.weightBytes - bytesBefore;
+    return enc;
   }
 
   /**
@@ -506,17 +517,7 @@ export class Engine {
           rows.map((s) => s.prompt.length + s.ids.length),
         );
         dev.queue.writeBuffer(f.rowSeq, 0, Uint32Array.from(rows.map((s) => s.index)));
-        const before = f.dispatcher.dispatches;
-        const bytesBefore = f.dispatcher.weightBytes;
-        const enc = dev.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        f.encodeTokens(pass, R, 'gemv', true);
-        f.encodeHead(pass, R);
-        f.encodeLmHead(pass, R, 'gemv');
-        f.encodeSample(pass, R, sample(step));
-        pass.end();
-        this.stats.decodeDispatches += f.dispatcher.dispatches - before;
-        this.stats.decodeWeightBytes += f.dispatcher.weightBytes - bytesBefore;
+        const enc = this.encodeDecodeStep(R, sample(step), true);
         const res = this.readback(f.sampleOut, R * 12, enc, stagingNext);
         res.catch(() => undefined);
         next = { rows, res };

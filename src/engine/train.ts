@@ -340,12 +340,8 @@ export class GpuTrainer {
   }
 
   /** Zeroes the LoRA gradients, then accumulates the gradient of the whole batch (all micro-batches). */
-  computeGradients(batch: TrainBatch, opts: GradientOptions = {}): Promise<GradientResult> {
-    try {
-      return this.encodeGradients(batch, opts);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async computeGradients(batch: TrainBatch, opts: GradientOptions = {}): Promise<GradientResult> {
+    return this.encodeGradients(batch, opts);
   }
 
   /**

@@ -2,8 +2,7 @@
 // temperature + top-k + top-p, seeded. Top-k and top-p become thresholds on the sortable bit pattern
 // of l/T: the largest key whose at-or-above count (top-k) or probability mass (top-p) is large enough,
 // found by a SAMPLE_FANOUT-ary search (no sort). Each pass over the vocabulary tests SAMPLE_FANOUT − 1
-// evenly spaced keys at once, so the 2³² keys take 8 passes instead of a binary search's 32 (the tested
-// keys pass up to the `taken`-th, as the sums are monotone; the range shrinks to the gap after it).
+// evenly spaced keys at once, so the 2³² keys take 8 passes instead of a binary search's 32 (search()).
 // Every tested key's count or mass is summed in exactly the order the binary search summed it (per
 // invocation in index order, then the same workgroup reduction), and both searches return the largest
 // key that passes, so the threshold, and the sampled token, are bit-identical to the binary search's
@@ -31,11 +30,39 @@ import { enables } from './weights-wgsl.ts';
  */
 export const SAMPLE_FANOUT = 16;
 
-const shader = (
-  subgroups: boolean,
+/**
+ * Raises `lo` to the largest key whose at-or-above sum (of each element's `v`, 1 for a count or its
+ * probability mass; `element` defines `key` and `v` for element i) reduces to at least `passes`,
+ * FANOUT − 1 evenly spaced keys per pass (`lo` must pass). Since the sums are monotone in the key, the
+ * tested keys pass up to the `taken`-th, and the range shrinks to the gap after it.
+ */
+function search(
   FANOUT: number,
-  PROBES = FANOUT - 1,
-) => /* wgsl */ `${enables(false, subgroups)}
+  o: { type: 'u32' | 'f32'; element: string; reduce: 'reduceCount' | 'reduceSum'; passes: string },
+): string {
+  const PROBES = FANOUT - 1;
+  const zero = o.type === 'u32' ? '0u' : '0.0';
+  return /* wgsl */ `var hi = 0xffffffffu;
+    for (var it = 0u; it < 32u; it++) {
+      if (lo >= hi) { break; }
+      let step = (hi - lo) / ${FANOUT}u + 1u;
+      // An explicit initializer: a bare declaration in a loop kept the last pass's sums on lavapipe.
+      var acc = array<${o.type}, ${PROBES}>();
+      for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
+        ${o.element}
+        for (var j = 0u; j < ${PROBES}u; j++) { acc[j] += select(${zero}, v, key >= lo + (j + 1u) * step); }
+      }
+      var taken = 0u;
+      for (var j = 1u; j <= ${PROBES}u; j++) {
+        let total = ${o.reduce}(li, acc[j - 1u]);
+        if (j * step <= hi - lo && total >= ${o.passes}) { taken = j; }
+      }
+      if (taken < ${PROBES}u && (taken + 1u) * step <= hi - lo) { hi = lo + (taken + 1u) * step - 1u; }
+      lo += taken * step;
+    }`;
+}
+
+const shader = (subgroups: boolean, FANOUT: number) => /* wgsl */ `${enables(false, subgroups)}
 struct Params {
   R: u32, V: u32, ldl: u32, topK: u32,
   temperature: f32, topP: f32, seed: u32, step: u32,
@@ -96,23 +123,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // Top-k: the largest key κ with at least k values at or above it.
   var lo = 0u;
   if (p.topK > 0u && p.topK < p.V) {
-    var hi = 0xffffffffu;
-    for (var it = 0u; it < 32u; it++) {
-      if (lo >= hi) { break; }
-      let step = (hi - lo) / ${FANOUT}u + 1u;
-      var c = array<u32, ${PROBES}>(); // an explicit initializer: a bare declaration in a loop kept the last pass's counts on lavapipe
-      for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
-        let key = sortKey(logits[base + i] * invT);
-        for (var j = 0u; j < ${PROBES}u; j++) { c[j] += select(0u, 1u, key >= lo + (j + 1u) * step); }
-      }
-      var taken = 0u;
-      for (var j = 1u; j <= ${PROBES}u; j++) {
-        let n = reduceCount(li, c[j - 1u]);
-        if (j * step <= hi - lo && n >= p.topK) { taken = j; }
-      }
-      if (taken < ${PROBES}u && (taken + 1u) * step <= hi - lo) { hi = lo + (taken + 1u) * step - 1u; }
-      lo += taken * step;
-    }
+    ${search(FANOUT, {
+      type: 'u32',
+      element: 'let key = sortKey(logits[base + i] * invT); let v = 1u;',
+      reduce: 'reduceCount',
+      passes: 'p.topK',
+    })}
   }
   // Top-p on what top-k kept: the largest key whose at-or-above mass is at least topP of the kept mass.
   if (p.topP < 1.0) {
@@ -122,25 +138,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       if (sortKey(z) >= lo) { zk += exp(z - Mz); }
     }
     let wantMass = p.topP * reduceSum(li, zk);
-    var hi = 0xffffffffu;
-    for (var it = 0u; it < 32u; it++) {
-      if (lo >= hi) { break; }
-      let step = (hi - lo) / ${FANOUT}u + 1u;
-      var mass = array<f32, ${PROBES}>();
-      for (var i = li; i < p.V; i += ${REDUCE_WG}u) {
-        let z = logits[base + i] * invT;
-        let key = sortKey(z);
-        let e = exp(z - Mz);
-        for (var j = 0u; j < ${PROBES}u; j++) { mass[j] += select(0.0, e, key >= lo + (j + 1u) * step); }
-      }
-      var taken = 0u;
-      for (var j = 1u; j <= ${PROBES}u; j++) {
-        let m = reduceSum(li, mass[j - 1u]);
-        if (j * step <= hi - lo && m >= wantMass) { taken = j; }
-      }
-      if (taken < ${PROBES}u && (taken + 1u) * step <= hi - lo) { hi = lo + (taken + 1u) * step - 1u; }
-      lo += taken * step;
-    }
+    ${search(FANOUT, {
+      type: 'f32',
+      element: 'let z = logits[base + i] * invT; let key = sortKey(z); let v = exp(z - Mz);',
+      reduce: 'reduceSum',
+      passes: 'wantMass',
+    })}
   }
   let seq = rowSeq[r];
   var zf = 0.0;
