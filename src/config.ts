@@ -821,6 +821,18 @@ function checkCrossField(c: RunConfig): void {
   }
 }
 
+/**
+ * A stored run's config with every knob added since it was written set to its default. A knob is only
+ * ever added with a default that does what runs did before it existed, so an older run resumes, sweeps and
+ * compares as the run it was (the values it has are kept as they are).
+ */
+export function withAddedKnobDefaults(stored: RunConfig): RunConfig {
+  const defaults = defaultConfig() as unknown as Record<string, unknown>;
+  const have = stored as unknown as Record<string, unknown>;
+  for (const key of Object.keys(defaults)) if (key in have) defaults[key] = have[key];
+  return { ...have, ...defaults } as unknown as RunConfig;
+}
+
 export function defaultConfig(): RunConfig {
   const out: Record<string, unknown> = {};
   for (const [key, knob] of Object.entries(CONFIG_SCHEMA) as [string, Knob][]) {

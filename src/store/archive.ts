@@ -29,7 +29,7 @@ import {
   utf8,
 } from './format.ts';
 import { BUFFER_TYPES, emptyBuffers, joinState, splitState, type RunnerStateRest } from './run-state.ts';
-import { runHeadProblems } from './run-writer.ts';
+import { runHeadProblems, upgradeRunHead } from './run-writer.ts';
 import { encodeSeedSet, parseSeedSet } from './seed-set.ts';
 import { readTarIndex, writeTar } from './tar.ts';
 import type { EvalRow, RunExport, RunMeta, SampleRow, StepRow } from './types.ts';
@@ -155,7 +155,7 @@ export async function readRunArchive(source: ByteSource, what = 'run archive'): 
     format: _f,
     runState,
     ...meta
-  } = run as RunMeta & { format: string; runState: RunnerStateRest | null };
+  } = upgradeRunHead(run as RunMeta & { format: string; runState: RunnerStateRest | null });
 
   let state = null;
   if (runState) {

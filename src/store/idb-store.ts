@@ -38,6 +38,7 @@ import {
   importChange,
   newRunHead,
   runHeadProblems,
+  upgradeRunHead,
   type RemovedRows,
   type RunApplier,
   type RunChange,
@@ -92,7 +93,7 @@ function checkRecord(rec: RunRecord | undefined, id: string): RunRecord {
       `run "${id}" is damaged (${bad.join(', ')} missing or of the wrong type in its record), so TabZero ` +
         'cannot open it: delete it, or import it again from an archive of it.',
     );
-  return rec;
+  return upgradeRunHead(rec);
 }
 
 function metaOf(rec: RunRecord): RunMeta {

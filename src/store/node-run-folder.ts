@@ -23,7 +23,7 @@ import {
   utf8,
 } from './format.ts';
 import { exists, fileSize, readPrefix, type NodeFs } from './node-fs.ts';
-import { runHeadProblems, type RunHead } from './run-writer.ts';
+import { runHeadProblems, upgradeRunHead, type RunHead } from './run-writer.ts';
 import type { RunMeta } from './types.ts';
 
 export const RUN_JSON = 'run.json';
@@ -101,7 +101,7 @@ export async function readRunJson(dir: string): Promise<RunJson> {
   // Version 1 is the only one so far; older versions would be migrated here.
   const bad = [...runHeadProblems(value), ...commitRecordProblems(value)];
   if (bad.length) throw damaged(`${bad.join(', ')} missing or of the wrong type`);
-  return value as unknown as RunJson;
+  return upgradeRunHead(value as unknown as RunJson);
 }
 
 export async function snapshotRef(bytes: Uint8Array): Promise<SnapshotRef> {

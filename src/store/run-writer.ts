@@ -3,6 +3,7 @@
 // checkpoints to prune, what a resume rolls back to; and it turns each call into a RunChange, a
 // backend-neutral description of one commit. A backend (IndexedDB: idb-store.ts, a run folder:
 // node-run-store.ts) only applies changes, each all or nothing, as its own storage allows. Browser-safe.
+import { withAddedKnobDefaults, type RunConfig } from '../config.ts';
 import { encodeCheckpoint } from './checkpoint-codec.ts';
 import { StoreError } from './errors.ts';
 import { RUN_FORMAT_VERSION, isJsonObject, nowIso } from './format.ts';
@@ -131,6 +132,15 @@ export function runHeadProblems(value: Record<string, unknown>): string[] {
   if (value.modelPath !== undefined && typeof value.modelPath !== 'string') bad.push('modelPath');
   if (value.runState !== null && !isJsonObject(value.runState)) bad.push('runState');
   return bad;
+}
+
+/**
+ * A checked run head as this TabZero reads it: a run written before some knobs existed gets their
+ * defaults, which do what it ran with (config.ts withAddedKnobDefaults). Mutates and returns `value`.
+ */
+export function upgradeRunHead<T extends { config: RunConfig }>(value: T): T {
+  value.config = withAddedKnobDefaults(value.config);
+  return value;
 }
 
 /** The commit that writes an exported run (archive, other backend) as run `id` of a new, empty run. */

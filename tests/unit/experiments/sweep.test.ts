@@ -1,6 +1,6 @@
 // Sweep planning and the resumable sweep loop, with a stand-in trainer that commits synthetic steps to
 // real run folders (the real trainer is `tabzero train`; its runs are the same folders).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -216,6 +216,36 @@ describe('tabzero sweep (stand-in trainer)', () => {
       step: 2,
       status: 'finished',
     });
+  });
+
+  it('a run written before a knob existed reads with its default, so it is skipped, not refused', async () => {
+    await writeSyntheticRun(
+      root,
+      'baselines-6',
+      { ...resolveConfig('smoke'), baselines: 6, totalSteps: 2 },
+      [1, 2].map(() => ({ solve: { ded: 0.5 }, valid: 1, proposerReward: 0, generated: 5 })),
+      [],
+    );
+    // As a run of an older TabZero: its config has no lossAggregation (added later, with the default
+    // token_mean, what every run did before).
+    const file = path.join(root, 'baselines-6', 'run.json');
+    const stored = JSON.parse(await readFile(file, 'utf8'));
+    delete stored.config.lossAggregation;
+    await writeFile(file, JSON.stringify(stored));
+    expect((await readRunMeta(path.join(root, 'baselines-6')))!.config.lossAggregation).toBe('token_mean');
+    const calls: SweepTrainOptions[] = [];
+    let out = '';
+    await runSweepCommand(
+      {
+        ...spec({ vary: [parseVary('baselines=6,2')], out: root }),
+        model: 'tiny',
+        x: 'steps',
+        log: (t) => (out += t),
+      },
+      fakeTrainer(calls),
+    );
+    expect(calls.map((o) => [path.basename(o.out), o.resume])).toEqual([['baselines-2', false]]);
+    expect(out).toMatch(/baselines-6: finished, skipped/);
   });
 
   it('refuses a folder that holds a run of another config before training anything', async () => {

@@ -7,6 +7,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../../src/config.ts';
 import { bytesSource } from '../../../src/model/byte-source.ts';
 import { readRunArchive } from '../../../src/store/archive.ts';
 import { IdbRunStore } from '../../../src/store/idb-store.ts';
@@ -24,6 +25,9 @@ async function expectFormat1Run(reader: RunReader): Promise<void> {
   const meta = await reader.meta();
   expect(meta).toMatchObject({ step: 3, status: 'finished', name: 'written by 0.1.0', preset: 'smoke' });
   expect(meta.model.sha256).toBe('ab'.repeat(32));
+  // Knobs added since 0.1.0 (lossAggregation among them) read as their defaults.
+  expect(Object.keys(meta.config)).toEqual(expect.arrayContaining(Object.keys(defaultConfig())));
+  expect(meta.config.lossAggregation).toBe('token_mean');
   expect((await reader.steps()).map((r) => r.step)).toEqual([1, 2, 3]);
   expect((await reader.samples()).length).toBe(2 + 3 * 3);
   expect((await reader.evals()).map((e) => [e.step, e.name])).toEqual([[2, 'arith_eval_200:raw']]);
