@@ -827,10 +827,7 @@ function checkCrossField(c: RunConfig): void {
  * compares as the run it was (the values it has are kept as they are).
  */
 export function withAddedKnobDefaults(stored: RunConfig): RunConfig {
-  const defaults = defaultConfig() as unknown as Record<string, unknown>;
-  const have = stored as unknown as Record<string, unknown>;
-  for (const key of Object.keys(defaults)) if (key in have) defaults[key] = have[key];
-  return { ...have, ...defaults } as unknown as RunConfig;
+  return { ...defaultConfig(), ...stored };
 }
 
 export function defaultConfig(): RunConfig {

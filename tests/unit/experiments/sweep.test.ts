@@ -141,6 +141,17 @@ function fakeTrainer(calls: SweepTrainOptions[]) {
   };
 }
 
+/** Runs the sweep command over `vary` in `root` with the stand-in trainer: the calls it made and its log. */
+async function sweepIn(root: string, vary: string, x: 'steps' | 'sequences') {
+  const calls: SweepTrainOptions[] = [];
+  let out = '';
+  await runSweepCommand(
+    { ...spec({ vary: [parseVary(vary)], out: root }), model: 'tiny', x, log: (t) => (out += t) },
+    fakeTrainer(calls),
+  );
+  return { calls, out };
+}
+
 let root: string;
 beforeEach(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'tabzero-sweep-'));
@@ -195,17 +206,7 @@ describe('tabzero sweep (stand-in trainer)', () => {
       [],
       { finish: false },
     );
-    const calls: SweepTrainOptions[] = [];
-    let out = '';
-    await runSweepCommand(
-      {
-        ...spec({ vary: [parseVary('baselines=6,2,1')], out: root }),
-        model: 'tiny',
-        x: 'sequences',
-        log: (t) => (out += t),
-      },
-      fakeTrainer(calls),
-    );
+    const { calls, out } = await sweepIn(root, 'baselines=6,2,1', 'sequences');
     expect(calls.map((o) => [path.basename(o.out), o.resume])).toEqual([
       ['baselines-2', true],
       ['baselines-1', false],
@@ -233,17 +234,7 @@ describe('tabzero sweep (stand-in trainer)', () => {
     delete stored.config.lossAggregation;
     await writeFile(file, JSON.stringify(stored));
     expect((await readRunMeta(path.join(root, 'baselines-6')))!.config.lossAggregation).toBe('token_mean');
-    const calls: SweepTrainOptions[] = [];
-    let out = '';
-    await runSweepCommand(
-      {
-        ...spec({ vary: [parseVary('baselines=6,2')], out: root }),
-        model: 'tiny',
-        x: 'steps',
-        log: (t) => (out += t),
-      },
-      fakeTrainer(calls),
-    );
+    const { calls, out } = await sweepIn(root, 'baselines=6,2', 'steps');
     expect(calls.map((o) => [path.basename(o.out), o.resume])).toEqual([['baselines-2', false]]);
     expect(out).toMatch(/baselines-6: finished, skipped/);
   });
